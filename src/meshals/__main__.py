@@ -1,0 +1,8 @@
+"""``python -m meshals``: the same as the ``meshals`` command."""
+
+from __future__ import annotations
+
+from .cli import entrypoint
+
+if __name__ == "__main__":
+    entrypoint()

@@ -1,0 +1,719 @@
+"""Conversion of a parsed ``StreamAccessLogsMessage`` (protobuf objects) into meshals' model.
+
+One private ``_<thing>_from_pb`` function per message type, the OTel encoders in reverse, each
+reading meshals' generated classes (``meshals._pb``, whose field names are Envoy's). This is
+the hot path of binary decoding, hence:
+message-typed fields are converted only after a ``HasField`` check, empty maps and flag sets
+are shared constants, enums go through dicts, and identical addresses within one message
+share one model object.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import google.protobuf.message
+from google.protobuf import (
+    any_pb2,
+    duration_pb2,
+    empty_pb2,
+    struct_pb2,
+    timestamp_pb2,
+    wrappers_pb2,
+)
+
+from ._errors import DecodeError, Diagnostic, Location, map_entry_path
+from ._model import (
+    AccessLogCommon,
+    AccessLogType,
+    Address,
+    AlsMessage,
+    BuildVersion,
+    CertificateProperties,
+    ConnectionProperties,
+    EnvoyInternalAddress,
+    Extension,
+    HttpEntry,
+    HttpRequest,
+    HttpResponse,
+    HttpVersion,
+    Identifier,
+    Locality,
+    Metadata,
+    Node,
+    PipeAddress,
+    RequestMethod,
+    ResponseFlag,
+    SemanticVersion,
+    SocketAddress,
+    SocketProtocol,
+    SubjectAltName,
+    TcpEntry,
+    TlsProperties,
+    TlsVersion,
+    UnauthorizedReason,
+)
+from ._values import AnyValue, FrozenMap, JsonValue
+
+if TYPE_CHECKING:
+    from ._pb.accesslog_pb2 import AccessLogCommon as PB2AccessLogCommon
+    from ._pb.accesslog_pb2 import ConnectionProperties as PB2ConnectionProperties
+    from ._pb.accesslog_pb2 import HTTPAccessLogEntry as PB2HTTPAccessLogEntry
+    from ._pb.accesslog_pb2 import HTTPRequestProperties as PB2HTTPRequestProperties
+    from ._pb.accesslog_pb2 import HTTPResponseProperties as PB2HTTPResponseProperties
+    from ._pb.accesslog_pb2 import ResponseFlags as PB2ResponseFlags
+    from ._pb.accesslog_pb2 import TCPAccessLogEntry as PB2TCPAccessLogEntry
+    from ._pb.accesslog_pb2 import TLSProperties as PB2TLSProperties
+    from ._pb.address_pb2 import Address as PB2Address
+    from ._pb.address_pb2 import SocketAddress as PB2SocketAddress
+    from ._pb.als_pb2 import StreamAccessLogsMessage as PB2StreamAccessLogsMessage
+    from ._pb.base_pb2 import BuildVersion as PB2BuildVersion
+    from ._pb.base_pb2 import Extension as PB2Extension
+    from ._pb.base_pb2 import Metadata as PB2Metadata
+    from ._pb.base_pb2 import Node as PB2Node
+
+    PB2CertificateProperties = PB2TLSProperties.CertificateProperties
+    PB2SubjectAltName = PB2CertificateProperties.SubjectAltName
+    PB2Identifier = PB2StreamAccessLogsMessage.Identifier
+
+__all__ = ["Context", "message_from_pb"]
+
+_E = TypeVar("_E", bound=enum.IntEnum)
+_Entry = TypeVar("_Entry", HttpEntry, TcpEntry)
+
+_NS_PER_S = 1_000_000_000
+# google.protobuf.Timestamp: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999999Z.
+_MIN_TIMESTAMP_S = -62_135_596_800
+_MAX_TIMESTAMP_S = 253_402_300_799
+# google.protobuf.Duration: +-10,000 years, nanos with the sign of seconds.
+_MAX_DURATION_S = 315_576_000_000
+
+_EMPTY_STR_MAP: FrozenMap[str, str] = FrozenMap()
+_EMPTY_STRUCT: FrozenMap[str, JsonValue] = FrozenMap()
+_EMPTY_ANY_MAP: FrozenMap[str, AnyValue] = FrozenMap()
+_EMPTY_STRUCT_MAP: FrozenMap[str, FrozenMap[str, JsonValue]] = FrozenMap()
+_EMPTY_PARAMS_MAP: FrozenMap[str, FrozenMap[str, str]] = FrozenMap()
+_NO_FLAGS: frozenset[ResponseFlag] = frozenset()
+
+
+def _by_number(enum_type: type[_E]) -> dict[int, _E]:
+    return {member.value: member for member in enum_type}
+
+
+# Numbers missing from these dicts are kept as plain ints: proto3 enums are open.
+_HTTP_VERSIONS = _by_number(HttpVersion)
+_ACCESS_LOG_TYPES = _by_number(AccessLogType)
+_TLS_VERSIONS = _by_number(TlsVersion)
+_REQUEST_METHODS = _by_number(RequestMethod)
+_SOCKET_PROTOCOLS = _by_number(SocketProtocol)
+_UNAUTHORIZED_REASONS = _by_number(UnauthorizedReason)
+_FLAGS_BY_FIELD = {flag.field_name: flag for flag in ResponseFlag}
+
+_ENTRIES_KINDS = {"http_logs": "http", "tcp_logs": "tcp"}
+
+
+class Context:
+    """The state of one message's conversion: where it came from and what went wrong.
+
+    ``report`` raises in strict mode and collects a :class:`Diagnostic` otherwise. Field paths
+    given to it are relative to the current entry while ``entry_index`` is set.
+    """
+
+    __slots__ = (
+        "address_cache",
+        "diagnostics",
+        "entries_field",
+        "entry_index",
+        "message_index",
+        "source",
+        "strict",
+    )
+
+    def __init__(self, *, source: str, message_index: int | None, strict: bool) -> None:
+        self.source = source
+        self.message_index = message_index
+        self.strict = strict
+        self.diagnostics: list[Diagnostic] = []
+        self.entries_field = ""
+        self.entry_index: int | None = None
+        # Serialized Address -> model: addresses repeat across the entries of one message.
+        self.address_cache: dict[bytes, Address | None] = {}
+
+    def report(self, field: str, reason: str) -> None:
+        """Record (or, when strict, raise) a problem at *field*, relative to the entry."""
+        if self.entry_index is not None:
+            field = f"{self.entries_field}.log_entry[{self.entry_index}].{field}"
+        self.report_at(field, self.entry_index, reason)
+
+    def report_at(self, field: str | None, entry_index: int | None, reason: str) -> None:
+        """Record (or, when strict, raise) a problem at an absolute *field* path."""
+        if self.strict:
+            raise DecodeError(
+                reason,
+                source=self.source,
+                message_index=self.message_index,
+                entry_index=entry_index,
+                field=field,
+            )
+        location = Location(
+            source=self.source,
+            message_index=self.message_index,
+            entry_index=entry_index,
+            field=field,
+        )
+        self.diagnostics.append(Diagnostic(location=location, reason=reason))
+
+
+def message_from_pb(pb: PB2StreamAccessLogsMessage, context: Context) -> AlsMessage:
+    """Convert one parsed message; problems go to *context* (which raises when strict)."""
+    identifier = _identifier_from_pb(pb.identifier) if pb.HasField("identifier") else None
+    which = pb.WhichOneof("log_entries")
+    entries: tuple[HttpEntry, ...] | tuple[TcpEntry, ...] = ()
+    if which == "http_logs":
+        entries = _entries_from_pb(pb.http_logs.log_entry, context, which, _http_entry_from_pb)
+    elif which == "tcp_logs":
+        entries = _entries_from_pb(pb.tcp_logs.log_entry, context, which, _tcp_entry_from_pb)
+    return AlsMessage(
+        identifier=identifier,
+        kind=_ENTRIES_KINDS.get(which) if which else None,
+        entries=entries,
+        source=context.source,
+        index=context.message_index,
+        diagnostics=tuple(context.diagnostics),
+    )
+
+
+# --- entries ----------------------------------------------------------------------------------
+
+
+def _entries_from_pb(
+    log_entries: Iterable[Any],
+    context: Context,
+    entries_field: str,
+    entry_from_pb: Callable[[Any, Context], _Entry],
+) -> tuple[_Entry, ...]:
+    context.entries_field = entries_field
+    try:
+        result = []
+        for index, pb in enumerate(log_entries):
+            context.entry_index = index
+            result.append(entry_from_pb(pb, context))
+        return tuple(result)
+    finally:
+        context.entry_index = None
+
+
+def _http_entry_from_pb(pb: PB2HTTPAccessLogEntry, context: Context) -> HttpEntry:
+    has = pb.HasField
+    version = pb.protocol_version
+    return HttpEntry(
+        common_properties=(
+            _common_from_pb(pb.common_properties, context) if has("common_properties") else None
+        ),
+        protocol_version=_HTTP_VERSIONS.get(version, version),
+        request=_request_from_pb(pb.request) if has("request") else None,
+        response=_response_from_pb(pb.response) if has("response") else None,
+    )
+
+
+def _tcp_entry_from_pb(pb: PB2TCPAccessLogEntry, context: Context) -> TcpEntry:
+    has = pb.HasField
+    return TcpEntry(
+        common_properties=(
+            _common_from_pb(pb.common_properties, context) if has("common_properties") else None
+        ),
+        connection_properties=(
+            _connection_from_pb(pb.connection_properties) if has("connection_properties") else None
+        ),
+    )
+
+
+def _connection_from_pb(pb: PB2ConnectionProperties) -> ConnectionProperties:
+    return ConnectionProperties(received_bytes=pb.received_bytes, sent_bytes=pb.sent_bytes)
+
+
+def _common_from_pb(pb: PB2AccessLogCommon, context: Context) -> AccessLogCommon:
+    has = pb.HasField
+    flags: frozenset[ResponseFlag] = _NO_FLAGS
+    reason: UnauthorizedReason | int | None = None
+    if has("response_flags"):
+        flags, reason = _response_flags_from_pb(pb.response_flags)
+    access_log_type = pb.access_log_type
+    return AccessLogCommon(
+        sample_rate=pb.sample_rate,
+        downstream_remote_address=(
+            _cached_address(pb.downstream_remote_address, context)
+            if has("downstream_remote_address")
+            else None
+        ),
+        downstream_local_address=(
+            _cached_address(pb.downstream_local_address, context)
+            if has("downstream_local_address")
+            else None
+        ),
+        tls_properties=_tls_from_pb(pb.tls_properties) if has("tls_properties") else None,
+        start_time_ns=(
+            _timestamp_ns(pb.start_time, context, "common_properties.start_time")
+            if has("start_time")
+            else None
+        ),
+        time_to_last_rx_byte_ns=(
+            _duration_ns(pb.time_to_last_rx_byte, context, "common_properties.time_to_last_rx_byte")
+            if has("time_to_last_rx_byte")
+            else None
+        ),
+        time_to_first_upstream_tx_byte_ns=(
+            _duration_ns(
+                pb.time_to_first_upstream_tx_byte,
+                context,
+                "common_properties.time_to_first_upstream_tx_byte",
+            )
+            if has("time_to_first_upstream_tx_byte")
+            else None
+        ),
+        time_to_last_upstream_tx_byte_ns=(
+            _duration_ns(
+                pb.time_to_last_upstream_tx_byte,
+                context,
+                "common_properties.time_to_last_upstream_tx_byte",
+            )
+            if has("time_to_last_upstream_tx_byte")
+            else None
+        ),
+        time_to_first_upstream_rx_byte_ns=(
+            _duration_ns(
+                pb.time_to_first_upstream_rx_byte,
+                context,
+                "common_properties.time_to_first_upstream_rx_byte",
+            )
+            if has("time_to_first_upstream_rx_byte")
+            else None
+        ),
+        time_to_last_upstream_rx_byte_ns=(
+            _duration_ns(
+                pb.time_to_last_upstream_rx_byte,
+                context,
+                "common_properties.time_to_last_upstream_rx_byte",
+            )
+            if has("time_to_last_upstream_rx_byte")
+            else None
+        ),
+        time_to_first_downstream_tx_byte_ns=(
+            _duration_ns(
+                pb.time_to_first_downstream_tx_byte,
+                context,
+                "common_properties.time_to_first_downstream_tx_byte",
+            )
+            if has("time_to_first_downstream_tx_byte")
+            else None
+        ),
+        time_to_last_downstream_tx_byte_ns=(
+            _duration_ns(
+                pb.time_to_last_downstream_tx_byte,
+                context,
+                "common_properties.time_to_last_downstream_tx_byte",
+            )
+            if has("time_to_last_downstream_tx_byte")
+            else None
+        ),
+        upstream_remote_address=(
+            _cached_address(pb.upstream_remote_address, context)
+            if has("upstream_remote_address")
+            else None
+        ),
+        upstream_local_address=(
+            _cached_address(pb.upstream_local_address, context)
+            if has("upstream_local_address")
+            else None
+        ),
+        upstream_cluster=pb.upstream_cluster,
+        response_flags=flags,
+        unauthorized_reason=reason,
+        metadata=(
+            _metadata_from_pb(pb.metadata, context, "common_properties.metadata")
+            if has("metadata")
+            else None
+        ),
+        upstream_transport_failure_reason=pb.upstream_transport_failure_reason,
+        route_name=pb.route_name,
+        downstream_direct_remote_address=(
+            _cached_address(pb.downstream_direct_remote_address, context)
+            if has("downstream_direct_remote_address")
+            else None
+        ),
+        filter_state_objects=(
+            _any_map_from_pb(
+                pb.filter_state_objects, context, "common_properties.filter_state_objects"
+            )
+            if pb.filter_state_objects
+            else _EMPTY_ANY_MAP
+        ),
+        custom_tags=FrozenMap(pb.custom_tags) if pb.custom_tags else _EMPTY_STR_MAP,
+        duration_ns=(
+            _duration_ns(pb.duration, context, "common_properties.duration")
+            if has("duration")
+            else None
+        ),
+        upstream_request_attempt_count=pb.upstream_request_attempt_count,
+        connection_termination_details=pb.connection_termination_details,
+        stream_id=pb.stream_id,
+        intermediate_log_entry=pb.intermediate_log_entry,
+        downstream_transport_failure_reason=pb.downstream_transport_failure_reason,
+        downstream_wire_bytes_sent=pb.downstream_wire_bytes_sent,
+        downstream_wire_bytes_received=pb.downstream_wire_bytes_received,
+        upstream_wire_bytes_sent=pb.upstream_wire_bytes_sent,
+        upstream_wire_bytes_received=pb.upstream_wire_bytes_received,
+        access_log_type=_ACCESS_LOG_TYPES.get(access_log_type, access_log_type),
+    )
+
+
+def _response_flags_from_pb(
+    pb: PB2ResponseFlags,
+) -> tuple[frozenset[ResponseFlag], UnauthorizedReason | int | None]:
+    # ListFields() yields only the flags that are set: usually none or one of the 28.
+    present = pb.ListFields()
+    if not present:
+        return _NO_FLAGS, None
+    reason: UnauthorizedReason | int | None = None
+    flags = []
+    for field, value in present:
+        # The schema's ResponseFlags fields and the model's flags match one to one (tested).
+        flag = _FLAGS_BY_FIELD[field.name]
+        if flag is ResponseFlag.UNAUTHORIZED_EXTERNAL_SERVICE:
+            number = value.reason
+            reason = _UNAUTHORIZED_REASONS.get(number, number)
+        flags.append(flag)
+    return frozenset(flags), reason
+
+
+def _tls_from_pb(pb: PB2TLSProperties) -> TlsProperties:
+    has = pb.HasField
+    version = pb.tls_version
+    return TlsProperties(
+        tls_version=_TLS_VERSIONS.get(version, version),
+        tls_cipher_suite=pb.tls_cipher_suite.value if has("tls_cipher_suite") else None,
+        tls_sni_hostname=pb.tls_sni_hostname,
+        local_certificate_properties=(
+            _certificate_from_pb(pb.local_certificate_properties)
+            if has("local_certificate_properties")
+            else None
+        ),
+        peer_certificate_properties=(
+            _certificate_from_pb(pb.peer_certificate_properties)
+            if has("peer_certificate_properties")
+            else None
+        ),
+        tls_session_id=pb.tls_session_id,
+        ja3_fingerprint=pb.ja3_fingerprint,
+    )
+
+
+def _certificate_from_pb(pb: PB2CertificateProperties) -> CertificateProperties:
+    return CertificateProperties(
+        subject_alt_name=tuple(_san_from_pb(san) for san in pb.subject_alt_name),
+        subject=pb.subject,
+        issuer=pb.issuer,
+    )
+
+
+def _san_from_pb(pb: PB2SubjectAltName) -> SubjectAltName:
+    which = pb.WhichOneof("san")
+    if which == "uri":
+        return SubjectAltName(uri=pb.uri)
+    if which == "dns":
+        return SubjectAltName(dns=pb.dns)
+    return SubjectAltName()
+
+
+def _request_from_pb(pb: PB2HTTPRequestProperties) -> HttpRequest:
+    method = pb.request_method
+    return HttpRequest(
+        request_method=_REQUEST_METHODS.get(method, method),
+        scheme=pb.scheme,
+        authority=pb.authority,
+        port=pb.port.value if pb.HasField("port") else None,
+        path=pb.path,
+        user_agent=pb.user_agent,
+        referer=pb.referer,
+        forwarded_for=pb.forwarded_for,
+        request_id=pb.request_id,
+        original_path=pb.original_path,
+        request_headers_bytes=pb.request_headers_bytes,
+        request_body_bytes=pb.request_body_bytes,
+        request_headers=FrozenMap(pb.request_headers) if pb.request_headers else _EMPTY_STR_MAP,
+        upstream_header_bytes_sent=pb.upstream_header_bytes_sent,
+        downstream_header_bytes_received=pb.downstream_header_bytes_received,
+    )
+
+
+def _response_from_pb(pb: PB2HTTPResponseProperties) -> HttpResponse:
+    return HttpResponse(
+        response_code=pb.response_code.value if pb.HasField("response_code") else None,
+        response_headers_bytes=pb.response_headers_bytes,
+        response_body_bytes=pb.response_body_bytes,
+        response_headers=(
+            FrozenMap(pb.response_headers) if pb.response_headers else _EMPTY_STR_MAP
+        ),
+        response_trailers=(
+            FrozenMap(pb.response_trailers) if pb.response_trailers else _EMPTY_STR_MAP
+        ),
+        response_code_details=pb.response_code_details,
+        upstream_header_bytes_received=pb.upstream_header_bytes_received,
+        downstream_header_bytes_sent=pb.downstream_header_bytes_sent,
+    )
+
+
+# --- addresses --------------------------------------------------------------------------------
+
+
+def _cached_address(pb: PB2Address, context: Context) -> Address | None:
+    # Most addresses (local, upstream) repeat across the entries of one message: converting
+    # each distinct one once is cheaper than reading its seven fields every time.
+    key = pb.SerializeToString()
+    cache = context.address_cache
+    try:
+        return cache[key]
+    except KeyError:
+        address = cache[key] = _address_from_pb(pb)
+        return address
+
+
+def _address_from_pb(pb: PB2Address) -> Address | None:
+    which = pb.WhichOneof("address")
+    if which == "socket_address":
+        return _socket_address_from_pb(pb.socket_address)
+    if which == "pipe":
+        return PipeAddress(path=pb.pipe.path, mode=pb.pipe.mode)
+    if which == "envoy_internal_address":
+        internal = pb.envoy_internal_address
+        named = internal.WhichOneof("address_name_specifier") == "server_listener_name"
+        return EnvoyInternalAddress(
+            server_listener_name=internal.server_listener_name if named else None,
+            endpoint_id=internal.endpoint_id,
+        )
+    return None  # no member set (or one newer than this schema)
+
+
+def _socket_address_from_pb(pb: PB2SocketAddress) -> SocketAddress:
+    which = pb.WhichOneof("port_specifier")
+    protocol = pb.protocol
+    return SocketAddress(
+        address=pb.address,
+        port=pb.port_value if which == "port_value" else None,
+        named_port=pb.named_port if which == "named_port" else None,
+        protocol=_SOCKET_PROTOCOLS.get(protocol, protocol),
+        resolver_name=pb.resolver_name,
+        ipv4_compat=pb.ipv4_compat,
+        network_namespace_filepath=pb.network_namespace_filepath,
+    )
+
+
+# --- identifier and node ----------------------------------------------------------------------
+
+
+def _identifier_from_pb(pb: PB2Identifier) -> Identifier:
+    return Identifier(
+        node=_node_from_pb(pb.node) if pb.HasField("node") else None, log_name=pb.log_name
+    )
+
+
+def _node_from_pb(pb: PB2Node) -> Node:
+    has = pb.HasField
+    version_type = pb.WhichOneof("user_agent_version_type")
+    return Node(
+        id=pb.id,
+        cluster=pb.cluster,
+        metadata=_struct_from_pb(pb.metadata) if has("metadata") else None,
+        dynamic_parameters=(
+            FrozenMap({key: _str_map(value.params) for key, value in pb.dynamic_parameters.items()})
+            if pb.dynamic_parameters
+            else _EMPTY_PARAMS_MAP
+        ),
+        locality=(
+            Locality(
+                region=pb.locality.region, zone=pb.locality.zone, sub_zone=pb.locality.sub_zone
+            )
+            if has("locality")
+            else None
+        ),
+        # v2's plain string field 5: proto3 gives it no presence, so empty means absent.
+        build_version=pb.build_version or None,
+        user_agent_name=pb.user_agent_name,
+        user_agent_version=(
+            pb.user_agent_version if version_type == "user_agent_version" else None
+        ),
+        user_agent_build_version=(
+            _build_version_from_pb(pb.user_agent_build_version)
+            if version_type == "user_agent_build_version"
+            else None
+        ),
+        extensions=tuple(_extension_from_pb(extension) for extension in pb.extensions),
+        client_features=tuple(pb.client_features),
+        listening_addresses=tuple(_address_from_pb(address) for address in pb.listening_addresses),
+    )
+
+
+def _build_version_from_pb(pb: PB2BuildVersion) -> BuildVersion:
+    has = pb.HasField
+    version = pb.version
+    return BuildVersion(
+        version=(
+            SemanticVersion(
+                major_number=version.major_number,
+                minor_number=version.minor_number,
+                patch=version.patch,
+            )
+            if has("version")
+            else None
+        ),
+        metadata=_struct_from_pb(pb.metadata) if has("metadata") else None,
+    )
+
+
+def _extension_from_pb(pb: PB2Extension) -> Extension:
+    return Extension(
+        name=pb.name,
+        category=pb.category,
+        type_descriptor=pb.type_descriptor,
+        version=_build_version_from_pb(pb.version) if pb.HasField("version") else None,
+        disabled=pb.disabled,
+        type_urls=tuple(pb.type_urls),
+    )
+
+
+def _str_map(pb_map: Mapping[str, str]) -> FrozenMap[str, str]:
+    return FrozenMap(pb_map) if pb_map else _EMPTY_STR_MAP
+
+
+# --- time -------------------------------------------------------------------------------------
+
+
+def _timestamp_ns(pb: timestamp_pb2.Timestamp, context: Context, field: str) -> int:
+    seconds = pb.seconds
+    nanos = pb.nanos
+    if not (_MIN_TIMESTAMP_S <= seconds <= _MAX_TIMESTAMP_S and 0 <= nanos < _NS_PER_S):
+        context.report(
+            field,
+            f"timestamp out of range (seconds={seconds}, nanos={nanos}); "
+            "valid is 0001-01-01..9999-12-31 with nanos in [0, 1e9)",
+        )
+    return seconds * _NS_PER_S + nanos
+
+
+def _duration_ns(pb: duration_pb2.Duration, context: Context, field: str) -> int:
+    seconds = pb.seconds
+    nanos = pb.nanos
+    if not (
+        -_MAX_DURATION_S <= seconds <= _MAX_DURATION_S
+        and -_NS_PER_S < nanos < _NS_PER_S
+        and (seconds >= 0 or nanos <= 0)
+        and (seconds <= 0 or nanos >= 0)
+    ):
+        context.report(
+            field,
+            f"duration out of range (seconds={seconds}, nanos={nanos}); valid is "
+            "+-315576000000 s with nanos in (-1e9, 1e9) of the same sign as seconds",
+        )
+    return seconds * _NS_PER_S + nanos
+
+
+# --- metadata, Struct and Any -----------------------------------------------------------------
+
+
+def _metadata_from_pb(pb: PB2Metadata, context: Context, field: str) -> Metadata:
+    return Metadata(
+        filter_metadata=(
+            FrozenMap({key: _struct_from_pb(value) for key, value in pb.filter_metadata.items()})
+            if pb.filter_metadata
+            else _EMPTY_STRUCT_MAP
+        ),
+        typed_filter_metadata=(
+            _any_map_from_pb(pb.typed_filter_metadata, context, field + ".typed_filter_metadata")
+            if pb.typed_filter_metadata
+            else _EMPTY_ANY_MAP
+        ),
+    )
+
+
+def _struct_from_pb(pb: struct_pb2.Struct) -> FrozenMap[str, JsonValue]:
+    fields = pb.fields
+    if not fields:
+        return _EMPTY_STRUCT
+    return FrozenMap({key: _value_from_pb(value) for key, value in fields.items()})
+
+
+def _value_from_pb(pb: struct_pb2.Value) -> JsonValue:
+    kind = pb.WhichOneof("kind")
+    if kind == "string_value":
+        return pb.string_value
+    if kind == "number_value":
+        return pb.number_value
+    if kind == "bool_value":
+        return pb.bool_value
+    if kind == "struct_value":
+        return _struct_from_pb(pb.struct_value)
+    if kind == "list_value":
+        return _list_from_pb(pb.list_value)
+    # null_value, or a Value with no kind set, which JSON can only show as null.
+    return None
+
+
+def _list_from_pb(pb: struct_pb2.ListValue) -> tuple[JsonValue, ...]:
+    return tuple(_value_from_pb(value) for value in pb.values)
+
+
+def _any_map_from_pb(
+    pb_map: Mapping[str, any_pb2.Any], context: Context, field: str
+) -> FrozenMap[str, AnyValue]:
+    return FrozenMap(
+        {
+            key: _any_from_pb(value, context, map_entry_path(field, key))
+            for key, value in pb_map.items()
+        }
+    )
+
+
+def _any_from_pb(pb: any_pb2.Any, context: Context, field: str) -> AnyValue:
+    """Decode the payload of a well-known type; keep any other type's bytes opaque."""
+    type_url: str = pb.type_url
+    payload: bytes = pb.value
+    decoder = _WELL_KNOWN_DECODERS.get(type_url.rpartition("/")[2])
+    if decoder is None:
+        return AnyValue(type_url=type_url, value=payload, known=False)
+    message_type, to_value = decoder
+    message = message_type()
+    try:
+        message.ParseFromString(payload)
+    except google.protobuf.message.DecodeError:
+        context.report(
+            field, f"payload is not a valid {message_type.DESCRIPTOR.full_name}; kept opaque"
+        )
+        return AnyValue(type_url=type_url, value=payload, known=False)
+    return AnyValue(type_url=type_url, value=to_value(message, context, field), known=True)
+
+
+def _wrapped(message: Any, context: Context, field: str) -> object:
+    return message.value
+
+
+_WELL_KNOWN_DECODERS: dict[
+    str, tuple[type[google.protobuf.message.Message], Callable[[Any, Context, str], object]]
+] = {
+    "google.protobuf.Struct": (struct_pb2.Struct, lambda pb, _c, _f: _struct_from_pb(pb)),
+    "google.protobuf.Value": (struct_pb2.Value, lambda pb, _c, _f: _value_from_pb(pb)),
+    "google.protobuf.ListValue": (struct_pb2.ListValue, lambda pb, _c, _f: _list_from_pb(pb)),
+    "google.protobuf.Duration": (duration_pb2.Duration, _duration_ns),
+    "google.protobuf.Timestamp": (timestamp_pb2.Timestamp, _timestamp_ns),
+    "google.protobuf.Empty": (empty_pb2.Empty, lambda _pb, _c, _f: None),
+    "google.protobuf.DoubleValue": (wrappers_pb2.DoubleValue, _wrapped),
+    "google.protobuf.FloatValue": (wrappers_pb2.FloatValue, _wrapped),
+    "google.protobuf.Int64Value": (wrappers_pb2.Int64Value, _wrapped),
+    "google.protobuf.UInt64Value": (wrappers_pb2.UInt64Value, _wrapped),
+    "google.protobuf.Int32Value": (wrappers_pb2.Int32Value, _wrapped),
+    "google.protobuf.UInt32Value": (wrappers_pb2.UInt32Value, _wrapped),
+    "google.protobuf.BoolValue": (wrappers_pb2.BoolValue, _wrapped),
+    "google.protobuf.StringValue": (wrappers_pb2.StringValue, _wrapped),
+    "google.protobuf.BytesValue": (wrappers_pb2.BytesValue, _wrapped),
+}

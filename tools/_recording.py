@@ -1,0 +1,245 @@
+"""What the recording should hold, and every way a recording differs from it.
+
+Dev tooling for ``record_fixtures.py``; not part of meshals. The plan numbers the calls of
+``_bookinfo.PHASES`` and lists, per ALS stream (one per Envoy per log type), the entries that
+stream should carry, in order; the check compares recorded streams with it field by field.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from _als_collector import RecordedStream
+from _bookinfo import PHASES, PODS, Call, ExpectedLog, expected_logs
+from _envoy_configs import HTTP_LOG_NAME, TCP_LOG_NAME
+
+__all__ = [
+    "Plan",
+    "PlannedEntry",
+    "RecordingError",
+    "check_recording",
+    "entries_of",
+    "find_stream",
+    "is_complete",
+    "log_name_of",
+    "make_plan",
+    "split_stream_name",
+]
+
+# ResponseFlags field name -> Envoy's short code (%RESPONSE_FLAGS%).
+FLAG_CODES = {
+    "failed_local_healthcheck": "LH",
+    "no_healthy_upstream": "UH",
+    "upstream_request_timeout": "UT",
+    "local_reset": "LR",
+    "upstream_remote_reset": "UR",
+    "upstream_connection_failure": "UF",
+    "upstream_connection_termination": "UC",
+    "upstream_overflow": "UO",
+    "no_route_found": "NR",
+    "delay_injected": "DI",
+    "fault_injected": "FI",
+    "rate_limited": "RL",
+    "unauthorized_details": "UAEX",
+    "rate_limit_service_error": "RLSE",
+    "downstream_connection_termination": "DC",
+    "upstream_retry_limit_exceeded": "URX",
+    "stream_idle_timeout": "SI",
+    "invalid_envoy_request_headers": "IH",
+    "downstream_protocol_error": "DPE",
+    "upstream_max_stream_duration_reached": "UMSDR",
+    "response_from_cache_filter": "RFCF",
+    "no_filter_config_found": "NFCF",
+    "duration_timeout": "DT",
+    "upstream_protocol_error": "UPE",
+    "no_cluster_found": "NC",
+    "overload_manager": "OM",
+    "dns_resolution_failure": "DF",
+    "downstream_remote_reset": "DRR",
+}
+
+
+class RecordingError(Exception):
+    """The recording could not be made, or does not match what was sent."""
+
+
+# --- the plan: calls, their numbers, and the entries each stream should hold -----------------
+
+
+@dataclass(frozen=True)
+class PlannedEntry:
+    call_number: int
+    call: Call
+    log: ExpectedLog
+
+
+@dataclass(frozen=True)
+class Plan:
+    calls: list[tuple[int, int | None, Call]]  # (number, parent number, call), parents first
+    streams: dict[str, list[PlannedEntry]]  # stream name -> entries in logging order
+
+
+def stream_name(envoy: str, kind: str) -> str:
+    return f"{envoy}-{kind}"
+
+
+def make_plan() -> Plan:
+    """Number the calls (parents first) and list each stream's entries (children first)."""
+    calls: list[tuple[int, int | None, Call]] = []
+    streams: dict[str, list[PlannedEntry]] = {}
+    counter = itertools.count(1)
+
+    def visit(call: Call, parent: int | None) -> None:
+        number = next(counter)
+        calls.append((number, parent, call))
+        # An application answers only after the calls it makes have completed, so their
+        # entries come first in any Envoy that sees both.
+        for child in call.calls:
+            visit(child, number)
+        for log in expected_logs(call):
+            streams.setdefault(stream_name(log.envoy, log.kind), []).append(
+                PlannedEntry(number, call, log)
+            )
+
+    for phase in PHASES:
+        for call in phase:
+            visit(call, None)
+    return Plan(calls=calls, streams=dict(sorted(streams.items())))
+
+
+def split_stream_name(name: str) -> tuple[str, str]:
+    """``"productpage-http"`` -> ``("productpage", "http")``: the Envoy and the log type."""
+    envoy, kind = name.rsplit("-", 1)
+    return envoy, kind
+
+
+def log_name_of(kind: str) -> str:
+    return HTTP_LOG_NAME if kind == "http" else TCP_LOG_NAME
+
+
+# --- checking the recording -------------------------------------------------------------------
+
+
+# xds-protos ships no type stubs: its messages are Any to mypy.
+PbMessage = Any
+
+
+def entries_of(message: PbMessage) -> list[PbMessage]:
+    if message.HasField("http_logs"):
+        return list(message.http_logs.log_entry)
+    if message.HasField("tcp_logs"):
+        return list(message.tcp_logs.log_entry)
+    return []
+
+
+def _address(address: PbMessage) -> str | None:
+    socket_address = address.socket_address
+    if not socket_address.address:
+        return None
+    return f"{socket_address.address}:{socket_address.port_value}"
+
+
+def flag_codes(common: PbMessage) -> tuple[str, ...]:
+    flags = common.response_flags
+    return tuple(sorted(FLAG_CODES[field.name] for field, _ in flags.ListFields()))
+
+
+def observed(entry: PbMessage, kind: str) -> dict[str, object]:
+    """The fields of a recorded entry that the ground truth predicts."""
+    common = entry.common_properties
+    fields: dict[str, object] = {
+        "upstream_cluster": common.upstream_cluster,
+        "response_flags": flag_codes(common),
+        "downstream_remote_ip": common.downstream_remote_address.socket_address.address,
+        "downstream_local_address": _address(common.downstream_local_address),
+        "upstream_remote_address": _address(common.upstream_remote_address),
+    }
+    if kind == "http":
+        fields["path"] = entry.request.path
+        response = entry.response
+        fields["response_code"] = (
+            response.response_code.value if response.HasField("response_code") else None
+        )
+    else:
+        connection = entry.connection_properties
+        fields["bytes_received"] = connection.received_bytes
+        fields["bytes_sent"] = connection.sent_bytes
+    return fields
+
+
+def predicted(planned: PlannedEntry) -> dict[str, object]:
+    log = planned.log
+    fields: dict[str, object] = {
+        "upstream_cluster": log.upstream_cluster,
+        "response_flags": tuple(sorted(log.response_flags)),
+        "downstream_remote_ip": log.downstream_remote_ip,
+        "downstream_local_address": log.downstream_local_address,
+        "upstream_remote_address": log.upstream_remote_address,
+    }
+    if log.kind == "http":
+        fields["path"] = planned.call.path
+        fields["response_code"] = log.response_code
+    else:
+        fields["bytes_received"] = log.bytes_received
+        fields["bytes_sent"] = log.bytes_sent
+    return fields
+
+
+def find_stream(streams: Sequence[RecordedStream], name: str) -> RecordedStream:
+    envoy, kind = split_stream_name(name)
+    matches = [
+        stream
+        for stream in streams
+        if stream.node_id == PODS[envoy].node_id and stream.log_name == log_name_of(kind)
+    ]
+    if len(matches) != 1:
+        raise RecordingError(f"{name}: {len(matches)} gRPC streams instead of 1")
+    return matches[0]
+
+
+def is_complete(plan: Plan) -> Callable[[list[RecordedStream]], bool]:
+    expected = {
+        (PODS[envoy].node_id, log_name_of(kind)): len(entries)
+        for name, entries in plan.streams.items()
+        for envoy, kind in [split_stream_name(name)]
+    }
+
+    def check(streams: list[RecordedStream]) -> bool:
+        counts: dict[tuple[str, str], int] = {}
+        for stream in streams:
+            key = (stream.node_id, stream.log_name)
+            counts[key] = counts.get(key, 0) + stream.entry_count()
+        return all(counts.get(key, 0) >= count for key, count in expected.items())
+
+    return check
+
+
+def check_recording(plan: Plan, streams: Sequence[RecordedStream]) -> list[str]:
+    """Every difference between the recorded streams and the plan."""
+    problems: list[str] = []
+    if len(streams) != len(plan.streams):
+        problems.append(f"{len(streams)} gRPC streams recorded, {len(plan.streams)} planned")
+    for name, planned_entries in plan.streams.items():
+        try:
+            stream = find_stream(streams, name)
+        except RecordingError as exc:
+            problems.append(str(exc))
+            continue
+        messages = stream.messages()
+        if not messages[0].HasField("identifier") or any(
+            message.HasField("identifier") for message in messages[1:]
+        ):
+            problems.append(f"{name}: the identifier is not on the first message only")
+        _, kind = split_stream_name(name)
+        entries = [entry for message in messages for entry in entries_of(message)]
+        if len(entries) != len(planned_entries):
+            problems.append(f"{name}: {len(entries)} entries, {len(planned_entries)} planned")
+        for index, (entry, planned) in enumerate(zip(entries, planned_entries, strict=False)):
+            got, want = observed(entry, kind), predicted(planned)
+            for key in want:
+                if got[key] != want[key]:
+                    problems.append(f"{name}[{index}] {key}: got {got[key]!r}, want {want[key]!r}")
+    return problems
