@@ -19,7 +19,7 @@ def test_all_names_exist_and_are_public() -> None:
 
 
 def test_dir_is_all() -> None:
-    assert dir(meshals) == meshals.__all__
+    assert dir(meshals) == sorted(meshals.__all__)
 
 
 def test_version_is_a_string() -> None:

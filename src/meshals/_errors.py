@@ -1,8 +1,10 @@
 """The exceptions meshals raises for bad input, and the diagnostics it reports instead.
 
 MeshalsError
- ├─ DecodeError (ValueError)   input is not a valid ALS message, entry or container
- └─ EncodeError (ValueError)   the model holds something the wire format cannot carry
+ ├─ DecodeError (ValueError)    input is not a valid ALS message, entry or container
+ ├─ EncodeError (ValueError)    the model holds something the wire format cannot carry
+ ├─ ResolverError (ValueError)  a static table, Kubernetes snapshot or name template is malformed
+ └─ StreamError (TypeError)     something given as a stream is not an iterable of AlsMessage
 
 Any other exception escaping a public function on bad input is a bug.
 """
@@ -13,7 +15,15 @@ import json
 
 import attrs
 
-__all__ = ["DecodeError", "Diagnostic", "EncodeError", "Location", "MeshalsError"]
+__all__ = [
+    "DecodeError",
+    "Diagnostic",
+    "EncodeError",
+    "Location",
+    "MeshalsError",
+    "ResolverError",
+    "StreamError",
+]
 
 
 def map_entry_path(path: str, key: str) -> str:
@@ -151,3 +161,52 @@ class EncodeError(MeshalsError, ValueError):
 
 def _rebuild_encode_error(reason: str, field: str | None) -> EncodeError:
     return EncodeError(reason, field=field)
+
+
+class ResolverError(MeshalsError, ValueError):
+    """Resolver input is malformed: a static table, a Kubernetes snapshot or a name template.
+
+    Attributes: ``reason`` (the message without the place), ``source`` (a file name, or
+    ``<json>`` / ``<mapping>``, or for a template its name and text), ``path`` (a JSON path
+    such as ``$.items[3].status.podIP``, or None) and ``column`` (1-based, in a template, or
+    None).
+
+    >>> print(ResolverError("bad port 'x'", source="static.json", path='$["10.0.0.1:x"]'))
+    static.json, $["10.0.0.1:x"]: bad port 'x'
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        source: str = "<input>",
+        path: str | None = None,
+        column: int | None = None,
+    ) -> None:
+        self.reason = reason
+        self.source = source
+        self.path = path
+        self.column = column
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        place = [self.source]
+        if self.path is not None:
+            place.append(self.path)
+        if self.column is not None:
+            place.append(f"column {self.column}")
+        return f"{', '.join(place)}: {self.reason}"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only arguments do not survive the default pickling of exceptions.
+        return (_rebuild_resolver_error, (self.reason, self.source, self.path, self.column))
+
+
+def _rebuild_resolver_error(
+    reason: str, source: str, path: str | None, column: int | None
+) -> ResolverError:
+    return ResolverError(reason, source=source, path=path, column=column)
+
+
+class StreamError(MeshalsError, TypeError):
+    """Something given as a stream is not an iterable of :class:`~meshals.AlsMessage`."""

@@ -1,0 +1,91 @@
+"""Accounting for every entry an analysis reads: analysed, or skipped for a stated reason."""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+
+import attrs
+
+from ._values import FrozenMap
+
+__all__ = ["Accounting", "SkipReason"]
+
+
+class SkipReason(enum.Enum):
+    """Why an entry produced no metric. The values are stable strings, safe to store."""
+
+    NO_IDENTIFIER = "no-identifier"
+    """The stream never said which Envoy sent it (no identifier on its first message)."""
+    ROLE_NONE = "role-none"
+    """The role rule gave the sending Envoy :attr:`~meshals.Role.NONE`."""
+    NO_COMMON_PROPERTIES = "no-common-properties"
+    """The entry has no ``common_properties``: no addresses, no times."""
+    INTERMEDIATE_ENTRY = "intermediate-entry"
+    """A periodic or start-of-stream entry; the final entry of the same request or connection
+    reports it in full (Envoy's byte counters are cumulative)."""
+    NO_SOURCE_ADDRESS = "no-source-address"
+    """Neither downstream remote address names an IP: the caller cannot be named."""
+    NO_LOCAL_ADDRESS = "no-local-address"
+    """The downstream local address names no IP, so the Envoy's own workload cannot be named."""
+    UNKNOWN_DIRECTION = "unknown-direction"
+    """A sidecar entry with an empty or unrecognised cluster, from a node whose own IPs are
+    unknown: inbound and outbound cannot be told apart."""
+
+
+@attrs.frozen(kw_only=True)
+class Accounting:
+    """Counts of what an analysis read and made so far (a snapshot).
+
+    ``entries_in == analyzed + skipped_total`` holds at every point: an entry is counted when
+    the analysis has decided about it, before its metrics are yielded.
+    """
+
+    streams: int = 0
+    messages: int = 0
+    entries_in: int = 0
+    analyzed: int = 0
+    skipped: FrozenMap[SkipReason, int] = attrs.field(factory=FrozenMap)
+    metrics_out: int = 0
+
+    @property
+    def skipped_total(self) -> int:
+        """All skipped entries, whatever the reason."""
+        return sum(self.skipped.values())
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready dict; ``skipped`` maps reason values to counts, in :class:`SkipReason`
+        order, reasons that never occurred left out."""
+        return {
+            "streams": self.streams,
+            "messages": self.messages,
+            "entries_in": self.entries_in,
+            "analyzed": self.analyzed,
+            "skipped": {reason.value: count for reason, count in self.skipped.items()},
+            "skipped_total": self.skipped_total,
+            "metrics_out": self.metrics_out,
+        }
+
+
+class Tally:
+    """The mutable counters behind :class:`Accounting` (private to the analysis)."""
+
+    def __init__(self) -> None:
+        self.streams = 0
+        self.messages = 0
+        self.entries_in = 0
+        self.analyzed = 0
+        self.metrics_out = 0
+        self.skipped: Counter[SkipReason] = Counter()
+
+    def snapshot(self) -> Accounting:
+        return Accounting(
+            streams=self.streams,
+            messages=self.messages,
+            entries_in=self.entries_in,
+            analyzed=self.analyzed,
+            skipped=FrozenMap(
+                {reason: self.skipped[reason] for reason in SkipReason if self.skipped[reason]}
+            ),
+            metrics_out=self.metrics_out,
+        )
