@@ -6,6 +6,7 @@ entries. No network code, no server: bytes and text in, values out.
 
 from __future__ import annotations
 
+from . import export as export
 from ._accounting import Accounting, SkipReason
 from ._analysis import Analysis, analyze
 from ._binary import decode_binary, decode_message

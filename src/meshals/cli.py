@@ -4,6 +4,12 @@
 the role its node id implies, and a one-line summary per entry (``--json``: one JSON object
 per entry). Each file's output is buffered: a file that fails prints nothing to stdout, only
 ``meshals: error: <where>: <reason>`` to stderr, and the exit status is 1.
+
+``meshals analyze FILE...`` turns captures into service-mesh metrics (:func:`meshals.analyze`),
+each file one stream, and prints them as a table, JSON Lines, CSV or SkyWalking JSON; then a
+summary of the entries read, analyzed and skipped (by reason) on stderr. Its output is
+buffered for the whole run: the first file that fails (or a bad resolver file) prints
+``meshals: error: <where>: <reason>`` and the exit status is 1, with nothing on stdout.
 """
 
 from __future__ import annotations
@@ -17,9 +23,13 @@ from typing import TextIO
 
 import attrs
 
+from ._accounting import Accounting, SkipReason
+from ._analysis import analyze
 from ._containers import Container, read
 from ._errors import Diagnostic, MeshalsError
 from ._jsonout import to_json
+from ._kubernetes import KubernetesNaming, KubernetesResolver
+from ._metrics import ServiceMeshMetric
 from ._model import (
     AccessLogCommon,
     Address,
@@ -32,7 +42,10 @@ from ._model import (
     SocketAddress,
     TcpEntry,
 )
-from ._roles import Role, role_of
+from ._render import FORMATS, render
+from ._resolvers import ChainResolver, StaticResolver
+from ._roles import Role, RoleRule, fixed_role, role_of
+from ._service import Resolver
 
 __all__ = ["build_parser", "entrypoint", "main"]
 
@@ -41,6 +54,7 @@ _EPOCH = datetime.datetime(1970, 1, 1)
 _NANOS_PER_SECOND = 1_000_000_000
 _NO_COMMON = AccessLogCommon()
 _MISSING = "-"
+_NO_ONE = StaticResolver({})  # knows no address
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,13 +80,78 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[container.value for container in Container],
         help="the container of every FILE, instead of detecting it",
     )
+    _add_analyze(commands)
     return parser
+
+
+def _add_analyze(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    analyze_parser = commands.add_parser(
+        "analyze",
+        help="turn ALS capture files into service-mesh metrics",
+        description="Turn ALS capture files into service-mesh metrics, one stream per file, "
+        "with SkyWalking's k8s-mesh rules. Prints the metrics on stdout and a summary of the "
+        "entries read, analyzed and skipped on stderr.",
+    )
+    analyze_parser.set_defaults(command_parser=analyze_parser)  # for usage errors found later
+    analyze_parser.add_argument("files", nargs="+", metavar="FILE", help="a capture file")
+    names = analyze_parser.add_argument_group("naming workloads (default: everything UNKNOWN)")
+    names.add_argument(
+        "--resolver",
+        metavar="STATIC.json",
+        help='a static table {"IP" or "IP:port": {"service": ..., "instance": ...}}',
+    )
+    names.add_argument(
+        "--k8s-snapshot",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a Kubernetes snapshot (kubectl get pods,services,endpoints -A -o json);"
+        " repeat to merge several; asked after --resolver",
+    )
+    names.add_argument(
+        "--service-rule",
+        metavar="TEMPLATE",
+        help="the snapshot's service-name rule, e.g. '${pod.metadata.labels.app}'",
+    )
+    names.add_argument(
+        "--instance-rule",
+        metavar="TEMPLATE",
+        help="the snapshot's instance-name rule, e.g. '${pod.metadata.name}'",
+    )
+    analyze_parser.add_argument(
+        "--format", choices=list(FORMATS), default="table", help="the output (default: table)"
+    )
+    analyze_parser.add_argument(
+        "--strict", action="store_true", help="fail on anything lenient decoding tolerates"
+    )
+    analyze_parser.add_argument(
+        "--reidentify",
+        action="store_true",
+        help="take every identifier a stream carries (collectors multiplexing many Envoys)",
+    )
+    analyze_parser.add_argument(
+        "--strip-query", action="store_true", help="drop the query string from endpoints"
+    )
+    analyze_parser.add_argument(
+        "--role",
+        choices=[role.value for role in Role if role is not Role.NONE],
+        help="the role of every Envoy, instead of reading it from Istio's node ids",
+    )
+    analyze_parser.add_argument(
+        "--container",
+        choices=[container.value for container in Container],
+        help="the container of every FILE, instead of detecting it",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``meshals`` command with *argv* (default: ``sys.argv[1:]``); the exit status."""
     args = build_parser().parse_args(argv)
     container = None if args.container is None else Container(args.container)
+    if args.command == "analyze":
+        if (args.service_rule or args.instance_rule) and not args.k8s_snapshot:
+            args.command_parser.error("--service-rule and --instance-rule need --k8s-snapshot")
+        return _analyze(args, container=container, out=sys.stdout)
     status = 0
     for path in args.files:
         if not _inspect_file(
@@ -157,6 +236,112 @@ def _report_warnings(path: str, warnings: Sequence[Diagnostic]) -> None:
     if warnings:
         noun = "warning" if len(warnings) == 1 else "warnings"
         print(f"{_PROG}: {path}: {len(warnings)} {noun}", file=sys.stderr)
+
+
+# --- analyze -----------------------------------------------------------------------------------
+
+
+@attrs.define
+class _Run:
+    """What one ``analyze`` run collected, held until every file has been read."""
+
+    metrics: list[ServiceMeshMetric] = attrs.Factory(list)
+    warnings: list[Diagnostic] = attrs.Factory(list)
+    accounts: list[Accounting] = attrs.Factory(list)
+
+
+def _analyze(args: argparse.Namespace, *, container: Container | None, out: TextIO) -> int:
+    """The ``analyze`` command: all or nothing on stdout, warnings and a summary on stderr."""
+    run = _Run()
+    try:
+        resolver = _resolver(args)
+        for path in args.files:
+            _analyze_file(path, args, container=container, resolver=resolver, run=run)
+        text = render(run.metrics, args.format)
+    except MeshalsError as exc:
+        _error(str(exc))
+        return 1
+    except OSError as exc:
+        _error(f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc))
+        return 1
+    out.write(text)
+    if resolver is None:
+        print(
+            f"{_PROG}: warning: no --resolver or --k8s-snapshot: every workload is UNKNOWN",
+            file=sys.stderr,
+        )
+    for warning in run.warnings:
+        print(f"{_PROG}: warning: {warning}", file=sys.stderr)
+    print(f"{_PROG}: {_summary(run.accounts, len(args.files))}", file=sys.stderr)
+    return 0
+
+
+def _resolver(args: argparse.Namespace) -> Resolver | None:
+    """The resolvers the options name, the static table first; None without any."""
+    resolvers: list[Resolver] = []
+    if args.resolver is not None:
+        resolvers.append(StaticResolver.from_file(args.resolver))
+    if args.k8s_snapshot:
+        rules = {"service_rule": args.service_rule, "instance_rule": args.instance_rule}
+        naming = KubernetesNaming(**{key: rule for key, rule in rules.items() if rule})
+        resolvers.append(KubernetesResolver.from_files(args.k8s_snapshot, naming=naming))
+    if not resolvers:
+        return None
+    return resolvers[0] if len(resolvers) == 1 else ChainResolver(*resolvers)
+
+
+def _analyze_file(
+    path: str,
+    args: argparse.Namespace,
+    *,
+    container: Container | None,
+    resolver: Resolver | None,
+    run: _Run,
+) -> None:
+    role_rule: RoleRule | None = None if args.role is None else fixed_role(Role(args.role))
+    with read(path, container=container, strict=args.strict) as reader:
+        message_warnings: list[Diagnostic] = []
+        analysis = analyze(
+            _noting(reader, message_warnings),
+            resolver=_NO_ONE if resolver is None else resolver,  # all UNKNOWN
+            role_rule=role_rule,
+            reidentify=args.reidentify,
+            endpoint_query="strip" if args.strip_query else "keep",
+        )
+        run.metrics.extend(analysis)
+    run.warnings.extend(reader.diagnostics)
+    run.warnings.extend(message_warnings)
+    run.warnings.extend(analysis.diagnostics)
+    run.accounts.append(analysis.accounting)
+
+
+def _noting(messages: Iterator[AlsMessage], sink: list[Diagnostic]) -> Iterator[AlsMessage]:
+    """*messages*, collecting what lenient decoding tolerated in each into *sink*."""
+    for message in messages:
+        sink.extend(message.diagnostics)
+        yield message
+
+
+def _summary(accounts: Sequence[Accounting], files: int) -> str:
+    """``N files: E entries, A analyzed, S skipped (reason: n, ...), M metrics``."""
+    skipped: dict[SkipReason, int] = dict.fromkeys(SkipReason, 0)
+    for account in accounts:
+        for reason, count in account.skipped.items():
+            skipped[reason] += count
+    reasons = ", ".join(f"{reason.value}: {count}" for reason, count in skipped.items() if count)
+    total = sum(skipped.values())
+    return (
+        f"{_plural(files, 'file')}: {_plural(sum(a.entries_in for a in accounts), 'entry')},"
+        f" {sum(a.analyzed for a in accounts)} analyzed,"
+        f" {total} skipped{f' ({reasons})' if reasons else ''},"
+        f" {_plural(sum(a.metrics_out for a in accounts), 'metric')}"
+    )
+
+
+def _plural(count: int, noun: str) -> str:
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count} {noun[:-1]}ies" if noun.endswith("y") else f"{count} {noun}s"
 
 
 # --- text rendering ----------------------------------------------------------------------------
