@@ -11,7 +11,15 @@ nox.needs_version = ">=2025.2.9"
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = False
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "typecheck", "protos_check", "tests", "envoy"]
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    "protos_check",
+    "tests",
+    "envoy",
+    "notebooks",
+    "docs",
+]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
@@ -82,6 +90,49 @@ def envoy(session: nox.Session) -> None:
         *nox.project.dependency_groups(PYPROJECT, "record"),
     )
     session.run("pytest", "-m", "envoy", *session.posargs)
+
+
+@nox.session(python="3.11")
+def notebooks(session: nox.Session) -> None:
+    """Execute the notebooks in docs/notebooks with a Jupyter kernel (nbclient)."""
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "notebooks"))
+    session.run(
+        "pytest", "tests/test_notebooks.py", *session.posargs, env={"MESHALS_NOTEBOOKS": "required"}
+    )
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the documentation (warnings are errors), then run every example in it."""
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "docs"))
+    session.run(
+        "sphinx-build", "-E", "-W", "-n", "--keep-going", "-b", "html", "docs", "docs/_build/html"
+    )
+    session.run(
+        "pytest",
+        "tests/test_docs_examples.py",
+        "-m",
+        "not envoy",
+        *session.posargs,
+        env={"MESHALS_DOCS_EXAMPLES": "required"},
+    )
+
+
+@nox.session(python="3.11", default=False)
+def fuzz(session: nox.Session) -> None:
+    """Fuzz every decoder and container reader with atheris, time-boxed: nox -s fuzz -- 120."""
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "fuzz"))
+    seconds = session.posargs[0] if session.posargs else "60"
+    targets = session.run("python", "tools/fuzz.py", "--list", silent=True)
+    for target in str(targets).split():
+        session.run("python", "tools/fuzz.py", "--target", target, "--seconds", seconds)
+
+
+@nox.session(python="3.11", default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmark decoding and analysis against protobuf's parsers (`nox -s bench -- --quick`)."""
+    session.install(".", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    session.run("python", "benchmarks/bench.py", *session.posargs)
 
 
 @nox.session(python="3.11", default=False)

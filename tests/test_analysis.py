@@ -964,6 +964,10 @@ def test_skip_reason_values_are_stable() -> None:
         "no-source-address",
         "no-local-address",
         "unknown-direction",
+        "no-local-identity",
+        "no-peer",
+        "malformed-peer",
+        "reported-by-envoy",
     ]
 
 

@@ -60,7 +60,7 @@ Row = tuple[Any, ...]
 
 def _read(stream: str, suffix: str = "bin") -> list[AlsMessage]:
     with meshals.read(ENVOY_FIXTURES / f"{stream}.{suffix}") as reader:
-        return list(reader)
+        return list(reader.messages())
 
 
 def _names(table: Mapping[str, Mapping[str, str]], ip: str) -> tuple[str, str]:

@@ -47,7 +47,7 @@ class MockedRegistry:
 
 def _messages(name: str) -> list[AlsMessage]:
     with meshals.read(SKYWALKING / f"{name}.msg") as reader:
-        return list(reader)
+        return list(reader.messages())
 
 
 def _metrics(messages: list[AlsMessage]) -> list[ServiceMeshMetric]:

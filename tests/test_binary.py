@@ -350,29 +350,64 @@ def test_default_source_of_decode_message() -> None:
 
 # --- errors ---------------------------------------------------------------------------------
 
-CORRUPT = "not a StreamAccessLogsMessage: the protobuf wire format is corrupt or truncated"
+CORRUPT = "not a StreamAccessLogsMessage: "
 INGRESS_BYTES = fixture_bytes("envoy-ingress.msg")
+# Input that holds nothing whole: it raises in both modes, saying where it breaks.
 BAD_BYTES = [
-    pytest.param(INGRESS_BYTES[:-1], id="truncated-by-one"),
-    pytest.param(INGRESS_BYTES[: len(INGRESS_BYTES) // 2], id="truncated-half"),
-    pytest.param(b"\xff\xff\xff\xff", id="overlong-varint"),
-    pytest.param(b"garbage!", id="text"),
-    pytest.param(b"\x12\x05\x0a", id="length-past-end"),
-    pytest.param(b"\x0a\x02\x12\x01\xff", id="invalid-utf8-string"),
+    pytest.param(
+        b"\xff\xff\xff\xff",
+        "the data ends inside a field tag at byte offset 0",
+        None,
+        id="overlong-varint",
+    ),
+    pytest.param(b"garbage!", "invalid wire type 7 (field 12) at byte offset 0", None, id="text"),
+    pytest.param(
+        b"\x12\x05\x0a",
+        "the data ends inside the length of field 1 at byte offset 3",
+        "http_logs",
+        id="length-past-end",
+    ),
+    pytest.param(
+        b"\x0a\x04\x12\x02\xc3\x28",
+        "a string is not UTF-8 at byte offset 4",
+        "identifier.log_name",
+        id="invalid-utf8-string",
+    ),
 ]
 
 
-@pytest.mark.parametrize("data", BAD_BYTES)
-def test_corrupt_bytes(data: bytes) -> None:
+@pytest.mark.parametrize(("data", "reason", "field"), BAD_BYTES)
+@pytest.mark.parametrize("strict", [False, True])
+def test_corrupt_bytes(data: bytes, reason: str, field: str | None, strict: bool) -> None:
     with pytest.raises(DecodeError) as caught:
-        decode_binary(data, source="capture.bin", index=3)
+        decode_binary(data, source="capture.bin", index=3, strict=strict)
     error = caught.value
     assert (error.reason, error.location) == (
-        CORRUPT,
-        Location(source="capture.bin", message_index=3),
+        CORRUPT + reason,
+        Location(source="capture.bin", message_index=3, field=field),
     )
-    assert str(error) == f"capture.bin, message 3: {CORRUPT}"
     assert isinstance(error.__cause__, google.protobuf.message.DecodeError)
+
+
+def test_a_message_cut_in_its_last_entry_keeps_the_identifier_when_lenient() -> None:
+    decoded = decode_binary(INGRESS_BYTES[:-1], source="capture.bin", index=3)
+    assert decoded.identifier is not None
+    assert decoded.identifier.node is not None
+    assert decoded.identifier.node.id.startswith("router~10.44.2.56~")
+    assert decoded.entries == ()
+    [diagnostic] = decoded.diagnostics
+    assert diagnostic.location.entry_index == 0
+    assert diagnostic.reason.startswith("entry skipped: ")
+    with pytest.raises(DecodeError) as caught:
+        decode_binary(INGRESS_BYTES[:-1], source="capture.bin", index=3, strict=True)
+    assert caught.value.entry_index == 0
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_message_cut_in_its_identifier_raises(strict: bool) -> None:
+    with pytest.raises(DecodeError) as caught:
+        decode_binary(INGRESS_BYTES[: len(INGRESS_BYTES) // 2], strict=strict)
+    assert (caught.value.field or "").startswith("identifier.")
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import runpy
 import sys
 from pathlib import Path
@@ -234,7 +235,8 @@ def test_error_is_one_line_and_nothing_partial(
     bad = grpc_file(tmp_path, "bad.grpc", sidecar_stream())
     content = bad.read_bytes()
     bad.write_bytes(content + b"\x00\x00")
-    status, out, err = run(capsys, "inspect", bad, good)
+    # Strict: a stream cut off mid-frame is an error (lenient keeps what came before it).
+    status, out, err = run(capsys, "inspect", "--strict", bad, good)
     assert status == 1
     offset = len(content)
     assert err == (
@@ -481,3 +483,25 @@ def test_to_json(value: object, expected: JsonOut) -> None:
 def test_to_json_rejects_unknown_types() -> None:
     with pytest.raises(TypeError, match=r"^no JSON form for complex$"):
         to_json(1j)
+
+
+# --- records that are not ALS messages ----------------------------------------------------------
+
+ZTUNNEL = Path(__file__).parent / "fixtures" / "ztunnel" / "ambient-bookinfo.jsonl"
+
+
+def test_inspect_shows_l4_connections_as_records(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["inspect", str(ZTUNNEL)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{ZTUNNEL}: container ztunnel-json"
+    assert all(re.match(r"record \d+: L4Connection \{", line) for line in lines[1:])
+    first = json.loads(lines[1].split(" ", 3)[3])
+    assert first["source"] == str(ZTUNNEL)
+    assert cli.main(["inspect", "--json", str(ZTUNNEL)]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(records) == len(lines) - 1
+    assert {record["kind"] for record in records} == {"L4Connection"}
+    assert records[0]["record"] == first
+    assert [record["record_index"] for record in records] == [
+        record["record"]["index"] for record in records
+    ]

@@ -23,6 +23,13 @@ INGRESS = SKYWALKING / "envoy-ingress.msg"
 INGRESS2SIDECAR = SKYWALKING / "envoy-ingress2sidecar.msg"
 SERVER_SIDECAR = SKYWALKING / "envoy-mesh-server-sidecar.msg"
 CLIENT_SIDECAR = SKYWALKING / "envoy-mesh-client-sidecar.msg"
+# Each fixture's response.responseBodyBytes.
+RESPONSE_BODY_BYTES = {
+    INGRESS: 4415,
+    INGRESS2SIDECAR: 4415,
+    SERVER_SIDECAR: 295,
+    CLIENT_SIDECAR: 178,
+}
 # EXPECTED.md's resolver table (SkyWalking's mocked K8s registry).
 MOCK_RESOLVER = FIXTURES / "resolvers" / "skywalking-mock.json"
 ENVOY = FIXTURES / "envoy"
@@ -92,6 +99,8 @@ def record(
         "internal_response_latency_ns": internal[1],
         "received_bytes": None,
         "sent_bytes": None,
+        "request_bytes": 0,  # the fixtures log no request body size
+        "response_bytes": RESPONSE_BODY_BYTES[fixture],
         "origin": {"source": str(fixture), "message_index": 0, "entry_index": 0},
     }
 
@@ -275,6 +284,8 @@ def test_csv_parses_back_to_the_jsonl_records(capsys: pytest.CaptureFixture[str]
         "internal_response_latency_ns": "42686",
         "received_bytes": "",
         "sent_bytes": "",
+        "request_bytes": "0",
+        "response_bytes": "4415",
         "origin_source": str(INGRESS),
         "origin_message_index": "0",
         "origin_entry_index": "0",
@@ -698,9 +709,11 @@ def test_corrupt_file_prints_nothing_on_stdout(
     good = ENVOY / "details-http.bin"
     bad = tmp_path / "truncated.bin"
     bad.write_bytes(good.read_bytes()[:-10])
-    status, out, err = run(capsys, "analyze", "--format", "jsonl", good, bad, INGRESS)
+    # Strict: a stream cut off mid-frame is an error (lenient keeps what came before it).
+    status, out, err = run(capsys, "analyze", "--strict", "--format", "jsonl", good, bad, INGRESS)
     assert (status, out) == (1, "")
-    assert err.startswith(f"meshals: error: {bad}, message 1: ")
+    last = GROUND_TRUTH["streams"]["details-http"]["messages"] - 1  # the truncated message
+    assert err.startswith(f"meshals: error: {bad}, message {last}: input ends inside the frame")
     assert err.count("\n") == 1
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import tracemalloc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +15,10 @@ from google.protobuf import json_format
 
 from meshals import AlsMessage, Container, DecodeError, Diagnostic, Location, _containers, read
 from meshals._binary import decode_binary
-from meshals._containers import NEED_MORE, detect_container
+from meshals._containers import NEED_MORE, Record, detect_container
 from meshals._json import decode_json
+from meshals._limits import DEFAULT_LIMITS, Limits
+from meshals._ztunnel import L4Connection, LineSkip, parse_l4_line
 
 PB2Message = als_pb2.StreamAccessLogsMessage
 BOM = b"\xef\xbb\xbf"
@@ -112,7 +114,10 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[Call]:
     recorded: list[Call] = []
 
     def stub(decoder: str) -> Callable[..., AlsMessage]:
-        def decode(data: bytes, *, source: str, index: int | None, strict: bool) -> AlsMessage:
+        def decode(
+            data: bytes, *, source: str, index: int | None, strict: bool, limits: Limits
+        ) -> AlsMessage:
+            assert limits is DEFAULT_LIMITS
             if data in BAD_FRAMES:
                 raise DecodeError("stub says bad", source=source, field="identifier")
             recorded.append(Call(decoder, data, source, index, strict))
@@ -436,8 +441,16 @@ def test_read_errors_say_where(
     path = write(tmp_path, "cap.msg", content)
     for given in (None, container):  # detected, and given
         with pytest.raises(DecodeError) as caught:
-            list(read(path, container=given, max_message_size=limit))
+            list(read(path, container=given, max_message_size=limit, strict=True))
         assert str(caught.value) == f"{path}, {reason}"
+        if container in (Container.JSON, Container.BINARY):
+            continue  # a single message that cannot be read leaves nothing to keep
+        # Lenient: what came before the broken frame survives, and the break is reported.
+        reader = read(path, container=given, max_message_size=limit)
+        list(reader)
+        [diagnostic] = reader.diagnostics
+        where, _, why = reason.partition(": ")
+        assert str(diagnostic) == f"{path}, {where}: the rest of the stream is skipped: {why}"
 
 
 def test_huge_declared_length_allocates_nothing(tmp_path: Path, calls: list[Call]) -> None:
@@ -445,11 +458,11 @@ def test_huge_declared_length_allocates_nothing(tmp_path: Path, calls: list[Call
     tracemalloc.start()
     try:
         with pytest.raises(DecodeError, match="declares 4294967280 bytes"):
-            list(read(path, container=Container.GRPC, max_message_size=2**32))
+            list(read(path, container=Container.GRPC, max_message_size=2**32, strict=True))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert calls == [Call("binary", b"", str(path), 0, False)]
+    assert calls == [Call("binary", b"", str(path), 0, True)]
     assert peak < 1_000_000
 
 
@@ -541,8 +554,15 @@ def test_a_bad_single_message_raises_even_when_lenient(
 # --- with the real decoders --------------------------------------------------------------------
 
 
+def als_messages(records: Iterable[Record]) -> list[AlsMessage]:
+    """*records*, checked to be ALS messages (read() yields L4 connections for L4 logs)."""
+    messages = list(records)
+    assert all(isinstance(message, AlsMessage) for message in messages)
+    return [message for message in messages if isinstance(message, AlsMessage)]
+
+
 def decoded(container: Container, content: bytes) -> list[AlsMessage]:
-    return list(read(io.BytesIO(content), container=container))
+    return als_messages(read(io.BytesIO(content), container=container))
 
 
 @pytest.mark.parametrize(("container", "content", "frames"), CONTAINED)
@@ -564,7 +584,7 @@ def test_round_trip_equals_decoding_each_message(
 
 
 def test_round_trip_keeps_stream_structure(tmp_path: Path) -> None:
-    messages = list(read(write(tmp_path, "x.bin", as_grpc(SERIALIZED))))
+    messages = als_messages(read(write(tmp_path, "x.bin", as_grpc(SERIALIZED))))
     assert [message.identifier is not None for message in messages] == [True, False, False]
     assert [message.kind for message in messages] == ["http", "http", "tcp"]
     assert [len(message.entries) for message in messages] == [2, 1, 1]
@@ -584,7 +604,7 @@ ALS_FIXTURES = [path for path in fixture_files() if path.name != "envoy-metric.m
 @pytest.mark.parametrize("path", ALS_FIXTURES, ids=lambda path: f"{path.parent.name}/{path.name}")
 def test_fixtures_read_as_one_json_message(path: Path) -> None:
     reader = read(path)
-    messages = list(reader)
+    messages = als_messages(reader)
     assert reader.container is Container.JSON
     assert messages == [decode_json(path.read_bytes(), source="x", index=0)]
     assert (messages[0].source, messages[0].index) == (str(path), 0)
@@ -597,3 +617,268 @@ def test_metrics_fixture_is_not_an_als_message() -> None:
     with pytest.raises(DecodeError) as caught:
         list(read(path))
     assert (caught.value.source, caught.value.message_index) == (str(path), 0)
+
+
+# --- L4 connection logs (ztunnel, Kmesh) ------------------------------------------------------
+
+ZTUNNEL_FIXTURES = FIXTURES / "ztunnel"
+ZTUNNEL_LINE = (
+    b"2024-05-30T12:18:10.172761Z\tinfo\taccess\tconnection complete\tsrc.addr=10.244.0.10:47667"
+    b' dst.addr=10.244.0.7:15008 direction="inbound" bytes_sent=239 bytes_recv=76 duration="2ms"'
+)
+ZTUNNEL_OTHER_SCOPE = b"2024-05-30T12:18:09.001Z\tinfo\tapp\tin-pod mode enabled"
+ZTUNNEL_JSON_LINE = (
+    b'{"level":"info","time":"2024-05-30T12:18:10.172761Z","scope":"access",'
+    b'"message":"connection complete","src.addr":"10.244.0.10:47667",'
+    b'"dst.addr":"10.244.0.7:15008","direction":"inbound","bytes_sent":239,"bytes_recv":76,'
+    b'"duration":"2ms"}'
+)
+LOGRUS_LINE = b'time="2024-08-14T10:39:58Z" level=info msg="kmesh start with Normal" subsys=manager'
+KMESH_LINE = (
+    b"accesslog: 2024-08-14 10:40:08.005837715 +0000 UTC src.addr=10.244.0.10:47667,"
+    b" dst.addr=10.244.0.7:8080, direction=INBOUND, sent_bytes=239, received_bytes=76,"
+    b" duration=2.236ms"
+)
+ALS_LINE_WITH_LOG_KEYS = b'{"identifier": {}, "scope": "access", "message": "x"}'
+
+L4_DETECTIONS = [
+    pytest.param(ZTUNNEL_LINE, "x.log", Container.ZTUNNEL, id="one-line"),
+    pytest.param(ZTUNNEL_LINE + b"\n", "x.json", Container.ZTUNNEL, id="named-json"),
+    pytest.param(BOM + b"\r\n" + ZTUNNEL_LINE + b"\r\n", "x", Container.ZTUNNEL, id="bom-crlf"),
+    pytest.param(
+        ZTUNNEL_OTHER_SCOPE + b"\n" + ZTUNNEL_LINE, "x", Container.ZTUNNEL, id="other-scope-first"
+    ),
+    pytest.param(ZTUNNEL_OTHER_SCOPE, "x", Container.ZTUNNEL, id="only-other-scopes"),
+    pytest.param(
+        b"\n".join([LOGRUS_LINE, LOGRUS_LINE, KMESH_LINE, LOGRUS_LINE]),
+        "x",
+        Container.ZTUNNEL,
+        id="kmesh-after-daemon-lines",
+    ),
+    pytest.param(ZTUNNEL_JSON_LINE, "x.log", Container.ZTUNNEL_JSON, id="json-one-line"),
+    pytest.param(ZTUNNEL_JSON_LINE, "x.jsonl", Container.ZTUNNEL_JSON, id="json-named-jsonl"),
+    pytest.param(
+        ZTUNNEL_JSON_LINE + b"\n" + ZTUNNEL_JSON_LINE + b"\n",
+        "x",
+        Container.ZTUNNEL_JSON,
+        id="json-lines",
+    ),
+    pytest.param(
+        b"2024-05-30T12:18:10.173Z stdout F " + ZTUNNEL_JSON_LINE,
+        "x",
+        Container.ZTUNNEL_JSON,
+        id="json-cri",
+    ),
+    pytest.param(
+        b"2024-05-30T12:18:10.173Z stderr F " + ZTUNNEL_LINE,
+        "x",
+        Container.ZTUNNEL,
+        id="text-cri",
+    ),
+    # ALS keys win: a JSON Lines capture is never read as a ztunnel log.
+    pytest.param(
+        ALS_LINE_WITH_LOG_KEYS + b"\n" + JSON_LINES[0], "x", Container.JSON_LINES, id="als-keys"
+    ),
+    pytest.param(
+        ZTUNNEL_JSON_LINE + b" trailing\n", "x", Container.JSON, id="json-with-trailing-text"
+    ),
+    pytest.param(
+        b'{"scope": "\xff", "message": "x"}\n{"a": 1}\n', "x", Container.JSON_LINES, id="not-utf8"
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "name", "expected"), L4_DETECTIONS)
+def test_detect_l4_logs(data: bytes, name: str, expected: Container) -> None:
+    assert detect_container(data, name=name, final=True) is expected
+
+
+L4_PREFIX_DETECTIONS = [
+    pytest.param(ZTUNNEL_LINE[:40], NEED_MORE, id="first-line-cut"),
+    pytest.param(ZTUNNEL_LINE + b"\n" + ZTUNNEL_LINE[:10], Container.ZTUNNEL, id="one-whole-line"),
+    pytest.param(ZTUNNEL_JSON_LINE, NEED_MORE, id="json-line-end-unseen"),
+    pytest.param(ZTUNNEL_JSON_LINE + b"\n", Container.ZTUNNEL_JSON, id="json-line-ends"),
+    pytest.param(LOGRUS_LINE + b"\n" + KMESH_LINE[:30], None, id="no-l4-line-in-prefix"),
+]
+
+
+@pytest.mark.parametrize(("prefix", "expected"), L4_PREFIX_DETECTIONS)
+def test_detect_l4_logs_on_a_prefix(prefix: bytes, expected: object) -> None:
+    if expected is None:  # text that is no L4 log goes on to the binary rules: rejected
+        with pytest.raises(DecodeError, match="not a recognisable ALS container"):
+            detect_container(prefix, name="x", final=False)
+    else:
+        assert detect_container(prefix, name="x", final=False) is expected
+
+
+def test_daemon_lines_alone_are_no_container() -> None:
+    with pytest.raises(DecodeError, match="not a recognisable ALS container"):
+        detect_container(LOGRUS_LINE + b"\n", name="kmesh.log", final=True)
+
+
+def l4_entries(records: Iterable[Record]) -> list[L4Connection]:
+    """*records*, checked to be L4 connections."""
+    entries = list(records)
+    assert all(isinstance(entry, L4Connection) for entry in entries)
+    return [entry for entry in entries if isinstance(entry, L4Connection)]
+
+
+# (fixture, container, records, skipped lines by kind)
+L4_FIXTURES = [
+    (
+        "ambient-bookinfo.log",
+        Container.ZTUNNEL,
+        13,
+        {LineSkip.OTHER_SCOPE: 5},
+    ),
+    (
+        "ambient-bookinfo.jsonl",
+        Container.ZTUNNEL_JSON,
+        13,
+        {LineSkip.OTHER_SCOPE: 5},
+    ),
+    ("kmesh-accesslog.log", Container.ZTUNNEL, 3, {LineSkip.NOT_A_LOG_LINE: 4}),
+    ("cri-ztunnel.log", Container.ZTUNNEL, 2, {LineSkip.NOT_A_LOG_LINE: 2}),
+]
+
+
+@pytest.mark.parametrize(("name", "container", "count", "skipped"), L4_FIXTURES)
+def test_read_l4_fixtures(
+    name: str, container: Container, count: int, skipped: dict[LineSkip, int]
+) -> None:
+    path = ZTUNNEL_FIXTURES / name
+    with read(path, strict=True) as reader:
+        entries = l4_entries(reader)
+    assert reader.container is container
+    assert len(entries) == count
+    assert reader.skipped_lines == skipped
+    assert reader.diagnostics == []
+    lines = path.read_bytes().splitlines()
+    assert [parse_l4_line(lines[entry.index or 0]) for entry in entries] == entries
+    assert all(entry.index == (entry.line or 0) - 1 for entry in entries)  # no blank lines
+    assert {entry.source for entry in entries} == {str(path)}
+
+
+def test_text_and_json_logs_read_alike() -> None:
+    text = l4_entries(read(ZTUNNEL_FIXTURES / "ambient-bookinfo.log"))
+    from_json = l4_entries(read(ZTUNNEL_FIXTURES / "ambient-bookinfo.jsonl"))
+    assert text == from_json
+    assert [entry.line for entry in text] == [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]
+
+
+def test_l4_index_and_line_count_around_blank_lines() -> None:
+    content = b"\n".join([b"", ZTUNNEL_OTHER_SCOPE, b"  ", ZTUNNEL_LINE, b"", ZTUNNEL_LINE])
+    entries = l4_entries(read(io.BytesIO(content)))
+    assert [(entry.index, entry.line) for entry in entries] == [(1, 4), (2, 6)]
+    assert [entry.source for entry in entries] == ["<stream>", "<stream>"]
+
+
+BAD_LINE_DIAGNOSTICS = [
+    (1, "src.workload", "malformed quoting: text right after the closing quote"),
+    (2, "bytes_sent", "not a byte count (a whole number >= 0): 'ten'"),
+    (3, "src.addr", "not an IP address and port: 'productpage:51903'"),
+    (4, "duration", "not a Go duration: '2 ms'"),
+    (5, "direction", "not 'inbound' or 'outbound': 'sideways'"),
+    (6, "time", "bad time: '2024-06-03T09:14:61.000700Z' is not a valid time of day"),
+    (7, "bytes_sent", "not a byte count (a whole number >= 0): -5"),
+    (
+        8,
+        None,
+        "not a valid JSON object: Expecting ',' delimiter: line 1 column 133 (char 132)",
+    ),
+]
+
+
+def test_lenient_read_reports_bad_l4_lines_and_keeps_the_rest() -> None:
+    path = ZTUNNEL_FIXTURES / "bad-lines.log"
+    reader = read(path)
+    entries = l4_entries(reader)
+    assert [(entry.line, entry.bytes_sent) for entry in entries] == [(1, 10), (10, 30)]
+    assert reader.diagnostics == [
+        Diagnostic(
+            location=Location(source=str(path), message_index=index, field=field),
+            reason=f"line {index + 1}: access log line skipped: {reason}",
+        )
+        for index, field, reason in BAD_LINE_DIAGNOSTICS
+    ]
+    assert reader.skipped_lines == {}
+
+
+def test_strict_read_raises_at_the_first_bad_l4_line() -> None:
+    path = ZTUNNEL_FIXTURES / "bad-lines.log"
+    reader = read(path, strict=True)
+    assert next(reader).line == 1  # type: ignore[union-attr]
+    with pytest.raises(DecodeError) as caught:
+        next(reader)
+    assert str(caught.value) == (
+        f"{path}, message 1, field src.workload:"
+        " line 2: malformed quoting: text right after the closing quote"
+    )
+
+
+def test_a_non_utf8_l4_line_is_reported() -> None:
+    reader = read(io.BytesIO(ZTUNNEL_LINE + b"\n" + ZTUNNEL_LINE[:-5] + b'\xff"\n'))
+    assert len(l4_entries(reader)) == 1
+    assert [str(diagnostic) for diagnostic in reader.diagnostics] == [
+        "<stream>, message 1: line 2: access log line skipped: not UTF-8 text: invalid start byte"
+    ]
+
+
+@pytest.mark.parametrize("step", [1, 7, 1000])
+def test_l4_log_from_a_trickling_stream(step: int) -> None:
+    content = (ZTUNNEL_FIXTURES / "ambient-bookinfo.log").read_bytes()
+    reader = read(TrickleReader(content, step))
+    assert l4_entries(reader) == l4_entries(read(io.BytesIO(content)))
+    assert reader.container is Container.ZTUNNEL
+
+
+@pytest.mark.parametrize("container", [Container.ZTUNNEL, Container.ZTUNNEL_JSON])
+def test_l4_container_argument_reads_either_format(container: Container) -> None:
+    expected = l4_entries(read(ZTUNNEL_FIXTURES / "ambient-bookinfo.log"))
+    for name in ("ambient-bookinfo.log", "ambient-bookinfo.jsonl"):
+        reader = read(ZTUNNEL_FIXTURES / name, container=container)
+        assert l4_entries(reader) == expected
+        assert reader.container is container
+
+
+def test_als_reader_has_no_skipped_lines() -> None:
+    reader = read(io.BytesIO(as_grpc(SERIALIZED)))
+    assert len(als_messages(reader)) == 3
+    assert reader.skipped_lines == {}
+
+
+def test_an_l4_line_longer_than_the_limit_is_an_error() -> None:
+    content = ZTUNNEL_LINE + b"\n" + ZTUNNEL_LINE + b' error="' + b"x" * 300 + b'"\n'
+    with pytest.raises(DecodeError) as caught:
+        list(read(io.BytesIO(content), max_message_size=256))
+    assert str(caught.value) == (
+        f"<stream>, message 1: line 2 at byte offset {len(ZTUNNEL_LINE) + 1} is longer than"
+        " the maximum of 256 bytes"
+    )
+
+
+def test_an_l4_line_beyond_the_first_chunk_is_not_searched() -> None:
+    # Detection looks at the first 64 KiB only: a Kmesh log whose first access line comes
+    # later is not recognised (pass container=Container.ZTUNNEL).
+    content = (LOGRUS_LINE + b"\n") * 1000 + KMESH_LINE + b"\n"
+    with pytest.raises(DecodeError, match="not a recognisable ALS container"):
+        list(read(io.BytesIO(content)))
+    reader = read(io.BytesIO(content), container=Container.ZTUNNEL)
+    assert len(l4_entries(reader)) == 1
+    assert reader.skipped_lines == {LineSkip.NOT_A_LOG_LINE: 1000}
+
+
+def test_messages_gives_als_messages_typed() -> None:
+    with read(io.BytesIO(as_grpc(SERIALIZED))) as reader:
+        identifiers = [message.identifier is not None for message in reader.messages()]
+    assert identifiers == [True, False, False]
+
+
+def test_messages_refuses_an_l4_log() -> None:
+    reader = read(io.BytesIO(ZTUNNEL_OTHER_SCOPE + b"\n" + ZTUNNEL_LINE))
+    with pytest.raises(DecodeError) as caught:
+        list(reader.messages())
+    assert str(caught.value) == (
+        "<stream>, message 1: an L4 connection log, not ALS messages (iterate the reader for"
+        " its L4Connection records)"
+    )

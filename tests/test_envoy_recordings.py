@@ -249,7 +249,7 @@ def test_one_request_id_follows_each_user_request_through_the_mesh() -> None:
 
 
 def read_with_meshals(path: Path) -> list[meshals.AlsMessage]:
-    return list(meshals.read(path))
+    return list(meshals.read(path).messages())
 
 
 @pytest.mark.parametrize("stream", STREAMS)

@@ -175,7 +175,7 @@ def test_public_names() -> None:
 
 
 def _timings(fixture: str) -> EntryTimings:
-    messages = list(read(FIXTURES / fixture))
+    messages = list(read(FIXTURES / fixture).messages())
     common = messages[0].entries[0].common_properties
     assert common is not None
     return EntryTimings.from_common(common)
@@ -199,8 +199,19 @@ def _hand_metric(
         response_code=200,
         status=True,
         timings=_timings(fixture),
+        request_bytes=0,  # the fixtures log no request body size
+        response_bytes=RESPONSE_BODY_BYTES[fixture],
         origin=MetricOrigin(source=fixture, message_index=0, entry_index=0),
     )
+
+
+# Each fixture's response.responseBodyBytes (SkyWalking's export has no field for it).
+RESPONSE_BODY_BYTES = {
+    "envoy-ingress.msg": 4415,
+    "envoy-ingress2sidecar.msg": 4415,
+    "envoy-mesh-server-sidecar.msg": 295,
+    "envoy-mesh-client-sidecar.msg": 178,
+}
 
 
 def _expected(

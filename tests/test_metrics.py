@@ -255,6 +255,8 @@ def test_to_dict_http() -> None:
         "internal_response_latency_ns": 42_686,
         "received_bytes": None,
         "sent_bytes": None,
+        "request_bytes": None,
+        "response_bytes": None,
         "origin": {"source": "reviews.bin", "message_index": 2, "entry_index": 0},
     }
 

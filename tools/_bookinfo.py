@@ -355,6 +355,9 @@ class ExpectedLog:
     upstream_remote_address: str | None
     bytes_received: int | None = None  # TCP only
     bytes_sent: int | None = None
+    # The pods (by service name) the Envoy learnt as peers, Istio style (see _mesh_envoys).
+    downstream_peer: str | None = None
+    upstream_peer: str | None = None
 
 
 def expected_logs(call: Call) -> list[ExpectedLog]:
@@ -412,6 +415,8 @@ def _client_side_log(call: Call) -> ExpectedLog:
         upstream_remote_address=f"{target.ip}:{service.port}" if reaches_upstream else None,
         bytes_received=received,
         bytes_sent=sent,
+        # Only a meshed workload that answers tells the caller who it is.
+        upstream_peer=target.service if call.outcome is Outcome.OK and target.has_envoy else None,
     )
 
 
@@ -441,4 +446,6 @@ def _server_side_log(call: Call) -> ExpectedLog | None:
         upstream_remote_address=f"{target.ip}:{service.port + APP_PORT_OFFSET}",
         bytes_received=received,
         bytes_sent=sent,
+        # Every caller of an inbound listener is an Envoy, which sends its metadata.
+        downstream_peer=GATEWAY if call.client == EXTERNAL else call.client,
     )

@@ -16,6 +16,8 @@ from typing import Union
 __all__ = [
     "ALS_CLUSTER",
     "HTTP_LOG_NAME",
+    "MX_HEADER",
+    "PEER_KEYS",
     "TCP_LOG_NAME",
     "AlsBuffering",
     "JsonDict",
@@ -44,6 +46,13 @@ _ISTIO_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled"
 _EXTRA_REQUEST_HEADERS = ["content-type"]
 _EXTRA_RESPONSE_HEADERS = ["grpc-status", "grpc-message"]
 
+# Istio's metadata-exchange header (base64 of a serialized node-metadata Struct) and the filter
+# state keys Istio 1.24+ keeps the peers under; the access loggers log both keys.
+MX_HEADER = "x-envoy-peer-metadata"
+PEER_KEYS = ["downstream_peer", "upstream_peer"]
+# Route metadata (filter namespace, key) holding the upstream peer of the route's calls.
+_ROUTE_PEER = ("istio", "upstream_peer")
+
 
 @dataclass(frozen=True)
 class AlsBuffering:
@@ -67,6 +76,10 @@ class Route:
     timeout_ms: int = 0  # 0 disables the route timeout, as Istio does by default.
     retries: bool = False
     name: str = "default"
+    # The mx header of the calling workload, added to every request (as Istio's sidecars do).
+    own_peer_header: str | None = None
+    # The mx header of the workload that answers this route's calls, when one does.
+    upstream_peer_header: str | None = None
 
 
 def _socket_address(ip: str, port: int) -> JsonDict:
@@ -84,6 +97,7 @@ def _grpc_common_config(log_name: str, buffering: AlsBuffering) -> JsonDict:
         "grpc_service": {"envoy_grpc": {"cluster_name": ALS_CLUSTER}},
         "buffer_size_bytes": buffering.size_bytes,
         "buffer_flush_interval": _duration(buffering.flush_interval_ms),
+        "filter_state_objects_to_log": list(PEER_KEYS),
     }
 
 
@@ -117,7 +131,64 @@ def _route(route: Route) -> JsonDict:
     action: JsonDict = {"cluster": route.cluster, "timeout": _duration(route.timeout_ms)}
     if route.retries:
         action["retry_policy"] = {"retry_on": _ISTIO_RETRY_ON, "num_retries": 2}
-    return {"name": route.name, "match": match, "route": action}
+    config: JsonDict = {"name": route.name, "match": match, "route": action}
+    if route.own_peer_header is not None:
+        config["request_headers_to_add"] = [
+            {
+                "header": {"key": MX_HEADER, "value": route.own_peer_header},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            }
+        ]
+    if route.upstream_peer_header is not None:
+        namespace, key = _ROUTE_PEER
+        config["metadata"] = {"filter_metadata": {namespace: {key: route.upstream_peer_header}}}
+    return config
+
+
+def _filter_state_value(key: str, format_string: str) -> JsonDict:
+    return {
+        "object_key": key,
+        "factory_key": "envoy.string",
+        # Without omit_empty_values a missing header or metadata formats as "-", not "".
+        "format_string": {
+            "text_format_source": {"inline_string": format_string},
+            "omit_empty_values": True,
+        },
+        "skip_if_empty": True,
+    }
+
+
+def _http_peer_filter() -> JsonDict:
+    """Istio-style peers in the filter state, from what Envoy sees of each request.
+
+    ``downstream_peer``: the caller's mx header. ``upstream_peer``: the route's metadata, set
+    only on routes whose calls a meshed workload answers. (Envoy's set_filter_state acts on
+    request headers only, so the upstream's response header cannot be used.)
+    """
+    namespace, key = _ROUTE_PEER
+    return {
+        "name": "envoy.filters.http.set_filter_state",
+        "typed_config": {
+            "@type": _TYPES + "extensions.filters.http.set_filter_state.v3.Config",
+            "on_request_headers": [
+                _filter_state_value("downstream_peer", f"%REQ({MX_HEADER})%"),
+                _filter_state_value("upstream_peer", f"%METADATA(ROUTE:{namespace}:{key})%"),
+            ],
+        },
+    }
+
+
+def _tcp_peer_filter(peers: Mapping[str, str]) -> JsonDict:
+    """Fixed peers for a TCP listener: plain TCP carries no header to learn them from."""
+    return {
+        "name": "envoy.filters.network.set_filter_state",
+        "typed_config": {
+            "@type": _TYPES + "extensions.filters.network.set_filter_state.v3.Config",
+            "on_new_connection": [
+                _filter_state_value(key, header) for key, header in sorted(peers.items())
+            ],
+        },
+    }
 
 
 def http_listener(
@@ -148,10 +219,11 @@ def http_listener(
             ],
         },
         "http_filters": [
+            _http_peer_filter(),
             {
                 "name": "envoy.filters.http.router",
                 "typed_config": {"@type": _TYPES + "extensions.filters.http.router.v3.Router"},
-            }
+            },
         ],
         "access_log": [_http_access_log(buffering)],
     }
@@ -172,21 +244,30 @@ def http_listener(
 
 
 def tcp_listener(
-    name: str, ip: str, port: int, cluster: str, *, buffering: AlsBuffering
+    name: str,
+    ip: str,
+    port: int,
+    cluster: str,
+    *,
+    buffering: AlsBuffering,
+    peers: Mapping[str, str] | None = None,
 ) -> JsonDict:
-    """A ``tcp_proxy`` listener to *cluster* that logs every connection over ALS."""
+    """A ``tcp_proxy`` listener to *cluster* that logs every connection over ALS.
+
+    *peers*: filter-state key -> mx header, set on every connection.
+    """
     proxy: JsonDict = {
         "@type": _TYPES + "extensions.filters.network.tcp_proxy.v3.TcpProxy",
         "stat_prefix": cluster,
         "cluster": cluster,
         "access_log": [_tcp_access_log(buffering)],
     }
+    filters: list[JsonValue] = [_tcp_peer_filter(peers)] if peers else []
+    filters.append({"name": "envoy.filters.network.tcp_proxy", "typed_config": proxy})
     return {
         "name": name,
         "address": _socket_address(ip, port),
-        "filter_chains": [
-            {"filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": proxy}]}
-        ],
+        "filter_chains": [{"filters": filters}],
     }
 
 

@@ -35,7 +35,9 @@ KEPT_EXTENSIONS = frozenset(
         "envoy.access_loggers.tcp_grpc",
         "envoy.cluster.static",
         "envoy.filters.http.router",
+        "envoy.filters.http.set_filter_state",
         "envoy.filters.network.http_connection_manager",
+        "envoy.filters.network.set_filter_state",
         "envoy.filters.network.tcp_proxy",
     }
 )
@@ -135,7 +137,18 @@ def _entry_record(planned: PlannedEntry) -> dict[str, object]:
     )
     if log.kind == "tcp":
         record.update(bytes_received=log.bytes_received, bytes_sent=log.bytes_sent)
+    record.update(
+        downstream_peer=_peer_record(log.downstream_peer),
+        upstream_peer=_peer_record(log.upstream_peer),
+    )
     return record
+
+
+def _peer_record(service: str | None) -> dict[str, str] | None:
+    if service is None:
+        return None
+    pod = PODS[service]
+    return {"service": pod.service, "instance": pod.instance, "namespace": pod.namespace}
 
 
 def _envoy_record(name: str) -> dict[str, object]:
@@ -251,7 +264,19 @@ every run; everything `ground_truth.json` states does not.
   and `buffer_flush_interval: {interval}ms`, so one gRPC stream carries several messages; Envoy
   sends the `identifier` on the first message of each stream only. The HTTP logger also logs
   the request header `content-type` and `grpc-status` / `grpc-message` from response headers and
-  trailers.
+  trailers. Both loggers log the filter state objects `downstream_peer` and `upstream_peer`.
+- Peers (Istio 1.24's filter state keys, set by Envoy's own `set_filter_state` filters; Envoy
+  logs them as `google.protobuf.StringValue`, the `envoy.string` object they are): the value is
+  Istio's `x-envoy-peer-metadata` header, base64 of the workload's node-metadata `Struct`.
+  Every route of an Envoy that calls out adds its own header to the request (as Istio's
+  sidecars do); an inbound listener sets `downstream_peer` from the request's header
+  (`%REQ(x-envoy-peer-metadata)%`). `upstream_peer` comes from the route's metadata
+  (`%METADATA(ROUTE:istio:upstream_peer)%`): `set_filter_state` acts on request headers only, so
+  instead of the answer's header the route carries the peer, and only routes whose calls a
+  meshed workload answers carry one (not the v3 subset, the timed-out route, ratings without
+  Envoy, the dead pods). TCP listeners set fixed peers when a connection opens (plain TCP carries
+  no header): the mongodb outbound listener `upstream_peer` mongodb, mongodb's inbound listener
+  `downstream_peer` productpage (its only caller). `ground_truth.json` names each entry's peers.
 - The recording took {elapsed} s. The recorder checks every entry against its plan and writes
   nothing unless all match; `tests/test_envoy_recordings.py` checks the files again.
 

@@ -5,6 +5,7 @@ Dev tooling for ``record_fixtures.py``; not part of meshals.
 
 from __future__ import annotations
 
+import base64
 import importlib.resources
 import json
 import subprocess
@@ -24,6 +25,7 @@ from _bookinfo import (
     Pod,
     Protocol,
     Service,
+    all_calls,
     sidecar_outbound_services,
 )
 from _envoy_configs import (
@@ -36,10 +38,12 @@ from _envoy_configs import (
     tcp_listener,
 )
 from _recording import RecordingError
+from google.protobuf import struct_pb2
 
 __all__ = [
     "BUFFERING",
     "EnvoyProcess",
+    "answers_with_peer",
     "app_port",
     "envoy_binary",
     "envoy_configs",
@@ -87,6 +91,30 @@ def _node_metadata(pod: Pod) -> JsonDict:
     }
 
 
+def mx_header(pod: Pod) -> str:
+    """Istio's ``x-envoy-peer-metadata`` for *pod*: base64 of its node-metadata Struct."""
+    metadata = struct_pb2.Struct()
+    metadata.update(_node_metadata(pod))
+    return base64.b64encode(metadata.SerializeToString(deterministic=True)).decode("ascii")
+
+
+def answers_with_peer(service: Service, *, subset: str = "", timeout_ms: int = 0) -> bool:
+    """Whether calls on such a route get an answer from a meshed workload (an Envoy).
+
+    Only then does the caller learn its upstream peer (Istio: from the response's mx header).
+    A subset with no endpoints, a route that times out, a pod without Envoy or a dead one:
+    no answer with metadata.
+    """
+    pod = PODS[service.pod]
+    return pod.has_envoy and pod.alive and not timeout_ms and subset not in service.empty_subsets
+
+
+def _upstream_peer_header(service: Service, *, subset: str = "", timeout_ms: int = 0) -> str | None:
+    if answers_with_peer(service, subset=subset, timeout_ms=timeout_ms):
+        return mx_header(PODS[service.pod])
+    return None
+
+
 def _outbound_cluster_configs(service: Service, source_ip: str) -> list[JsonDict]:
     target = PODS[service.pod]
     http2 = service.protocol is Protocol.GRPC
@@ -105,12 +133,19 @@ def _outbound_cluster_configs(service: Service, source_ip: str) -> list[JsonDict
     return clusters
 
 
-def _outbound_listener(service: Service) -> JsonDict:
+def _outbound_listener(service: Service, client: Pod) -> JsonDict:
     name = f"{service.vip}_{service.port}"
     if service.protocol is Protocol.TCP:
+        upstream = _upstream_peer_header(service)
         return tcp_listener(
-            name, service.vip, service.port, service.outbound_cluster(), buffering=BUFFERING
+            name,
+            service.vip,
+            service.port,
+            service.outbound_cluster(),
+            buffering=BUFFERING,
+            peers={} if upstream is None else {"upstream_peer": upstream},
         )
+    own = mx_header(client)
     routes = [
         Route(
             cluster=service.outbound_cluster(rule.subset),
@@ -118,10 +153,21 @@ def _outbound_listener(service: Service) -> JsonDict:
             timeout_ms=rule.timeout_ms,
             retries=True,
             name=rule.name,
+            own_peer_header=own,
+            upstream_peer_header=_upstream_peer_header(
+                service, subset=rule.subset, timeout_ms=rule.timeout_ms
+            ),
         )
         for rule in service.routes
     ]
-    routes.append(Route(cluster=service.outbound_cluster(), retries=True))
+    routes.append(
+        Route(
+            cluster=service.outbound_cluster(),
+            retries=True,
+            own_peer_header=own,
+            upstream_peer_header=_upstream_peer_header(service),
+        )
+    )
     return http_listener(
         name, service.vip, service.port, routes, buffering=BUFFERING, preserve_request_id=True
     )
@@ -133,8 +179,16 @@ def _inbound(service: Service) -> tuple[JsonDict, JsonDict]:
         service.inbound_cluster, [(pod.ip, app_port(service))], source_ip=pod.ip
     )
     if service.protocol is Protocol.TCP:
+        # Plain TCP carries no mx header: the inbound peer is fixed, the one pod that calls.
+        callers = sorted({call.client for call in all_calls() if call.service == service.name})
+        peers = {"downstream_peer": mx_header(PODS[callers[0]])} if len(callers) == 1 else {}
         listener = tcp_listener(
-            "virtualInbound", pod.ip, service.port, service.inbound_cluster, buffering=BUFFERING
+            "virtualInbound",
+            pod.ip,
+            service.port,
+            service.inbound_cluster,
+            buffering=BUFFERING,
+            peers=peers,
         )
     else:
         route = Route(cluster=service.inbound_cluster)
@@ -153,8 +207,21 @@ def _gateway_config(collector_port: int) -> JsonDict:
     pod = PODS[GATEWAY]
     productpage = SERVICES["productpage"]
     cluster = productpage.outbound_cluster()
-    routes = [Route(cluster=cluster, exact_path=path) for path in GATEWAY_EXACT_PATHS]
-    routes += [Route(cluster=cluster, prefix=prefix) for prefix in GATEWAY_PREFIXES]
+    own = mx_header(pod)
+    upstream = _upstream_peer_header(productpage)
+    routes = [
+        Route(
+            cluster=cluster,
+            exact_path=path,
+            own_peer_header=own,
+            upstream_peer_header=upstream,
+        )
+        for path in GATEWAY_EXACT_PATHS
+    ]
+    routes += [
+        Route(cluster=cluster, prefix=prefix, own_peer_header=own, upstream_peer_header=upstream)
+        for prefix in GATEWAY_PREFIXES
+    ]
     listener = http_listener(
         f"0.0.0.0_{GATEWAY_PORT}",
         pod.ip,
@@ -182,7 +249,7 @@ def _sidecar_config(pod: Pod, collector_port: int) -> JsonDict:
             listeners.append(listener)
             clusters.append(cluster)
     for service in sidecar_outbound_services(pod.service):
-        listeners.append(_outbound_listener(service))
+        listeners.append(_outbound_listener(service, pod))
         clusters += _outbound_cluster_configs(service, pod.ip)
     return bootstrap(
         node_id=pod.node_id,

@@ -7,6 +7,7 @@ stream should carry, in order; the check compares recorded streams with it field
 
 from __future__ import annotations
 
+import base64
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,7 +15,8 @@ from typing import Any
 
 from _als_collector import RecordedStream
 from _bookinfo import PHASES, PODS, Call, ExpectedLog, expected_logs
-from _envoy_configs import HTTP_LOG_NAME, TCP_LOG_NAME
+from _envoy_configs import HTTP_LOG_NAME, PEER_KEYS, TCP_LOG_NAME
+from google.protobuf import struct_pb2, wrappers_pb2
 
 __all__ = [
     "Plan",
@@ -147,6 +149,18 @@ def flag_codes(common: PbMessage) -> tuple[str, ...]:
     return tuple(sorted(FLAG_CODES[field.name] for field, _ in flags.ListFields()))
 
 
+def peer_pod(common: PbMessage, key: str) -> str | None:
+    """The pod (service name) of the peer logged under *key*: a StringValue mx header."""
+    if key not in common.filter_state_objects:
+        return None
+    value = wrappers_pb2.StringValue()
+    if not common.filter_state_objects[key].Unpack(value):
+        return f"<not a StringValue: {common.filter_state_objects[key].type_url}>"
+    metadata = struct_pb2.Struct.FromString(base64.b64decode(value.value))
+    name = metadata.fields["NAME"].string_value
+    return next((pod.service for pod in PODS.values() if pod.instance == name), f"<{name}>")
+
+
 def observed(entry: PbMessage, kind: str) -> dict[str, object]:
     """The fields of a recorded entry that the ground truth predicts."""
     common = entry.common_properties
@@ -157,6 +171,10 @@ def observed(entry: PbMessage, kind: str) -> dict[str, object]:
         "downstream_local_address": _address(common.downstream_local_address),
         "upstream_remote_address": _address(common.upstream_remote_address),
     }
+    for key in PEER_KEYS:
+        fields[key] = peer_pod(common, key)
+    unexpected = sorted(set(common.filter_state_objects) - set(PEER_KEYS))
+    fields["other_filter_state"] = unexpected
     if kind == "http":
         fields["path"] = entry.request.path
         response = entry.response
@@ -178,6 +196,9 @@ def predicted(planned: PlannedEntry) -> dict[str, object]:
         "downstream_remote_ip": log.downstream_remote_ip,
         "downstream_local_address": log.downstream_local_address,
         "upstream_remote_address": log.upstream_remote_address,
+        "downstream_peer": log.downstream_peer,
+        "upstream_peer": log.upstream_peer,
+        "other_filter_state": [],
     }
     if log.kind == "http":
         fields["path"] = planned.call.path

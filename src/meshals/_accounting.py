@@ -30,7 +30,18 @@ class SkipReason(enum.Enum):
     """The downstream local address names no IP, so the Envoy's own workload cannot be named."""
     UNKNOWN_DIRECTION = "unknown-direction"
     """A sidecar entry with an empty or unrecognised cluster, from a node whose own IPs are
-    unknown: inbound and outbound cannot be told apart."""
+    unknown, or an L4 line without a direction: inbound and outbound cannot be told apart."""
+    NO_LOCAL_IDENTITY = "no-local-identity"
+    """mx-mesh: the node metadata names no workload (no placeholder of the service and
+    instance rules finds a value), so the Envoy's own side cannot be named."""
+    NO_PEER = "no-peer"
+    """mx-mesh: a sidecar entry whose filter state holds no peer object (``upstream_peer``,
+    ``downstream_peer`` or their ``wasm.`` forms)."""
+    MALFORMED_PEER = "malformed-peer"
+    """mx-mesh: the entry's peer objects could not be decoded (a diagnostic says why)."""
+    REPORTED_BY_ENVOY = "reported-by-envoy"
+    """An L4 (ztunnel/Kmesh) line about a connection side that an Envoy in the same analysis
+    reports through ALS: counted once, from the Envoy."""
 
 
 @attrs.frozen(kw_only=True)

@@ -1,10 +1,22 @@
 """``analyze()``: ALS streams in, service-mesh metrics out, every entry accounted for.
 
+**Analyzers.** ``analyzers=`` names the analyses to run, in order: ``"k8s-mesh"``
+(:mod:`meshals._k8s_mesh`, peers named by address through a resolver; the default) and
+``"mx-mesh"`` (:mod:`meshals._mx_mesh`, peers named from Istio's metadata exchange; no
+resolver). Each entry has two directions, its server side and its client side. The first
+analyzer that fills a direction owns it; a later analyzer fills only the directions still
+empty (and is not asked at all once both are filled). A gateway's ``mx-mesh`` server-side
+metric from UNKNOWN (no downstream peer) is a stand-in: it is used only when no later analyzer
+fills that side. Every metric names its analyzer (``ServiceMeshMetric.analyzer``). An entry
+none of them gave a metric is skipped for the reason the last analyzer gave; undecodable peer
+objects are reported as diagnostics whatever the outcome.
+
 meshals reproduces SkyWalking's ``k8s-mesh`` analyzer (its ALS HTTP/TCP analysis by address)
 and corrects what SkyWalking gets wrong. The rules are documented where they live:
 :mod:`meshals._streams` (identifiers), :mod:`meshals._k8s_mesh` (entry -> metrics),
 :mod:`meshals._status` (protocol and status), :mod:`meshals._tls`, :mod:`meshals._metrics`
-(times). Every deliberate difference from SkyWalking:
+(times). Every deliberate difference from SkyWalking's ``k8s-mesh`` (for ``mx-mesh``, see
+:mod:`meshals._mx_mesh`):
 
 =======================================  ======================  ===================================
 case                                     SkyWalking              meshals
@@ -42,19 +54,93 @@ resolution                               IP only                 IP and port (a 
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Iterator
+import itertools
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import attrs
 
 from ._accounting import Accounting, SkipReason, Tally
 from ._addresses import node_ips
-from ._errors import Diagnostic, Location
+from ._errors import Diagnostic, Location, StreamError, map_entry_path
 from ._k8s_mesh import EndpointQuery, EntryAnalyzer
-from ._metrics import MetricOrigin, ServiceMeshMetric
-from ._model import LogEntry
+from ._l4 import EnvoyReporters, l4_metrics
+from ._metrics import K8S_MESH, DetectPoint, MetricOrigin, ServiceMeshMetric
+from ._model import HttpEntry, Identifier, LogEntry, TcpEntry
+from ._mx_mesh import MX_MESH, MxMeshAnalyzer
+from ._naming import MetadataServiceMapping
+from ._peers import PeerProblem
+from ._resolvers import CachingResolver
 from ._roles import Role, RoleRule
 from ._service import Resolver
 from ._streams import Stream, StreamMessage, split_streams
+from ._ztunnel import L4Connection
 
-__all__ = ["Analysis", "analyze"]
+if TYPE_CHECKING:
+    from ._notebook import MetricList
+
+__all__ = ["ANALYZERS", "Analysis", "analyze"]
+
+#: The analyzer names ``analyze(analyzers=...)`` accepts.
+ANALYZERS = (K8S_MESH, MX_MESH)
+
+_FILTER_STATE = "common_properties.filter_state_objects"
+# The order in which an entry's metrics come out: as k8s-mesh gives a gateway's.
+_DIRECTIONS = (DetectPoint.SERVER, DetectPoint.CLIENT)
+
+
+@attrs.frozen(kw_only=True)
+class _StepOutcome:
+    """One analyzer's answer for one entry (see the module docstring for stand-ins)."""
+
+    metrics: tuple[ServiceMeshMetric, ...] = ()
+    stand_ins: tuple[ServiceMeshMetric, ...] = ()
+    problems: tuple[PeerProblem, ...] = ()
+    skipped: SkipReason | None = None
+
+
+class _EntryContext:
+    """What the analyzers need to know about an entry besides the entry itself."""
+
+    __slots__ = ("item", "origin", "own_ips")
+
+    def __init__(self, item: StreamMessage, origin: MetricOrigin, own_ips: tuple[str, ...]):
+        self.item = item
+        self.origin = origin
+        self.own_ips = own_ips
+
+
+class _K8sMeshStep:
+    def __init__(self, resolver: Resolver, endpoint_query: EndpointQuery) -> None:
+        self._analyzer = EntryAnalyzer(resolver, endpoint_query=endpoint_query)
+
+    def __call__(self, entry: LogEntry, context: _EntryContext) -> _StepOutcome:
+        outcome = self._analyzer.analyze(
+            entry, role=context.item.role, own_ips=context.own_ips, origin=context.origin
+        )
+        if isinstance(outcome, SkipReason):
+            return _StepOutcome(skipped=outcome)
+        return _StepOutcome(metrics=outcome)
+
+
+class _MxMeshStep:
+    def __init__(self, mapping: MetadataServiceMapping | None, endpoint_query: EndpointQuery):
+        self._analyzer = MxMeshAnalyzer(mapping, endpoint_query=endpoint_query)
+
+    def __call__(self, entry: LogEntry, context: _EntryContext) -> _StepOutcome:
+        identifier = context.item.identifier
+        outcome = self._analyzer.analyze(
+            entry,
+            role=context.item.role,
+            node=None if identifier is None else identifier.node,
+            origin=context.origin,
+        )
+        return _StepOutcome(
+            metrics=outcome.metrics,
+            stand_ins=outcome.stand_ins,
+            problems=outcome.problems,
+            skipped=outcome.skipped,
+        )
 
 
 class Analysis(Iterator[ServiceMeshMetric]):
@@ -69,15 +155,31 @@ class Analysis(Iterator[ServiceMeshMetric]):
         self,
         messages: Iterable[object],
         *,
-        resolver: Resolver,
+        resolver: Resolver | None,
         role_rule: RoleRule | None,
         reidentify: bool,
         endpoint_query: EndpointQuery,
+        analyzers: Sequence[str] = (K8S_MESH,),
+        mapping: MetadataServiceMapping | None = None,
     ) -> None:
         self._tally = Tally()
         self._streams: list[Stream] = []
         self._notes: list[Diagnostic] = []
-        self._entries = EntryAnalyzer(resolver, endpoint_query=endpoint_query)
+        # Resolvers are deterministic (the protocol says so): ask each address once per run.
+        if resolver is not None and not isinstance(resolver, CachingResolver):
+            resolver = CachingResolver(resolver)
+        self._resolver = resolver
+        # The identifier last seen and its node's own IPs: streams repeat it on every message.
+        self._identity: tuple[Identifier | None, tuple[str, ...]] = (None, ())
+        # The Envoys whose ALS this analysis reads: an L4 line about one of their sides is
+        # theirs to report (see meshals._l4).
+        self._envoys = EnvoyReporters()
+        self._steps = [
+            _MxMeshStep(mapping, endpoint_query)
+            if name == MX_MESH
+            else _K8sMeshStep(_required(resolver), endpoint_query)
+            for name in analyzers
+        ]
         self._generator = self._run(messages, role_rule, reidentify)
 
     def __iter__(self) -> Analysis:
@@ -86,17 +188,20 @@ class Analysis(Iterator[ServiceMeshMetric]):
     def __next__(self) -> ServiceMeshMetric:
         return next(self._generator)
 
-    def metrics(self) -> list[ServiceMeshMetric]:
+    def metrics(self) -> MetricList:
         """Run the analysis to the end; the metrics not yet taken from the iterator.
 
         Returns:
-            The remaining metrics in input order (all of them on a fresh analysis).
+            The remaining metrics in input order (all of them on a fresh analysis), as a
+            :class:`~meshals.MetricList` (a list that also renders in notebooks).
 
         Raises:
             StreamError: the input is not one stream or an iterable of streams.
             DecodeError: reading the input failed (e.g. from :func:`~meshals.read`).
         """
-        return list(self._generator)
+        from ._notebook import MetricList  # its HTML helpers are not needed before this
+
+        return MetricList(self._generator)
 
     @property
     def accounting(self) -> Accounting:
@@ -112,13 +217,43 @@ class Analysis(Iterator[ServiceMeshMetric]):
     def _run(
         self, messages: Iterable[object], role_rule: RoleRule | None, reidentify: bool
     ) -> Generator[ServiceMeshMetric, None, None]:
-        for index, stream_messages in enumerate(split_streams(messages)):
+        for index, records in enumerate(split_streams(messages)):
+            self._tally.streams += 1
+            items = iter(records)
+            first = next(items, None)
+            if first is None:
+                continue
+            if isinstance(first, L4Connection):
+                yield from self._run_l4(itertools.chain((first,), items))
+                continue
             stream = Stream(
-                stream_messages, role_rule=role_rule, reidentify=reidentify, index=index
+                itertools.chain((first,), items),
+                role_rule=role_rule,
+                reidentify=reidentify,
+                index=index,
             )
             self._streams.append(stream)
-            self._tally.streams += 1
             yield from self._run_stream(stream)
+
+    def _run_l4(self, records: Iterable[object]) -> Generator[ServiceMeshMetric, None, None]:
+        tally = self._tally
+        for record in records:
+            if not isinstance(record, L4Connection):
+                raise StreamError(
+                    f"a stream mixes L4 connection lines with {type(record).__name__} values"
+                )
+            tally.entries_in += 1
+            if self._envoys.reports(record):
+                tally.skipped[SkipReason.REPORTED_BY_ENVOY] += 1
+                continue
+            outcome = l4_metrics(record, resolver=self._resolver)
+            if isinstance(outcome, SkipReason):
+                tally.skipped[outcome] += 1
+                continue
+            tally.analyzed += 1
+            for metric in outcome:
+                tally.metrics_out += 1
+                yield metric
 
     def _run_stream(self, stream: Stream) -> Generator[ServiceMeshMetric, None, None]:
         noted_role_none = False
@@ -129,10 +264,20 @@ class Analysis(Iterator[ServiceMeshMetric]):
                 self._note_role_none(item)
             yield from self._run_message(item)
 
+    def _own_ips(self, identifier: Identifier | None) -> tuple[str, ...]:
+        if identifier is None:
+            return ()
+        known, ips = self._identity
+        if identifier is not known:
+            ips = node_ips(identifier.node)
+            self._identity = (identifier, ips)
+            self._envoys.add(identifier.node)
+        return ips
+
     def _run_message(self, item: StreamMessage) -> Generator[ServiceMeshMetric, None, None]:
         message = item.message
         tally = self._tally
-        own_ips = node_ips(item.identifier.node) if item.identifier is not None else ()
+        own_ips = self._own_ips(item.identifier)
         entries: tuple[LogEntry, ...] = message.entries
         for entry_index, entry in enumerate(entries):
             tally.entries_in += 1
@@ -145,7 +290,7 @@ class Analysis(Iterator[ServiceMeshMetric]):
             origin = MetricOrigin(
                 source=message.source, message_index=message.index, entry_index=entry_index
             )
-            outcome = self._entries.analyze(entry, role=item.role, own_ips=own_ips, origin=origin)
+            outcome = self._analyze_entry(entry, _EntryContext(item, origin, own_ips))
             if isinstance(outcome, SkipReason):
                 tally.skipped[outcome] += 1
                 continue
@@ -153,6 +298,59 @@ class Analysis(Iterator[ServiceMeshMetric]):
             for metric in outcome:
                 tally.metrics_out += 1
                 yield metric
+
+    def _analyze_entry(
+        self, entry: LogEntry, context: _EntryContext
+    ) -> tuple[ServiceMeshMetric, ...] | SkipReason:
+        """Dispatch by entry type: HTTP and TCP entries go through the analyzer chain.
+
+        Entries of other kinds (e.g. ztunnel/Kmesh L4 connections) get their own analysis
+        function here, beside the chain.
+        """
+        if isinstance(entry, (HttpEntry, TcpEntry)):
+            return self._run_chain(entry, context)
+        raise AssertionError(f"no analysis for {type(entry).__name__}")  # pragma: no cover
+
+    def _run_chain(
+        self, entry: LogEntry, context: _EntryContext
+    ) -> tuple[ServiceMeshMetric, ...] | SkipReason:
+        filled: dict[DetectPoint, list[ServiceMeshMetric]] = {}
+        stand_ins: dict[DetectPoint, ServiceMeshMetric] = {}
+        reason: SkipReason | None = None
+        for step in self._steps:
+            if all(direction in filled for direction in _DIRECTIONS):
+                break
+            outcome = step(entry, context)
+            self._note_problems(outcome.problems, context.origin)
+            if outcome.skipped is not None:
+                reason = outcome.skipped
+            already = set(filled)
+            for metric in outcome.metrics:
+                if metric.detect_point not in already:
+                    filled.setdefault(metric.detect_point, []).append(metric)
+            for metric in outcome.stand_ins:
+                stand_ins.setdefault(metric.detect_point, metric)
+        for direction, metric in stand_ins.items():
+            filled.setdefault(direction, [metric])
+        if not filled:
+            if reason is None:  # pragma: no cover - every analyzer gives a metric or a reason
+                raise AssertionError("an entry without metrics and without a skip reason")
+            return reason
+        return tuple(metric for direction in _DIRECTIONS for metric in filled.get(direction, ()))
+
+    def _note_problems(self, problems: tuple[PeerProblem, ...], origin: MetricOrigin) -> None:
+        for problem in problems:
+            self._notes.append(
+                Diagnostic(
+                    location=Location(
+                        source=origin.source,
+                        message_index=origin.message_index,
+                        entry_index=origin.entry_index,
+                        field=map_entry_path(_FILTER_STATE, problem.key),
+                    ),
+                    reason=f"{problem.reason}; the peer object is ignored",
+                )
+            )
 
     def _note_role_none(self, item: StreamMessage) -> None:
         node = item.identifier.node if item.identifier is not None else None
@@ -165,38 +363,78 @@ class Analysis(Iterator[ServiceMeshMetric]):
             )
         )
 
+    def _repr_html_(self) -> str:
+        """The accounting so far as an HTML table, for notebooks (the metrics stay unread)."""
+        from ._notebook import accounting_html
+
+        return accounting_html(self.accounting)
+
+
+def _required(resolver: Resolver | None) -> Resolver:
+    if resolver is None:
+        raise ValueError(
+            "the k8s-mesh analyzer names peers by address and needs a resolver: pass "
+            "resolver=, or analyzers=('mx-mesh',) to name them from Istio's metadata exchange"
+        )
+    return resolver
+
+
+def _checked_analyzers(analyzers: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(analyzers, str):
+        raise ValueError(
+            f"analyzers must be a sequence of names such as ('mx-mesh', 'k8s-mesh'), "
+            f"not the string {analyzers!r}"
+        )
+    names = tuple(analyzers)
+    if not names:
+        raise ValueError("analyzers is empty: name at least one of " + ", ".join(ANALYZERS))
+    for name in names:
+        if name not in ANALYZERS:
+            raise ValueError(f"unknown analyzer {name!r} (expected {', '.join(ANALYZERS)})")
+    if len(set(names)) != len(names):
+        raise ValueError(f"an analyzer is named twice in {list(names)}")
+    return names
+
 
 def analyze(
     messages: Iterable[object],
     *,
-    resolver: Resolver,
+    resolver: Resolver | None = None,
     role_rule: RoleRule | None = None,
     reidentify: bool = False,
     endpoint_query: EndpointQuery = "keep",
+    analyzers: Sequence[str] = (K8S_MESH,),
+    mapping: MetadataServiceMapping | None = None,
 ) -> Analysis:
     """Analyse ALS streams into service-mesh metrics, lazily.
 
     Nothing is read until the result is iterated. Each entry yields zero, one or two
-    :class:`~meshals.ServiceMeshMetric` by the k8s-mesh rules (see :mod:`meshals._k8s_mesh`);
+    :class:`~meshals.ServiceMeshMetric` by the rules of the *analyzers* (see
+    :mod:`meshals._k8s_mesh`, :mod:`meshals._mx_mesh`, and the module docstring for chains);
     entries that yield none are counted by :class:`~meshals.SkipReason` in
     :attr:`Analysis.accounting`.
 
     Args:
         messages: one stream (an iterable of :class:`~meshals.AlsMessage`, such as
             ``meshals.read(path)``) or an iterable of streams.
-        resolver: names the workload behind an IP and port; None from it means
-            :data:`~meshals.UNKNOWN`.
+        resolver: names the workload behind an IP and port for ``k8s-mesh``; None from it
+            means :data:`~meshals.UNKNOWN`. Not needed by ``mx-mesh`` alone.
         role_rule: decides an Envoy's role from its stream identifier;
             :func:`~meshals.default_role_rule` (Istio node id prefixes) when None.
         reidentify: take every identifier a stream carries, not only the first (for
             collectors that multiplex many Envoys on one stream).
         endpoint_query: ``"keep"`` or ``"strip"`` the query string of the path in ``endpoint``.
+        analyzers: the analyzers to run, in order: ``"k8s-mesh"``, ``"mx-mesh"``.
+        mapping: how ``mx-mesh`` names workloads from metadata; SkyWalking's default
+            ``metadata-service-mapping.yaml`` rules when None.
 
     Returns:
         The :class:`Analysis`: an iterator of metrics with accounting and diagnostics.
 
     Raises:
-        ValueError: *endpoint_query* is neither ``"keep"`` nor ``"strip"``.
+        ValueError: *endpoint_query* is neither ``"keep"`` nor ``"strip"``; *analyzers* is
+            empty, a string, names an unknown analyzer or one twice; ``k8s-mesh`` is asked
+            for without a *resolver*.
 
     Iterating the result raises :class:`~meshals.StreamError` when *messages* is not one
     stream or an iterable of streams, and passes on errors of the input (e.g. a
@@ -210,6 +448,10 @@ def analyze(
     ...                    resolver=NoOne())
     >>> analysis.metrics(), analysis.accounting.messages
     ([], 1)
+    >>> analyze([], analyzers=["mx-mesh", "k8s-mesh"])
+    Traceback (most recent call last):
+    ...
+    ValueError: the k8s-mesh analyzer names peers by address and needs a resolver: ...
     """
     if endpoint_query not in ("keep", "strip"):
         raise ValueError(f"endpoint_query must be 'keep' or 'strip', not {endpoint_query!r}")
@@ -219,4 +461,6 @@ def analyze(
         role_rule=role_rule,
         reidentify=reidentify,
         endpoint_query=endpoint_query,
+        analyzers=_checked_analyzers(analyzers),
+        mapping=mapping,
     )

@@ -1,9 +1,15 @@
-"""Container formats of ALS captures, their detection, and :func:`read`: files to messages.
+"""Container formats of ALS captures and L4 logs, their detection, and :func:`read`.
 
 :func:`read` and the CLI are the only places in meshals that touch files. Detection
 (:func:`detect_container`) and framing (:mod:`meshals._framing`) are sans-IO; :func:`read`
 reads chunks, feeds them through, and hands each frame to :func:`~meshals.decode_json` or
-:func:`~meshals.decode_binary`.
+:func:`~meshals.decode_binary` (ALS), or each line to :func:`~meshals.parse_l4_line`
+(ztunnel and Kmesh connection logs, Istio ambient mode's stand-in for ALS).
+
+What :func:`read` yields depends on the container, one :data:`Record` at a time: an
+:class:`~meshals.AlsMessage` per message of an ALS container, an
+:class:`~meshals.L4Connection` per connection line of an L4 log. Dispatch on the type
+(``isinstance``); :func:`~meshals.analyze` accepts both.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import enum
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Generator, Iterator
 from types import TracebackType
 from typing import BinaryIO, Final, Literal, NamedTuple
@@ -26,13 +33,20 @@ from ._framing import (
     Framer,
     GrpcFramer,
     JsonLinesFramer,
+    LineFramer,
     WholeFramer,
     parse_varint,
 )
 from ._json import decode_json
+from ._limits import DEFAULT_LIMITS, Limits
 from ._model import AlsMessage
+from ._values import FrozenMap
+from ._ztunnel import L4Connection, LineSkip, log_line_format, parse_l4_line
 
-__all__ = ["Container", "Reader", "detect_container", "read"]
+__all__ = ["Container", "Reader", "Record", "detect_container", "read"]
+
+#: What :func:`read` yields: an ALS message, or one connection of an L4 log.
+Record = AlsMessage | L4Connection
 
 DEFAULT_MAX_MESSAGE_SIZE: Final = DEFAULT_MAX_FRAME_SIZE
 _CHUNK_SIZE: Final = 64 * 1024
@@ -53,16 +67,25 @@ class Container(enum.Enum):
     GRPC = "grpc"
     """Serialized messages in gRPC message framing: a compressed flag (always 0) and a 4-byte
     big-endian length before each, as on the wire of the ALS stream."""
+    ZTUNNEL = "ztunnel"
+    """Not ALS: a text log of Istio ambient's node proxy, ztunnel (or of Kmesh), one line per
+    event; :func:`~meshals.parse_l4_line` reads each (and JSON lines among them)."""
+    ZTUNNEL_JSON = "ztunnel-json"
+    """Not ALS: ztunnel's JSON log (``LOG_FORMAT=json``), one JSON object per line; read as
+    :attr:`ZTUNNEL` is."""
 
 
 _TEXT_CONTAINERS: Final = frozenset({Container.JSON, Container.JSON_LINES})
 _STREAM_CONTAINERS: Final = frozenset({Container.JSON_LINES, Container.DELIMITED, Container.GRPC})
+_L4_CONTAINERS: Final = frozenset({Container.ZTUNNEL, Container.ZTUNNEL_JSON})
 _FRAMERS: Final[dict[Container, type[Framer]]] = {
     Container.JSON: WholeFramer,
     Container.JSON_LINES: JsonLinesFramer,
     Container.BINARY: WholeFramer,
     Container.DELIMITED: DelimitedFramer,
     Container.GRPC: GrpcFramer,
+    Container.ZTUNNEL: LineFramer,
+    Container.ZTUNNEL_JSON: LineFramer,
 }
 
 
@@ -110,11 +133,19 @@ def detect_container(
        that an oversized frame gets the framer's error, which names it.
     3. After a BOM and whitespace the text starts with ``{``, ``#`` or ``/`` and the prefix has
        no control characters but whitespace: text. ``#`` or ``/`` (SkyWalking's comment
-       lines), or a first value spanning lines, or text after it on its line or on the next
-       non-blank line that does not start with ``{``: :attr:`Container.JSON`. A first line that
-       holds one complete object followed by a line starting with ``{``:
-       :attr:`Container.JSON_LINES`. A single line: JSON Lines for a ``.jsonl``/``.ndjson``
-       name, else JSON.
+       lines), or a first value spanning lines, or text after it on its line:
+       :attr:`Container.JSON`. A first line holding one object that is a ztunnel log record
+       (string ``"scope"`` and ``"message"`` members, none of ``identifier``, ``httpLogs``,
+       ``tcpLogs`` or their snake_case forms): :attr:`Container.ZTUNNEL_JSON`. Else a first
+       line that holds one complete object followed by a line starting with ``{``:
+       :attr:`Container.JSON_LINES`; by any other line: JSON. A single line: JSON Lines for
+       a ``.jsonl``/``.ndjson`` name, else JSON.
+    3a. Any other text without control characters but whitespace, in which some complete
+       line (the last line too, with *final*) is written by ztunnel or Kmesh (see
+       :func:`~meshals.parse_l4_line`: a ztunnel log line of any scope, a Kmesh
+       ``accesslog:`` line, after any capture prefix): :attr:`Container.ZTUNNEL`, or
+       :attr:`Container.ZTUNNEL_JSON` when that first such line is JSON. Without a complete
+       line yet: :data:`NEED_MORE` (non-final). Only the prefix is searched.
     4. Binary, by checking the top-level wire structure: a StreamAccessLogsMessage has only
        fields 1, 2 and 3, all length-delimited, so its bytes are tiled by tag bytes 0x0a, 0x12
        or 0x1a each followed by a varint length and that many bytes. DELIMITED fits if the
@@ -132,6 +163,10 @@ def detect_container(
 
     Raises:
         DecodeError: the content matches no container.
+
+    >>> detect_container(b"2024-05-30T12:18:10.172761Z info access connection complete",
+    ...                  final=True)
+    <Container.ZTUNNEL: 'ztunnel'>
     """
     text_start = _skip_whitespace(prefix, len(_UTF8_BOM) if prefix.startswith(_UTF8_BOM) else 0)
     if text_start == len(prefix):
@@ -139,8 +174,13 @@ def detect_container(
     if prefix[0] in (0x00, 0x01) and _frames_fit(prefix, _grpc_header).valid:
         return Container.GRPC
     starts_like_text = prefix[text_start] in b"{#/"
-    if starts_like_text and not _NON_TEXT_BYTE.search(prefix):
+    is_text = not _NON_TEXT_BYTE.search(prefix)
+    if starts_like_text and is_text:
         return _detect_text(prefix, text_start, name=name, final=final)
+    if is_text:
+        detected = _detect_l4_log(prefix, text_start, final=final)
+        if detected is not None:
+            return detected
     delimited = _frames_fit(prefix, _varint_header)
     binary = _message_fits(prefix, 0, len(prefix))
     if final and delimited.exact:
@@ -180,12 +220,39 @@ def _detect_text(prefix: bytes | bytearray, start: int, *, name: str, final: boo
     line_end = prefix.find(b"\n", end)
     if prefix[end : len(prefix) if line_end < 0 else line_end].strip():
         return Container.JSON  # trailing text after the value
+    if line_end < 0 and not final:
+        return NEED_MORE
+    if _is_l4_json_record(prefix[start:end]):
+        return Container.ZTUNNEL_JSON
     if line_end < 0:
-        return one_line if final else NEED_MORE
+        return one_line
     next_line = _skip_whitespace(prefix, line_end)
     if next_line == len(prefix):
         return one_line if final else NEED_MORE
     return Container.JSON_LINES if prefix[next_line] == ord("{") else Container.JSON
+
+
+def _is_l4_json_record(value: bytes | bytearray) -> bool:
+    # Cheap test first: ALS lines can be megabytes long and have no "scope" member.
+    if b'"scope"' not in value or b'"message"' not in value:
+        return False
+    try:
+        text = bytes(value).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return log_line_format(text) == "json"
+
+
+def _detect_l4_log(prefix: bytes | bytearray, start: int, *, final: bool) -> Detection | None:
+    """ZTUNNEL or ZTUNNEL_JSON if a line of *prefix* is a ztunnel or Kmesh log line."""
+    text = bytes(prefix[start:]).decode("utf-8", errors="replace")
+    lines = text.split("\n")
+    complete = lines if final else lines[:-1]  # the last one may be cut by the prefix
+    for line in complete:
+        found = log_line_format(line)
+        if found is not None:
+            return Container.ZTUNNEL_JSON if found == "json" else Container.ZTUNNEL
+    return NEED_MORE if not complete and not final else None
 
 
 def _end_of_first_value(text: bytes | bytearray, start: int) -> int | None:
@@ -313,15 +380,19 @@ def _message_fits(data: Buffer, start: int, end: int) -> _Fit:
 # --- reading ---------------------------------------------------------------------------------
 
 
-class Reader(Iterator[AlsMessage]):
-    """The messages of one input, read lazily; what :func:`read` returns.
+class Reader(Iterator[Record]):
+    """The records of one input, read lazily; what :func:`read` returns.
 
-    Iterate over it for the messages in order. ``container`` is the container given or
-    detected (None until the first message is requested, and for an empty input);
-    ``diagnostics`` collects the messages skipped in lenient mode, as they are skipped (each
-    message's own tolerated problems stay in its ``AlsMessage.diagnostics``). Use it as a
-    context manager, or call :meth:`close`, to close a file that :func:`read` opened
-    before the end; at the end it is closed anyway.
+    Iterate over it for the records in order: :class:`~meshals.AlsMessage` from an ALS
+    container, :class:`~meshals.L4Connection` from an L4 log (:attr:`Container.ZTUNNEL`,
+    :attr:`Container.ZTUNNEL_JSON`); :meth:`messages` gives them typed as ALS messages, for
+    code that reads only ALS. ``container`` is the container given or detected (None
+    until the first record is requested, and for an empty input); ``diagnostics`` collects
+    the messages and L4 lines skipped in lenient mode, as they are skipped (each message's
+    own tolerated problems stay in its ``AlsMessage.diagnostics``); :attr:`skipped_lines`
+    counts the lines of an L4 log that are no entries. Use it as a context manager, or call
+    :meth:`close`, to close a file that :func:`read` opened before the end; at the end it is
+    closed anyway.
     """
 
     def __init__(
@@ -333,12 +404,15 @@ class Reader(Iterator[AlsMessage]):
         strict: bool,
         max_message_size: int,
         owns_stream: bool,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.source = source
         self.container = container
         self.strict = strict
         self.max_message_size = max_message_size
+        self.limits = limits
         self.diagnostics: list[Diagnostic] = []
+        self._skipped_lines: Counter[LineSkip] = Counter()
         self._stream = stream
         self._owns_stream = owns_stream
         self._messages = self._generate()
@@ -346,8 +420,37 @@ class Reader(Iterator[AlsMessage]):
     def __iter__(self) -> Reader:
         return self
 
-    def __next__(self) -> AlsMessage:
+    def __next__(self) -> Record:
         return next(self._messages)
+
+    def messages(self) -> Iterator[AlsMessage]:
+        """The records still to come, typed as ALS messages: for code that reads only ALS.
+
+        Returns:
+            An iterator over the remaining :class:`~meshals.AlsMessage` records.
+
+        Raises:
+            DecodeError: (while iterating) the input is an L4 log: it holds connections,
+                not ALS messages.
+        """
+        for record in self:
+            if isinstance(record, L4Connection):
+                raise DecodeError(
+                    "an L4 connection log, not ALS messages (iterate the reader for its"
+                    " L4Connection records)",
+                    source=self.source,
+                    message_index=record.index,
+                )
+            yield record
+
+    @property
+    def skipped_lines(self) -> FrozenMap[LineSkip, int]:
+        """Counts of the L4 log lines read so far that are no entries, by kind.
+
+        In :class:`~meshals.LineSkip` order, kinds never seen left out; empty for ALS.
+        """
+        counts = self._skipped_lines
+        return FrozenMap({kind: counts[kind] for kind in LineSkip if counts[kind]})
 
     def __enter__(self) -> Reader:
         return self
@@ -366,14 +469,14 @@ class Reader(Iterator[AlsMessage]):
         if self._owns_stream:
             self._stream.close()
 
-    def _generate(self) -> Generator[AlsMessage, None, None]:
+    def _generate(self) -> Generator[Record, None, None]:
         try:
             yield from self._read_all()
         finally:
             if self._owns_stream:
                 self._stream.close()
 
-    def _read_all(self) -> Iterator[AlsMessage]:
+    def _read_all(self) -> Iterator[Record]:
         head, at_eof = self._read_head()
         container = self.container
         if container is None:
@@ -385,15 +488,27 @@ class Reader(Iterator[AlsMessage]):
             framer.receive_data(b"")
         del head
         while True:
-            frame = framer.next_frame()
+            try:
+                frame = framer.next_frame()
+            except DecodeError as exc:
+                # A stream cut off (or broken) mid-frame: in lenient mode keep what came before
+                # it and say where the rest was lost.
+                if self.strict or container not in _STREAM_CONTAINERS:
+                    raise
+                reason = f"the rest of the stream is skipped: {exc.reason}"
+                self.diagnostics.append(Diagnostic(location=exc.location, reason=reason))
+                return
             if frame is NEED_DATA:
                 framer.receive_data(self._read_chunk(_CHUNK_SIZE))
             elif frame is END_OF_STREAM:
                 return
             else:
-                message = self._decode(frame, framer, container)
-                if message is not None:
-                    yield message
+                if container in _L4_CONTAINERS:
+                    record: Record | None = self._parse_l4(frame, framer)
+                else:
+                    record = self._decode(frame, framer, container)
+                if record is not None:
+                    yield record
 
     def _read_head(self) -> tuple[bytearray, bool]:
         """The first bytes of the input, enough to detect its container if none was given."""
@@ -436,7 +551,9 @@ class Reader(Iterator[AlsMessage]):
                 return None  # a whitespace-only JSON file holds no message
         decode = decode_json if text else decode_binary
         try:
-            return decode(frame, source=self.source, index=index, strict=self.strict)
+            return decode(
+                frame, source=self.source, index=index, strict=self.strict, limits=self.limits
+            )
         except DecodeError as exc:
             located = exc if exc.message_index is not None else exc.relocated(message_index=index)
             if self.strict or container not in _STREAM_CONTAINERS:
@@ -448,15 +565,38 @@ class Reader(Iterator[AlsMessage]):
             self.diagnostics.append(Diagnostic(location=located.location, reason=reason))
             return None
 
+    def _parse_l4(self, frame: bytes, framer: Framer) -> L4Connection | None:
+        """Parse one line of an L4 log; count a line that is no entry, skip a bad one."""
+        line = framer.line_number if isinstance(framer, LineFramer) else None
+        index = framer.frame_index - 1
+        try:
+            parsed = parse_l4_line(frame, source=self.source, index=index, line=line)
+        except DecodeError as exc:
+            if self.strict:
+                raise DecodeError(
+                    f"line {line}: {exc.reason}",
+                    source=self.source,
+                    message_index=index,
+                    field=exc.field,
+                ) from None
+            reason = f"line {line}: access log line skipped: {exc.reason}"
+            self.diagnostics.append(Diagnostic(location=exc.location, reason=reason))
+            return None
+        if isinstance(parsed, LineSkip):
+            self._skipped_lines[parsed] += 1
+            return None
+        return parsed
+
 
 def read(
     source: str | os.PathLike[str] | BinaryIO,
     *,
     container: Container | None = None,
     strict: bool = False,
-    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    max_message_size: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Reader:
-    """Read the ALS messages of a file (or binary file object), lazily and in order.
+    """Read the ALS messages, or L4 connections, of a file (or binary file object), lazily.
 
     The container is detected from the content (see :func:`detect_container`) unless
     *container* is given. The input is read in 64 KiB chunks and only one message is held at
@@ -465,25 +605,39 @@ def read(
     file from 0, counting skipped messages).
 
     In lenient mode (the default) a message of a stream (JSON Lines, delimited, gRPC) that
-    fails to decode is skipped and recorded in the returned reader's ``diagnostics``; with
-    *strict* it raises. An empty or whitespace-only input yields no messages.
+    fails to decode is skipped and recorded in the returned reader's ``diagnostics``, and a
+    stream cut off inside a frame ends there with a diagnostic; with *strict* both raise. An
+    empty or whitespace-only input yields no messages.
+
+    An L4 log (:attr:`Container.ZTUNNEL`, :attr:`Container.ZTUNNEL_JSON`) yields one
+    :class:`~meshals.L4Connection` per connection line, in order (``index``: the line's
+    position among non-blank lines, from 0; ``line``: its 1-based number). Lines that are no
+    entries are counted in the reader's ``skipped_lines``; an entry that cannot be read is
+    skipped and recorded in ``diagnostics`` (``line N: access log line skipped: ...``), or
+    with *strict* raises.
 
     Args:
         source: a path, or a file object opened in binary mode (left open).
         container: the container to assume instead of detecting it.
         strict: raise on anything lenient decoding would tolerate.
         max_message_size: the largest message (or JSON line) accepted, in bytes; also the
-            most read ahead when detection needs a long first line.
+            most read ahead when detection needs a long first line. Default:
+            ``limits.max_message_size``.
+        limits: the decoders' limits (:class:`~meshals.Limits`), passed to each message.
 
     Returns:
-        A :class:`Reader`: an iterator of :class:`~meshals.AlsMessage` that also carries the
-        container and the diagnostics.
+        A :class:`Reader`: an iterator of :data:`Record` (:class:`~meshals.AlsMessage`, or
+        :class:`~meshals.L4Connection` for an L4 log) that also carries the container, the
+        diagnostics and the skipped L4 lines.
 
     Raises:
         OSError: the file cannot be opened (at once) or read (while iterating).
         DecodeError: while iterating, the input is in no known container, is truncated or
-            malformed, or a message in it is invalid (see above for lenient mode).
+            malformed, or a message or L4 entry in it is invalid (see above for lenient
+            mode), or a line is longer than *max_message_size*.
     """
+    if max_message_size is None:
+        max_message_size = limits.max_message_size
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         stream: BinaryIO = open(path, "rb")  # noqa: SIM115 -- the Reader closes it
@@ -494,6 +648,7 @@ def read(
             strict=strict,
             max_message_size=max_message_size,
             owns_stream=True,
+            limits=limits,
         )
     name = getattr(source, "name", None)
     return Reader(
@@ -503,4 +658,5 @@ def read(
         strict=strict,
         max_message_size=max_message_size,
         owns_stream=False,
+        limits=limits,
     )

@@ -25,6 +25,14 @@ from google.protobuf import (
 )
 
 from ._errors import DecodeError, Diagnostic, Location, map_entry_path
+from ._limits import (
+    DEFAULT_LIMITS,
+    LimitExceeded,
+    Limits,
+    find_too_long,
+    too_deep,
+    with_left_out,
+)
 from ._model import (
     AccessLogCommon,
     AccessLogType,
@@ -119,23 +127,44 @@ class Context:
 
     ``report`` raises in strict mode and collects a :class:`Diagnostic` otherwise. Field paths
     given to it are relative to the current entry while ``entry_index`` is set.
+
+    ``entry_numbers``, when given, are the entries' indexes in the original message, for a
+    message rebuilt without its broken entries (see ``_binary``); ``check_strings`` says that
+    the input is long enough to hold a string longer than ``limits.max_string_length``.
     """
 
     __slots__ = (
         "address_cache",
+        "check_strings",
         "diagnostics",
         "entries_field",
         "entry_index",
+        "entry_numbers",
+        "left_out",
+        "limits",
         "message_index",
         "source",
         "strict",
     )
 
-    def __init__(self, *, source: str, message_index: int | None, strict: bool) -> None:
+    def __init__(
+        self,
+        *,
+        source: str,
+        message_index: int | None,
+        strict: bool,
+        limits: Limits = DEFAULT_LIMITS,
+        entry_numbers: list[int] | None = None,
+        check_strings: bool = False,
+    ) -> None:
         self.source = source
         self.message_index = message_index
         self.strict = strict
+        self.limits = limits
+        self.entry_numbers = entry_numbers
+        self.check_strings = check_strings
         self.diagnostics: list[Diagnostic] = []
+        self.left_out = 0  # diagnostics past limits.max_diagnostics
         self.entries_field = ""
         self.entry_index: int | None = None
         # Serialized Address -> model: addresses repeat across the entries of one message.
@@ -144,7 +173,8 @@ class Context:
     def report(self, field: str, reason: str) -> None:
         """Record (or, when strict, raise) a problem at *field*, relative to the entry."""
         if self.entry_index is not None:
-            field = f"{self.entries_field}.log_entry[{self.entry_index}].{field}"
+            entry = f"{self.entries_field}.log_entry[{self.entry_index}]"
+            field = f"{entry}.{field}" if field else entry
         self.report_at(field, self.entry_index, reason)
 
     def report_at(self, field: str | None, entry_index: int | None, reason: str) -> None:
@@ -163,12 +193,33 @@ class Context:
             entry_index=entry_index,
             field=field,
         )
-        self.diagnostics.append(Diagnostic(location=location, reason=reason))
+        if len(self.diagnostics) < self.limits.max_diagnostics:
+            self.diagnostics.append(Diagnostic(location=location, reason=reason))
+        else:
+            self.left_out += 1
 
 
 def message_from_pb(pb: PB2StreamAccessLogsMessage, context: Context) -> AlsMessage:
-    """Convert one parsed message; problems go to *context* (which raises when strict)."""
-    identifier = _identifier_from_pb(pb.identifier) if pb.HasField("identifier") else None
+    """Convert one parsed message; problems go to *context* (which raises when strict).
+
+    Raises:
+        DecodeError: strict, at the first problem; or, in both modes, the identifier breaks a
+            limit (an entry that does is skipped in lenient mode instead).
+    """
+    identifier = None
+    if pb.HasField("identifier"):
+        try:
+            identifier = _identifier_from_pb(pb.identifier, context)
+            if context.check_strings:
+                _check_strings(identifier, context.limits.max_string_length)
+        except LimitExceeded as exceeded:
+            field = "identifier" if exceeded.field is None else f"identifier.{exceeded.field}"
+            raise DecodeError(
+                exceeded.reason,
+                source=context.source,
+                message_index=context.message_index,
+                field=field,
+            ) from None
     which = pb.WhichOneof("log_entries")
     entries: tuple[HttpEntry, ...] | tuple[TcpEntry, ...] = ()
     if which == "http_logs":
@@ -181,7 +232,13 @@ def message_from_pb(pb: PB2StreamAccessLogsMessage, context: Context) -> AlsMess
         entries=entries,
         source=context.source,
         index=context.message_index,
-        diagnostics=tuple(context.diagnostics),
+        diagnostics=with_left_out(
+            context.diagnostics,
+            context.left_out,
+            context.limits,
+            context.source,
+            context.message_index,
+        ),
     )
 
 
@@ -195,14 +252,32 @@ def _entries_from_pb(
     entry_from_pb: Callable[[Any, Context], _Entry],
 ) -> tuple[_Entry, ...]:
     context.entries_field = entries_field
+    numbers = context.entry_numbers
+    # Only an entry serialized in more bytes than the limit can hold a longer string.
+    string_limit = context.limits.max_string_length if context.check_strings else None
     try:
         result = []
         for index, pb in enumerate(log_entries):
-            context.entry_index = index
-            result.append(entry_from_pb(pb, context))
+            context.entry_index = index if numbers is None else numbers[index]
+            try:
+                entry = entry_from_pb(pb, context)
+                if string_limit is not None and pb.ByteSize() > string_limit:
+                    _check_strings(entry, string_limit)
+            except LimitExceeded as exceeded:
+                reason = exceeded.reason if context.strict else f"{exceeded.reason}; entry skipped"
+                context.report(exceeded.field or "", reason)
+                continue
+            result.append(entry)
         return tuple(result)
     finally:
         context.entry_index = None
+
+
+def _check_strings(value: object, limit: int) -> None:
+    """Raise LimitExceeded if *value* holds a string (or bytes) longer than *limit*."""
+    too_long = find_too_long(value, limit)
+    if too_long is not None:
+        raise LimitExceeded(too_long.reason(limit), too_long.field)
 
 
 def _http_entry_from_pb(pb: PB2HTTPAccessLogEntry, context: Context) -> HttpEntry:
@@ -350,7 +425,7 @@ def _common_from_pb(pb: PB2AccessLogCommon, context: Context) -> AccessLogCommon
             if pb.filter_state_objects
             else _EMPTY_ANY_MAP
         ),
-        custom_tags=FrozenMap(pb.custom_tags) if pb.custom_tags else _EMPTY_STR_MAP,
+        custom_tags=_str_map(pb.custom_tags),
         duration_ns=(
             _duration_ns(pb.duration, context, "common_properties.duration")
             if has("duration")
@@ -442,7 +517,7 @@ def _request_from_pb(pb: PB2HTTPRequestProperties) -> HttpRequest:
         original_path=pb.original_path,
         request_headers_bytes=pb.request_headers_bytes,
         request_body_bytes=pb.request_body_bytes,
-        request_headers=FrozenMap(pb.request_headers) if pb.request_headers else _EMPTY_STR_MAP,
+        request_headers=_str_map(pb.request_headers),
         upstream_header_bytes_sent=pb.upstream_header_bytes_sent,
         downstream_header_bytes_received=pb.downstream_header_bytes_received,
     )
@@ -453,12 +528,8 @@ def _response_from_pb(pb: PB2HTTPResponseProperties) -> HttpResponse:
         response_code=pb.response_code.value if pb.HasField("response_code") else None,
         response_headers_bytes=pb.response_headers_bytes,
         response_body_bytes=pb.response_body_bytes,
-        response_headers=(
-            FrozenMap(pb.response_headers) if pb.response_headers else _EMPTY_STR_MAP
-        ),
-        response_trailers=(
-            FrozenMap(pb.response_trailers) if pb.response_trailers else _EMPTY_STR_MAP
-        ),
+        response_headers=_str_map(pb.response_headers),
+        response_trailers=_str_map(pb.response_trailers),
         response_code_details=pb.response_code_details,
         upstream_header_bytes_received=pb.upstream_header_bytes_received,
         downstream_header_bytes_sent=pb.downstream_header_bytes_sent,
@@ -513,21 +584,26 @@ def _socket_address_from_pb(pb: PB2SocketAddress) -> SocketAddress:
 # --- identifier and node ----------------------------------------------------------------------
 
 
-def _identifier_from_pb(pb: PB2Identifier) -> Identifier:
+def _identifier_from_pb(pb: PB2Identifier, context: Context) -> Identifier:
     return Identifier(
-        node=_node_from_pb(pb.node) if pb.HasField("node") else None, log_name=pb.log_name
+        node=_node_from_pb(pb.node, context) if pb.HasField("node") else None,
+        log_name=pb.log_name,
     )
 
 
-def _node_from_pb(pb: PB2Node) -> Node:
+def _node_from_pb(pb: PB2Node, context: Context) -> Node:
     has = pb.HasField
     version_type = pb.WhichOneof("user_agent_version_type")
     return Node(
         id=pb.id,
         cluster=pb.cluster,
-        metadata=_struct_from_pb(pb.metadata) if has("metadata") else None,
+        metadata=_checked_struct(pb.metadata, context, "node.metadata")
+        if has("metadata")
+        else None,
         dynamic_parameters=(
-            FrozenMap({key: _str_map(value.params) for key, value in pb.dynamic_parameters.items()})
+            FrozenMap(
+                {key: _str_map(value.params) for key, value in _in_order(pb.dynamic_parameters)}
+            )
             if pb.dynamic_parameters
             else _EMPTY_PARAMS_MAP
         ),
@@ -545,17 +621,22 @@ def _node_from_pb(pb: PB2Node) -> Node:
             pb.user_agent_version if version_type == "user_agent_version" else None
         ),
         user_agent_build_version=(
-            _build_version_from_pb(pb.user_agent_build_version)
+            _build_version_from_pb(
+                pb.user_agent_build_version, context, "node.user_agent_build_version"
+            )
             if version_type == "user_agent_build_version"
             else None
         ),
-        extensions=tuple(_extension_from_pb(extension) for extension in pb.extensions),
+        extensions=tuple(
+            _extension_from_pb(extension, context, f"node.extensions[{index}]")
+            for index, extension in enumerate(pb.extensions)
+        ),
         client_features=tuple(pb.client_features),
         listening_addresses=tuple(_address_from_pb(address) for address in pb.listening_addresses),
     )
 
 
-def _build_version_from_pb(pb: PB2BuildVersion) -> BuildVersion:
+def _build_version_from_pb(pb: PB2BuildVersion, context: Context, field: str) -> BuildVersion:
     has = pb.HasField
     version = pb.version
     return BuildVersion(
@@ -568,23 +649,43 @@ def _build_version_from_pb(pb: PB2BuildVersion) -> BuildVersion:
             if has("version")
             else None
         ),
-        metadata=_struct_from_pb(pb.metadata) if has("metadata") else None,
+        metadata=(
+            _checked_struct(pb.metadata, context, f"{field}.metadata") if has("metadata") else None
+        ),
     )
 
 
-def _extension_from_pb(pb: PB2Extension) -> Extension:
+def _extension_from_pb(pb: PB2Extension, context: Context, field: str) -> Extension:
     return Extension(
         name=pb.name,
         category=pb.category,
         type_descriptor=pb.type_descriptor,
-        version=_build_version_from_pb(pb.version) if pb.HasField("version") else None,
+        version=(
+            _build_version_from_pb(pb.version, context, f"{field}.version")
+            if pb.HasField("version")
+            else None
+        ),
         disabled=pb.disabled,
         type_urls=tuple(pb.type_urls),
     )
 
 
 def _str_map(pb_map: Mapping[str, str]) -> FrozenMap[str, str]:
-    return FrozenMap(pb_map) if pb_map else _EMPTY_STR_MAP
+    return FrozenMap(dict(_in_order(pb_map))) if pb_map else _EMPTY_STR_MAP
+
+
+_V = TypeVar("_V")
+
+
+def _in_order(pb_map: Mapping[str, _V]) -> list[tuple[str, _V]]:
+    """A protobuf map's items sorted by key.
+
+    protobuf's parser iterates a map in an order that changes from process to process (its
+    hash tables are seeded), and the wire order is lost; sorted, the model's FrozenMaps (and
+    every output that walks them) are the same in every run. Keys are unique, so values are
+    never compared.
+    """
+    return sorted(pb_map.items())
 
 
 # --- time -------------------------------------------------------------------------------------
@@ -625,7 +726,14 @@ def _duration_ns(pb: duration_pb2.Duration, context: Context, field: str) -> int
 def _metadata_from_pb(pb: PB2Metadata, context: Context, field: str) -> Metadata:
     return Metadata(
         filter_metadata=(
-            FrozenMap({key: _struct_from_pb(value) for key, value in pb.filter_metadata.items()})
+            FrozenMap(
+                {
+                    key: _checked_struct(
+                        value, context, map_entry_path(field + ".filter_metadata", key)
+                    )
+                    for key, value in _in_order(pb.filter_metadata)
+                }
+            )
             if pb.filter_metadata
             else _EMPTY_STRUCT_MAP
         ),
@@ -637,14 +745,37 @@ def _metadata_from_pb(pb: PB2Metadata, context: Context, field: str) -> Metadata
     )
 
 
-def _struct_from_pb(pb: struct_pb2.Struct) -> FrozenMap[str, JsonValue]:
+def _checked_struct(
+    pb: struct_pb2.Struct, context: Context, field: str
+) -> FrozenMap[str, JsonValue]:
+    """A Struct within the nesting limit; LimitExceeded (at *field*) if deeper."""
+    limit = context.limits.max_nesting_depth
+    try:
+        return _struct_from_pb(pb, limit)
+    except LimitExceeded:
+        raise LimitExceeded(too_deep(limit), field) from None
+
+
+# The Struct family recurses, but protobuf's parser has already bounded the depth (100 nested
+# messages, three per Struct level); *levels* is what the nesting limit leaves, counting this one.
+# The reason is written where the limit is known.
+
+
+def _too_deep() -> LimitExceeded:
+    return LimitExceeded("too deep")
+
+
+def _struct_from_pb(pb: struct_pb2.Struct, levels: int) -> FrozenMap[str, JsonValue]:
+    if levels < 1:
+        raise _too_deep()
     fields = pb.fields
     if not fields:
         return _EMPTY_STRUCT
-    return FrozenMap({key: _value_from_pb(value) for key, value in fields.items()})
+    return FrozenMap({key: _value_from_pb(value, levels) for key, value in _in_order(fields)})
 
 
-def _value_from_pb(pb: struct_pb2.Value) -> JsonValue:
+def _value_from_pb(pb: struct_pb2.Value, levels: int) -> JsonValue:
+    """A Value inside a container with *levels* left: its own struct or list takes one more."""
     kind = pb.WhichOneof("kind")
     if kind == "string_value":
         return pb.string_value
@@ -653,15 +784,17 @@ def _value_from_pb(pb: struct_pb2.Value) -> JsonValue:
     if kind == "bool_value":
         return pb.bool_value
     if kind == "struct_value":
-        return _struct_from_pb(pb.struct_value)
+        return _struct_from_pb(pb.struct_value, levels - 1)
     if kind == "list_value":
-        return _list_from_pb(pb.list_value)
+        return _list_from_pb(pb.list_value, levels - 1)
     # null_value, or a Value with no kind set, which JSON can only show as null.
     return None
 
 
-def _list_from_pb(pb: struct_pb2.ListValue) -> tuple[JsonValue, ...]:
-    return tuple(_value_from_pb(value) for value in pb.values)
+def _list_from_pb(pb: struct_pb2.ListValue, levels: int) -> tuple[JsonValue, ...]:
+    if levels < 1:
+        raise _too_deep()
+    return tuple(_value_from_pb(value, levels) for value in pb.values)
 
 
 def _any_map_from_pb(
@@ -670,7 +803,7 @@ def _any_map_from_pb(
     return FrozenMap(
         {
             key: _any_from_pb(value, context, map_entry_path(field, key))
-            for key, value in pb_map.items()
+            for key, value in _in_order(pb_map)
         }
     )
 
@@ -691,7 +824,11 @@ def _any_from_pb(pb: any_pb2.Any, context: Context, field: str) -> AnyValue:
             field, f"payload is not a valid {message_type.DESCRIPTOR.full_name}; kept opaque"
         )
         return AnyValue(type_url=type_url, value=payload, known=False)
-    return AnyValue(type_url=type_url, value=to_value(message, context, field), known=True)
+    try:
+        value = to_value(message, context, field)
+    except LimitExceeded:  # only the Struct family nests
+        raise LimitExceeded(too_deep(context.limits.max_nesting_depth), field) from None
+    return AnyValue(type_url=type_url, value=value, known=True)
 
 
 def _wrapped(message: Any, context: Context, field: str) -> object:
@@ -701,9 +838,19 @@ def _wrapped(message: Any, context: Context, field: str) -> object:
 _WELL_KNOWN_DECODERS: dict[
     str, tuple[type[google.protobuf.message.Message], Callable[[Any, Context, str], object]]
 ] = {
-    "google.protobuf.Struct": (struct_pb2.Struct, lambda pb, _c, _f: _struct_from_pb(pb)),
-    "google.protobuf.Value": (struct_pb2.Value, lambda pb, _c, _f: _value_from_pb(pb)),
-    "google.protobuf.ListValue": (struct_pb2.ListValue, lambda pb, _c, _f: _list_from_pb(pb)),
+    "google.protobuf.Struct": (
+        struct_pb2.Struct,
+        lambda pb, c, _f: _struct_from_pb(pb, c.limits.max_nesting_depth),
+    ),
+    "google.protobuf.Value": (
+        struct_pb2.Value,
+        # A Value's struct or list is level 1, as in JSON: Value itself is no container.
+        lambda pb, c, _f: _value_from_pb(pb, c.limits.max_nesting_depth + 1),
+    ),
+    "google.protobuf.ListValue": (
+        struct_pb2.ListValue,
+        lambda pb, c, _f: _list_from_pb(pb, c.limits.max_nesting_depth),
+    ),
     "google.protobuf.Duration": (duration_pb2.Duration, _duration_ns),
     "google.protobuf.Timestamp": (timestamp_pb2.Timestamp, _timestamp_ns),
     "google.protobuf.Empty": (empty_pb2.Empty, lambda _pb, _c, _f: None),

@@ -1,6 +1,7 @@
 """The exceptions meshals raises for bad input, and the diagnostics it reports instead.
 
 MeshalsError
+ ├─ AggregateError (ValueError) an aggregate cannot be built or merged as asked
  ├─ DecodeError (ValueError)    input is not a valid ALS message, entry or container
  ├─ EncodeError (ValueError)    the model holds something the wire format cannot carry
  ├─ ResolverError (ValueError)  a static table, Kubernetes snapshot or name template is malformed
@@ -16,6 +17,7 @@ import json
 import attrs
 
 __all__ = [
+    "AggregateError",
     "DecodeError",
     "Diagnostic",
     "EncodeError",
@@ -210,3 +212,12 @@ def _rebuild_resolver_error(
 
 class StreamError(MeshalsError, TypeError):
     """Something given as a stream is not an iterable of :class:`~meshals.AlsMessage`."""
+
+
+class AggregateError(MeshalsError, ValueError):
+    """An aggregate cannot be built or merged as asked.
+
+    Raised for a bad time window (``"5x"``), a relative accuracy out of range, a quantile
+    outside [0, 1], or a merge of aggregates built with different settings (accuracy, window,
+    scope).
+    """

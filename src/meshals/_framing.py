@@ -16,7 +16,8 @@ Formats:
 - :class:`DelimitedFramer`: varint length + message, repeated (protobuf's ``writeDelimitedTo``).
 - :class:`GrpcFramer`: gRPC message framing, a 1-byte compressed flag and a 4-byte big-endian
   length before each message (gRPC's PROTOCOL-HTTP2 "Length-Prefixed-Message").
-- :class:`JsonLinesFramer`: one JSON message per non-blank line, LF or CRLF line ends.
+- :class:`LineFramer`: each non-blank line of a text, LF or CRLF line ends (ztunnel and
+  Kmesh logs); :class:`JsonLinesFramer` is the same for one JSON message per line.
 - :class:`WholeFramer`: the entire input is one frame (one JSON or binary message).
 """
 
@@ -36,6 +37,7 @@ __all__ = [
     "Framer",
     "GrpcFramer",
     "JsonLinesFramer",
+    "LineFramer",
     "WholeFramer",
     "parse_varint",
 ]
@@ -220,8 +222,8 @@ class GrpcFramer(Framer):
         return NEED_DATA
 
 
-class JsonLinesFramer(Framer):
-    """Frames of JSON Lines: each non-blank line, without its LF or CRLF.
+class LineFramer(Framer):
+    """Frames of a line-oriented text: each non-blank line, without its LF or CRLF.
 
     Blank (whitespace-only) lines are skipped and do not count as frames; a UTF-8 byte-order
     mark at the very start is dropped. ``line_number`` is the 1-based line of the last frame.
@@ -275,6 +277,10 @@ class JsonLinesFramer(Framer):
                 f" than the maximum of {self.max_frame_size} bytes"
             )
         return line
+
+
+class JsonLinesFramer(LineFramer):
+    """Frames of JSON Lines: one JSON message per non-blank line (see :class:`LineFramer`)."""
 
 
 class WholeFramer(Framer):

@@ -24,6 +24,8 @@ from ._jsonscalars import (
     InvalidValueError,
     check_text,
     describe,
+    freeze_json,
+    keep_json_leaf,
     parse_bool,
     parse_bytes,
     parse_double,
@@ -38,6 +40,7 @@ from ._jsonscalars import (
     parse_uint32,
     parse_uint64,
 )
+from ._limits import DEFAULT_LIMITS, LimitExceeded, Limits, find_too_long, with_left_out
 from ._model import (
     AccessLogCommon,
     AccessLogType,
@@ -68,7 +71,7 @@ from ._model import (
     TlsVersion,
     UnauthorizedReason,
 )
-from ._values import AnyValue, FrozenMap, OpaqueJson
+from ._values import AnyValue, FrozenMap, JsonValue, OpaqueJson
 
 __all__ = ["decode_json"]
 
@@ -82,14 +85,29 @@ _E = TypeVar("_E", bound=enum.IntEnum)
 class _Context:
     """Where decoding is, and what to do about a problem (raise, or note it and go on)."""
 
-    __slots__ = ("diagnostics", "entry_index", "message_index", "source", "strict")
+    __slots__ = (
+        "check_strings",
+        "diagnostics",
+        "entry_index",
+        "left_out",
+        "limits",
+        "message_index",
+        "source",
+        "strict",
+    )
 
-    def __init__(self, source: str, message_index: int | None, strict: bool) -> None:
+    def __init__(
+        self, source: str, message_index: int | None, strict: bool, limits: Limits
+    ) -> None:
         self.source = source
         self.message_index = message_index
         self.strict = strict
+        self.limits = limits
+        # Only a text longer than max_string_length can hold a string that is.
+        self.check_strings = False
         self.entry_index: int | None = None  # set while inside log_entry[i]
         self.diagnostics: list[Diagnostic] = []
+        self.left_out = 0  # diagnostics past limits.max_diagnostics
 
     def error(self, reason: str, field: str | None = None) -> DecodeError:
         return DecodeError(
@@ -110,7 +128,10 @@ class _Context:
             entry_index=self.entry_index,
             field=field,
         )
-        self.diagnostics.append(Diagnostic(location=location, reason=f"{reason}; {outcome}"))
+        if len(self.diagnostics) < self.limits.max_diagnostics:
+            self.diagnostics.append(Diagnostic(location=location, reason=f"{reason}; {outcome}"))
+        else:
+            self.left_out += 1
 
 
 def _join(path: str, name: str) -> str:
@@ -126,8 +147,13 @@ def _is_text(key: str) -> bool:
 
 
 def _printable(key: str) -> str:
-    """*key* for a field path: as it is, or escaped if it holds a lone surrogate."""
+    """*key* for a field path: as it is (its start, if long), escaped if it holds a surrogate."""
+    if len(key) > _KEY_SHOWN:
+        key = key[: _KEY_SHOWN - 3] + "..."
     return key if _is_text(key) else json.dumps(key)[1:-1]
+
+
+_KEY_SHOWN = 80  # an unknown key is shown in a diagnostic's field path up to this length
 
 
 _map_key = map_entry_path
@@ -200,6 +226,9 @@ def _read(raw: object, table: _Table, context: _Context, path: str) -> dict[str,
                 values[attr] = convert(item)
         except InvalidValueError as invalid:
             context.problem(invalid.reason, _join(path, name))
+        except LimitExceeded as exceeded:
+            exceeded.locate(_join(path, name))
+            raise
     return values
 
 
@@ -261,6 +290,9 @@ def _repeated(convert: _Convert, *, nested: bool = False) -> _Convert:
                 )
             except InvalidValueError as invalid:
                 context.problem(invalid.reason, f"{path}[{position}]")
+            except LimitExceeded as exceeded:
+                exceeded.locate(f"{path}[{position}]")
+                raise
         return tuple(items)
 
     return convert_list
@@ -281,6 +313,9 @@ def _map_of(convert: _Convert, *, nested: bool = False) -> _Convert:
                 entries[check_text(key)] = value
             except InvalidValueError as invalid:
                 context.problem(invalid.reason, _map_key(path, key))
+            except LimitExceeded as exceeded:
+                exceeded.locate(_map_key(path, key))
+                raise
         return FrozenMap(entries)
 
     return convert_map
@@ -318,7 +353,11 @@ def _enum(kind: type[_E], proto_name: str) -> Callable[[object], _E | int]:
     return convert
 
 
-# --- Any ----------------------------------------------------------------------------------------
+# --- Struct and Any ------------------------------------------------------------------------------
+
+
+def _struct(raw: object, context: _Context, path: str) -> FrozenMap[str, JsonValue]:
+    return parse_struct(raw, context.limits.max_nesting_depth)
 
 
 def _parse_empty(raw: object) -> None:
@@ -334,11 +373,14 @@ def _parse_int64(raw: object) -> int:
     return parse_integer(raw, INT64)
 
 
-# The well-known types whose JSON form sits under "value" in an Any, and their parsers.
-_WELL_KNOWN: dict[str, Callable[[object], object]] = {
+# The well-known types whose JSON form sits under "value" in an Any, and their parsers; those
+# of the Struct family also take the nesting limit.
+_JSON_TREES: dict[str, Callable[[object, int], object]] = {
     "google.protobuf.Struct": parse_struct,
     "google.protobuf.Value": parse_json_value,
     "google.protobuf.ListValue": parse_list_value,
+}
+_WELL_KNOWN: dict[str, Callable[[object], object]] = {
     "google.protobuf.BoolValue": parse_bool,
     "google.protobuf.StringValue": parse_string,
     "google.protobuf.BytesValue": parse_bytes,
@@ -369,10 +411,14 @@ def _any(raw: object, context: _Context, path: str) -> AnyValue:
     type_name = type_url.rpartition("/")[2]
     if not _TYPE_NAME.fullmatch(type_name):
         raise InvalidValueError(f"malformed '@type' {type_url!r}")
-    parse = _WELL_KNOWN.get(type_name)
+    max_depth = context.limits.max_nesting_depth
+    tree = _JSON_TREES.get(type_name)
+    parse = _WELL_KNOWN.get(type_name) if tree is None else lambda item: tree(item, max_depth)
     if parse is None:  # its schema is unknown here: keep the JSON, which is not an error
-        fields = {check_text(key): _freeze(item) for key, item in raw.items() if key != "@type"}
-        return AnyValue(type_url=type_url, value=OpaqueJson(FrozenMap(fields)), known=False)
+        body = {key: item for key, item in raw.items() if key != "@type"}
+        # The Any's own object is level 1 of the limit, as for a Struct.
+        fields: FrozenMap[str, object] = freeze_json(body, keep_json_leaf, max_depth)
+        return AnyValue(type_url=type_url, value=OpaqueJson(fields), known=False)
     for key in raw:
         if key not in ("@type", "value"):
             reason = f"unknown field {key!r} in an Any of {type_name}"
@@ -385,17 +431,6 @@ def _any(raw: object, context: _Context, path: str) -> AnyValue:
     else:
         raise InvalidValueError(f"Any of {type_name} has no 'value'")
     return AnyValue(type_url=type_url, value=value, known=True)
-
-
-def _freeze(raw: object) -> object:
-    """A JSON value made immutable as it is (numbers keep their type): opaque Any bodies."""
-    if type(raw) is dict:
-        return FrozenMap({check_text(key): _freeze(item) for key, item in raw.items()})
-    if type(raw) is list:
-        return tuple(_freeze(item) for item in raw)
-    if type(raw) is str:
-        return check_text(raw)
-    return raw
 
 
 # --- addresses ----------------------------------------------------------------------------------
@@ -483,7 +518,7 @@ _BUILD_VERSION = _table(
             ),
         ),
     ),
-    _scalar("metadata", parse_struct),
+    _nested("metadata", _struct),
 )
 _build_version = _message(BuildVersion, _BUILD_VERSION)
 
@@ -509,7 +544,7 @@ def _context_params(raw: object, context: _Context, path: str) -> FrozenMap[str,
 _NODE = _table(
     _scalar("id"),
     _scalar("cluster"),
-    _scalar("metadata", parse_struct),
+    _nested("metadata", _struct),
     _nested("dynamic_parameters", _map_of(_context_params, nested=True)),
     _nested(
         "locality",
@@ -604,7 +639,7 @@ def _response_flags(
 
 
 _METADATA = _table(
-    _nested("filter_metadata", _map_of(parse_struct)),
+    _nested("filter_metadata", _map_of(_struct, nested=True)),
     _nested("typed_filter_metadata", _map_of(_any, nested=True)),
 )
 
@@ -724,12 +759,18 @@ _TCP_ENTRY = _table(
 def _log_entries(convert_entry: _Convert) -> _Convert:
     """The converter for ``HTTPAccessLogEntries``/``TCPAccessLogEntries``: a tuple of entries.
 
-    Problems inside ``log_entry[i]`` carry ``entry_index=i``; a bad entry is skipped.
+    Problems inside ``log_entry[i]`` carry ``entry_index=i``; a bad entry is skipped, and so
+    is one that breaks a per-value limit (nesting depth, string length).
     """
 
     def convert_entries(raw: object, context: _Context, path: str) -> tuple[object, ...]:
         if type(raw) is not list:
             raise InvalidValueError(f"expected a JSON array, got {describe(raw)}")
+        limits = context.limits
+        if len(raw) > limits.max_entries:
+            raise LimitExceeded(
+                f"{len(raw)} log entries, more than the maximum of {limits.max_entries}"
+            )
         entries = []
         try:
             for position, item in enumerate(raw):
@@ -738,9 +779,14 @@ def _log_entries(convert_entry: _Convert) -> _Convert:
                 try:
                     if item is None:
                         raise InvalidValueError("null log entry")
-                    entries.append(convert_entry(item, context, where))
+                    entry = convert_entry(item, context, where)
+                    if context.check_strings:
+                        _check_strings(entry, where, limits.max_string_length)
+                    entries.append(entry)
                 except InvalidValueError as invalid:
                     context.problem(invalid.reason, where)
+                except LimitExceeded as exceeded:
+                    context.problem(exceeded.reason, exceeded.field, "entry skipped")
         finally:
             context.entry_index = None
         return tuple(entries)
@@ -752,6 +798,13 @@ def _log_entries(convert_entry: _Convert) -> _Convert:
         return entries
 
     return convert
+
+
+def _check_strings(value: object, path: str, limit: int) -> None:
+    """Raise LimitExceeded if a string in *value* (found at *path*) is longer than *limit*."""
+    too_long = find_too_long(value, limit)
+    if too_long is not None:
+        raise LimitExceeded(too_long.reason(limit), _join(path, too_long.field))
 
 
 _STREAM_MESSAGE = _table(
@@ -768,6 +821,9 @@ def _als_message(document: dict[str, object], context: _Context) -> AlsMessage:
     values = _read(
         _first_member_only(document, _LOG_ENTRIES, context, ""), _STREAM_MESSAGE, context, ""
     )
+    identifier = values.get("identifier")
+    if identifier is not None and context.check_strings:
+        _check_strings(identifier, "identifier", context.limits.max_string_length)
     kind: str | None = None
     entries: tuple[HttpEntry, ...] | tuple[TcpEntry, ...] = ()
     if "http_logs" in values:
@@ -775,12 +831,18 @@ def _als_message(document: dict[str, object], context: _Context) -> AlsMessage:
     elif "tcp_logs" in values:
         kind, entries = "tcp", values["tcp_logs"]
     return AlsMessage(
-        identifier=values.get("identifier"),
+        identifier=identifier,
         kind=kind,
         entries=entries,
         source=context.source,
         index=context.message_index,
-        diagnostics=tuple(context.diagnostics),
+        diagnostics=with_left_out(
+            context.diagnostics,
+            context.left_out,
+            context.limits,
+            context.source,
+            context.message_index,
+        ),
     )
 
 
@@ -796,23 +858,65 @@ class _Loaded(NamedTuple):
     trailing: str | None  # where text after the JSON value starts ("line 3 column 1"), if any
 
 
+class _NotTextError(DecodeError, TypeError):
+    """decode_json() was given neither str nor bytes: a DecodeError, and a TypeError."""
+
+
+class _DuplicateKeyError(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """An object_pairs_hook for strict mode: the object, unless a key repeats."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:  # pragma: no branch -- a repeated key is there to be found
+            if key in seen:
+                raise _DuplicateKeyError(key)
+            seen.add(key)
+    return document
+
+
+_STRICT_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
+
+
 def _load(text: str | bytes | bytearray, context: _Context) -> _Loaded:
     """The first JSON value in *text*, tolerating SkyWalking's recorded ``.msg`` files."""
+    if not isinstance(text, (str, bytes, bytearray)):
+        raise _NotTextError(
+            f"decode_json() needs str or bytes, not {type(text).__name__}",
+            source=context.source,
+            message_index=context.message_index,
+        )
+    limits = context.limits
+    if len(text) > limits.max_message_size:
+        unit = "characters" if isinstance(text, str) else "bytes"
+        raise context.error(
+            f"the message is {len(text)} {unit} long, more than the maximum of"
+            f" {limits.max_message_size}"
+        )
+    context.check_strings = len(text) > limits.max_string_length
     if isinstance(text, (bytes, bytearray)):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as invalid:
             raise context.error(f"not UTF-8: invalid byte at offset {invalid.start}") from None
-    elif not isinstance(text, str):
-        raise TypeError(f"decode_json() needs str or bytes, not {type(text).__name__}")
     text = text.removeprefix("\ufeff")
     try:
-        return _Loaded(json.loads(text), None)
-    except RecursionError:
-        raise context.error("invalid JSON: nested too deeply") from None
-    except ValueError:
-        pass  # comments, trailing text, or not JSON at all: look closer
-    return _load_recorded(text, context)
+        try:
+            document = _STRICT_DECODER.decode(text) if context.strict else json.loads(text)
+            return _Loaded(document, None)
+        except RecursionError:
+            raise context.error("invalid JSON: nested too deeply") from None
+        except ValueError:
+            pass  # comments, trailing text, or not JSON at all: look closer
+        return _load_recorded(text, context)
+    except _DuplicateKeyError as duplicate:
+        key = _printable(duplicate.key)
+        raise context.error(f"invalid JSON: key {key!r} appears twice in one object") from None
 
 
 def _load_recorded(text: str, context: _Context) -> _Loaded:
@@ -823,7 +927,8 @@ def _load_recorded(text: str, context: _Context) -> _Loaded:
     )
     start = len(cleaned) - len(cleaned.lstrip(_JSON_WHITESPACE))
     try:
-        document, end = _DECODER.raw_decode(cleaned, start)
+        decoder = _STRICT_DECODER if context.strict else _DECODER
+        document, end = decoder.raw_decode(cleaned, start)
     except json.JSONDecodeError as invalid:
         raise context.error(
             f"invalid JSON: {invalid.msg} at line {invalid.lineno} column {invalid.colno}"
@@ -847,6 +952,7 @@ def decode_json(
     source: str = "<json>",
     index: int | None = None,
     strict: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> AlsMessage:
     """Decode one ``StreamAccessLogsMessage`` in proto3 JSON form.
 
@@ -859,18 +965,24 @@ def decode_json(
         text: The JSON, as str or UTF-8 bytes (a leading byte-order mark is allowed).
         source: Where the text came from, for error locations (a file name).
         index: The message's position in its file or stream, if it has one.
-        strict: Raise on anything off-spec (unknown fields, bad values, trailing text)
-            instead of skipping it and recording a :class:`Diagnostic`.
+        strict: Raise on anything off-spec (unknown fields, bad values, trailing text,
+            duplicate keys) instead of skipping it and recording a :class:`Diagnostic`.
+        limits: The resource limits (:class:`~meshals.Limits`); an entry that breaks a
+            per-value limit (nesting, string length) is skipped in lenient mode.
 
     Returns:
-        The message, with its ``diagnostics`` listing what lenient decoding skipped.
+        The message, with its ``diagnostics`` listing what lenient decoding skipped. A key
+        given twice in one object keeps its last value (as :func:`json.loads` does; checking
+        would slow every message by about 15%), unless *strict*.
 
     Raises:
-        DecodeError: The text is not JSON, its top-level value is not an object, or (in
-            strict mode) any value breaks the mapping. ``field`` names the protobuf field
-            path (``http_logs.log_entry[0].common_properties.start_time``) and
-            ``entry_index`` the entry. No other exception is raised for bad input.
-        TypeError: *text* is neither str nor bytes.
+        DecodeError: The text is not JSON, its top-level value is not an object, it breaks
+            a message-wide limit (size, entries) or a limit outside the entries (in the
+            identifier), or (in strict mode) any value breaks the mapping. ``field`` names
+            the protobuf field path (``http_logs.log_entry[0].common_properties.start_time``)
+            and ``entry_index`` the entry. A *text* that is neither str nor bytes raises a
+            DecodeError that is also a :class:`TypeError`. No other exception is raised
+            for bad input.
 
     >>> message = decode_json('{"httpLogs": {"logEntry": [{"response": {"responseCode": 200}}]}}')
     >>> message.kind, message.entries[0].response.response_code
@@ -878,7 +990,7 @@ def decode_json(
     >>> decode_json('{"httpLogs": {}, "bogus": 1}').diagnostics[0].reason
     "unknown field 'bogus'; ignored"
     """
-    context = _Context(source, index, strict)
+    context = _Context(source, index, strict, limits)
     document, trailing = _load(text, context)
     if type(document) is not dict:
         raise context.error(
@@ -888,5 +1000,5 @@ def decode_json(
         context.problem(f"trailing text after the JSON value at {trailing}", None)
     try:
         return _als_message(document, context)
-    except RecursionError:
-        raise context.error("JSON nested too deeply") from None
+    except LimitExceeded as exceeded:  # outside any entry: the message as a whole
+        raise context.error(exceeded.reason, exceeded.field) from None

@@ -16,8 +16,13 @@ import decimal
 import math
 import re
 import struct
+from collections.abc import Callable, Iterator
+from typing import Any
 
+from ._limits import DEFAULT_LIMITS, LimitExceeded, too_deep
 from ._values import FrozenMap, JsonValue
+
+JsonMap = FrozenMap[str, JsonValue]
 
 __all__ = [
     "INT32",
@@ -26,6 +31,8 @@ __all__ = [
     "UINT64",
     "InvalidValueError",
     "describe",
+    "freeze_json",
+    "keep_json_leaf",
     "parse_bool",
     "parse_bytes",
     "parse_double",
@@ -329,32 +336,113 @@ def _parse_timestamp_fully(raw: object) -> int:
 
 # --- Struct, Value, ListValue ------------------------------------------------------------------
 
+# Containers of a JSON tree being frozen: (raw object or array, its items, the frozen items so
+# far, the key under which the container sits in its parent).
+_Frame = tuple[object, Iterator[Any], list[Any], object]
 
-def parse_struct(raw: object) -> FrozenMap[str, JsonValue]:
-    """A ``Struct``: a JSON object, its numbers all floats (as ``number_value`` holds them)."""
+
+def parse_struct(raw: object, max_depth: int = DEFAULT_LIMITS.max_nesting_depth) -> JsonMap:
+    """A ``Struct``: a JSON object, its numbers all floats (as ``number_value`` holds them).
+
+    Raises:
+        InvalidValueError: not an object, or a value JSON cannot hold (see
+            :func:`parse_json_value`).
+        LimitExceeded: objects and arrays nest deeper than *max_depth* (the object itself
+            is level 1).
+    """
     if type(raw) is not dict:
         raise InvalidValueError(f"expected a JSON object (Struct), got {describe(raw)}")
-    return FrozenMap({check_text(key): parse_json_value(value) for key, value in raw.items()})
+    if all(type(value) is str and value.isascii() for value in raw.values()):
+        # The usual metadata: labels and names. No nesting, no numbers to convert.
+        return FrozenMap({check_text(key): value for key, value in raw.items()})
+    frozen: JsonMap = freeze_json(raw, _struct_leaf, max_depth)
+    return frozen
 
 
-def parse_list_value(raw: object) -> tuple[JsonValue, ...]:
-    """A ``ListValue``: a JSON array, as a tuple."""
+def parse_list_value(
+    raw: object, max_depth: int = DEFAULT_LIMITS.max_nesting_depth
+) -> tuple[JsonValue, ...]:
+    """A ``ListValue``: a JSON array, as a tuple. Raises as :func:`parse_struct`."""
     if type(raw) is not list:
         raise InvalidValueError(f"expected a JSON array (ListValue), got {describe(raw)}")
-    return tuple(parse_json_value(item) for item in raw)
+    frozen: tuple[JsonValue, ...] = freeze_json(raw, _struct_leaf, max_depth)
+    return frozen
 
 
-def parse_json_value(raw: object) -> JsonValue:
-    """A ``Value``: any JSON value, null included, made immutable."""
+def parse_json_value(raw: object, max_depth: int = DEFAULT_LIMITS.max_nesting_depth) -> JsonValue:
+    """A ``Value``: any JSON value, null included, made immutable.
+
+    Raises:
+        InvalidValueError: a number JSON cannot hold (NaN, an infinity, or an integer too
+            large for a double) or a string with an unpaired surrogate.
+        LimitExceeded: objects and arrays nest deeper than *max_depth*.
+    """
+    if type(raw) is dict or type(raw) is list:
+        frozen: JsonValue = freeze_json(raw, _struct_leaf, max_depth)
+        return frozen
+    return _struct_leaf(raw)
+
+
+def _struct_leaf(raw: object) -> JsonValue:
     if type(raw) is str:
         return check_text(raw)
-    if raw is None or type(raw) is bool or type(raw) is float:
-        return raw
+    if type(raw) is float:
+        if math.isfinite(raw):
+            return raw
+        # json.loads reads the bare tokens NaN and Infinity (and turns 1e999 into inf),
+        # which are not JSON: a Value in JSON form cannot hold them.
+        raise InvalidValueError(f"{describe(raw)} is not a JSON number")
     if type(raw) is int:
         try:
             return float(raw)
         except OverflowError:
             raise InvalidValueError(f"{describe(raw)} is out of range for double") from None
-    if type(raw) is dict:
-        return parse_struct(raw)
-    return parse_list_value(raw)
+    return raw  # type: ignore[return-value] # None or a bool, as json.loads gives no more
+
+
+def keep_json_leaf(raw: object) -> object:
+    """A JSON scalar kept as it is (numbers keep their type), but checked as any JSON text is."""
+    if type(raw) is str:
+        return check_text(raw)
+    if type(raw) is float and not math.isfinite(raw):
+        raise InvalidValueError(f"{describe(raw)} is not a JSON number")
+    return raw
+
+
+def freeze_json(raw: object, leaf: Callable[[object], object], max_depth: int) -> Any:
+    """*raw* (a JSON object or array) with objects as FrozenMaps, arrays as tuples.
+
+    Iterative, so no JSON that ``json.loads`` returns can exhaust Python's stack here.
+    *leaf* converts each scalar; keys must be valid text.
+
+    Raises:
+        InvalidValueError: from *leaf*, or a key with an unpaired surrogate.
+        LimitExceeded: containers nest deeper than *max_depth* (*raw* is level 1).
+    """
+    stack: list[_Frame] = [_frame(raw, None)]
+    while True:
+        container, items, frozen, _ = frame = stack[-1]
+        is_object = type(container) is dict
+        for item in items:
+            key, value = item if is_object else ("", item)
+            if type(value) is dict or type(value) is list:
+                if len(stack) >= max_depth:
+                    raise LimitExceeded(too_deep(max_depth))
+                stack.append(_frame(value, check_text(key)))
+                break
+            frozen.append((check_text(key), leaf(value)) if is_object else leaf(value))
+        else:
+            stack.pop()
+            done: object = FrozenMap(dict(frozen)) if is_object else tuple(frozen)
+            if not stack:
+                return done
+            parent_key = frame[3]
+            parent = stack[-1]
+            parent[2].append(done if type(parent[0]) is list else (parent_key, done))
+
+
+def _frame(container: object, key: object) -> _Frame:
+    if isinstance(container, dict):
+        return (container, iter(container.items()), [], key)
+    assert isinstance(container, list)
+    return (container, iter(container), [], key)

@@ -39,6 +39,7 @@ from ._accounting import SkipReason
 from ._addresses import Endpoint, endpoint_of, is_own_ip
 from ._clusters import ClusterDirection, SpecialCluster, parse_istio_cluster, special_cluster_of
 from ._metrics import (
+    K8S_MESH,
     DetectPoint,
     EntryTimings,
     MeshProtocol,
@@ -52,7 +53,7 @@ from ._service import UNKNOWN, Resolver, ServiceMetaInfo
 from ._status import grpc_status_of, protocol_of, status_of
 from ._tls import peer_identity_of, tls_mode_of
 
-__all__ = ["EndpointQuery", "EntryAnalyzer", "is_intermediate"]
+__all__ = ["EndpointQuery", "EntryAnalyzer", "MetricBuilder", "is_intermediate"]
 
 EndpointQuery = Literal["keep", "strip"]
 
@@ -129,7 +130,7 @@ class EntryAnalyzer:
         )
         if caller is None:
             return SkipReason.NO_SOURCE_ADDRESS
-        build = _MetricBuilder(entry, common, role, origin, self._strip_query)
+        build = MetricBuilder(entry, common, role, origin, self._strip_query)
         if role is Role.SIDECAR:
             return self._sidecar(build, common, caller, own_ips)
         return self._proxy(build, common, caller, own_ips)
@@ -140,7 +141,7 @@ class EntryAnalyzer:
 
     def _proxy(
         self,
-        build: _MetricBuilder,
+        build: MetricBuilder,
         common: AccessLogCommon,
         caller: Endpoint,
         own_ips: tuple[str, ...],
@@ -159,7 +160,7 @@ class EntryAnalyzer:
 
     def _sidecar(
         self,
-        build: _MetricBuilder,
+        build: MetricBuilder,
         common: AccessLogCommon,
         caller: Endpoint,
         own_ips: tuple[str, ...],
@@ -200,8 +201,11 @@ def _direction(
     return ClusterDirection.OUTBOUND
 
 
-class _MetricBuilder:
-    """Builds the metrics of one entry: what they share is computed once."""
+class MetricBuilder:
+    """Builds the metrics of one entry: what they share is computed once.
+
+    The ``mx-mesh`` analysis builds its metrics here too; *analyzer* names who made them.
+    """
 
     def __init__(
         self,
@@ -210,7 +214,10 @@ class _MetricBuilder:
         role: Role,
         origin: MetricOrigin,
         strip_query: bool,
+        *,
+        analyzer: str = K8S_MESH,
     ) -> None:
+        self._analyzer = analyzer
         self._role = role
         self._origin = origin
         self._timings = EntryTimings.from_common(common)
@@ -222,6 +229,8 @@ class _MetricBuilder:
         self._grpc_status: int | None = None
         self._received: int | None = None
         self._sent: int | None = None
+        self._request_bytes: int | None = None
+        self._response_bytes: int | None = None
         if isinstance(entry, TcpEntry):
             self._protocol = MeshProtocol.TCP
             if entry.connection_properties is not None:
@@ -237,8 +246,10 @@ class _MetricBuilder:
             if strip_query:
                 path = path.partition("?")[0]
             self._endpoint = f"{_method_name(entry.request.request_method)}:{path}"
+            self._request_bytes = entry.request.request_body_bytes
         if entry.response is not None:
             self._response_code = entry.response.response_code
+            self._response_bytes = entry.response.response_body_bytes
         if self._protocol is MeshProtocol.GRPC:
             self._grpc_status = grpc_status_of(entry)
 
@@ -251,6 +262,7 @@ class _MetricBuilder:
         tls: bool,
     ) -> ServiceMeshMetric:
         return ServiceMeshMetric(
+            analyzer=self._analyzer,
             role=self._role,
             detect_point=detect_point,
             protocol=self._protocol,
@@ -272,5 +284,7 @@ class _MetricBuilder:
             timings=self._timings,
             received_bytes=self._received,
             sent_bytes=self._sent,
+            request_bytes=self._request_bytes,
+            response_bytes=self._response_bytes,
             origin=self._origin,
         )

@@ -211,6 +211,9 @@ class ServiceMeshMetric:
         timings: the entry's raw times, from which the time views are computed.
         received_bytes: TCP bytes received from the downstream, or None.
         sent_bytes: TCP bytes sent to the downstream, or None.
+        request_bytes: the HTTP request body size, or None (TCP, or no request logged); the
+            size Istio's ``istio_request_bytes`` measures.
+        response_bytes: the HTTP response body size, or None (``istio_response_bytes``).
         origin: where the entry came from.
     """
 
@@ -230,6 +233,8 @@ class ServiceMeshMetric:
     timings: EntryTimings = EntryTimings()
     received_bytes: int | None = None
     sent_bytes: int | None = None
+    request_bytes: int | None = None
+    response_bytes: int | None = None
     origin: MetricOrigin = attrs.field(default=MetricOrigin(), eq=False)
 
     # --- exact (nanosecond) views ------------------------------------------------------
@@ -369,6 +374,8 @@ class ServiceMeshMetric:
             "internal_response_latency_ns": self.internal_response_latency_ns,
             "received_bytes": self.received_bytes,
             "sent_bytes": self.sent_bytes,
+            "request_bytes": self.request_bytes,
+            "response_bytes": self.response_bytes,
             "origin": {
                 "source": self.origin.source,
                 "message_index": self.origin.message_index,

@@ -21,6 +21,7 @@ class Role(enum.Enum):
     PROXY = "proxy"  # a gateway: Istio's router~ (and ingress~) nodes
     SIDECAR = "sidecar"
     WAYPOINT = "waypoint"  # Istio ambient's L7 proxy
+    ZTUNNEL = "ztunnel"  # Istio ambient's L4 node proxy: reports each side for its local workloads
     NONE = "none"
 
 

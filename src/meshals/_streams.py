@@ -25,6 +25,7 @@ import attrs
 from ._errors import Diagnostic, Location, StreamError
 from ._model import AlsMessage, Identifier
 from ._roles import Role, RoleRule, default_role_rule
+from ._ztunnel import L4Connection
 
 __all__ = ["Stream", "StreamMessage", "split_streams"]
 
@@ -156,7 +157,8 @@ class Stream(Iterator[StreamMessage]):
 def split_streams(messages: Iterable[object]) -> Iterator[Iterable[AlsMessage]]:
     """The streams in *messages*: one stream of AlsMessage, or an iterable of such streams.
 
-    Decided lazily by the first item: an :class:`~meshals.AlsMessage` makes *messages* one
+    Decided lazily by the first item: an :class:`~meshals.AlsMessage` (or an L4 connection
+    line, :class:`~meshals.L4Connection`, of a ztunnel or Kmesh log) makes *messages* one
     stream; anything else makes it an iterable of streams. An empty input has no streams.
 
     Args:
@@ -178,15 +180,21 @@ def split_streams(messages: Iterable[object]) -> Iterator[Iterable[AlsMessage]]:
         raise StreamError(f"expected AlsMessage values or streams of them, not {messages!r:.60}")
     items = iter(messages)
     for first in items:
-        if isinstance(first, AlsMessage):
+        if isinstance(first, _RECORDS):
             yield itertools.chain((first,), items)  # type: ignore[arg-type]
             return
         yield _as_stream(first)
         for item in items:
-            if isinstance(item, AlsMessage):
-                raise StreamError("a stream of streams holds an AlsMessage among its streams")
+            if isinstance(item, _RECORDS):
+                raise StreamError(
+                    f"a stream of streams holds an {type(item).__name__} among its streams"
+                )
             yield _as_stream(item)
         return
+
+
+# What one stream is made of: ALS messages, or the lines of an L4 connection log.
+_RECORDS = (AlsMessage, L4Connection)
 
 
 def _as_stream(item: object) -> Iterable[AlsMessage]:

@@ -23,8 +23,18 @@ class FrozenMap(Mapping[K, V]):
     __slots__ = ("_data", "_hash")
 
     def __init__(self, items: Mapping[K, V] | None = None) -> None:
-        self._data: dict[K, V] = dict(items) if items else {}
-        self._hash: int | None = None
+        # object.__setattr__: this class's own __setattr__ refuses every change.
+        object.__setattr__(self, "_data", dict(items) if items else {})
+        object.__setattr__(self, "_hash", None)
+
+    _data: dict[K, V]
+    _hash: int | None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"FrozenMap is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"FrozenMap is immutable: cannot delete {name!r}")
 
     def __getitem__(self, key: K) -> V:
         return self._data[key]
@@ -37,8 +47,8 @@ class FrozenMap(Mapping[K, V]):
 
     def __hash__(self) -> int:
         if self._hash is None:
-            self._hash = hash(frozenset(self._data.items()))
-        return self._hash
+            object.__setattr__(self, "_hash", hash(frozenset(self._data.items())))
+        return self._hash  # type: ignore[return-value]
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, FrozenMap):

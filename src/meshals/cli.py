@@ -5,31 +5,48 @@ the role its node id implies, and a one-line summary per entry (``--json``: one 
 per entry). Each file's output is buffered: a file that fails prints nothing to stdout, only
 ``meshals: error: <where>: <reason>`` to stderr, and the exit status is 1.
 
-``meshals analyze FILE...`` turns captures into service-mesh metrics (:func:`meshals.analyze`),
-each file one stream, and prints them as a table, JSON Lines, CSV or SkyWalking JSON; then a
-summary of the entries read, analyzed and skipped (by reason) on stderr. Its output is
-buffered for the whole run: the first file that fails (or a bad resolver file) prints
-``meshals: error: <where>: <reason>`` and the exit status is 1, with nothing on stdout.
+The analysing commands share their input and analysis options (one parent parser): capture
+FILEs (each file one stream) or ``--example NAME`` (a bundled recording, with its resolver),
+``--resolver``, ``--k8s-snapshot``, ``--analyzer``... Each analyses everything first, then
+prints at once; the first failure prints ``meshals: error: <where>: <reason>``, nothing on
+stdout, and the exit status is 1. After the output, warnings and a summary of the entries
+read, analyzed and skipped (by reason) go to stderr; during the run, a progress line when
+stderr is a terminal.
+
+- ``meshals analyze``: the metrics as a table, JSON Lines, CSV or SkyWalking JSON.
+- ``meshals graph``: the service graph as a table (and the picture, SVG, with ``-o`` or
+  ``--example``), DOT, Mermaid or SVG.
+- ``meshals stats``: RED statistics by service, instance, endpoint or edge, optionally per
+  time window, as a table, JSON Lines or CSV.
+- ``meshals metrics``: Istio's standard metrics in Prometheus' text format.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
+import os
 import sys
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from importlib import resources
 from typing import TextIO
 
 import attrs
 
+from . import examples
 from ._accounting import Accounting, SkipReason
-from ._analysis import analyze
+from ._analysis import ANALYZERS, analyze
 from ._containers import Container, read
 from ._errors import Diagnostic, MeshalsError
+from ._graph_formats import SvgRenderer, to_dot, to_mermaid, to_svg
+from ._health import TopologyHealth, topology_health
+from ._istio_metrics import istio_metrics
 from ._jsonout import to_json
 from ._kubernetes import KubernetesNaming, KubernetesResolver
-from ._metrics import ServiceMeshMetric
+from ._metrics import K8S_MESH, ServiceMeshMetric
 from ._model import (
     AccessLogCommon,
     Address,
@@ -42,10 +59,23 @@ from ._model import (
     SocketAddress,
     TcpEntry,
 )
-from ._render import FORMATS, render
+from ._progress import Progress
+from ._render import (
+    FORMATS,
+    STATS_FORMATS,
+    STATS_SCOPES,
+    edge_records,
+    red_records,
+    render,
+    render_stats,
+    topology_table,
+)
 from ._resolvers import ChainResolver, StaticResolver
 from ._roles import Role, RoleRule, fixed_role, role_of
 from ._service import Resolver
+from ._stats import RedAccumulator
+from ._topology import Topology, TopologyAccumulator
+from ._windows import parse_window, window_start_ns
 
 __all__ = ["build_parser", "entrypoint", "main"]
 
@@ -80,21 +110,30 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[container.value for container in Container],
         help="the container of every FILE, instead of detecting it",
     )
-    _add_analyze(commands)
+    _add_analysis_commands(commands)
     return parser
 
 
-def _add_analyze(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    analyze_parser = commands.add_parser(
-        "analyze",
-        help="turn ALS capture files into service-mesh metrics",
-        description="Turn ALS capture files into service-mesh metrics, one stream per file, "
-        "with SkyWalking's k8s-mesh rules. Prints the metrics on stdout and a summary of the "
-        "entries read, analyzed and skipped on stderr.",
+def _analysis_options() -> argparse.ArgumentParser:
+    """The input and analysis options every analysing command shares (a parent parser)."""
+    options = argparse.ArgumentParser(add_help=False)
+    inputs = options.add_argument_group("input (FILEs or --example)")
+    inputs.add_argument("files", nargs="*", metavar="FILE", help="a capture file (one stream)")
+    inputs.add_argument(
+        "--example",
+        choices=examples.names(),
+        help="analyse a bundled example (real Envoy recordings) instead of FILEs; its resolver"
+        " is used unless --resolver or --k8s-snapshot is given",
     )
-    analyze_parser.set_defaults(command_parser=analyze_parser)  # for usage errors found later
-    analyze_parser.add_argument("files", nargs="+", metavar="FILE", help="a capture file")
-    names = analyze_parser.add_argument_group("naming workloads (default: everything UNKNOWN)")
+    inputs.add_argument(
+        "--container",
+        choices=[container.value for container in Container],
+        help="the container of every FILE, instead of detecting it",
+    )
+    inputs.add_argument(
+        "--strict", action="store_true", help="fail on anything lenient decoding tolerates"
+    )
+    names = options.add_argument_group("naming workloads (default: everything UNKNOWN)")
     names.add_argument(
         "--resolver",
         metavar="STATIC.json",
@@ -118,40 +157,103 @@ def _add_analyze(commands: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="TEMPLATE",
         help="the snapshot's instance-name rule, e.g. '${pod.metadata.name}'",
     )
-    analyze_parser.add_argument(
-        "--format", choices=list(FORMATS), default="table", help="the output (default: table)"
+    analysis = options.add_argument_group("analysis")
+    analysis.add_argument(
+        "--analyzer",
+        action="append",
+        default=[],
+        metavar="NAME[,NAME]",
+        help=f"the analyzers to run, in order ({', '.join(ANALYZERS)}; default {K8S_MESH})",
     )
-    analyze_parser.add_argument(
-        "--strict", action="store_true", help="fail on anything lenient decoding tolerates"
-    )
-    analyze_parser.add_argument(
+    analysis.add_argument(
         "--reidentify",
         action="store_true",
         help="take every identifier a stream carries (collectors multiplexing many Envoys)",
     )
-    analyze_parser.add_argument(
+    analysis.add_argument(
         "--strip-query", action="store_true", help="drop the query string from endpoints"
     )
-    analyze_parser.add_argument(
+    analysis.add_argument(
         "--role",
         choices=[role.value for role in Role if role is not Role.NONE],
         help="the role of every Envoy, instead of reading it from Istio's node ids",
     )
-    analyze_parser.add_argument(
-        "--container",
-        choices=[container.value for container in Container],
-        help="the container of every FILE, instead of detecting it",
+    return options
+
+
+def _add_analysis_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    shared = [_analysis_options()]
+    summary = " Prints a summary of the entries read, analyzed and skipped on stderr."
+    analyze_parser = commands.add_parser(
+        "analyze",
+        parents=shared,
+        help="turn ALS capture files into service-mesh metrics",
+        description="Turn ALS capture files into service-mesh metrics, one stream per file, "
+        "with SkyWalking's k8s-mesh rules. Prints the metrics on stdout." + summary,
     )
+    analyze_parser.add_argument(
+        "--format", choices=list(FORMATS), default="table", help="the output (default: table)"
+    )
+    graph_parser = commands.add_parser(
+        "graph",
+        parents=shared,
+        help="the service graph: a table, DOT, Mermaid or SVG",
+        description="Build the service graph (services, calls between them, health). "
+        "--format table prints a table of services and edges and, with -o or --example, "
+        "also writes the picture as SVG (default <example>.svg). dot, mermaid and svg write "
+        "the graph to -o or stdout." + summary,
+    )
+    graph_parser.add_argument(
+        "--format",
+        choices=("table", "dot", "mermaid", "svg"),
+        default="table",
+        help="the output (default: table)",
+    )
+    graph_parser.add_argument("-o", "--output", metavar="PATH", help="write the graph here")
+    graph_parser.add_argument(
+        "--renderer",
+        choices=("auto", "graphviz", "builtin"),
+        default="auto",
+        help="how SVG is drawn: Graphviz' dot, meshals' own layout, or dot when installed",
+    )
+    stats_parser = commands.add_parser(
+        "stats",
+        parents=shared,
+        help="RED statistics per service, instance, endpoint or edge",
+        description="Requests, errors and latency percentiles of the calls, each counted once, "
+        "grouped by the called service, instance or endpoint, or by edge; optionally per time "
+        "window." + summary,
+    )
+    stats_parser.add_argument(
+        "--by", choices=STATS_SCOPES, default="service", help="the grouping (default: service)"
+    )
+    stats_parser.add_argument(
+        "--window", metavar="LENGTH", help="per time window, e.g. 30s, 1m, 5m, 1h (UTC-aligned)"
+    )
+    stats_parser.add_argument(
+        "--format", choices=STATS_FORMATS, default="table", help="the output (default: table)"
+    )
+    metrics_parser = commands.add_parser(
+        "metrics",
+        parents=shared,
+        help="Istio's standard metrics in Prometheus' text format",
+        description="Istio's standard metrics (istio_requests_total, ...) computed from the "
+        "calls, in Prometheus' text exposition format (needs the prometheus extra)." + summary,
+    )
+    metrics_parser.add_argument(
+        "--format", choices=("prometheus",), default="prometheus", help="the output"
+    )
+    for command_parser in (analyze_parser, graph_parser, stats_parser, metrics_parser):
+        command_parser.set_defaults(command_parser=command_parser)  # for usage errors later
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``meshals`` command with *argv* (default: ``sys.argv[1:]``); the exit status."""
     args = build_parser().parse_args(argv)
     container = None if args.container is None else Container(args.container)
-    if args.command == "analyze":
-        if (args.service_rule or args.instance_rule) and not args.k8s_snapshot:
-            args.command_parser.error("--service-rule and --instance-rule need --k8s-snapshot")
-        return _analyze(args, container=container, out=sys.stdout)
+    if args.command != "inspect":
+        _check_analysis_args(args)
+        return _COMMANDS[args.command](args, container=container, out=sys.stdout)
     status = 0
     for path in args.files:
         if not _inspect_file(
@@ -212,18 +314,31 @@ def _render_file(
     reported = 0  # of the reader's diagnostics: it adds one per skipped message, as it skips
     with read(path, container=container, strict=strict) as reader:
         stream = _Stream()
-        for position, message in enumerate(reader):
-            index = position if message.index is None else message.index
+        for position, record in enumerate(reader):
+            index = position if record.index is None else record.index
             warnings.extend(reader.diagnostics[reported:])
             reported = len(reader.diagnostics)
-            warnings.extend(message.diagnostics)
-            stream.update(message, index)
-            lines.extend(render(path, message, index, stream))
+            if not isinstance(record, AlsMessage):  # an L4 log's connection, not ALS
+                lines.append(_other_record_line(path, record, index, as_json=as_json))
+                continue
+            warnings.extend(record.diagnostics)
+            stream.update(record, index)
+            lines.extend(render(path, record, index, stream))
         warnings.extend(reader.diagnostics[reported:])
     if not as_json:
         detected = _MISSING if reader.container is None else reader.container.value
         lines.insert(0, f"{path}: container {detected}")
     return lines, warnings
+
+
+def _other_record_line(path: str, record: object, index: int, *, as_json: bool) -> str:
+    """A record that is not an ALS message (a connection of an L4 log), as one line."""
+    kind = type(record).__name__
+    if as_json:
+        return json.dumps(
+            {"file": path, "record_index": index, "kind": kind, "record": to_json(record)}
+        )
+    return f"record {index}: {kind} {json.dumps(to_json(record))}"
 
 
 def _error(reason: str) -> None:
@@ -238,46 +353,82 @@ def _report_warnings(path: str, warnings: Sequence[Diagnostic]) -> None:
         print(f"{_PROG}: {path}: {len(warnings)} {noun}", file=sys.stderr)
 
 
-# --- analyze -----------------------------------------------------------------------------------
+# --- the analysing commands ---------------------------------------------------------------------
+
+
+def _check_analysis_args(args: argparse.Namespace) -> None:
+    """Usage errors the parser cannot find itself (exit status 2)."""
+    error = args.command_parser.error
+    if bool(args.files) == bool(args.example):
+        error("give capture FILEs or --example NAME (not both)")
+    if (args.service_rule or args.instance_rule) and not args.k8s_snapshot:
+        error("--service-rule and --instance-rule need --k8s-snapshot")
+    names = [name.strip() for value in args.analyzer for name in value.split(",")]
+    unknown = [name for name in names if name not in ANALYZERS]
+    if unknown:
+        error(f"unknown analyzer {unknown[0]!r} (choose from {', '.join(ANALYZERS)})")
+    if len(set(names)) != len(names):
+        error("an analyzer is named twice in --analyzer")
+    args.analyzers = tuple(names) or (K8S_MESH,)
+    if args.command == "stats" and args.window is not None:
+        try:
+            args.window_ns = parse_window(args.window)
+        except MeshalsError as exc:
+            error(f"--window: {exc}")
+    else:
+        args.window_ns = None
 
 
 @attrs.define
 class _Run:
-    """What one ``analyze`` run collected, held until every file has been read."""
+    """What one run of an analysing command noticed, held until every file has been read."""
 
-    metrics: list[ServiceMeshMetric] = attrs.Factory(list)
+    files: int = 0
     warnings: list[Diagnostic] = attrs.Factory(list)
     accounts: list[Accounting] = attrs.Factory(list)
+    unnamed: bool = False  # k8s-mesh ran without any resolver
 
 
-def _analyze(args: argparse.Namespace, *, container: Container | None, out: TextIO) -> int:
-    """The ``analyze`` command: all or nothing on stdout, warnings and a summary on stderr."""
-    run = _Run()
-    try:
-        resolver = _resolver(args)
-        for path in args.files:
-            _analyze_file(path, args, container=container, resolver=resolver, run=run)
-        text = render(run.metrics, args.format)
-    except MeshalsError as exc:
-        _error(str(exc))
-        return 1
-    except OSError as exc:
-        _error(f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc))
-        return 1
-    out.write(text)
-    if resolver is None:
-        print(
-            f"{_PROG}: warning: no --resolver or --k8s-snapshot: every workload is UNKNOWN",
-            file=sys.stderr,
-        )
-    for warning in run.warnings:
-        print(f"{_PROG}: warning: {warning}", file=sys.stderr)
-    print(f"{_PROG}: {_summary(run.accounts, len(args.files))}", file=sys.stderr)
-    return 0
+def _analyze_all(
+    args: argparse.Namespace,
+    *,
+    container: Container | None,
+    sink: Callable[[ServiceMeshMetric], None],
+) -> _Run:
+    """Analyse every input (FILEs or the example's captures), each file one stream.
+
+    Every metric goes to *sink* as it comes; a progress line is drawn on a terminal stderr.
+
+    Raises:
+        MeshalsError, OSError: reading or analysing failed (nothing has been printed).
+    """
+    resolver = _resolver(args)
+    run = _Run(unnamed=resolver is None and K8S_MESH in args.analyzers)
+    with contextlib.ExitStack() as stack:
+        paths = list(args.files)
+        if args.example:
+            paths = [
+                os.fspath(stack.enter_context(resources.as_file(capture)))
+                for capture in examples.example(args.example).captures()
+            ]
+        progress = stack.enter_context(Progress(sys.stderr, files=len(paths), clock=time.monotonic))
+        for path in paths:
+            _analyze_file(
+                path,
+                args,
+                container=container,
+                resolver=resolver,
+                run=run,
+                sink=sink,
+                progress=progress,
+            )
+            progress.file_done()
+    run.files = len(paths)
+    return run
 
 
 def _resolver(args: argparse.Namespace) -> Resolver | None:
-    """The resolvers the options name, the static table first; None without any."""
+    """The resolvers the options name, the static table first; the example's; or None."""
     resolvers: list[Resolver] = []
     if args.resolver is not None:
         resolvers.append(StaticResolver.from_file(args.resolver))
@@ -285,6 +436,8 @@ def _resolver(args: argparse.Namespace) -> Resolver | None:
         rules = {"service_rule": args.service_rule, "instance_rule": args.instance_rule}
         naming = KubernetesNaming(**{key: rule for key, rule in rules.items() if rule})
         resolvers.append(KubernetesResolver.from_files(args.k8s_snapshot, naming=naming))
+    if not resolvers and args.example:
+        resolvers.append(examples.example(args.example).resolver())
     if not resolvers:
         return None
     return resolvers[0] if len(resolvers) == 1 else ChainResolver(*resolvers)
@@ -297,29 +450,214 @@ def _analyze_file(
     container: Container | None,
     resolver: Resolver | None,
     run: _Run,
+    sink: Callable[[ServiceMeshMetric], None],
+    progress: Progress,
 ) -> None:
     role_rule: RoleRule | None = None if args.role is None else fixed_role(Role(args.role))
+    if resolver is None and K8S_MESH in args.analyzers:
+        resolver = _NO_ONE  # all UNKNOWN
     with read(path, container=container, strict=args.strict) as reader:
         message_warnings: list[Diagnostic] = []
         analysis = analyze(
-            _noting(reader, message_warnings),
-            resolver=_NO_ONE if resolver is None else resolver,  # all UNKNOWN
+            _noting(reader, message_warnings, progress),
+            resolver=resolver,
             role_rule=role_rule,
             reidentify=args.reidentify,
             endpoint_query="strip" if args.strip_query else "keep",
+            analyzers=args.analyzers,
         )
-        run.metrics.extend(analysis)
+        for metric in analysis:
+            sink(metric)
     run.warnings.extend(reader.diagnostics)
     run.warnings.extend(message_warnings)
     run.warnings.extend(analysis.diagnostics)
     run.accounts.append(analysis.accounting)
 
 
-def _noting(messages: Iterator[AlsMessage], sink: list[Diagnostic]) -> Iterator[AlsMessage]:
-    """*messages*, collecting what lenient decoding tolerated in each into *sink*."""
-    for message in messages:
-        sink.extend(message.diagnostics)
-        yield message
+def _noting(
+    records: Iterable[object], sink: list[Diagnostic], progress: Progress
+) -> Iterator[object]:
+    """*records*, counted, collecting what lenient decoding tolerated in each into *sink*."""
+    for record in records:
+        if isinstance(record, AlsMessage):
+            sink.extend(record.diagnostics)
+            progress.entries(len(record.entries))
+        else:  # one connection of an L4 log
+            progress.entries(1)
+        yield record
+
+
+def _finish(run: _Run) -> None:
+    """The warnings and the summary of a successful run, on stderr."""
+    if run.unnamed:
+        print(
+            f"{_PROG}: warning: no --resolver or --k8s-snapshot: every workload is UNKNOWN",
+            file=sys.stderr,
+        )
+    for warning in run.warnings:
+        print(f"{_PROG}: warning: {warning}", file=sys.stderr)
+    print(f"{_PROG}: {_summary(run.accounts, run.files)}", file=sys.stderr)
+
+
+def _failed(exc: Exception) -> int:
+    if isinstance(exc, OSError) and not isinstance(exc, MeshalsError):
+        _error(f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc))
+    else:
+        _error(str(exc))
+    return 1
+
+
+def _analyze(args: argparse.Namespace, *, container: Container | None, out: TextIO) -> int:
+    """``analyze``: all or nothing on stdout, warnings and a summary on stderr."""
+    metrics: list[ServiceMeshMetric] = []
+    try:
+        run = _analyze_all(args, container=container, sink=metrics.append)
+        text = render(metrics, args.format)
+    except (MeshalsError, OSError) as exc:
+        return _failed(exc)
+    out.write(text)
+    _finish(run)
+    return 0
+
+
+def _graph(args: argparse.Namespace, *, container: Container | None, out: TextIO) -> int:
+    """``graph``: the service graph as a table (and a picture), DOT, Mermaid or SVG."""
+    accumulator = TopologyAccumulator()
+    try:
+        run = _analyze_all(args, container=container, sink=accumulator.add)
+        graph = accumulator.result()
+        health = topology_health(graph)
+        picture_path = args.output
+        if args.format == "table" and picture_path is None and args.example:
+            picture_path = f"{args.example}.svg"
+        picture = None
+        if args.format == "table":
+            text = topology_table(graph, health)
+            if picture_path is not None:
+                picture = to_svg(graph, health=health, renderer=args.renderer)
+        else:
+            text = _GRAPH_TEXT[args.format](graph, health, args.renderer)
+            if args.output is not None:
+                picture, text = text, ""
+        if picture is not None:
+            with open(picture_path, "w", encoding="utf-8") as file:
+                file.write(picture)
+    except (MeshalsError, OSError) as exc:
+        return _failed(exc)
+    out.write(text)
+    _finish(run)
+    if picture is not None:
+        print(f"{_PROG}: wrote the service graph to {picture_path}", file=sys.stderr)
+    return 0
+
+
+_GRAPH_TEXT: dict[str, Callable[[Topology, TopologyHealth, SvgRenderer], str]] = {
+    "dot": lambda graph, health, renderer: to_dot(graph, health=health),
+    "mermaid": lambda graph, health, renderer: to_mermaid(graph, health=health),
+    "svg": lambda graph, health, renderer: to_svg(graph, health=health, renderer=renderer),
+}
+
+
+@attrs.define
+class _Span:
+    """The earliest start and latest end of the calls seen: the period whole-run rates cover."""
+
+    first_ns: int | None = None
+    last_ns: int | None = None
+
+    def add(self, metric: ServiceMeshMetric) -> None:
+        start = metric.start_time_ns
+        if start is None:
+            return
+        end = metric.end_time_ns
+        end = start if end is None else max(start, end)
+        self.first_ns = start if self.first_ns is None else min(self.first_ns, start)
+        self.last_ns = end if self.last_ns is None else max(self.last_ns, end)
+
+    def seconds(self) -> float | None:
+        if self.first_ns is None or self.last_ns is None or self.last_ns <= self.first_ns:
+            return None
+        return (self.last_ns - self.first_ns) / 1_000_000_000
+
+
+class _EdgeWindows:
+    """One service graph per time window (or one for the whole input): edge statistics."""
+
+    def __init__(self, window_ns: int | None) -> None:
+        self.window_ns = window_ns
+        self.graphs: dict[int | None, TopologyAccumulator] = {}
+        self.left_out = 0
+
+    def add(self, metric: ServiceMeshMetric) -> None:
+        start: int | None = None
+        if self.window_ns is not None:
+            if metric.start_time_ns is None:
+                self.left_out += 1
+                return
+            start = window_start_ns(metric.start_time_ns, self.window_ns)
+        graph = self.graphs.get(start)
+        if graph is None:
+            graph = self.graphs[start] = TopologyAccumulator()
+        graph.add(metric)
+
+    def records(self, period_s: float | None) -> list[dict[str, object]]:
+        ordered = sorted(self.graphs.items(), key=lambda item: item[0] or 0)
+        graphs = {start: accumulator.result() for start, accumulator in ordered}
+        records = edge_records(graphs, window_ns=self.window_ns, period_s=period_s)
+        # By edge first, then window, as the other groupings.
+        return sorted(
+            records,
+            key=lambda r: (str(r["source"]), str(r["destination"]), r["window_start_ns"] or 0),
+        )
+
+
+def _stats(args: argparse.Namespace, *, container: Container | None, out: TextIO) -> int:
+    """``stats``: RED statistics per group (and window) as a table, JSON Lines or CSV."""
+    span = _Span()
+    groups: _EdgeWindows | RedAccumulator
+    if args.by == "edge":
+        groups = _EdgeWindows(args.window_ns)
+    else:
+        groups = RedAccumulator(args.by, window=args.window_ns)
+
+    def sink(metric: ServiceMeshMetric) -> None:
+        span.add(metric)
+        groups.add(metric)
+
+    try:
+        run = _analyze_all(args, container=container, sink=sink)
+        # Without windows, rates are over the whole input's span, not each group's.
+        if isinstance(groups, _EdgeWindows):
+            records = groups.records(span.seconds())
+        else:
+            records = red_records(groups.result(), period_s=span.seconds())
+        text = render_stats(records, args.by, args.format)
+    except (MeshalsError, OSError) as exc:
+        return _failed(exc)
+    out.write(text)
+    _finish(run)
+    return 0
+
+
+def _metrics(args: argparse.Namespace, *, container: Container | None, out: TextIO) -> int:
+    """``metrics``: Istio's standard metrics in Prometheus' text format."""
+    metrics: list[ServiceMeshMetric] = []
+    try:
+        run = _analyze_all(args, container=container, sink=metrics.append)
+        text = istio_metrics(metrics).to_prometheus()
+    except (MeshalsError, OSError) as exc:
+        return _failed(exc)
+    out.write(text)
+    _finish(run)
+    return 0
+
+
+_COMMANDS: dict[str, Callable[..., int]] = {
+    "analyze": _analyze,
+    "graph": _graph,
+    "stats": _stats,
+    "metrics": _metrics,
+}
 
 
 def _summary(accounts: Sequence[Accounting], files: int) -> str:
