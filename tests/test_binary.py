@@ -26,6 +26,7 @@ from meshals import (
     AlsMessage,
     DecodeError,
     Diagnostic,
+    DiagnosticKind,
     FrozenMap,
     HttpEntry,
     HttpRequest,
@@ -502,7 +503,7 @@ def message_with_unknown_fields() -> Any:
 
 def unknown(field: str | None, entry: int | None, reason: str) -> Diagnostic:
     location = Location(source="cap", message_index=1, entry_index=entry, field=field)
-    return Diagnostic(location=location, reason=reason)
+    return Diagnostic(kind=DiagnosticKind.VALUE_IGNORED, location=location, reason=reason)
 
 
 UNKNOWN_DIAGNOSTICS = (
@@ -572,6 +573,7 @@ def test_unknown_fields_in_tcp_entries() -> None:
     decoded = decode_binary(message.SerializeToString())
     assert decoded.diagnostics == (
         Diagnostic(
+            kind=DiagnosticKind.VALUE_IGNORED,
             location=Location(
                 source="<bytes>",
                 entry_index=1,

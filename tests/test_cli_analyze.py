@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
-from meshals import cli
+from meshals import Diagnostic, DiagnosticKind, Location, cli
 from meshals._render import CSV_COLUMNS
 from meshals.export import ServiceMeshMetrics
 
@@ -641,6 +641,57 @@ def test_skipped_entries_are_summarised_by_reason(
         "meshals: 3 files: 4 entries, 1 analyzed, 3 skipped (no-identifier: 1, role-none: 2),"
         " 2 metrics",
     ]
+
+
+def _with_bad_entry(message: str) -> str:
+    """*message* with a second entry that is not a JSON object (skipped when reading)."""
+    loaded = json.loads(message)
+    loaded["httpLogs"]["logEntry"].append(7)
+    return json.dumps(loaded)
+
+
+@pytest.mark.parametrize("command", ["analyze", "graph", "stats"])
+def test_summary_counts_what_reading_dropped(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    capture = tmp_path / "capture.jsonl"
+    lines = [_with_bad_entry(_message(NODE_SIDECAR)), "not json", _message(NODE_SIDECAR)]
+    capture.write_text("\n".join(lines) + "\n")
+    # The line that is not JSON would make detection read a JSON file with trailing text.
+    argv: list[str | Path] = [command, "--container", "jsonl", "--resolver", MOCK_RESOLVER, capture]
+    status, _, err = run(capsys, *argv)
+    assert status == 0
+    assert err.splitlines() == [  # the reader's warnings first, then the messages'
+        f"meshals: warning: {capture}, message 1: line 2: message skipped: invalid JSON:"
+        " Expecting value at line 1 column 1",
+        f"meshals: warning: {capture}, message 0, entry 1, field http_logs.log_entry[1]:"
+        " expected a JSON object, got number 7; ignored",
+        "meshals: 1 file: 2 entries, 2 analyzed, 0 skipped, 2 metrics;"
+        " 1 entry and 1 message dropped while reading (see warnings)",
+    ]
+
+
+def test_dropped_lists_each_unit_and_says_at_least_past_the_limit() -> None:
+    def diagnostic(kind: DiagnosticKind) -> Diagnostic:
+        return Diagnostic(kind=kind, location=Location(), reason="r")
+
+    kinds = [
+        DiagnosticKind.ENTRY_SKIPPED,
+        DiagnosticKind.PART_SKIPPED,
+        DiagnosticKind.LINE_SKIPPED,
+        DiagnosticKind.ENTRY_SKIPPED,
+        DiagnosticKind.VALUE_IGNORED,
+        DiagnosticKind.NOTE,
+    ]
+    assert cli._dropped([diagnostic(kind) for kind in kinds]) == (
+        "2 entries, 1 log line and 1 part of unknown size dropped while reading (see warnings)"
+    )
+    kinds += [DiagnosticKind.NOT_LISTED, DiagnosticKind.MESSAGE_SKIPPED]
+    assert cli._dropped([diagnostic(kind) for kind in kinds]) == (
+        "at least 2 entries, 1 message, 1 log line and 1 part of unknown size dropped while"
+        " reading (see warnings)"
+    )
+    assert cli._dropped([diagnostic(DiagnosticKind.VALUE_IGNORED)]) == ""
 
 
 def test_role_option_names_every_envoy(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -13,7 +13,16 @@ import pytest
 from envoy.service.accesslog.v3 import als_pb2
 from google.protobuf import json_format
 
-from meshals import AlsMessage, Container, DecodeError, Diagnostic, Location, _containers, read
+from meshals import (
+    AlsMessage,
+    Container,
+    DecodeError,
+    Diagnostic,
+    DiagnosticKind,
+    Location,
+    _containers,
+    read,
+)
 from meshals._binary import decode_binary
 from meshals._containers import NEED_MORE, Record, detect_container
 from meshals._json import decode_json
@@ -517,6 +526,7 @@ def test_lenient_read_skips_a_bad_message_and_says_so(
     assert [message.index for message in messages] == [0, 2]
     assert reader.diagnostics == [
         Diagnostic(
+            kind=DiagnosticKind.MESSAGE_SKIPPED,
             location=Location(source=str(path), message_index=1, field="identifier"),
             reason=reason,
         )
@@ -796,6 +806,7 @@ def test_lenient_read_reports_bad_l4_lines_and_keeps_the_rest() -> None:
     assert [(entry.line, entry.bytes_sent) for entry in entries] == [(1, 10), (10, 30)]
     assert reader.diagnostics == [
         Diagnostic(
+            kind=DiagnosticKind.LINE_SKIPPED,
             location=Location(source=str(path), message_index=index, field=field),
             reason=f"line {index + 1}: access log line skipped: {reason}",
         )

@@ -36,6 +36,7 @@ from meshals import (
     ConnectionProperties,
     DecodeError,
     Diagnostic,
+    DiagnosticKind,
     EnvoyInternalAddress,
     Extension,
     FrozenMap,
@@ -782,6 +783,7 @@ def test_any_with_broken_well_known_payload_is_kept_opaque_leniently() -> None:
     field = 'http_logs.log_entry[0].common_properties.filter_state_objects["k"]'
     assert converted.diagnostics == (
         Diagnostic(
+            kind=DiagnosticKind.VALUE_IGNORED,
             location=Location(source=SOURCE, message_index=4, entry_index=0, field=field),
             reason="payload is not a valid google.protobuf.Struct; kept opaque",
         ),
@@ -929,8 +931,10 @@ def test_context_report_outside_entries(strict: bool) -> None:
     location = Location(source="s", field="identifier.node")
     if strict:
         with pytest.raises(DecodeError) as caught:
-            context.report("identifier.node", "odd")
+            context.report("identifier.node", "odd", kind=DiagnosticKind.VALUE_IGNORED)
         assert (caught.value.location, caught.value.reason) == (location, "odd")
     else:
-        context.report("identifier.node", "odd")
-        assert context.diagnostics == [Diagnostic(location=location, reason="odd")]
+        context.report("identifier.node", "odd", kind=DiagnosticKind.NOTE)
+        assert context.diagnostics == [
+            Diagnostic(kind=DiagnosticKind.NOTE, location=location, reason="odd")
+        ]

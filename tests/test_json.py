@@ -38,6 +38,7 @@ from meshals import (
     AnyValue,
     DecodeError,
     Diagnostic,
+    DiagnosticKind,
     EnvoyInternalAddress,
     FrozenMap,
     HttpEntry,
@@ -358,6 +359,7 @@ def test_recorded_fixture_trailing_brace_is_one_diagnostic() -> None:
     message = decode_json(fixture_text(name), source=name, index=0)
     assert message.diagnostics == (
         Diagnostic(
+            kind=DiagnosticKind.VALUE_IGNORED,
             location=Location(source=name, message_index=0),
             reason="trailing text after the JSON value at line 91 column 1; ignored",
         ),
@@ -691,7 +693,11 @@ def check_invalid(
     lenient = decode(doc, strict=False)
     assert read(lenient) == default
     location = Location(source="test.json", message_index=3, entry_index=entry_index, field=field)
-    assert lenient.diagnostics == (Diagnostic(location=location, reason=f"{case.reason}; ignored"),)
+    assert lenient.diagnostics == (
+        Diagnostic(
+            kind=DiagnosticKind.VALUE_IGNORED, location=location, reason=f"{case.reason}; ignored"
+        ),
+    )
     if case.json_format_rejects:
         with pytest.raises(json_format.ParseError):
             reference(doc)
@@ -1738,8 +1744,10 @@ def test_oneof_with_two_members(case: OneofCase) -> None:
     lenient = decode(doc, strict=False)
     assert read(lenient) == kept
     location = Location(source="test.json", message_index=3, entry_index=entry_index, field=field)
+    # Dropping a member of log_entries drops its entries.
+    kind = DiagnosticKind.PART_SKIPPED if oneof == "log_entries" else DiagnosticKind.VALUE_IGNORED
     assert lenient.diagnostics == (
-        Diagnostic(location=location, reason=f"{reason}; kept {first!r}"),
+        Diagnostic(kind=kind, location=location, reason=f"{reason}; kept {first!r}"),
     )
     with pytest.raises(json_format.ParseError):
         reference(doc)
@@ -1851,7 +1859,11 @@ def test_unknown_key(doc: Json, field: str, entry_index: int | None) -> None:
     lenient = decode(doc, strict=False)
     location = Location(source="test.json", message_index=3, entry_index=entry_index, field=field)
     assert lenient.diagnostics == (
-        Diagnostic(location=location, reason=f"unknown field {key!r}; ignored"),
+        Diagnostic(
+            kind=DiagnosticKind.VALUE_IGNORED,
+            location=location,
+            reason=f"unknown field {key!r}; ignored",
+        ),
     )
     with pytest.raises(json_format.ParseError):
         reference(doc)
@@ -2009,7 +2021,11 @@ def test_trailing_text() -> None:
     assert _response_code(lenient) == 204
     reason = "trailing text after the JSON value at line 2 column 1"
     assert lenient.diagnostics == (
-        Diagnostic(location=Location(source="t.msg"), reason=f"{reason}; ignored"),
+        Diagnostic(
+            kind=DiagnosticKind.VALUE_IGNORED,
+            location=Location(source="t.msg"),
+            reason=f"{reason}; ignored",
+        ),
     )
     with pytest.raises(DecodeError) as caught:
         decode_json(text, source="t.msg", strict=True)

@@ -20,6 +20,7 @@ from meshals import (
     AlsMessage,
     DecodeError,
     Diagnostic,
+    DiagnosticKind,
     FrozenMap,
     Location,
     SocketAddress,
@@ -499,6 +500,7 @@ def test_string_length(entry: Json, field: str, length: int, unit: str) -> None:
         assert len(message.entries) == 1
         assert message.diagnostics == (
             Diagnostic(
+                kind=DiagnosticKind.ENTRY_SKIPPED,
                 location=Location(source=message.source, entry_index=1, field=where),
                 reason=f"{reason}; entry skipped",
             ),

@@ -14,6 +14,7 @@ from meshals import (
     AnyValue,
     DecodeError,
     Diagnostic,
+    DiagnosticKind,
     FrozenMap,
     HttpEntry,
     HttpResponse,
@@ -118,7 +119,11 @@ def test_time_views_keep_nanoseconds_and_truncate_milliseconds() -> None:
 
 
 def test_message_equality_ignores_where_it_came_from() -> None:
-    diagnostic = Diagnostic(location=Location(source="a.msg"), reason="trailing text ignored")
+    diagnostic = Diagnostic(
+        kind=DiagnosticKind.VALUE_IGNORED,
+        location=Location(source="a.msg"),
+        reason="trailing text ignored",
+    )
     one = AlsMessage(kind="http", source="a.msg", index=0, diagnostics=(diagnostic,))
     other = AlsMessage(kind="http", source="b.bin", index=7)
     assert one == other

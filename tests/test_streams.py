@@ -6,7 +6,17 @@ from collections.abc import Iterable
 
 import pytest
 
-from meshals import AlsMessage, Diagnostic, Identifier, Location, Node, Role, Stream, StreamError
+from meshals import (
+    AlsMessage,
+    Diagnostic,
+    DiagnosticKind,
+    Identifier,
+    Location,
+    Node,
+    Role,
+    Stream,
+    StreamError,
+)
 from meshals._roles import fixed_role
 from meshals._streams import split_streams
 
@@ -91,7 +101,11 @@ def test_diagnostics(
 ) -> None:
     _, stream = _walk(identifiers, reidentify=reidentify)
     assert stream.diagnostics == tuple(
-        Diagnostic(location=Location(source="s.bin", message_index=index), reason=reason)
+        Diagnostic(
+            kind=DiagnosticKind.NOTE,
+            location=Location(source="s.bin", message_index=index),
+            reason=reason,
+        )
         for index, reason in expected
     )
 

@@ -62,7 +62,7 @@ import attrs
 
 from ._accounting import Accounting, SkipReason, Tally
 from ._addresses import node_ips
-from ._errors import Diagnostic, Location, StreamError, map_entry_path
+from ._errors import Diagnostic, DiagnosticKind, Location, StreamError, map_entry_path
 from ._k8s_mesh import EndpointQuery, EntryAnalyzer
 from ._l4 import EnvoyReporters, l4_metrics
 from ._metrics import K8S_MESH, DetectPoint, MetricOrigin, ServiceMeshMetric
@@ -342,6 +342,7 @@ class Analysis(Iterator[ServiceMeshMetric]):
         for problem in problems:
             self._notes.append(
                 Diagnostic(
+                    kind=DiagnosticKind.NOTE,
                     location=Location(
                         source=origin.source,
                         message_index=origin.message_index,
@@ -357,6 +358,7 @@ class Analysis(Iterator[ServiceMeshMetric]):
         node_id = "" if node is None else node.id
         self._notes.append(
             Diagnostic(
+                kind=DiagnosticKind.NOTE,
                 location=Location(source=item.message.source, message_index=item.message.index),
                 reason=f"the role rule gives node {node_id!r} no role: its entries are skipped "
                 "(pass role_rule= for Envoys that do not use Istio's node ids)",

@@ -16,7 +16,7 @@ import google.protobuf.message
 from google.protobuf.unknown_fields import UnknownFieldSet
 
 from ._convert import Context, message_from_pb
-from ._errors import DecodeError, map_entry_path
+from ._errors import DecodeError, DiagnosticKind, map_entry_path
 from ._limits import DEFAULT_LIMITS, Limits
 from ._model import AlsMessage
 from ._pb.accesslog_pb2 import HTTPAccessLogEntry as PB2HTTPAccessLogEntry
@@ -289,15 +289,19 @@ class _Salvage:
             elif partial is not None and partial.number == _IDENTIFIER:
                 descriptor = PB2StreamAccessLogsMessage.Identifier
                 problem = self._cut(partial, len(data), descriptor, "identifier")
-                self._report(problem.field, None, f"identifier left out: {_at(problem)}")
+                reason = f"identifier left out: {_at(problem)}"
+                self._report(problem.field, None, reason, DiagnosticKind.VALUE_IGNORED)
             else:
-                self._report(None, None, f"rest of the message left out: {broken}")
+                reason = f"rest of the message left out: {broken}"
+                self._report(None, None, reason, DiagnosticKind.PART_SKIPPED)
         if not self.kept:
             raise _corrupt(data, self.context) from cause
         return b"".join(self.pieces), self.numbers
 
-    def _report(self, field: str | None, entry_index: int | None, reason: str) -> None:
-        self.context.report_at(field, entry_index, reason)
+    def _report(
+        self, field: str | None, entry_index: int | None, reason: str, kind: DiagnosticKind
+    ) -> None:
+        self.context.report_at(field, entry_index, reason, kind=kind)
 
     def _top_level(self, field: Field, end: int) -> None:
         if field.wire_type != LENGTH_DELIMITED:
@@ -316,7 +320,8 @@ class _Salvage:
         except google.protobuf.message.DecodeError:
             descriptor = PB2StreamAccessLogsMessage.Identifier.DESCRIPTOR
             problem = _shifted(find_problem(body, descriptor), field.value_start, "identifier")
-            self._report(problem.field, None, f"identifier left out: {_at(problem)}")
+            reason = f"identifier left out: {_at(problem)}"
+            self._report(problem.field, None, reason, DiagnosticKind.VALUE_IGNORED)
             return
         self.pieces.append(self.data[field.start : field.end])
         self.kept += 1
@@ -340,12 +345,15 @@ class _Salvage:
                 position = self.position
                 self.position += 1
                 problem = self._cut(partial, end, entry_type, f"{name}.log_entry[{position}]")
-                self._report(problem.field, position, f"entry skipped: {_at(problem)}")
+                reason = f"entry skipped: {_at(problem)}"
+                self._report(problem.field, position, reason, DiagnosticKind.ENTRY_SKIPPED)
             else:
-                self._report(name, None, f"rest of {name} left out: {broken}")
+                reason = f"rest of {name} left out: {broken}"
+                self._report(name, None, reason, DiagnosticKind.PART_SKIPPED)
         else:
             if truncated:  # the list's declared length runs past the end of the data
-                self._report(name, None, f"{name} declares more bytes than the message holds")
+                reason = f"{name} declares more bytes than the message holds"
+                self._report(name, None, reason, DiagnosticKind.PART_SKIPPED)
         body = b"".join(kept)
         tag = encode_varint(field.number << 3 | LENGTH_DELIMITED)
         self.pieces.append(tag + encode_varint(len(body)) + body)
@@ -368,7 +376,8 @@ class _Salvage:
         except google.protobuf.message.DecodeError:
             path = f"{name}.log_entry[{position}]"
             problem = _shifted(find_problem(body, entry_type.DESCRIPTOR), inner.value_start, path)
-            self._report(problem.field, position, f"entry skipped: {_at(problem)}")
+            reason = f"entry skipped: {_at(problem)}"
+            self._report(problem.field, position, reason, DiagnosticKind.ENTRY_SKIPPED)
             return False
         self.numbers.append(position)
         self.kept += 1
@@ -413,7 +422,7 @@ def _report_unknown_fields(
     original = PB2StreamAccessLogsMessage()
     original.ParseFromString(data)  # parsed once already
     for field, entry_index, reason in _unknown_fields(original, context.entry_numbers):
-        context.report_at(field, entry_index, reason)
+        context.report_at(field, entry_index, reason, kind=DiagnosticKind.VALUE_IGNORED)
 
 
 def _report_overwritten_members(data: bytes, context: Context) -> None:
@@ -443,6 +452,7 @@ def _report_overwritten_members(data: bytes, context: Context) -> None:
             None,
             f"oneof 'log_entries' is set more than once: protobuf keeps the last member set"
             f" ({kept}), so {count} entries of this {name} are lost",
+            kind=DiagnosticKind.PART_SKIPPED,
         )
 
 

@@ -23,7 +23,7 @@ from types import TracebackType
 from typing import BinaryIO, Final, Literal, NamedTuple
 
 from ._binary import decode_binary
-from ._errors import DecodeError, Diagnostic
+from ._errors import DecodeError, Diagnostic, DiagnosticKind
 from ._framing import (
     DEFAULT_MAX_FRAME_SIZE,
     END_OF_STREAM,
@@ -496,7 +496,11 @@ class Reader(Iterator[Record]):
                 if self.strict or container not in _STREAM_CONTAINERS:
                     raise
                 reason = f"the rest of the stream is skipped: {exc.reason}"
-                self.diagnostics.append(Diagnostic(location=exc.location, reason=reason))
+                self.diagnostics.append(
+                    Diagnostic(
+                        kind=DiagnosticKind.PART_SKIPPED, location=exc.location, reason=reason
+                    )
+                )
                 return
             if frame is NEED_DATA:
                 framer.receive_data(self._read_chunk(_CHUNK_SIZE))
@@ -562,7 +566,11 @@ class Reader(Iterator[Record]):
                 raise located from exc
             where = f"line {framer.line_number}: " if isinstance(framer, JsonLinesFramer) else ""
             reason = f"{where}message skipped: {located.reason}"
-            self.diagnostics.append(Diagnostic(location=located.location, reason=reason))
+            self.diagnostics.append(
+                Diagnostic(
+                    kind=DiagnosticKind.MESSAGE_SKIPPED, location=located.location, reason=reason
+                )
+            )
             return None
 
     def _parse_l4(self, frame: bytes, framer: Framer) -> L4Connection | None:
@@ -580,7 +588,9 @@ class Reader(Iterator[Record]):
                     field=exc.field,
                 ) from None
             reason = f"line {line}: access log line skipped: {exc.reason}"
-            self.diagnostics.append(Diagnostic(location=exc.location, reason=reason))
+            self.diagnostics.append(
+                Diagnostic(kind=DiagnosticKind.LINE_SKIPPED, location=exc.location, reason=reason)
+            )
             return None
         if isinstance(parsed, LineSkip):
             self._skipped_lines[parsed] += 1

@@ -24,7 +24,7 @@ from google.protobuf import (
     wrappers_pb2,
 )
 
-from ._errors import DecodeError, Diagnostic, Location, map_entry_path
+from ._errors import DecodeError, Diagnostic, DiagnosticKind, Location, map_entry_path
 from ._limits import (
     DEFAULT_LIMITS,
     LimitExceeded,
@@ -170,14 +170,16 @@ class Context:
         # Serialized Address -> model: addresses repeat across the entries of one message.
         self.address_cache: dict[bytes, Address | None] = {}
 
-    def report(self, field: str, reason: str) -> None:
+    def report(self, field: str, reason: str, *, kind: DiagnosticKind) -> None:
         """Record (or, when strict, raise) a problem at *field*, relative to the entry."""
         if self.entry_index is not None:
             entry = f"{self.entries_field}.log_entry[{self.entry_index}]"
             field = f"{entry}.{field}" if field else entry
-        self.report_at(field, self.entry_index, reason)
+        self.report_at(field, self.entry_index, reason, kind=kind)
 
-    def report_at(self, field: str | None, entry_index: int | None, reason: str) -> None:
+    def report_at(
+        self, field: str | None, entry_index: int | None, reason: str, *, kind: DiagnosticKind
+    ) -> None:
         """Record (or, when strict, raise) a problem at an absolute *field* path."""
         if self.strict:
             raise DecodeError(
@@ -194,7 +196,7 @@ class Context:
             field=field,
         )
         if len(self.diagnostics) < self.limits.max_diagnostics:
-            self.diagnostics.append(Diagnostic(location=location, reason=reason))
+            self.diagnostics.append(Diagnostic(kind=kind, location=location, reason=reason))
         else:
             self.left_out += 1
 
@@ -265,7 +267,7 @@ def _entries_from_pb(
                     _check_strings(entry, string_limit)
             except LimitExceeded as exceeded:
                 reason = exceeded.reason if context.strict else f"{exceeded.reason}; entry skipped"
-                context.report(exceeded.field or "", reason)
+                context.report(exceeded.field or "", reason, kind=DiagnosticKind.ENTRY_SKIPPED)
                 continue
             result.append(entry)
         return tuple(result)
@@ -699,6 +701,7 @@ def _timestamp_ns(pb: timestamp_pb2.Timestamp, context: Context, field: str) -> 
             field,
             f"timestamp out of range (seconds={seconds}, nanos={nanos}); "
             "valid is 0001-01-01..9999-12-31 with nanos in [0, 1e9)",
+            kind=DiagnosticKind.VALUE_IGNORED,  # kept as read
         )
     return seconds * _NS_PER_S + nanos
 
@@ -716,6 +719,7 @@ def _duration_ns(pb: duration_pb2.Duration, context: Context, field: str) -> int
             field,
             f"duration out of range (seconds={seconds}, nanos={nanos}); valid is "
             "+-315576000000 s with nanos in (-1e9, 1e9) of the same sign as seconds",
+            kind=DiagnosticKind.VALUE_IGNORED,  # kept as read
         )
     return seconds * _NS_PER_S + nanos
 
@@ -821,7 +825,9 @@ def _any_from_pb(pb: any_pb2.Any, context: Context, field: str) -> AnyValue:
         message.ParseFromString(payload)
     except google.protobuf.message.DecodeError:
         context.report(
-            field, f"payload is not a valid {message_type.DESCRIPTOR.full_name}; kept opaque"
+            field,
+            f"payload is not a valid {message_type.DESCRIPTOR.full_name}; kept opaque",
+            kind=DiagnosticKind.VALUE_IGNORED,
         )
         return AnyValue(type_url=type_url, value=payload, known=False)
     try:

@@ -12,6 +12,7 @@ Any other exception escaping a public function on bad input is a bug.
 
 from __future__ import annotations
 
+import enum
 import json
 
 import attrs
@@ -20,6 +21,7 @@ __all__ = [
     "AggregateError",
     "DecodeError",
     "Diagnostic",
+    "DiagnosticKind",
     "EncodeError",
     "Location",
     "MeshalsError",
@@ -62,10 +64,44 @@ class Location:
         return ", ".join(parts)
 
 
+class DiagnosticKind(enum.Enum):
+    """What lenient mode did about a problem: the outcome, one word for each unit it dropped.
+
+    The values are stable strings, fit for JSON output and filters.
+    """
+
+    #: A value was off-spec or unknown (a bad or unknown field, both members of a oneof,
+    #: trailing text, a binary identifier that does not parse): it was ignored, defaulted or
+    #: kept as read, as the reason says. The entry and the message holding it are kept.
+    VALUE_IGNORED = "value-ignored"
+    #: One log entry was left out of its message (``location.entry_index`` says which).
+    ENTRY_SKIPPED = "entry-skipped"
+    #: One whole message was left out of a stream (JSON Lines, delimited, gRPC).
+    MESSAGE_SKIPPED = "message-skipped"
+    #: One line of an L4 access log (one connection) was left out.
+    LINE_SKIPPED = "line-skipped"
+    #: A part bigger than one entry was lost, of a size that is not counted: the rest of a
+    #: stream whose framing broke, the rest of a binary message or entry list cut off, or an
+    #: entry list that the other member of the ``log_entries`` oneof replaced.
+    PART_SKIPPED = "part-skipped"
+    #: More problems of one message than ``Limits.max_diagnostics``: this one counts the
+    #: rest, whose kinds are not known.
+    NOT_LISTED = "not-listed"
+    #: A note from the analysis of a stream; nothing was dropped while reading (a stream
+    #: without an identifier, an identifier that changes, a node without a role, a peer
+    #: object ignored). What the analysis skipped is in its accounting.
+    NOTE = "note"
+
+
 @attrs.frozen(kw_only=True)
 class Diagnostic:
-    """A problem that lenient decoding tolerated: what it was, where, and what was done."""
+    """A problem that lenient decoding tolerated: what was done, where, and why.
 
+    ``kind`` is the outcome as a :class:`DiagnosticKind`; ``reason`` says it in words (and
+    ``str()`` gives the location and the reason, without the kind).
+    """
+
+    kind: DiagnosticKind
     location: Location
     reason: str
 

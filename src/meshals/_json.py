@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
-from ._errors import DecodeError, Diagnostic, Location, map_entry_path
+from ._errors import DecodeError, Diagnostic, DiagnosticKind, Location, map_entry_path
 from ._jsonscalars import (
     INT32,
     INT64,
@@ -118,7 +118,13 @@ class _Context:
             field=field,
         )
 
-    def problem(self, reason: str, field: str | None, outcome: str = "ignored") -> None:
+    def problem(
+        self,
+        reason: str,
+        field: str | None,
+        outcome: str = "ignored",
+        kind: DiagnosticKind = DiagnosticKind.VALUE_IGNORED,
+    ) -> None:
         """Raise in strict mode; otherwise record *reason* and what lenient decoding did."""
         if self.strict:
             raise self.error(reason, field)
@@ -129,7 +135,9 @@ class _Context:
             field=field,
         )
         if len(self.diagnostics) < self.limits.max_diagnostics:
-            self.diagnostics.append(Diagnostic(location=location, reason=f"{reason}; {outcome}"))
+            self.diagnostics.append(
+                Diagnostic(kind=kind, location=location, reason=f"{reason}; {outcome}")
+            )
         else:
             self.left_out += 1
 
@@ -261,6 +269,8 @@ def _first_member_only(raw: object, oneof: _Oneof, context: _Context, path: str)
             f"oneof {oneof.name!r} has more than one member set ({kept!r} and {name!r})",
             _join(path, name),
             f"kept {kept!r}",
+            # Dropping the other member of log_entries drops its entries, as in binary input.
+            DiagnosticKind.PART_SKIPPED if oneof is _LOG_ENTRIES else DiagnosticKind.VALUE_IGNORED,
         )
     return {key: item for key, item in raw.items() if keys.get(key) not in dropped}
 
@@ -784,9 +794,14 @@ def _log_entries(convert_entry: _Convert) -> _Convert:
                         _check_strings(entry, where, limits.max_string_length)
                     entries.append(entry)
                 except InvalidValueError as invalid:
-                    context.problem(invalid.reason, where)
+                    context.problem(invalid.reason, where, kind=DiagnosticKind.ENTRY_SKIPPED)
                 except LimitExceeded as exceeded:
-                    context.problem(exceeded.reason, exceeded.field, "entry skipped")
+                    context.problem(
+                        exceeded.reason,
+                        exceeded.field,
+                        "entry skipped",
+                        DiagnosticKind.ENTRY_SKIPPED,
+                    )
         finally:
             context.entry_index = None
         return tuple(entries)

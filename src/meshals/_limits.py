@@ -26,7 +26,7 @@ from typing import Final
 
 import attrs
 
-from ._errors import Diagnostic, Location, map_entry_path
+from ._errors import Diagnostic, DiagnosticKind, Location, map_entry_path
 from ._model import EnvoyInternalAddress, PipeAddress, SocketAddress
 from ._values import AnyValue, FrozenMap, OpaqueJson
 
@@ -122,6 +122,7 @@ def with_left_out(
     if not left_out:
         return tuple(diagnostics)
     summary = Diagnostic(
+        kind=DiagnosticKind.NOT_LISTED,
         location=Location(source=source, message_index=message_index),
         reason=f"{left_out} more problems not listed (max_diagnostics is {limits.max_diagnostics})",
     )

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator
 
 import attrs
 
-from ._errors import Diagnostic, Location, StreamError
+from ._errors import Diagnostic, DiagnosticKind, Location, StreamError
 from ._model import AlsMessage, Identifier
 from ._roles import Role, RoleRule, default_role_rule
 from ._ztunnel import L4Connection
@@ -129,6 +129,7 @@ class Stream(Iterator[StreamMessage]):
             if first:
                 self._diagnostics.append(
                     Diagnostic(
+                        kind=DiagnosticKind.NOTE,
                         location=_location(message),
                         reason="the stream's first message has no identifier: its entries are "
                         "skipped until a message brings one",
@@ -140,6 +141,7 @@ class Stream(Iterator[StreamMessage]):
         elif identifier != self._identifier:
             self._diagnostics.append(
                 Diagnostic(
+                    kind=DiagnosticKind.NOTE,
                     location=_location(message),
                     reason="a later identifier differs from the stream's and is ignored "
                     "(use reidentify=True for multiplexed streams)",

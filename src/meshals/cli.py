@@ -10,8 +10,8 @@ FILEs (each file one stream) or ``--example NAME`` (a bundled recording, with it
 ``--resolver``, ``--k8s-snapshot``, ``--analyzer``... Each analyses everything first, then
 prints at once; the first failure prints ``meshals: error: <where>: <reason>``, nothing on
 stdout, and the exit status is 1. After the output, warnings and a summary of the entries
-read, analyzed and skipped (by reason) go to stderr; during the run, a progress line when
-stderr is a terminal.
+read, analyzed and skipped (by reason), and of what lenient reading dropped, go to stderr;
+during the run, a progress line when stderr is a terminal.
 
 - ``meshals analyze``: the metrics as a table, JSON Lines, CSV or SkyWalking JSON.
 - ``meshals graph``: the service graph as a table (and the picture, SVG, with ``-o`` or
@@ -30,9 +30,10 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import resources
-from typing import TextIO
+from typing import Final, TextIO
 
 import attrs
 
@@ -40,7 +41,7 @@ from . import examples
 from ._accounting import Accounting, SkipReason
 from ._analysis import ANALYZERS, analyze
 from ._containers import Container, read
-from ._errors import Diagnostic, MeshalsError
+from ._errors import Diagnostic, DiagnosticKind, MeshalsError
 from ._graph_formats import SvgRenderer, to_dot, to_mermaid, to_svg
 from ._health import TopologyHealth, topology_health
 from ._istio_metrics import istio_metrics
@@ -496,7 +497,9 @@ def _finish(run: _Run) -> None:
         )
     for warning in run.warnings:
         print(f"{_PROG}: warning: {warning}", file=sys.stderr)
-    print(f"{_PROG}: {_summary(run.accounts, run.files)}", file=sys.stderr)
+    dropped = _dropped(run.warnings)
+    summary = _summary(run.accounts, run.files)
+    print(f"{_PROG}: {summary}{f'; {dropped}' if dropped else ''}", file=sys.stderr)
 
 
 def _failed(exc: Exception) -> int:
@@ -674,6 +677,34 @@ def _summary(accounts: Sequence[Accounting], files: int) -> str:
         f" {total} skipped{f' ({reasons})' if reasons else ''},"
         f" {_plural(sum(a.metrics_out for a in accounts), 'metric')}"
     )
+
+
+# What each kind of diagnostic dropped while reading, one unit each (singular, plural).
+_DROPPED: Final[dict[DiagnosticKind, tuple[str, str]]] = {
+    DiagnosticKind.ENTRY_SKIPPED: ("entry", "entries"),
+    DiagnosticKind.MESSAGE_SKIPPED: ("message", "messages"),
+    DiagnosticKind.LINE_SKIPPED: ("log line", "log lines"),
+    DiagnosticKind.PART_SKIPPED: ("part of unknown size", "parts of unknown size"),
+}
+
+
+def _dropped(warnings: Sequence[Diagnostic]) -> str:
+    """``2 entries and 1 message dropped while reading (see warnings)``, or "" if none were.
+
+    Entries the analysis skipped are in the summary; these never reached it. Past
+    ``Limits.max_diagnostics`` problems are only counted, so the figures become "at least".
+    """
+    counts = Counter(warning.kind for warning in warnings)
+    parts = [
+        f"{counts[kind]} {one if counts[kind] == 1 else many}"
+        for kind, (one, many) in _DROPPED.items()
+        if counts[kind]
+    ]
+    if not parts:
+        return ""
+    listed = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+    at_least = "at least " if counts[DiagnosticKind.NOT_LISTED] else ""
+    return f"{at_least}{listed} dropped while reading (see warnings)"
 
 
 def _plural(count: int, noun: str) -> str:
