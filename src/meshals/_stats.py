@@ -34,6 +34,8 @@ from ._sketch import (
     DEFAULT_RELATIVE_ACCURACY,
     LatencySketch,
     SketchAccumulator,
+    _max,
+    _min,
     check_relative_accuracy,
 )
 from ._values import FrozenMap
@@ -109,18 +111,6 @@ def _freeze(counts: Mapping[K, int]) -> FrozenMap[K, int]:
 def _add_counts(into: dict[K, int], counts: Mapping[K, int]) -> None:
     for key, count in counts.items():
         into[key] = into.get(key, 0) + count
-
-
-def _min(a: int | None, b: int | None) -> int | None:
-    if a is None:
-        return b
-    return a if b is None or a <= b else b
-
-
-def _max(a: int | None, b: int | None) -> int | None:
-    if a is None:
-        return b
-    return a if b is None or a >= b else b
 
 
 _EMPTY_COUNTS: FrozenMap[object, int] = FrozenMap()
