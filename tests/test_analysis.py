@@ -1049,3 +1049,34 @@ def test_one_stream_and_a_list_of_it_are_the_same() -> None:
     stream = _stream(PRODUCTPAGE_NODE, GOOD, GOOD)
     assert _run(stream)[0] == _run([stream])[0]
     assert _run(stream)[1].streams == 1
+
+
+def test_accountings_merge_field_by_field_in_reason_order() -> None:
+    first = Accounting(
+        streams=1,
+        messages=2,
+        entries_in=5,
+        analyzed=3,
+        skipped=FrozenMap({SkipReason.ROLE_NONE: 2}),
+        metrics_out=6,
+    )
+    second = Accounting(
+        streams=2,
+        messages=3,
+        entries_in=4,
+        analyzed=1,
+        skipped=FrozenMap({SkipReason.ROLE_NONE: 1, SkipReason.NO_IDENTIFIER: 2}),
+        metrics_out=2,
+    )
+    merged = first + second
+    assert merged == Accounting(
+        streams=3,
+        messages=5,
+        entries_in=9,
+        analyzed=4,
+        skipped=FrozenMap({SkipReason.NO_IDENTIFIER: 2, SkipReason.ROLE_NONE: 3}),
+        metrics_out=8,
+    )
+    assert list(merged.skipped) == [SkipReason.NO_IDENTIFIER, SkipReason.ROLE_NONE]
+    assert merged == second.merge(first)
+    assert first + Accounting() == first

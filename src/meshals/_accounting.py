@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
+from typing import Any
 
 import attrs
 
@@ -64,6 +65,15 @@ class Accounting:
         """All skipped entries, whatever the reason."""
         return sum(self.skipped.values())
 
+    def merge(self, other: Accounting) -> Accounting:
+        """The counts of both analyses together (of separate inputs, e.g. one per file)."""
+        return _merged(self, other)
+
+    def __add__(self, other: Accounting) -> Accounting:
+        if not isinstance(other, Accounting):
+            return NotImplemented
+        return self.merge(other)
+
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict; ``skipped`` maps reason values to counts, in :class:`SkipReason`
         order, reasons that never occurred left out."""
@@ -76,6 +86,31 @@ class Accounting:
             "skipped_total": self.skipped_total,
             "metrics_out": self.metrics_out,
         }
+
+
+def _merged(first: Accounting, second: Accounting) -> Accounting:
+    # Field by field, so that a count added to Accounting later merges without a change here.
+    changes: dict[str, Any] = {}
+    for field in attrs.fields(Accounting):
+        mine, theirs = getattr(first, field.name), getattr(second, field.name)
+        if isinstance(mine, FrozenMap):
+            changes[field.name] = _added_counts(mine, theirs)
+        else:
+            changes[field.name] = mine + theirs
+    return attrs.evolve(first, **changes)
+
+
+def _added_counts(
+    mine: FrozenMap[enum.Enum, int], theirs: FrozenMap[enum.Enum, int]
+) -> FrozenMap[enum.Enum, int]:
+    """Counts keyed by enum members, added key by key and kept in the enum's order."""
+    counts: Counter[enum.Enum] = Counter(mine)
+    counts.update(theirs)
+    members = [member for member in counts if counts[member]]
+    if not members:
+        return FrozenMap()
+    order = list(type(members[0]))
+    return FrozenMap({member: counts[member] for member in sorted(members, key=order.index)})
 
 
 class Tally:
