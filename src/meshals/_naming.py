@@ -41,6 +41,7 @@ import attrs
 from ._errors import ResolverError
 from ._resolvers import read_file
 from ._service import ServiceMetaInfo
+from ._template_syntax import METADATA_MAPPING_SYNTAX, parse_template, render_parts
 
 __all__ = [
     "DEFAULT_SERVICE_INSTANCE_NAME",
@@ -59,14 +60,8 @@ DEFAULT_SERVICE_INSTANCE_NAME = "${NAME}"
 DEFAULT_TAG_LABELS = ("app", "version")
 
 _MISSING = "-"
-_NAME_STOP = frozenset('.,"{}$ \t\r\n\f\v')
 _WHITESPACE = frozenset(" \t\r\n\f\v")
 _MAPPING_KEYS = {"serviceName": "service_name", "serviceInstanceName": "service_instance_name"}
-
-
-@attrs.frozen
-class _Placeholder:
-    paths: tuple[tuple[str, ...], ...]
 
 
 class MetadataTemplate:
@@ -96,7 +91,9 @@ class MetadataTemplate:
         if not isinstance(text, str):
             raise ResolverError(f"expected a string, not {type(text).__name__}", source=name)
         self.text = text
-        self._parts = _Parser(text, source=f"{name} {text!r}").parse()
+        self._parts = parse_template(
+            text, syntax=METADATA_MAPPING_SYNTAX, source=f"{name} {text!r}"
+        )
 
     def render(self, metadata: Mapping[str, object]) -> str:
         """The name for *metadata*; a placeholder none of whose paths has a value gives ``-``."""
@@ -104,21 +101,7 @@ class MetadataTemplate:
 
     def render_counting(self, metadata: Mapping[str, object]) -> tuple[str, int]:
         """The name, and how many placeholders found a value (0: the metadata names nothing)."""
-        rendered: list[str] = []
-        found = 0
-        for part in self._parts:
-            if isinstance(part, str):
-                rendered.append(part)
-                continue
-            for path in part.paths:
-                value = _look_up(metadata, path)
-                if value is not None:
-                    rendered.append(value)
-                    found += 1
-                    break
-            else:
-                rendered.append(_MISSING)
-        return "".join(rendered), found
+        return render_parts(self._parts, lambda path: _look_up(metadata, path), _MISSING)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, MetadataTemplate):
@@ -166,84 +149,6 @@ def _scalar_text(value: object) -> str | None:
         # Struct numbers are doubles: 3.0 is the 3 someone wrote.
         return str(int(value)) if value.is_integer() else repr(value)
     return None
-
-
-class _Parser:
-    """A one-pass scanner; positions are 0-based, errors report 1-based columns."""
-
-    def __init__(self, text: str, *, source: str) -> None:
-        self.text = text
-        self.source = source
-        self.position = 0
-
-    def error(self, reason: str, position: int) -> ResolverError:
-        return ResolverError(reason, source=self.source, column=position + 1)
-
-    def parse(self) -> tuple[str | _Placeholder, ...]:
-        text = self.text
-        if not text.strip():
-            raise ResolverError("empty template", source=self.source)
-        parts: list[str | _Placeholder] = []
-        while self.position < len(text):
-            start = text.find("${", self.position)
-            if start < 0:
-                parts.append(text[self.position :])
-                break
-            if start > self.position:
-                parts.append(text[self.position : start])
-            self.position = start + 2
-            parts.append(self.placeholder(start))
-        return tuple(parts)
-
-    def placeholder(self, start: int) -> _Placeholder:
-        paths: list[tuple[str, ...]] = []
-        while True:
-            self.skip_whitespace()
-            paths.append(self.path(start))
-            self.skip_whitespace()
-            if self.position >= len(self.text):
-                raise self.error("unclosed '${'", start)
-            found = self.text[self.position]
-            self.position += 1
-            if found == "}":
-                return _Placeholder(tuple(paths))
-            if found != ",":
-                raise self.error(
-                    f"unexpected {found!r}: expected '.', ',' or '}}'", self.position - 1
-                )
-
-    def path(self, placeholder_start: int) -> tuple[str, ...]:
-        text = self.text
-        segments: list[str] = []
-        while True:
-            if self.position >= len(text):
-                raise self.error("unclosed '${'", placeholder_start)
-            if text[self.position] == '"':
-                close = text.find('"', self.position + 1)
-                if close < 0:
-                    raise self.error("unclosed '\"'", self.position)
-                if close == self.position + 1:
-                    raise self.error("empty '\"\"'", self.position)
-                segments.append(text[self.position + 1 : close])
-                self.position = close + 1
-            else:
-                end = self.position
-                while end < len(text) and text[end] not in _NAME_STOP:
-                    end += 1
-                if end == self.position:
-                    found = text[self.position]
-                    what = "whitespace" if found in _WHITESPACE else repr(found)
-                    raise self.error(f"expected a name, found {what}", self.position)
-                segments.append(text[self.position : end])
-                self.position = end
-            if self.position < len(text) and text[self.position] == ".":
-                self.position += 1
-                continue
-            return tuple(segments)
-
-    def skip_whitespace(self) -> None:
-        while self.position < len(self.text) and self.text[self.position] in _WHITESPACE:
-            self.position += 1
 
 
 def _service_template(text: str | MetadataTemplate) -> MetadataTemplate:

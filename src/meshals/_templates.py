@@ -25,9 +25,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-import attrs
-
 from ._errors import ResolverError
+from ._template_syntax import NAME_RULE_SYNTAX, Placeholder, parse_template, render_parts
 
 __all__ = ["MISSING_VALUE", "SKYWALKING_FALLBACK_RULE", "SKYWALKING_SERVICE_RULE", "NameTemplate"]
 
@@ -47,20 +46,6 @@ SKYWALKING_FALLBACK_RULE = (
     "pod.metadata.labels.(app.kubernetes.io/name),"
     "pod.metadata.labels.app}"
 )
-
-_NAME_STOP = frozenset(".,(){}$ \t\r\n\f\v")
-_WHITESPACE = frozenset(" \t\r\n\f\v")
-
-
-@attrs.frozen
-class _Path:
-    segments: tuple[str, ...]
-    column: int  # 1-based, where the path starts
-
-
-@attrs.frozen
-class _Placeholder:
-    alternatives: tuple[_Path, ...]
 
 
 class NameTemplate:
@@ -95,11 +80,11 @@ class NameTemplate:
         if not isinstance(text, str):
             raise ResolverError(f"expected a string, not {type(text).__name__}", source=name)
         self.text = text
-        self._parts = _Parser(text, source=f"{name} {text!r}").parse()
+        self._parts = parse_template(text, syntax=NAME_RULE_SYNTAX, source=f"{name} {text!r}")
         roots = [
             path
             for part in self._parts
-            if isinstance(part, _Placeholder)
+            if isinstance(part, Placeholder)
             for path in part.alternatives
         ]
         #: The context variables the template reads (first path segments), sorted.
@@ -119,19 +104,9 @@ class NameTemplate:
 
         Each placeholder becomes the first of its paths with a value, else ``-``.
         """
-        rendered: list[str] = []
-        for part in self._parts:
-            if isinstance(part, str):
-                rendered.append(part)
-                continue
-            for path in part.alternatives:
-                value = _look_up(context, path.segments)
-                if value is not None:
-                    rendered.append(value)
-                    break
-            else:
-                rendered.append(MISSING_VALUE)
-        return "".join(rendered)
+        return render_parts(
+            self._parts, lambda segments: _look_up(context, segments), MISSING_VALUE
+        )[0]
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, NameTemplate):
@@ -172,82 +147,3 @@ def _scalar_text(value: object) -> str | None:
     if isinstance(value, (int, float)):
         return str(value)
     return None
-
-
-class _Parser:
-    """A one-pass scanner over the rule text; positions are 0-based, errors report 1-based."""
-
-    def __init__(self, text: str, *, source: str) -> None:
-        self.text = text
-        self.source = source
-        self.position = 0
-
-    def error(self, reason: str, position: int) -> ResolverError:
-        return ResolverError(reason, source=self.source, column=position + 1)
-
-    def parse(self) -> tuple[str | _Placeholder, ...]:
-        text = self.text
-        if not text.strip():
-            raise ResolverError("empty template", source=self.source)
-        parts: list[str | _Placeholder] = []
-        while self.position < len(text):
-            start = text.find("${", self.position)
-            if start < 0:
-                parts.append(text[self.position :])
-                break
-            if start > self.position:
-                parts.append(text[self.position : start])
-            self.position = start + 2
-            parts.append(self.placeholder(start))
-        return tuple(parts)
-
-    def placeholder(self, start: int) -> _Placeholder:
-        alternatives: list[_Path] = []
-        while True:
-            self.skip_whitespace()
-            alternatives.append(self.path(start))
-            self.skip_whitespace()
-            if self.position >= len(self.text):
-                raise self.error("unclosed '${'", start)
-            found = self.text[self.position]
-            self.position += 1
-            if found == "}":
-                return _Placeholder(tuple(alternatives))
-            if found != ",":
-                raise self.error(
-                    f"unexpected {found!r}: expected '.', ',' or '}}'", self.position - 1
-                )
-
-    def path(self, placeholder_start: int) -> _Path:
-        text = self.text
-        path_start = self.position
-        segments: list[str] = []
-        while True:
-            if self.position >= len(text):
-                raise self.error("unclosed '${'", placeholder_start)
-            if text[self.position] == "(":
-                close = text.find(")", self.position + 1)
-                if close < 0:
-                    raise self.error("unclosed '('", self.position)
-                if close == self.position + 1:
-                    raise self.error("empty '()'", self.position)
-                segments.append(text[self.position + 1 : close])
-                self.position = close + 1
-            else:
-                end = self.position
-                while end < len(text) and text[end] not in _NAME_STOP:
-                    end += 1
-                if end == self.position:
-                    found = text[self.position]
-                    what = "whitespace" if found in _WHITESPACE else repr(found)
-                    raise self.error(f"expected a name, found {what}", self.position)
-                segments.append(text[self.position : end])
-                self.position = end
-            if self.position < len(text) and text[self.position] == ".":
-                self.position += 1
-                continue
-            return _Path(tuple(segments), column=path_start + 1)
-
-    def skip_whitespace(self) -> None:
-        while self.position < len(self.text) and self.text[self.position] in _WHITESPACE:
-            self.position += 1
