@@ -17,6 +17,7 @@ Address matching rules, used by every resolver here and in ``_kubernetes``:
 from __future__ import annotations
 
 import collections
+import functools
 import ipaddress
 import json
 import os
@@ -50,6 +51,12 @@ def canonical_ip(text: str) -> IPAddress | None:
     """
     if not isinstance(text, str):  # the protocol says str; a lookup still must not raise
         return None
+    return _canonical_ip(text)
+
+
+# Every entry names a few addresses, the same few again and again; ipaddress parses slowly.
+@functools.lru_cache(maxsize=16384)
+def _canonical_ip(text: str) -> IPAddress | None:
     address_text, percent, zone = text.partition("%")
     if percent and (not zone or ":" not in address_text):  # zones exist on IPv6 only
         return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TypeVar, Union
+from typing import TypeVar, Union, overload
 
 import attrs
 
@@ -11,6 +11,7 @@ __all__ = ["AnyValue", "FrozenMap", "JsonValue", "OpaqueJson"]
 
 K = TypeVar("K")
 V = TypeVar("V")
+T = TypeVar("T")
 
 
 class FrozenMap(Mapping[K, V]):
@@ -44,6 +45,18 @@ class FrozenMap(Mapping[K, V]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+    # Mapping's own get and __contains__ go through __getitem__ and an exception: these are
+    # on the analysis hot path (headers, metadata), so ask the dict directly.
+    def __contains__(self, key: object) -> bool:
+        return key in self._data
+
+    @overload
+    def get(self, key: K, /) -> V | None: ...
+    @overload
+    def get(self, key: K, /, default: V | T) -> V | T: ...
+    def get(self, key: K, /, default: object = None) -> object:
+        return self._data.get(key, default)
 
     def __hash__(self) -> int:
         if self._hash is None:
