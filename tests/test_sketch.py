@@ -172,3 +172,12 @@ def test_exact_fraction_rejects(value: float | str) -> None:
 def test_aggregate_error_is_a_meshals_error() -> None:
     assert issubclass(AggregateError, MeshalsError)
     assert issubclass(AggregateError, ValueError)
+
+
+def test_quantile_of_a_sketch_from_another_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Bucket boundaries are grown per process on demand: an unpickled sketch may hold
+    # buckets this process has not grown to yet (``meshals stats --jobs``).
+    sketch = LatencySketch.of([1_000, 5_000_000_000, 9_000_000_000_000])
+    median = sketch.quantile(0.5)
+    monkeypatch.setattr("meshals._sketch._BOUNDARIES", {})
+    assert sketch.quantile(0.5) == median == 4_989_963_218

@@ -73,17 +73,20 @@ class _Boundaries:
         self._gamma = (1 + accuracy) / (1 - accuracy)
         self.upper: list[int] = [1]
 
+    def _grow(self) -> None:
+        self.upper.append(math.floor(self._gamma ** len(self.upper)))
+
     def index(self, magnitude: int) -> int:
         """The bucket of a positive integer."""
-        upper = self.upper
-        if magnitude > upper[-1]:
-            gamma = self._gamma
-            while magnitude > upper[-1]:
-                upper.append(math.floor(gamma ** len(upper)))
-        return bisect.bisect_left(upper, magnitude)
+        while magnitude > self.upper[-1]:
+            self._grow()
+        return bisect.bisect_left(self.upper, magnitude)
 
     def representative(self, index: int) -> int:
         """The integer of bucket ``index`` with the least worst-case relative error."""
+        # A sketch made in another process (unpickled) may hold buckets not grown here yet.
+        while index >= len(self.upper):
+            self._grow()
         hi = self.upper[index]
         lo = self.upper[index - 1] + 1 if index else 1
         # round(2 * lo * hi / (lo + hi)) in integers: the harmonic mean of the bucket's ends.
