@@ -948,6 +948,9 @@ def test_accounting_by_reason() -> None:
         },
         "skipped_total": 7,
         "metrics_out": 2,
+        "dropped": {},
+        "entries_dropped": 0,
+        "input_entries": 9,
     }
     assert [(str(d.location), d.reason.split(":")[0]) for d in diagnostics] == [
         ("<input>, message 0", "the stream's first message has no identifier"),

@@ -1302,6 +1302,151 @@ READ_CASES: list[tuple[str, str, bytes, Read | Raises, Read | Raises | None]] = 
         ),
     ),
     (
+        "delimited-cut-in-a-length-prefix",
+        "cut.bin",
+        delimited(GOOD) + b"\x80",
+        Read(
+            Container.DELIMITED,
+            (1,),
+            (
+                (
+                    1,
+                    "the rest of the stream is skipped: input ends inside a varint length"
+                    " prefix at byte offset 17",
+                ),
+            ),
+        ),
+        Raises("input ends inside a varint length prefix at byte offset 17", message_index=1),
+    ),
+    (
+        "delimited-huge-declared-length",
+        "huge.bin",
+        delimited(GOOD) + encode_varint(2**40) + b"\x12\x00",
+        Read(
+            Container.DELIMITED,
+            (1,),
+            (
+                (
+                    1,
+                    "the rest of the stream is skipped: frame at byte offset 17 declares"
+                    " 1099511627776 bytes, more than the maximum of 67108864",
+                ),
+            ),
+        ),
+        Raises(
+            "frame at byte offset 17 declares 1099511627776 bytes, more than the maximum of"
+            " 67108864",
+            message_index=1,
+        ),
+    ),
+    (
+        "grpc-cut-in-a-frame-header",
+        "cut.grpc",
+        grpc(GOOD) + b"\x00\x00\x00",
+        Read(
+            Container.GRPC,
+            (1,),
+            (
+                (
+                    1,
+                    "the rest of the stream is skipped: input ends inside a gRPC frame header"
+                    " at byte offset 21 (3 of 5 bytes)",
+                ),
+            ),
+        ),
+        Raises(
+            "input ends inside a gRPC frame header at byte offset 21 (3 of 5 bytes)",
+            message_index=1,
+        ),
+    ),
+    (
+        "grpc-cut-in-a-frame",
+        "cut.grpc",
+        grpc(GOOD, GOOD)[:-3],
+        Read(
+            Container.GRPC,
+            (1,),
+            (
+                (
+                    1,
+                    "the rest of the stream is skipped: input ends inside the gRPC frame at"
+                    " byte offset 21: it declares 16 bytes, 13 remain",
+                ),
+            ),
+        ),
+        Raises(
+            "input ends inside the gRPC frame at byte offset 21: it declares 16 bytes, 13 remain",
+            message_index=1,
+        ),
+    ),
+    (
+        "grpc-huge-declared-length",
+        "huge.grpc",
+        grpc(GOOD) + b"\x00\xff\xff\xff\xff\x12\x00",
+        Read(
+            Container.GRPC,
+            (1,),
+            (
+                (
+                    1,
+                    "the rest of the stream is skipped: frame at byte offset 21 declares"
+                    " 4294967295 bytes, more than the maximum of 67108864",
+                ),
+            ),
+        ),
+        Raises(
+            "frame at byte offset 21 declares 4294967295 bytes, more than the maximum of 67108864",
+            message_index=1,
+        ),
+    ),
+    (
+        "grpc-compressed-frame",
+        "gzip.grpc",
+        grpc(GOOD) + b"\x01\x00\x00\x00\x02\x12\x00",
+        Read(
+            Container.GRPC,
+            (1,),
+            (
+                (
+                    1,
+                    "the rest of the stream is skipped: gRPC frame at byte offset 21 is"
+                    " compressed; compressed messages are not supported",
+                ),
+            ),
+        ),
+        Raises(
+            "gRPC frame at byte offset 21 is compressed; compressed messages are not supported",
+            message_index=1,
+        ),
+    ),
+    (
+        # Not text (it holds control characters), so not JSON Lines: one JSON message.
+        "mixed-json-lines-then-delimited",
+        "mixed.jsonl",
+        JSON_LINE + b"\n" + JSON_LINE + b"\n" + delimited(GOOD),
+        Raises("not UTF-8: invalid byte at offset 84", message_index=0),
+        None,
+    ),
+    (
+        "mixed-grpc-then-json-lines",
+        "mixed.grpc",
+        grpc(GOOD) + JSON_LINE + b"\n",
+        Raises(
+            "not a recognisable ALS container (JSON, JSON Lines, binary, delimited or gRPC);"
+            " it starts with bytes 00 00 00 00 10 12 0e 0a"
+        ),
+        None,
+    ),
+    (
+        # Ambiguous, and read as delimited: a gRPC header 00 00 00 00 10 is four empty
+        # messages and the length 16 of the next one.
+        "mixed-delimited-then-grpc",
+        "mixed.bin",
+        delimited(GOOD) + grpc(GOOD),
+        Read(Container.DELIMITED, (1, 0, 0, 0, 0, 1)),
+        None,
+    ),
+    (
         "not-a-container",
         "noise.bin",
         b"\x00\x01\x02 not anything",
@@ -1342,6 +1487,143 @@ def test_read(
     path.write_bytes(content)
     assert read_outcome(path) == lenient
     assert read_outcome(path, strict=True) == (strict or lenient)
+
+
+# --- every decode case, in every container read() detects that carries it ---------------------
+
+# A stream's messages around the case's message: what is lost must be the case's part only.
+STREAM_GOOD: dict[Container, tuple[bytes, Callable[..., bytes], tuple[str, int, bool]]] = {
+    Container.JSON_LINES: (JSON_LINE, lambda *lines: b"\n".join(lines), ("http", 2, False)),
+    Container.DELIMITED: (GOOD, delimited, ("http", 1, False)),
+    Container.GRPC: (GOOD, grpc, ("http", 1, False)),
+}
+
+
+class Contents(NamedTuple):
+    """What read() gives, for a case wrapped in a container: each message (kind, entries,
+    has an identifier), the reader's diagnostics (kind value, message index, entry index,
+    field, reason) and the messages' own (message index, entry index, field, reason)."""
+
+    messages: tuple[tuple[str | None, int, bool], ...]
+    reader: tuple[tuple[str, int | None, int | None, str | None, str], ...] = ()
+    inside: tuple[tuple[int | None, int | None, str | None, str], ...] = ()
+
+
+def contents(content: bytes, container: Container, *, strict: bool) -> Contents | Raises:
+    try:
+        with read(io.BytesIO(content), container=container, strict=strict) as reader:
+            messages = list(reader.messages())
+    except DecodeError as error:
+        return Raises(error.reason, error.entry_index, error.field, error.message_index)
+    return Contents(
+        tuple((m.kind, len(m.entries), m.identifier is not None) for m in messages),
+        tuple(
+            (
+                d.kind.value,
+                d.location.message_index,
+                d.location.entry_index,
+                d.location.field,
+                d.reason,
+            )
+            for d in reader.diagnostics
+        ),
+        tuple(
+            (d.location.message_index, d.location.entry_index, d.location.field, d.reason)
+            for m in messages
+            for d in m.diagnostics
+        ),
+    )
+
+
+def expected_contents(
+    container: Container, case: bytes, decoded: Outcome, *, strict: bool
+) -> Contents | Raises:
+    """What read() must give for a case whose decoder outcome is *decoded*: the message as the
+    decoder gives it, or the decoder's error at its position; in a stream, lenient mode skips
+    that message and keeps the others."""
+    index = 1 if container in STREAM_GOOD else 0
+    if isinstance(decoded, Raises):
+        if strict or container not in STREAM_GOOD:
+            return decoded._replace(message_index=index)
+        _, _, good = STREAM_GOOD[container]
+        line = "line 2: " if container is Container.JSON_LINES else ""
+        skipped = (
+            "message-skipped",
+            1,
+            decoded.entry_index,
+            decoded.field,
+            f"{line}message skipped: {decoded.reason}",
+        )
+        return Contents((good, good), (skipped,))
+    message = (decoded.kind, decoded.entries, decoded.identifier)
+    inside = tuple((index, entry, field, reason) for entry, field, reason in decoded.diagnostics)
+    if container in STREAM_GOOD:
+        _, _, good = STREAM_GOOD[container]
+        return Contents((good, message, good), (), inside)
+    return Contents((message,), (), inside)
+
+
+def wrapped(container: Container, case: bytes) -> bytes:
+    if container not in STREAM_GOOD:
+        return case
+    good, frame, _ = STREAM_GOOD[container]
+    return frame(good, case, good)
+
+
+def container_cases() -> list[Any]:
+    cases = []
+    for name, data, lenient, strict in BINARY_CASES:
+        for container in (Container.BINARY, Container.DELIMITED, Container.GRPC):
+            if container is Container.BINARY and not data:
+                continue  # an empty binary file holds no message (test_empty_input_...)
+            outcomes = (lenient, strict or lenient)
+            cases.append(pytest.param(container, data, *outcomes, id=f"{container.value}-{name}"))
+    for name, text, lenient, strict in JSON_CASES:
+        data = text if isinstance(text, bytes) else text.encode("utf-8")
+        if not data.strip():
+            continue  # a blank input or line holds no message (test_empty_input_...)
+        containers = [Container.JSON]
+        if b"\n" not in data:
+            containers.append(Container.JSON_LINES)
+        for container in containers:
+            outcomes = (lenient, strict or lenient)
+            cases.append(pytest.param(container, data, *outcomes, id=f"{container.value}-{name}"))
+    return cases
+
+
+@pytest.mark.parametrize(("container", "case", "lenient", "strict"), container_cases())
+def test_decode_case_in_container(
+    container: Container, case: bytes, lenient: Outcome, strict: Outcome
+) -> None:
+    content = wrapped(container, case)
+    assert contents(content, container, strict=False) == expected_contents(
+        container, case, lenient, strict=False
+    )
+    assert contents(content, container, strict=True) == expected_contents(
+        container, case, strict, strict=True
+    )
+
+
+@pytest.mark.parametrize("container", list(Container))
+def test_empty_input_holds_no_messages_in_any_container(container: Container) -> None:
+    for strict in (False, True):
+        assert contents(b"", container, strict=strict) == Contents(())
+
+
+@pytest.mark.parametrize(
+    "container", [Container.JSON, Container.JSON_LINES, Container.ZTUNNEL, Container.ZTUNNEL_JSON]
+)
+@pytest.mark.parametrize("content", [b" \n\r\n\t ", b"\xef\xbb\xbf\n "], ids=["blank", "bom"])
+def test_whitespace_only_text_holds_no_messages(container: Container, content: bytes) -> None:
+    for strict in (False, True):
+        assert contents(content, container, strict=strict) == Contents(())
+
+
+def test_blank_lines_in_json_lines_are_no_messages() -> None:
+    content = JSON_LINE + b"\n\n   \n" + JSON_LINE + b"\r\n"
+    assert contents(content, Container.JSON_LINES, strict=True) == Contents(
+        (("http", 2, False), ("http", 2, False))
+    )
 
 
 # --- analysis: addresses and node ids ---------------------------------------------------------

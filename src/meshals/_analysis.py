@@ -62,6 +62,7 @@ import attrs
 
 from ._accounting import Accounting, SkipReason, Tally
 from ._addresses import node_ips
+from ._containers import Reader
 from ._errors import Diagnostic, DiagnosticKind, Location, StreamError, map_entry_path
 from ._k8s_mesh import EndpointQuery, EntryAnalyzer
 from ._l4 import EnvoyReporters, l4_metrics
@@ -143,6 +144,23 @@ class _MxMeshStep:
         )
 
 
+class _WatchedReader:
+    """A reader whose diagnostics the analysis counts: those it adds after the analysis began
+    reading it (it appends them as it goes, so they are counted when the accounting is asked)."""
+
+    __slots__ = ("counted", "reader")
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self.counted = len(reader.diagnostics)
+
+    def count_new(self, tally: Tally) -> None:
+        diagnostics = self.reader.diagnostics
+        if len(diagnostics) > self.counted:
+            tally.count_dropped(diagnostics[self.counted :])
+            self.counted = len(diagnostics)
+
+
 class Analysis(Iterator[ServiceMeshMetric]):
     """A lazy analysis: an iterator of metrics that accounts for every entry it reads.
 
@@ -165,6 +183,8 @@ class Analysis(Iterator[ServiceMeshMetric]):
         self._tally = Tally()
         self._streams: list[Stream] = []
         self._notes: list[Diagnostic] = []
+        # The readers of read() in the input: their diagnostics are drops to count.
+        self._readers: list[_WatchedReader] = []
         # Resolvers are deterministic (the protocol says so): ask each address once per run.
         if resolver is not None and not isinstance(resolver, CachingResolver):
             resolver = CachingResolver(resolver)
@@ -205,8 +225,19 @@ class Analysis(Iterator[ServiceMeshMetric]):
 
     @property
     def accounting(self) -> Accounting:
-        """Counts of streams, messages and entries read so far, analysed or skipped by reason."""
+        """Counts of streams, messages and entries read so far, analysed or skipped by reason,
+        and of what was dropped while reading them (see :class:`~meshals.Accounting`)."""
+        self._count_reader_drops()
         return self._tally.snapshot()
+
+    def _watch(self, records: object) -> None:
+        """Count the drops *records* reports from now on, if it is a reader of :func:`read`."""
+        if isinstance(records, Reader):
+            self._readers.append(_WatchedReader(records))
+
+    def _count_reader_drops(self) -> None:
+        for watched in self._readers:
+            watched.count_new(self._tally)
 
     @property
     def diagnostics(self) -> tuple[Diagnostic, ...]:
@@ -217,7 +248,9 @@ class Analysis(Iterator[ServiceMeshMetric]):
     def _run(
         self, messages: Iterable[object], role_rule: RoleRule | None, reidentify: bool
     ) -> Generator[ServiceMeshMetric, None, None]:
+        self._watch(messages)  # one stream; a stream of streams is no Reader
         for index, records in enumerate(split_streams(messages)):
+            self._watch(records)
             self._tally.streams += 1
             items = iter(records)
             first = next(items, None)
@@ -278,6 +311,8 @@ class Analysis(Iterator[ServiceMeshMetric]):
         message = item.message
         tally = self._tally
         own_ips = self._own_ips(item.identifier)
+        if message.diagnostics:
+            tally.count_dropped(message.diagnostics)
         entries: tuple[LogEntry, ...] = message.entries
         for entry_index, entry in enumerate(entries):
             tally.entries_in += 1
@@ -314,14 +349,35 @@ class Analysis(Iterator[ServiceMeshMetric]):
     def _run_chain(
         self, entry: LogEntry, context: _EntryContext
     ) -> tuple[ServiceMeshMetric, ...] | SkipReason:
+        if len(self._steps) == 1:
+            # One analyzer (the usual case): its answer is the chain's when it needs no
+            # merging, i.e. no stand-ins and metrics already in direction order.
+            outcome = self._steps[0](entry, context)
+            if not outcome.stand_ins:
+                self._note_problems(outcome.problems, context.origin)
+                if _in_direction_order(outcome.metrics):
+                    return outcome.metrics
+                if not outcome.metrics and outcome.skipped is not None:
+                    return outcome.skipped
+                return self._merged_chain(entry, context, first=outcome)
+        return self._merged_chain(entry, context, first=None)
+
+    def _merged_chain(
+        self, entry: LogEntry, context: _EntryContext, *, first: _StepOutcome | None
+    ) -> tuple[ServiceMeshMetric, ...] | SkipReason:
+        """The general chain (see the module docstring); *first*: the first step's outcome,
+        if it has been asked (and its problems noted) already."""
         filled: dict[DetectPoint, list[ServiceMeshMetric]] = {}
         stand_ins: dict[DetectPoint, ServiceMeshMetric] = {}
         reason: SkipReason | None = None
-        for step in self._steps:
+        for position, step in enumerate(self._steps):
             if all(direction in filled for direction in _DIRECTIONS):
                 break
-            outcome = step(entry, context)
-            self._note_problems(outcome.problems, context.origin)
+            if position == 0 and first is not None:
+                outcome = first
+            else:
+                outcome = step(entry, context)
+                self._note_problems(outcome.problems, context.origin)
             if outcome.skipped is not None:
                 reason = outcome.skipped
             already = set(filled)
@@ -372,6 +428,17 @@ class Analysis(Iterator[ServiceMeshMetric]):
         return accounting_html(self.accounting)
 
 
+def _in_direction_order(metrics: tuple[ServiceMeshMetric, ...]) -> bool:
+    """Non-empty, at most one metric per direction, server side first (as the chain orders)."""
+    if len(metrics) == 1:
+        return True
+    return (
+        len(metrics) == 2
+        and metrics[0].detect_point is DetectPoint.SERVER
+        and metrics[1].detect_point is DetectPoint.CLIENT
+    )
+
+
 def _required(resolver: Resolver | None) -> Resolver:
     if resolver is None:
         raise ValueError(
@@ -414,7 +481,8 @@ def analyze(
     :class:`~meshals.ServiceMeshMetric` by the rules of the *analyzers* (see
     :mod:`meshals._k8s_mesh`, :mod:`meshals._mx_mesh`, and the module docstring for chains);
     entries that yield none are counted by :class:`~meshals.SkipReason` in
-    :attr:`Analysis.accounting`.
+    :attr:`Analysis.accounting`, beside what lenient decoding dropped before the analysis (the
+    messages' diagnostics, and a :class:`~meshals.Reader`'s when it is given as it is).
 
     Args:
         messages: one stream (an iterable of :class:`~meshals.AlsMessage`, such as

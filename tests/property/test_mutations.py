@@ -30,6 +30,7 @@ from meshals import (
     AlsMessage,
     Container,
     DecodeError,
+    DiagnosticKind,
     MeshalsError,
     StaticResolver,
     analyze,
@@ -259,27 +260,33 @@ def test_lenient_read_then_analyze_accounts_for_every_entry(
     frames = [serialized(message) for message in messages]
     victim = data.draw(st.integers(0, len(frames) - 1))
     frames[victim] = data.draw(mutated_bytes(frames[victim], frames[0]))
-    stream = io.BytesIO(delimited(frames))
-    seen: list[AlsMessage] = []
-
-    def noted(reader: Any) -> Any:
-        for message in reader:
-            seen.append(message)
-            yield message
-
+    content = delimited(frames)
     try:
         # The container is given: a mutated first frame can make the whole stream a plausible
-        # binary message (0x1a: tcp_logs), and detection is not what this tests.
-        reader = read(stream, container=Container.DELIMITED, strict=strict)
-        analysis = analyze(noted(reader), resolver=RESOLVER)
+        # binary message (0x1a: tcp_logs), and detection is not what this tests. The reader
+        # goes to analyze() as it is, so that the analysis counts what it drops.
+        reader = read(io.BytesIO(content), container=Container.DELIMITED, strict=strict)
+        analysis = analyze(reader, resolver=RESOLVER)
         metrics = analysis.metrics()
     except MeshalsError:
-        assert strict or seen is not None  # lenient may fail only on the framing itself
+        assert strict  # lenient mode drops what it cannot read, and goes on
         return
+    # The same messages again (decoding is deterministic), to count what they hold.
+    seen = list(read(io.BytesIO(content), container=Container.DELIMITED).messages())
     accounting = analysis.accounting
     assert accounting.entries_in == accounting.analyzed + accounting.skipped_total
     assert accounting.entries_in == sum(len(message.entries) for message in seen)
     assert accounting.metrics_out == len(metrics)
+    # Every drop is counted, by kind: the reader's, and those inside the messages.
+    diagnostics = [*reader.diagnostics, *(d for m in seen for d in m.diagnostics)]
+    assert accounting.dropped == {
+        kind: count
+        for kind in DiagnosticKind
+        if kind not in (DiagnosticKind.VALUE_IGNORED, DiagnosticKind.NOTE)
+        and (count := sum(d.kind is kind for d in diagnostics))
+    }
+    if accounting.input_entries is not None:
+        assert accounting.input_entries == accounting.entries_in + accounting.entries_dropped
     # Every frame is a message yielded or one the reader skipped and said so; where the
     # framing itself breaks, one diagnostic says the rest of the stream is skipped from there.
     skipped = {d.location.message_index for d in reader.diagnostics}
