@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
-from meshals import Diagnostic, DiagnosticKind, Location, cli
+from meshals import Accounting, Diagnostic, DiagnosticKind, Location, cli
+from meshals._accounting import dropped_by
 from meshals._render import CSV_COLUMNS
 from meshals.export import ServiceMeshMetrics
 
@@ -672,26 +673,28 @@ def test_summary_counts_what_reading_dropped(
 
 
 def test_dropped_lists_each_unit_and_says_at_least_past_the_limit() -> None:
-    def diagnostic(kind: DiagnosticKind) -> Diagnostic:
-        return Diagnostic(kind=kind, location=Location(), reason="r")
+    def accounting(*kinds: DiagnosticKind) -> Accounting:
+        return dropped_by(
+            [Diagnostic(kind=kind, location=Location(), reason="r") for kind in kinds]
+        )
 
-    kinds = [
+    first = accounting(
         DiagnosticKind.ENTRY_SKIPPED,
         DiagnosticKind.PART_SKIPPED,
         DiagnosticKind.LINE_SKIPPED,
-        DiagnosticKind.ENTRY_SKIPPED,
         DiagnosticKind.VALUE_IGNORED,
         DiagnosticKind.NOTE,
-    ]
-    assert cli._dropped([diagnostic(kind) for kind in kinds]) == (
+    )
+    second = accounting(DiagnosticKind.ENTRY_SKIPPED)
+    assert cli._dropped([first, second]) == (
         "2 entries, 1 log line and 1 part of unknown size dropped while reading (see warnings)"
     )
-    kinds += [DiagnosticKind.NOT_LISTED, DiagnosticKind.MESSAGE_SKIPPED]
-    assert cli._dropped([diagnostic(kind) for kind in kinds]) == (
+    third = accounting(DiagnosticKind.NOT_LISTED, DiagnosticKind.MESSAGE_SKIPPED)
+    assert cli._dropped([first, second, third]) == (
         "at least 2 entries, 1 message, 1 log line and 1 part of unknown size dropped while"
         " reading (see warnings)"
     )
-    assert cli._dropped([diagnostic(DiagnosticKind.VALUE_IGNORED)]) == ""
+    assert cli._dropped([accounting(DiagnosticKind.VALUE_IGNORED), Accounting()]) == ""
 
 
 def test_role_option_names_every_envoy(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

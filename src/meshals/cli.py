@@ -11,7 +11,9 @@ FILEs (each file one stream) or ``--example NAME`` (a bundled recording, with it
 prints at once; the first failure prints ``meshals: error: <where>: <reason>``, nothing on
 stdout, and the exit status is 1. After the output, warnings and a summary of the entries
 read, analyzed and skipped (by reason), and of what lenient reading dropped, go to stderr;
-during the run, a progress line when stderr is a terminal.
+during the run, a progress line when stderr is a terminal. ``--jobs N`` analyses files in N
+worker processes; each file's summary (its metrics, graph or statistics) comes back and is
+merged in file order, so the output is the same as with one process.
 
 - ``meshals analyze``: the metrics as a table, JSON Lines, CSV or SkyWalking JSON.
 - ``meshals graph``: the service graph as a table (and the picture, SVG, with ``-o`` or
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import functools
 import json
 import os
 import sys
@@ -33,18 +36,19 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import resources
-from typing import Final, TextIO
+from typing import Final, Generic, TextIO, TypeVar
 
 import attrs
 
 from . import examples
-from ._accounting import Accounting, SkipReason
+from ._accounting import Accounting, SkipReason, dropped_by
 from ._analysis import ANALYZERS, analyze
 from ._containers import Container, read
 from ._errors import Diagnostic, DiagnosticKind, MeshalsError
 from ._graph_formats import SvgRenderer, to_dot, to_mermaid, to_svg
 from ._health import TopologyHealth, topology_health
 from ._istio_metrics import istio_metrics
+from ._jobs import in_order
 from ._jsonout import to_json
 from ._kubernetes import KubernetesNaming, KubernetesResolver
 from ._metrics import K8S_MESH, ServiceMeshMetric
@@ -72,10 +76,10 @@ from ._render import (
     topology_table,
 )
 from ._resolvers import ChainResolver, StaticResolver
-from ._roles import Role, RoleRule, fixed_role, role_of
+from ._roles import Role, fixed_role, role_of
 from ._service import Resolver
-from ._stats import RedAccumulator
-from ._topology import Topology, TopologyAccumulator
+from ._stats import RedAccumulator, RedStats
+from ._topology import Topology, TopologyAccumulator, topology
 from ._windows import parse_window, window_start_ns
 
 __all__ = ["build_parser", "entrypoint", "main"]
@@ -179,7 +183,26 @@ def _analysis_options() -> argparse.ArgumentParser:
         choices=[role.value for role in Role if role is not Role.NONE],
         help="the role of every Envoy, instead of reading it from Istio's node ids",
     )
+    analysis.add_argument(
+        "--jobs",
+        type=_job_count,
+        default=1,
+        metavar="N",
+        help="analyse up to N files at once, in worker processes (0: one per CPU; default 1);"
+        " the output is the same, and one file (one stream) is never split",
+    )
     return options
+
+
+def _job_count(text: str) -> int:
+    """``--jobs``' value: a number of processes, 0 for one per CPU."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if count < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (one per CPU) or more, not {count}")
+    return count
 
 
 def _add_analysis_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -371,6 +394,7 @@ def _check_analysis_args(args: argparse.Namespace) -> None:
     if len(set(names)) != len(names):
         error("an analyzer is named twice in --analyzer")
     args.analyzers = tuple(names) or (K8S_MESH,)
+    args.jobs = args.jobs or os.cpu_count() or 1
     if args.command == "stats" and args.window is not None:
         try:
             args.window_ns = parse_window(args.window)
@@ -390,21 +414,153 @@ class _Run:
     unnamed: bool = False  # k8s-mesh ran without any resolver
 
 
+FileSummary = TypeVar("FileSummary")
+
+
+@attrs.frozen(kw_only=True)
+class _FileResult(Generic[FileSummary]):
+    """One file's analysis as a worker process sends it back: small and picklable.
+
+    Attributes:
+        summary: what the command keeps of the file's metrics (the metrics, a graph...).
+        warnings: the file's diagnostics: reading's, decoding's, then the analysis'.
+        accounting: the file's accounting.
+        entries: the entries (and L4 connections) read, for the progress line.
+    """
+
+    summary: FileSummary
+    warnings: tuple[Diagnostic, ...]
+    accounting: Accounting
+    entries: int
+
+
+@attrs.frozen(kw_only=True)
+class _FileAnalysis(Generic[FileSummary]):
+    """How each file of a run is read, analysed and summarised, the same in every process.
+
+    Built from the options once; picklable (no argparse inside), so worker processes get a
+    copy and load the resolver themselves (:meth:`resolver`, once per process).
+    """
+
+    container: Container | None
+    strict: bool
+    role: Role | None
+    reidentify: bool
+    strip_query: bool
+    analyzers: tuple[str, ...]
+    resolver_table: str | None
+    k8s_snapshots: tuple[str, ...]
+    service_rule: str | None
+    instance_rule: str | None
+    example: str | None
+    summarise: Callable[[Iterable[ServiceMeshMetric]], FileSummary]
+
+    @classmethod
+    def of(
+        cls,
+        args: argparse.Namespace,
+        *,
+        container: Container | None,
+        summarise: Callable[[Iterable[ServiceMeshMetric]], FileSummary],
+    ) -> _FileAnalysis[FileSummary]:
+        return cls(
+            container=container,
+            strict=args.strict,
+            role=None if args.role is None else Role(args.role),
+            reidentify=args.reidentify,
+            strip_query=args.strip_query,
+            analyzers=args.analyzers,
+            resolver_table=args.resolver,
+            k8s_snapshots=tuple(args.k8s_snapshot),
+            service_rule=args.service_rule,
+            instance_rule=args.instance_rule,
+            example=args.example,
+            summarise=summarise,
+        )
+
+    @property
+    def unnamed(self) -> bool:
+        """Whether k8s-mesh runs without any resolver: every workload is UNKNOWN."""
+        named = self.resolver_table is not None or self.k8s_snapshots or self.example
+        return not named and K8S_MESH in self.analyzers
+
+    def resolver(self) -> Resolver | None:
+        """The resolvers the options name, the static table first; the example's; or None.
+
+        Raises:
+            MeshalsError, OSError: a table or snapshot cannot be read.
+        """
+        resolvers: list[Resolver] = []
+        if self.resolver_table is not None:
+            resolvers.append(StaticResolver.from_file(self.resolver_table))
+        if self.k8s_snapshots:
+            rules = {"service_rule": self.service_rule, "instance_rule": self.instance_rule}
+            naming = KubernetesNaming(**{key: rule for key, rule in rules.items() if rule})
+            resolvers.append(KubernetesResolver.from_files(self.k8s_snapshots, naming=naming))
+        if not resolvers and self.example:
+            resolvers.append(examples.example(self.example).resolver())
+        if not resolvers:
+            return _NO_ONE if K8S_MESH in self.analyzers else None  # all UNKNOWN
+        return resolvers[0] if len(resolvers) == 1 else ChainResolver(*resolvers)
+
+    def __call__(
+        self,
+        resolver: Resolver | None,
+        path: str,
+        *,
+        on_entries: Callable[[int], None] | None = None,
+    ) -> _FileResult[FileSummary]:
+        """Analyse the file at *path* as one stream; *on_entries* counts entries as they come.
+
+        Raises:
+            MeshalsError, OSError: reading or analysing failed.
+        """
+        entries = 0
+
+        def count(more: int) -> None:
+            nonlocal entries
+            entries += more
+            if on_entries is not None:
+                on_entries(more)
+
+        message_warnings: list[Diagnostic] = []
+        with read(path, container=self.container, strict=self.strict) as reader:
+            analysis = analyze(
+                _noting(reader, message_warnings, count),
+                resolver=resolver,
+                role_rule=None if self.role is None else fixed_role(self.role),
+                reidentify=self.reidentify,
+                endpoint_query="strip" if self.strip_query else "keep",
+                analyzers=self.analyzers,
+            )
+            summary = self.summarise(analysis)
+        return _FileResult(
+            summary=summary,
+            warnings=(*reader.diagnostics, *message_warnings, *analysis.diagnostics),
+            # The analysis saw the reader's records through _noting, not the reader itself.
+            accounting=analysis.accounting + dropped_by(reader.diagnostics),
+            entries=entries,
+        )
+
+
 def _analyze_all(
     args: argparse.Namespace,
     *,
     container: Container | None,
-    sink: Callable[[ServiceMeshMetric], None],
+    summarise: Callable[[Iterable[ServiceMeshMetric]], FileSummary],
+    merge: Callable[[FileSummary], None],
 ) -> _Run:
     """Analyse every input (FILEs or the example's captures), each file one stream.
 
-    Every metric goes to *sink* as it comes; a progress line is drawn on a terminal stderr.
+    Each file's metrics are summarised by *summarise* (in a worker process with ``--jobs``),
+    and the summaries go to *merge* in file order, so the result does not depend on the
+    number of processes. A progress line is drawn on a terminal stderr.
 
     Raises:
         MeshalsError, OSError: reading or analysing failed (nothing has been printed).
     """
-    resolver = _resolver(args)
-    run = _Run(unnamed=resolver is None and K8S_MESH in args.analyzers)
+    analysis = _FileAnalysis.of(args, container=container, summarise=summarise)
+    run = _Run(unnamed=analysis.unnamed)
     with contextlib.ExitStack() as stack:
         paths = list(args.files)
         if args.example:
@@ -413,78 +569,33 @@ def _analyze_all(
                 for capture in examples.example(args.example).captures()
             ]
         progress = stack.enter_context(Progress(sys.stderr, files=len(paths), clock=time.monotonic))
-        for path in paths:
-            _analyze_file(
-                path,
-                args,
-                container=container,
-                resolver=resolver,
-                run=run,
-                sink=sink,
-                progress=progress,
-            )
+        parallel = args.jobs > 1 and len(paths) > 1
+        # Here, entries are counted as they are read; from workers, per file done.
+        work = analysis if parallel else functools.partial(analysis, on_entries=progress.entries)
+        results = in_order(
+            work, paths, setup=analysis.resolver, jobs=args.jobs, preload=(__name__,)
+        )
+        for result in stack.enter_context(contextlib.closing(results)):
+            if parallel:
+                progress.entries(result.entries)
             progress.file_done()
+            merge(result.summary)
+            run.warnings.extend(result.warnings)
+            run.accounts.append(result.accounting)
     run.files = len(paths)
     return run
 
 
-def _resolver(args: argparse.Namespace) -> Resolver | None:
-    """The resolvers the options name, the static table first; the example's; or None."""
-    resolvers: list[Resolver] = []
-    if args.resolver is not None:
-        resolvers.append(StaticResolver.from_file(args.resolver))
-    if args.k8s_snapshot:
-        rules = {"service_rule": args.service_rule, "instance_rule": args.instance_rule}
-        naming = KubernetesNaming(**{key: rule for key, rule in rules.items() if rule})
-        resolvers.append(KubernetesResolver.from_files(args.k8s_snapshot, naming=naming))
-    if not resolvers and args.example:
-        resolvers.append(examples.example(args.example).resolver())
-    if not resolvers:
-        return None
-    return resolvers[0] if len(resolvers) == 1 else ChainResolver(*resolvers)
-
-
-def _analyze_file(
-    path: str,
-    args: argparse.Namespace,
-    *,
-    container: Container | None,
-    resolver: Resolver | None,
-    run: _Run,
-    sink: Callable[[ServiceMeshMetric], None],
-    progress: Progress,
-) -> None:
-    role_rule: RoleRule | None = None if args.role is None else fixed_role(Role(args.role))
-    if resolver is None and K8S_MESH in args.analyzers:
-        resolver = _NO_ONE  # all UNKNOWN
-    with read(path, container=container, strict=args.strict) as reader:
-        message_warnings: list[Diagnostic] = []
-        analysis = analyze(
-            _noting(reader, message_warnings, progress),
-            resolver=resolver,
-            role_rule=role_rule,
-            reidentify=args.reidentify,
-            endpoint_query="strip" if args.strip_query else "keep",
-            analyzers=args.analyzers,
-        )
-        for metric in analysis:
-            sink(metric)
-    run.warnings.extend(reader.diagnostics)
-    run.warnings.extend(message_warnings)
-    run.warnings.extend(analysis.diagnostics)
-    run.accounts.append(analysis.accounting)
-
-
 def _noting(
-    records: Iterable[object], sink: list[Diagnostic], progress: Progress
+    records: Iterable[object], sink: list[Diagnostic], count: Callable[[int], None]
 ) -> Iterator[object]:
-    """*records*, counted, collecting what lenient decoding tolerated in each into *sink*."""
+    """*records*, their entries counted, collecting what lenient decoding tolerated into *sink*."""
     for record in records:
         if isinstance(record, AlsMessage):
             sink.extend(record.diagnostics)
-            progress.entries(len(record.entries))
+            count(len(record.entries))
         else:  # one connection of an L4 log
-            progress.entries(1)
+            count(1)
         yield record
 
 
@@ -497,7 +608,7 @@ def _finish(run: _Run) -> None:
         )
     for warning in run.warnings:
         print(f"{_PROG}: warning: {warning}", file=sys.stderr)
-    dropped = _dropped(run.warnings)
+    dropped = _dropped(run.accounts)
     summary = _summary(run.accounts, run.files)
     print(f"{_PROG}: {summary}{f'; {dropped}' if dropped else ''}", file=sys.stderr)
 
@@ -514,7 +625,7 @@ def _analyze(args: argparse.Namespace, *, container: Container | None, out: Text
     """``analyze``: all or nothing on stdout, warnings and a summary on stderr."""
     metrics: list[ServiceMeshMetric] = []
     try:
-        run = _analyze_all(args, container=container, sink=metrics.append)
+        run = _analyze_all(args, container=container, summarise=list, merge=metrics.extend)
         text = render(metrics, args.format)
     except (MeshalsError, OSError) as exc:
         return _failed(exc)
@@ -527,7 +638,9 @@ def _graph(args: argparse.Namespace, *, container: Container | None, out: TextIO
     """``graph``: the service graph as a table (and a picture), DOT, Mermaid or SVG."""
     accumulator = TopologyAccumulator()
     try:
-        run = _analyze_all(args, container=container, sink=accumulator.add)
+        run = _analyze_all(
+            args, container=container, summarise=topology, merge=accumulator.add_topology
+        )
         graph = accumulator.result()
         health = topology_health(graph)
         picture_path = args.output
@@ -573,14 +686,23 @@ class _Span:
         if start is None:
             return
         end = metric.end_time_ns
-        end = start if end is None else max(start, end)
-        self.first_ns = start if self.first_ns is None else min(self.first_ns, start)
-        self.last_ns = end if self.last_ns is None else max(self.last_ns, end)
+        self._cover(start, start if end is None else max(start, end))
+
+    def add_span(self, other: _Span) -> None:
+        if other.first_ns is not None and other.last_ns is not None:
+            self._cover(other.first_ns, other.last_ns)
+
+    def _cover(self, first_ns: int, last_ns: int) -> None:
+        self.first_ns = first_ns if self.first_ns is None else min(self.first_ns, first_ns)
+        self.last_ns = last_ns if self.last_ns is None else max(self.last_ns, last_ns)
 
     def seconds(self) -> float | None:
         if self.first_ns is None or self.last_ns is None or self.last_ns <= self.first_ns:
             return None
         return (self.last_ns - self.first_ns) / 1_000_000_000
+
+
+_Windows = dict[int | None, Topology]  # one service graph per window start (None: no windows)
 
 
 class _EdgeWindows:
@@ -589,7 +711,13 @@ class _EdgeWindows:
     def __init__(self, window_ns: int | None) -> None:
         self.window_ns = window_ns
         self.graphs: dict[int | None, TopologyAccumulator] = {}
-        self.left_out = 0
+        self.left_out = 0  # metrics in no window: without a start time
+
+    def _graph(self, start: int | None) -> TopologyAccumulator:
+        graph = self.graphs.get(start)
+        if graph is None:
+            graph = self.graphs[start] = TopologyAccumulator()
+        return graph
 
     def add(self, metric: ServiceMeshMetric) -> None:
         start: int | None = None
@@ -598,15 +726,18 @@ class _EdgeWindows:
                 self.left_out += 1
                 return
             start = window_start_ns(metric.start_time_ns, self.window_ns)
-        graph = self.graphs.get(start)
-        if graph is None:
-            graph = self.graphs[start] = TopologyAccumulator()
-        graph.add(metric)
+        self._graph(start).add(metric)
+
+    def add_windows(self, windows: _Windows) -> None:
+        for start, graph in windows.items():
+            self._graph(start).add_topology(graph)
+
+    def result(self) -> _Windows:
+        ordered = sorted(self.graphs.items(), key=lambda item: item[0] or 0)
+        return {start: accumulator.result() for start, accumulator in ordered}
 
     def records(self, period_s: float | None) -> list[dict[str, object]]:
-        ordered = sorted(self.graphs.items(), key=lambda item: item[0] or 0)
-        graphs = {start: accumulator.result() for start, accumulator in ordered}
-        records = edge_records(graphs, window_ns=self.window_ns, period_s=period_s)
+        records = edge_records(self.result(), window_ns=self.window_ns, period_s=period_s)
         # By edge first, then window, as the other groupings.
         return sorted(
             records,
@@ -614,27 +745,73 @@ class _EdgeWindows:
         )
 
 
+@attrs.frozen
+class _StatsPart:
+    """``stats``' summary of some files: the groups and the time span of their calls."""
+
+    groups: RedStats | _Windows
+    span: _Span
+
+
+class _Stats:
+    """``stats``' groups (RED groups, or edges per window) and the span of every call."""
+
+    def __init__(self, by: str, window_ns: int | None) -> None:
+        self.span = _Span()
+        self.groups: _EdgeWindows | RedAccumulator
+        if by == "edge":
+            self.groups = _EdgeWindows(window_ns)
+        else:
+            self.groups = RedAccumulator(by, window=window_ns)
+
+    def add(self, metric: ServiceMeshMetric) -> None:
+        self.span.add(metric)
+        self.groups.add(metric)
+
+    def add_part(self, part: _StatsPart) -> None:
+        self.span.add_span(part.span)
+        if isinstance(self.groups, _EdgeWindows):
+            assert not isinstance(part.groups, RedStats), "summarised with the same grouping"
+            self.groups.add_windows(part.groups)
+        else:
+            assert isinstance(part.groups, RedStats), "summarised with the same grouping"
+            self.groups.add_stats(part.groups)
+
+    def part(self) -> _StatsPart:
+        return _StatsPart(self.groups.result(), self.span)
+
+    def records(self) -> list[dict[str, object]]:
+        # Without windows, rates are over the whole input's span, not each group's.
+        if isinstance(self.groups, _EdgeWindows):
+            return self.groups.records(self.span.seconds())
+        return red_records(self.groups.result(), period_s=self.span.seconds())
+
+
+@attrs.frozen
+class _StatsOf:
+    """Summarises one file's metrics for ``stats`` (picklable: sent to worker processes)."""
+
+    by: str
+    window_ns: int | None
+
+    def __call__(self, metrics: Iterable[ServiceMeshMetric]) -> _StatsPart:
+        stats = _Stats(self.by, self.window_ns)
+        for metric in metrics:
+            stats.add(metric)
+        return stats.part()
+
+
 def _stats(args: argparse.Namespace, *, container: Container | None, out: TextIO) -> int:
     """``stats``: RED statistics per group (and window) as a table, JSON Lines or CSV."""
-    span = _Span()
-    groups: _EdgeWindows | RedAccumulator
-    if args.by == "edge":
-        groups = _EdgeWindows(args.window_ns)
-    else:
-        groups = RedAccumulator(args.by, window=args.window_ns)
-
-    def sink(metric: ServiceMeshMetric) -> None:
-        span.add(metric)
-        groups.add(metric)
-
+    stats = _Stats(args.by, args.window_ns)
     try:
-        run = _analyze_all(args, container=container, sink=sink)
-        # Without windows, rates are over the whole input's span, not each group's.
-        if isinstance(groups, _EdgeWindows):
-            records = groups.records(span.seconds())
-        else:
-            records = red_records(groups.result(), period_s=span.seconds())
-        text = render_stats(records, args.by, args.format)
+        run = _analyze_all(
+            args,
+            container=container,
+            summarise=_StatsOf(args.by, args.window_ns),
+            merge=stats.add_part,
+        )
+        text = render_stats(stats.records(), args.by, args.format)
     except (MeshalsError, OSError) as exc:
         return _failed(exc)
     out.write(text)
@@ -646,7 +823,8 @@ def _metrics(args: argparse.Namespace, *, container: Container | None, out: Text
     """``metrics``: Istio's standard metrics in Prometheus' text format."""
     metrics: list[ServiceMeshMetric] = []
     try:
-        run = _analyze_all(args, container=container, sink=metrics.append)
+        # The metrics themselves, in order: istio_metrics pairs a gateway's two of one entry.
+        run = _analyze_all(args, container=container, summarise=list, merge=metrics.extend)
         text = istio_metrics(metrics).to_prometheus()
     except (MeshalsError, OSError) as exc:
         return _failed(exc)
@@ -688,13 +866,15 @@ _DROPPED: Final[dict[DiagnosticKind, tuple[str, str]]] = {
 }
 
 
-def _dropped(warnings: Sequence[Diagnostic]) -> str:
+def _dropped(accounts: Sequence[Accounting]) -> str:
     """``2 entries and 1 message dropped while reading (see warnings)``, or "" if none were.
 
     Entries the analysis skipped are in the summary; these never reached it. Past
     ``Limits.max_diagnostics`` problems are only counted, so the figures become "at least".
     """
-    counts = Counter(warning.kind for warning in warnings)
+    counts: Counter[DiagnosticKind] = Counter()
+    for account in accounts:
+        counts.update(account.dropped)
     parts = [
         f"{counts[kind]} {one if counts[kind] == 1 else many}"
         for kind, (one, many) in _DROPPED.items()
