@@ -51,13 +51,13 @@ nitpick_ignore_regex = [
         r"(collections\.abc|typing|os|datetime|fractions|json|io|ipaddress)\..*",
     ),
     ("py:class", r"(Fraction|Traversable|importlib\..*)"),
-    ("py:class", r"(google\.protobuf|pandas|networkx|prometheus_client)\..*"),
+    ("py:class", r"(google\.protobuf|pandas|networkx|prometheus_client|dask|distributed)\..*"),
     # prometheus_client's Collector protocol, as IstioMetrics.collector() annotates it.
     ("py:class", r"Collector"),
     # Generated protobuf message classes (Envoy's and SkyWalking's schemas, protos/).
     ("py:class", r"meshals\._pb\..*"),
     # Type variables of generic classes and functions (FrozenMap[K, V], merge(_M, ...)).
-    ("py:class", r"(K|V|(meshals\.)?(_\w+\.)?_M)"),
+    ("py:class", r"((meshals\._values\.)?[KVT]|(meshals\.)?(_\w+\.)?_M)"),
 ]
 
 html_theme = "furo"

@@ -123,6 +123,7 @@ from ._stats import (
 )
 from ._status import protocol_of, status_of
 from ._streams import Stream, StreamMessage
+from ._summary import Summary, summarize
 from ._templates import SKYWALKING_FALLBACK_RULE, SKYWALKING_SERVICE_RULE, NameTemplate
 from ._topology import Edge, NodeKind, ServiceNode, Topology, TopologyAccumulator, topology
 from ._values import AnyValue, FrozenMap, JsonValue, OpaqueJson
@@ -247,6 +248,7 @@ __all__ = [
     "StreamError",
     "StreamMessage",
     "SubjectAltName",
+    "Summary",
     "TcpEntry",
     "Threshold",
     "TlsMode",
@@ -289,6 +291,7 @@ __all__ = [
     "role_of",
     "special_cluster_of",
     "status_of",
+    "summarize",
     "to_dot",
     "to_mermaid",
     "to_networkx",
