@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
 from typing import NamedTuple
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from meshals import (
     Container,
@@ -20,6 +23,7 @@ from meshals import (
     decode_json,
     read,
 )
+from meshals._errors import map_entry_path
 from meshals._wire import encode_varint
 
 HTTP_ENTRY = '{"commonProperties": {"startTime": "2024-06-03T09:14:00Z"}}'
@@ -187,3 +191,13 @@ def test_str_is_the_location_and_the_reason() -> None:
         reason="null log entry; ignored",
     )
     assert str(diagnostic) == "c.json, entry 1: null log entry; ignored"
+
+
+@given(st.text())
+def test_map_entry_path_quotes_the_key_as_json_does(key: str) -> None:
+    try:
+        key.encode("utf-8")
+        quoted = json.dumps(key, ensure_ascii=False)
+    except UnicodeEncodeError:  # lone surrogates are escaped
+        quoted = json.dumps(key)
+    assert map_entry_path("custom_tags", key) == f"custom_tags[{quoted}]"

@@ -134,7 +134,6 @@ class Context:
     """
 
     __slots__ = (
-        "address_cache",
         "check_strings",
         "diagnostics",
         "entries_field",
@@ -168,7 +167,6 @@ class Context:
         self.entries_field = ""
         self.entry_index: int | None = None
         # Serialized Address -> model: addresses repeat across the entries of one message.
-        self.address_cache: dict[bytes, Address | None] = {}
 
     def report(self, field: str, reason: str, *, kind: DiagnosticKind) -> None:
         """Record (or, when strict, raise) a problem at *field*, relative to the entry."""
@@ -321,12 +319,12 @@ def _common_from_pb(pb: PB2AccessLogCommon, context: Context) -> AccessLogCommon
     return AccessLogCommon(
         sample_rate=pb.sample_rate,
         downstream_remote_address=(
-            _cached_address(pb.downstream_remote_address, context)
+            _cached_address(pb.downstream_remote_address)
             if has("downstream_remote_address")
             else None
         ),
         downstream_local_address=(
-            _cached_address(pb.downstream_local_address, context)
+            _cached_address(pb.downstream_local_address)
             if has("downstream_local_address")
             else None
         ),
@@ -396,12 +394,12 @@ def _common_from_pb(pb: PB2AccessLogCommon, context: Context) -> AccessLogCommon
             else None
         ),
         upstream_remote_address=(
-            _cached_address(pb.upstream_remote_address, context)
+            _cached_address(pb.upstream_remote_address)
             if has("upstream_remote_address")
             else None
         ),
         upstream_local_address=(
-            _cached_address(pb.upstream_local_address, context)
+            _cached_address(pb.upstream_local_address)
             if has("upstream_local_address")
             else None
         ),
@@ -416,7 +414,7 @@ def _common_from_pb(pb: PB2AccessLogCommon, context: Context) -> AccessLogCommon
         upstream_transport_failure_reason=pb.upstream_transport_failure_reason,
         route_name=pb.route_name,
         downstream_direct_remote_address=(
-            _cached_address(pb.downstream_direct_remote_address, context)
+            _cached_address(pb.downstream_direct_remote_address)
             if has("downstream_direct_remote_address")
             else None
         ),
@@ -541,16 +539,23 @@ def _response_from_pb(pb: PB2HTTPResponseProperties) -> HttpResponse:
 # --- addresses --------------------------------------------------------------------------------
 
 
-def _cached_address(pb: PB2Address, context: Context) -> Address | None:
-    # Most addresses (local, upstream) repeat across the entries of one message: converting
-    # each distinct one once is cheaper than reading its seven fields every time.
+# Addresses repeat across the entries and messages of a stream (the Envoy's own listeners,
+# its upstream hosts) and convert without context: each distinct one is converted once. The
+# cache is cleared when full (remote addresses carry ephemeral ports, so they rarely repeat).
+_ADDRESS_CACHE: dict[bytes, Address | None] = {}
+_ADDRESS_CACHE_SIZE = 4096
+
+
+def _cached_address(pb: PB2Address) -> Address | None:
     key = pb.SerializeToString()
-    cache = context.address_cache
     try:
-        return cache[key]
+        return _ADDRESS_CACHE[key]
     except KeyError:
-        address = cache[key] = _address_from_pb(pb)
-        return address
+        pass
+    if len(_ADDRESS_CACHE) >= _ADDRESS_CACHE_SIZE:
+        _ADDRESS_CACHE.clear()
+    address = _ADDRESS_CACHE[key] = _address_from_pb(pb)
+    return address
 
 
 def _address_from_pb(pb: PB2Address) -> Address | None:
