@@ -12,7 +12,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from meshals import ServiceMetaInfo, analyze
+from meshals import DiagnosticKind, FrozenMap, ServiceMetaInfo, analyze
 from meshals._metrics import ServiceMeshMetric
 from meshals._notebook import (
     MetricList,
@@ -89,8 +89,15 @@ def test_metric_list() -> None:
 def test_accounting_html() -> None:
     html = accounting_html(ANALYSIS.accounting)
     assert html_rows(html)[1] == (
-        f"<td>6</td><td>{MESSAGES}</td><td>40</td><td>40</td><td>0</td><td>45</td></tr>"
-        "</tbody></table>"
+        f"<td>6</td><td>{MESSAGES}</td><td>40</td><td>40</td><td>0</td><td>45</td><td>none</td>"
+        "</tr></tbody></table>"
+    )
+    lossy = attrs.evolve(
+        ANALYSIS.accounting,
+        dropped=FrozenMap({DiagnosticKind.ENTRY_SKIPPED: 2, DiagnosticKind.MESSAGE_SKIPPED: 1}),
+    )
+    assert html_rows(accounting_html(lossy))[1].endswith(
+        "<td>entry-skipped: 2, message-skipped: 1</td></tr></tbody></table>"
     )
 
 

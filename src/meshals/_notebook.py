@@ -147,7 +147,8 @@ class MetricList(list[ServiceMeshMetric]):
 def accounting_html(accounting: Accounting) -> str:
     """A one-row HTML table of an analysis' accounting (what ``Analysis`` can show unconsumed)."""
     skipped = ", ".join(f"{reason.value}: {n}" for reason, n in accounting.skipped.items() if n)
-    header = ("streams", "messages", "entries", "analyzed", "skipped", "metrics")
+    dropped = ", ".join(f"{kind.value}: {n}" for kind, n in accounting.dropped.items() if n)
+    header = ("streams", "messages", "entries", "analyzed", "skipped", "metrics", "dropped")
     row = (
         str(accounting.streams),
         str(accounting.messages),
@@ -155,6 +156,7 @@ def accounting_html(accounting: Accounting) -> str:
         str(accounting.analyzed),
         f"{accounting.skipped_total}" + (f" ({skipped})" if skipped else ""),
         str(accounting.metrics_out),
+        dropped or "none",
     )
     return _table(header, [row], caption="analysis so far")
 
