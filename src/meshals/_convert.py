@@ -394,14 +394,10 @@ def _common_from_pb(pb: PB2AccessLogCommon, context: Context) -> AccessLogCommon
             else None
         ),
         upstream_remote_address=(
-            _cached_address(pb.upstream_remote_address)
-            if has("upstream_remote_address")
-            else None
+            _cached_address(pb.upstream_remote_address) if has("upstream_remote_address") else None
         ),
         upstream_local_address=(
-            _cached_address(pb.upstream_local_address)
-            if has("upstream_local_address")
-            else None
+            _cached_address(pb.upstream_local_address) if has("upstream_local_address") else None
         ),
         upstream_cluster=pb.upstream_cluster,
         response_flags=flags,
