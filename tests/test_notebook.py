@@ -26,7 +26,8 @@ from meshals._notebook import (
     traffic_html,
 )
 from meshals._optional import MissingDependencyError, require
-from meshals._stats import TrafficStats, red
+from meshals._red import red
+from meshals._stats import TrafficStats
 from meshals._topology import Topology, topology
 from meshals.examples import example
 

@@ -8,22 +8,17 @@ import pytest
 
 from meshals import AggregateError, ResponseFlag, Role
 from meshals._metrics import DetectPoint, EntryTimings, MeshProtocol, ServiceMeshMetric, TlsMode
+from meshals._red import RedAccumulator, RedKey, RedRow, RedStats, Scope, red
 from meshals._service import UNKNOWN, ServiceMetaInfo
 from meshals._sketch import LatencySketch
 from meshals._stats import (
     EMPTY_TRAFFIC,
-    RedAccumulator,
-    RedKey,
-    RedRow,
-    RedStats,
     ReportedAccumulator,
     ReportedTraffic,
-    Scope,
     TrafficAccumulator,
     TrafficStats,
     code_class,
     merge,
-    red,
 )
 from meshals._values import FrozenMap
 from meshals._windows import parse_window, skywalking_minute_bucket, window_start_ns

@@ -103,23 +103,18 @@ from ._mx_mesh import MX_MESH, MxMeshAnalyzer
 from ._naming import MetadataServiceMapping, MetadataTemplate
 from ._notebook import MetricList, latency_chart_svg, to_pandas, to_records
 from ._optional import MissingDependencyError
+from ._red import RedAccumulator, RedKey, RedRow, RedStats, Scope, red
 from ._resolvers import CachingResolver, ChainResolver, StaticResolver
 from ._roles import Role, RoleRule, default_role_rule, fixed_role, role_of
 from ._service import UNKNOWN, Resolver, ServiceMetaInfo
 from ._sketch import LatencySketch, SketchAccumulator
 from ._stats import (
-    RedAccumulator,
-    RedKey,
-    RedRow,
-    RedStats,
     ReportedAccumulator,
     ReportedTraffic,
-    Scope,
     TrafficAccumulator,
     TrafficStats,
     code_class,
     merge,
-    red,
 )
 from ._status import protocol_of, status_of
 from ._streams import Stream, StreamMessage

@@ -19,8 +19,9 @@ from ._graph_formats import SvgRenderer, to_svg
 from ._health import TopologyHealth, health_of, topology_health
 from ._metrics import ServiceMeshMetric
 from ._optional import require
+from ._red import RedStats
 from ._render import edge_records, red_records
-from ._stats import RedStats, TrafficStats
+from ._stats import TrafficStats
 from ._topology import Topology
 
 if TYPE_CHECKING:

@@ -16,7 +16,8 @@ from typing import Final
 
 from ._health import TopologyHealth, health_of, topology_health
 from ._metrics import ServiceMeshMetric
-from ._stats import RedStats, ReportedTraffic
+from ._red import RedStats
+from ._stats import ReportedTraffic
 from ._topology import Topology
 from .export import skywalking, skywalking_json
 

@@ -30,10 +30,10 @@ from ._errors import AggregateError, Diagnostic
 from ._k8s_mesh import EndpointQuery
 from ._metrics import K8S_MESH
 from ._naming import MetadataServiceMapping
+from ._red import RedAccumulator, RedStats, Scope
 from ._roles import RoleRule
 from ._service import Resolver
 from ._sketch import DEFAULT_RELATIVE_ACCURACY, check_relative_accuracy
-from ._stats import RedAccumulator, RedStats, Scope
 from ._streams import split_streams
 from ._topology import Topology, TopologyAccumulator
 

@@ -65,6 +65,7 @@ from ._model import (
     TcpEntry,
 )
 from ._progress import Progress
+from ._red import RedAccumulator, RedStats
 from ._render import (
     FORMATS,
     STATS_FORMATS,
@@ -78,7 +79,6 @@ from ._render import (
 from ._resolvers import ChainResolver, StaticResolver
 from ._roles import Role, fixed_role, role_of
 from ._service import Resolver
-from ._stats import RedAccumulator, RedStats
 from ._topology import Topology, TopologyAccumulator, topology
 from ._windows import parse_window, window_start_ns
 

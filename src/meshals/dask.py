@@ -37,11 +37,11 @@ from ._limits import DEFAULT_LIMITS, Limits
 from ._metrics import K8S_MESH
 from ._naming import MetadataServiceMapping
 from ._optional import MissingDependencyError
+from ._red import Scope
 from ._resolvers import CachingResolver
 from ._roles import RoleRule
 from ._service import Resolver, ServiceMetaInfo
 from ._sketch import DEFAULT_RELATIVE_ACCURACY
-from ._stats import Scope
 from ._summary import Summary, summarize
 
 try:

@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 
 from meshals import ResponseFlag, Role
 from meshals._metrics import DetectPoint, EntryTimings, MeshProtocol, ServiceMeshMetric, TlsMode
+from meshals._red import RedStats, red
 from meshals._service import UNKNOWN, ServiceMetaInfo
 from meshals._sketch import LatencySketch
-from meshals._stats import RedStats, TrafficStats, red
+from meshals._stats import TrafficStats
 from meshals._topology import Topology, topology
 
 pytestmark = pytest.mark.property
