@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -307,6 +308,20 @@ def test_page_examples(page: Path, tmp_path: Path) -> None:
                 run_console(block)
             elif block.language in ("json", "yaml"):
                 check_data(block)
+
+
+def test_readme_examples(tmp_path: Path) -> None:
+    """The README's Python examples run too; its ``capture.bin`` is a real recording."""
+    namespace: dict[str, object] = {"__name__": "docs_example"}
+    readme = [block for block in blocks(ROOT / "README.md") if block.language == "python"]
+    assert len(readme) == 2
+    with _scratch(tmp_path), contextlib.redirect_stdout(io.StringIO()) as out:
+        shutil.copy(ROOT / "tests/fixtures/envoy/productpage-http.bin", "capture.bin")
+        for block in readme:
+            run_python(block, namespace)
+    printed = out.getvalue().splitlines()
+    assert printed[0].startswith("sidecar~127.0.0.")
+    assert printed[-1] == "45 9 40"
 
 
 def test_the_tutorial_has_console_and_python_examples() -> None:
