@@ -353,13 +353,13 @@ class Analysis(Iterator[ServiceMeshMetric]):
             # One analyzer (the usual case): its answer is the chain's when it needs no
             # merging, i.e. no stand-ins and metrics already in direction order.
             outcome = self._steps[0](entry, context)
+            self._note_problems(outcome.problems, context.origin)
             if not outcome.stand_ins:
-                self._note_problems(outcome.problems, context.origin)
                 if _in_direction_order(outcome.metrics):
                     return outcome.metrics
                 if not outcome.metrics and outcome.skipped is not None:
                     return outcome.skipped
-                return self._merged_chain(entry, context, first=outcome)
+            return self._merged_chain(entry, context, first=outcome)
         return self._merged_chain(entry, context, first=None)
 
     def _merged_chain(
