@@ -301,7 +301,7 @@ class _Salvage:
     def _report(
         self, field: str | None, entry_index: int | None, reason: str, kind: DiagnosticKind
     ) -> None:
-        self.context.report_at(field, entry_index, reason, kind=kind)
+        self.context.record(field, entry_index, reason, kind=kind)
 
     def _top_level(self, field: Field, end: int) -> None:
         if field.wire_type != LENGTH_DELIMITED:
@@ -422,7 +422,7 @@ def _report_unknown_fields(
     original = PB2StreamAccessLogsMessage()
     original.ParseFromString(data)  # parsed once already
     for field, entry_index, reason in _unknown_fields(original, context.entry_numbers):
-        context.report_at(field, entry_index, reason, kind=DiagnosticKind.VALUE_IGNORED)
+        context.record(field, entry_index, reason, kind=DiagnosticKind.VALUE_IGNORED)
 
 
 def _report_overwritten_members(data: bytes, context: Context) -> None:
@@ -447,7 +447,7 @@ def _report_overwritten_members(data: bytes, context: Context) -> None:
     kept = _ENTRIES_MEMBERS[runs[-1][0]][0] if runs else ""
     for member, count in runs[:-1]:
         name = _ENTRIES_MEMBERS[member][0]
-        context.report_at(
+        context.record(
             name,
             None,
             f"oneof 'log_entries' is set more than once: protobuf keeps the last member set"

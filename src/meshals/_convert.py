@@ -24,14 +24,14 @@ from google.protobuf import (
     wrappers_pb2,
 )
 
-from ._errors import DecodeError, Diagnostic, DiagnosticKind, Location, map_entry_path
+from ._errors import DecodeError, DiagnosticKind, map_entry_path
 from ._limits import (
     DEFAULT_LIMITS,
+    DiagnosticRecorder,
     LimitExceeded,
     Limits,
     find_too_long,
     too_deep,
-    with_left_out,
 )
 from ._model import (
     AccessLogCommon,
@@ -122,29 +122,19 @@ _FLAGS_BY_FIELD = {flag.field_name: flag for flag in ResponseFlag}
 _ENTRIES_KINDS = {"http_logs": "http", "tcp_logs": "tcp"}
 
 
-class Context:
+class Context(DiagnosticRecorder):
     """The state of one message's conversion: where it came from and what went wrong.
 
     ``report`` raises in strict mode and collects a :class:`Diagnostic` otherwise. Field paths
-    given to it are relative to the current entry while ``entry_index`` is set.
+    given to it are relative to the current entry while ``entry_index`` is set; ``record``
+    takes absolute ones.
 
     ``entry_numbers``, when given, are the entries' indexes in the original message, for a
     message rebuilt without its broken entries (see ``_binary``); ``check_strings`` says that
     the input is long enough to hold a string longer than ``limits.max_string_length``.
     """
 
-    __slots__ = (
-        "check_strings",
-        "diagnostics",
-        "entries_field",
-        "entry_index",
-        "entry_numbers",
-        "left_out",
-        "limits",
-        "message_index",
-        "source",
-        "strict",
-    )
+    __slots__ = ("check_strings", "entries_field", "entry_index", "entry_numbers")
 
     def __init__(
         self,
@@ -156,47 +146,18 @@ class Context:
         entry_numbers: list[int] | None = None,
         check_strings: bool = False,
     ) -> None:
-        self.source = source
-        self.message_index = message_index
-        self.strict = strict
-        self.limits = limits
+        super().__init__(source=source, message_index=message_index, strict=strict, limits=limits)
         self.entry_numbers = entry_numbers
         self.check_strings = check_strings
-        self.diagnostics: list[Diagnostic] = []
-        self.left_out = 0  # diagnostics past limits.max_diagnostics
         self.entries_field = ""
         self.entry_index: int | None = None
-        # Serialized Address -> model: addresses repeat across the entries of one message.
 
     def report(self, field: str, reason: str, *, kind: DiagnosticKind) -> None:
         """Record (or, when strict, raise) a problem at *field*, relative to the entry."""
         if self.entry_index is not None:
             entry = f"{self.entries_field}.log_entry[{self.entry_index}]"
             field = f"{entry}.{field}" if field else entry
-        self.report_at(field, self.entry_index, reason, kind=kind)
-
-    def report_at(
-        self, field: str | None, entry_index: int | None, reason: str, *, kind: DiagnosticKind
-    ) -> None:
-        """Record (or, when strict, raise) a problem at an absolute *field* path."""
-        if self.strict:
-            raise DecodeError(
-                reason,
-                source=self.source,
-                message_index=self.message_index,
-                entry_index=entry_index,
-                field=field,
-            )
-        location = Location(
-            source=self.source,
-            message_index=self.message_index,
-            entry_index=entry_index,
-            field=field,
-        )
-        if len(self.diagnostics) < self.limits.max_diagnostics:
-            self.diagnostics.append(Diagnostic(kind=kind, location=location, reason=reason))
-        else:
-            self.left_out += 1
+        self.record(field, self.entry_index, reason, kind=kind)
 
 
 def message_from_pb(pb: PB2StreamAccessLogsMessage, context: Context) -> AlsMessage:
@@ -232,13 +193,7 @@ def message_from_pb(pb: PB2StreamAccessLogsMessage, context: Context) -> AlsMess
         entries=entries,
         source=context.source,
         index=context.message_index,
-        diagnostics=with_left_out(
-            context.diagnostics,
-            context.left_out,
-            context.limits,
-            context.source,
-            context.message_index,
-        ),
+        diagnostics=context.message_diagnostics(),
     )
 
 

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar
 
-from ._errors import DecodeError, Diagnostic, DiagnosticKind, Location, map_entry_path
+from ._errors import DecodeError, DiagnosticKind, map_entry_path
 from ._jsonscalars import (
     INT32,
     INT64,
@@ -40,7 +40,13 @@ from ._jsonscalars import (
     parse_uint32,
     parse_uint64,
 )
-from ._limits import DEFAULT_LIMITS, LimitExceeded, Limits, find_too_long, with_left_out
+from ._limits import (
+    DEFAULT_LIMITS,
+    DiagnosticRecorder,
+    LimitExceeded,
+    Limits,
+    find_too_long,
+)
 from ._model import (
     AccessLogCommon,
     AccessLogType,
@@ -82,32 +88,18 @@ _E = TypeVar("_E", bound=enum.IntEnum)
 # --- reporting ---------------------------------------------------------------------------------
 
 
-class _Context:
+class _Context(DiagnosticRecorder):
     """Where decoding is, and what to do about a problem (raise, or note it and go on)."""
 
-    __slots__ = (
-        "check_strings",
-        "diagnostics",
-        "entry_index",
-        "left_out",
-        "limits",
-        "message_index",
-        "source",
-        "strict",
-    )
+    __slots__ = ("check_strings", "entry_index")
 
     def __init__(
         self, source: str, message_index: int | None, strict: bool, limits: Limits
     ) -> None:
-        self.source = source
-        self.message_index = message_index
-        self.strict = strict
-        self.limits = limits
+        super().__init__(source=source, message_index=message_index, strict=strict, limits=limits)
         # Only a text longer than max_string_length can hold a string that is.
         self.check_strings = False
         self.entry_index: int | None = None  # set while inside log_entry[i]
-        self.diagnostics: list[Diagnostic] = []
-        self.left_out = 0  # diagnostics past limits.max_diagnostics
 
     def error(self, reason: str, field: str | None = None) -> DecodeError:
         return DecodeError(
@@ -126,20 +118,9 @@ class _Context:
         kind: DiagnosticKind = DiagnosticKind.VALUE_IGNORED,
     ) -> None:
         """Raise in strict mode; otherwise record *reason* and what lenient decoding did."""
-        if self.strict:
+        if self.strict:  # without the outcome: nothing was done
             raise self.error(reason, field)
-        location = Location(
-            source=self.source,
-            message_index=self.message_index,
-            entry_index=self.entry_index,
-            field=field,
-        )
-        if len(self.diagnostics) < self.limits.max_diagnostics:
-            self.diagnostics.append(
-                Diagnostic(kind=kind, location=location, reason=f"{reason}; {outcome}")
-            )
-        else:
-            self.left_out += 1
+        self.record(field, self.entry_index, f"{reason}; {outcome}", kind=kind)
 
 
 def _join(path: str, name: str) -> str:
@@ -851,13 +832,7 @@ def _als_message(document: dict[str, object], context: _Context) -> AlsMessage:
         entries=entries,
         source=context.source,
         index=context.message_index,
-        diagnostics=with_left_out(
-            context.diagnostics,
-            context.left_out,
-            context.limits,
-            context.source,
-            context.message_index,
-        ),
+        diagnostics=context.message_diagnostics(),
     )
 
 

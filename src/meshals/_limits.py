@@ -26,18 +26,18 @@ from typing import Final
 
 import attrs
 
-from ._errors import Diagnostic, DiagnosticKind, Location, map_entry_path
+from ._errors import DecodeError, Diagnostic, DiagnosticKind, Location, map_entry_path
 from ._model import EnvoyInternalAddress, PipeAddress, SocketAddress
 from ._values import AnyValue, FrozenMap, OpaqueJson
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "DiagnosticRecorder",
     "LimitExceeded",
     "Limits",
     "TooLong",
     "find_too_long",
     "too_deep",
-    "with_left_out",
 ]
 
 _MIB: Final = 1024 * 1024
@@ -111,22 +111,65 @@ class LimitExceeded(Exception):  # noqa: N818 -- internal, never escapes the dec
             self.field = field
 
 
-def with_left_out(
-    diagnostics: list[Diagnostic],
-    left_out: int,
-    limits: Limits,
-    source: str,
-    message_index: int | None,
-) -> tuple[Diagnostic, ...]:
-    """A message's kept *diagnostics*, then one that counts those left out past the limit."""
-    if not left_out:
-        return tuple(diagnostics)
-    summary = Diagnostic(
-        kind=DiagnosticKind.NOT_LISTED,
-        location=Location(source=source, message_index=message_index),
-        reason=f"{left_out} more problems not listed (max_diagnostics is {limits.max_diagnostics})",
-    )
-    return (*diagnostics, summary)
+class DiagnosticRecorder:
+    """Where a decoder is in its input, and what it does about a problem there: raise it in
+    strict mode; otherwise keep it, up to ``limits.max_diagnostics``, and count the rest.
+
+    The binary and the JSON decoders' contexts build on this, so both bound and report alike.
+    """
+
+    __slots__ = ("diagnostics", "left_out", "limits", "message_index", "source", "strict")
+
+    def __init__(
+        self, *, source: str, message_index: int | None, strict: bool, limits: Limits
+    ) -> None:
+        self.source = source
+        self.message_index = message_index
+        self.strict = strict
+        self.limits = limits
+        self.diagnostics: list[Diagnostic] = []
+        self.left_out = 0  # diagnostics past limits.max_diagnostics
+
+    def record(
+        self, field: str | None, entry_index: int | None, reason: str, *, kind: DiagnosticKind
+    ) -> None:
+        """Raise (strict) or keep a problem at an absolute *field* path of the message.
+
+        Raises:
+            DecodeError: in strict mode.
+        """
+        if self.strict:
+            raise DecodeError(
+                reason,
+                source=self.source,
+                message_index=self.message_index,
+                entry_index=entry_index,
+                field=field,
+            )
+        if len(self.diagnostics) < self.limits.max_diagnostics:
+            location = Location(
+                source=self.source,
+                message_index=self.message_index,
+                entry_index=entry_index,
+                field=field,
+            )
+            self.diagnostics.append(Diagnostic(kind=kind, location=location, reason=reason))
+        else:
+            self.left_out += 1
+
+    def message_diagnostics(self) -> tuple[Diagnostic, ...]:
+        """The kept diagnostics, then one that counts those left out past the limit."""
+        if not self.left_out:
+            return tuple(self.diagnostics)
+        summary = Diagnostic(
+            kind=DiagnosticKind.NOT_LISTED,
+            location=Location(source=self.source, message_index=self.message_index),
+            reason=(
+                f"{self.left_out} more problems not listed"
+                f" (max_diagnostics is {self.limits.max_diagnostics})"
+            ),
+        )
+        return (*self.diagnostics, summary)
 
 
 @attrs.frozen
