@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench
 
 import meshals
-from meshals._convert import Context, message_from_pb
 from meshals._pb.als_pb2 import StreamAccessLogsMessage as PB2StreamAccessLogsMessage
+from meshals.codec._convert import Context, message_from_pb
 
 
 def _rebuilders(value: object) -> Callable[[], object]:

@@ -67,8 +67,8 @@ html_title = f"meshals {release}"
 def _public_home() -> None:
     """Document every public object where users import it from: ``meshals.X``.
 
-    meshals defines its API in private modules (``meshals._metrics``) and re-exports it from
-    the package; autodoc and type hints would otherwise name ``meshals._metrics.TlsMode``, a
+    meshals defines its API in private modules (``meshals.model._metrics``) and re-exports it from
+    the package; autodoc and type hints would otherwise name ``meshals.model._metrics.TlsMode``, a
     target that is not (and should not be) documented. This changes the objects of this build
     process only.
     """
@@ -84,7 +84,7 @@ _public_home()
 def _reexported_data_docs() -> dict[str, list[str]]:
     """The ``#:`` doc comments of the public constants and type aliases, by public name.
 
-    They are written where each is defined (``meshals._analysis.ANALYZERS``); autodoc looks
+    They are written where each is defined (``meshals.mesh._analysis.ANALYZERS``); autodoc looks
     for them in ``meshals/__init__.py``, finds none and would show the docstring of the
     value's type (``str``'s) instead.
     """
@@ -133,7 +133,7 @@ def _resolve_unqualified(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     """Resolve a Python reference relative to wherever it was written.
 
     Docstrings name things relative to the module that defines them (``:data:`UNREACHED_FLAGS```
-    in ``meshals._stats``, ``:attr:`NodeKind.UNKNOWN```); once the object is documented as
+    in ``meshals.aggregate._stats``, ``:attr:`NodeKind.UNKNOWN```); once the object is documented as
     ``meshals.X`` that context is gone. A target resolves to the one documented meshals object
     of the reference's kind whose full name ends with it (else whose last name is the target's
     last name). Zero or several candidates: unresolved, and the build fails.
@@ -171,7 +171,9 @@ def _draw_example(app: Any) -> None:
     bookinfo = meshals.examples.example("bookinfo")
     metrics = meshals.analyze(bookinfo.streams(), resolver=bookinfo.resolver()).metrics()
     graph = meshals.topology(metrics)
-    svg = meshals.to_svg(graph, health=meshals.topology_health(graph), renderer="builtin")
+    svg = meshals.output.to_svg(
+        graph, health=meshals.aggregate.topology_health(graph), renderer="builtin"
+    )
     target = Path(app.srcdir) / "_generated" / "bookinfo.svg"
     target.parent.mkdir(exist_ok=True)
     if not target.is_file() or target.read_text(encoding="utf-8") != svg:

@@ -1,4 +1,5 @@
-"""Summary (meshals._summary) and the Dask engine (meshals.dask): merged results are exact.
+"""Summary (meshals.aggregate._summary) and the Dask engine (meshals.dask): merged results are
+exact.
 
 Every Dask result is compared with one single-process ``summarize`` of all the files' streams
 together (``==`` and ``to_dict()``). The distributed tests run a ``LocalCluster`` of two worker
@@ -113,7 +114,7 @@ def test_per_file_summaries_merge_into_the_joint_one_in_any_order_and_grouping()
     assert [part.accounting.streams for part in parts] == [1] * 6
     assert Summary.merge_all(parts) == joint
     assert Summary.merge_all(reversed(parts)) == joint
-    assert meshals.merge(*parts) == joint
+    assert meshals.aggregate.merge(*parts) == joint
     assert functools.reduce(Summary.__add__, parts[3:] + parts[:3]) == joint
     left = (parts[0] + parts[1]) + (parts[2] + (parts[3] + parts[4])) + parts[5]
     assert left == joint
@@ -129,7 +130,10 @@ def test_the_empty_summary_changes_nothing() -> None:
 
 def test_merge_all_of_nothing_has_the_settings_asked_for() -> None:
     empty = Summary.merge_all([], scope="endpoint", window="5m", relative_accuracy=0.02)
-    assert (empty.red.scope, empty.red.window_ns) == (meshals.Scope.ENDPOINT, 300_000_000_000)
+    assert (empty.red.scope, empty.red.window_ns) == (
+        meshals.aggregate.Scope.ENDPOINT,
+        300_000_000_000,
+    )
     assert empty.relative_accuracy == 0.02
     assert empty.topology == Topology()
     assert empty.accounting == Accounting()

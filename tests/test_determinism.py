@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from meshals import cli
+from meshals.cli import _main as cli
 
 ROOT = Path(__file__).parent.parent
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"

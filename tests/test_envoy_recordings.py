@@ -278,16 +278,16 @@ def test_meshals_sees_what_the_ground_truth_says(stream: str) -> None:
         assert common is not None
         assert common.upstream_cluster == want["upstream_cluster"]
         assert common.response_flags == {
-            meshals.ResponseFlag.from_short_code(code) for code in want["response_flags"]
+            meshals.model.ResponseFlag.from_short_code(code) for code in want["response_flags"]
         }
         remote = common.downstream_remote_address
-        assert isinstance(remote, meshals.SocketAddress)
+        assert isinstance(remote, meshals.model.SocketAddress)
         assert remote.address == want["downstream_remote_ip"]
         if isinstance(entry, meshals.HttpEntry):
             assert entry.request is not None
             assert entry.response is not None
             assert entry.request.path == want["path"]
-            assert entry.request.request_method == meshals.RequestMethod[want["method"]]
+            assert entry.request.request_method == meshals.model.RequestMethod[want["method"]]
             assert entry.response.response_code == want["response_code"]
         else:
             assert entry.connection_properties is not None
@@ -320,7 +320,7 @@ def test_meshals_spot_check_gateway() -> None:
     assert entry.common_properties is not None
     assert entry.request.path == "/productpage"
     assert entry.response.response_code == 200
-    assert entry.protocol_version == meshals.HttpVersion.HTTP11
+    assert entry.protocol_version == meshals.model.HttpVersion.HTTP11
     assert (
         entry.common_properties.upstream_cluster
         == "outbound|9080||productpage.default.svc.cluster.local"
@@ -334,7 +334,7 @@ def test_meshals_spot_check_no_route() -> None:
     assert entry.response is not None
     assert entry.common_properties is not None
     assert entry.response.response_code == 404
-    assert entry.common_properties.response_flags == {meshals.ResponseFlag.NO_ROUTE_FOUND}
+    assert entry.common_properties.response_flags == {meshals.model.ResponseFlag.NO_ROUTE_FOUND}
     assert entry.common_properties.upstream_cluster == ""
     assert entry.common_properties.upstream_remote_address is None
 
@@ -343,8 +343,8 @@ def test_meshals_spot_check_dead_upstream_and_timeout() -> None:
     dead, _ = _first_entry("productpage-http", path="/recommendations/0")
     assert dead.common_properties is not None
     assert dead.common_properties.response_flags == {
-        meshals.ResponseFlag.UPSTREAM_CONNECTION_FAILURE,
-        meshals.ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED,
+        meshals.model.ResponseFlag.UPSTREAM_CONNECTION_FAILURE,
+        meshals.model.ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED,
     }
     assert dead.common_properties.upstream_request_attempt_count == 3  # Istio's 2 retries
     timed_out, _ = _first_entry("productpage-http", path="/reviews/slow")
@@ -353,7 +353,7 @@ def test_meshals_spot_check_dead_upstream_and_timeout() -> None:
     assert timed_out.common_properties is not None
     assert timed_out.response.response_code == 504
     assert timed_out.common_properties.response_flags == {
-        meshals.ResponseFlag.UPSTREAM_REQUEST_TIMEOUT
+        meshals.model.ResponseFlag.UPSTREAM_REQUEST_TIMEOUT
     }
     abandoned, _ = _first_entry("reviews-http", path="/reviews/slow")
     assert isinstance(abandoned, meshals.HttpEntry)
@@ -361,7 +361,7 @@ def test_meshals_spot_check_dead_upstream_and_timeout() -> None:
     assert abandoned.common_properties is not None
     assert abandoned.response.response_code is None  # no response was ever sent
     assert abandoned.common_properties.response_flags == {
-        meshals.ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION
+        meshals.model.ResponseFlag.DOWNSTREAM_CONNECTION_TERMINATION
     }
     assert abandoned.common_properties.upstream_cluster == "inbound|9080||"
 
@@ -373,8 +373,8 @@ def test_meshals_spot_check_grpc() -> None:
         assert isinstance(entry, meshals.HttpEntry)
         assert entry.request is not None
         assert entry.response is not None
-        assert entry.protocol_version == meshals.HttpVersion.HTTP2
-        assert entry.request.request_method == meshals.RequestMethod.POST
+        assert entry.protocol_version == meshals.model.HttpVersion.HTTP2
+        assert entry.request.request_method == meshals.model.RequestMethod.POST
         assert entry.request.request_headers["content-type"] == "application/grpc"
         assert entry.response.response_code == 200
     assert isinstance(ok, meshals.HttpEntry)
@@ -392,13 +392,14 @@ def test_meshals_spot_check_tcp() -> None:
     assert echoed.common_properties is not None
     assert echoed.connection_properties.sent_bytes == 1500
     assert echoed.common_properties.upstream_cluster == want["upstream_cluster"]
-    assert echoed.common_properties.access_log_type == meshals.AccessLogType.TcpConnectionEnd
+    assert echoed.common_properties.access_log_type == meshals.model.AccessLogType.TcpConnectionEnd
     refused, _ = _first_entry(
         "productpage-tcp", upstream_cluster="outbound|3306||mysqldb.default.svc.cluster.local"
     )
     assert refused.common_properties is not None
     assert (
-        meshals.ResponseFlag.UPSTREAM_CONNECTION_FAILURE in refused.common_properties.response_flags
+        meshals.model.ResponseFlag.UPSTREAM_CONNECTION_FAILURE
+        in refused.common_properties.response_flags
     )
 
 

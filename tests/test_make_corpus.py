@@ -110,7 +110,7 @@ def test_json_lines_hold_the_same_messages(
 ) -> None:
     with meshals.read(corpus["jsonl"], strict=True) as reader:
         assert list(reader) == messages
-        assert reader.container is meshals.Container.JSON_LINES
+        assert reader.container is meshals.capture.Container.JSON_LINES
 
 
 def test_what_varies(messages: list[meshals.AlsMessage]) -> None:
@@ -138,7 +138,9 @@ def test_what_varies(messages: list[meshals.AlsMessage]) -> None:
         entry.common_properties.downstream_remote_address.port
         for entry in http
         if entry.common_properties is not None
-        and isinstance(entry.common_properties.downstream_remote_address, meshals.SocketAddress)
+        and isinstance(
+            entry.common_properties.downstream_remote_address, meshals.model.SocketAddress
+        )
     }
     assert len(ports) > len(http) // 2
     assert all(port is not None and 32768 <= port <= 60999 for port in ports)

@@ -27,9 +27,10 @@ MAX_SEED_SIZE = 8 * 1024
 sys.path.insert(0, str(ROOT / "src"))
 
 import meshals  # noqa: E402 -- after the path set-up
-from meshals import Container, encode_binary  # noqa: E402
-from meshals._containers import detect_container  # noqa: E402
-from meshals._wire import encode_varint  # noqa: E402
+from meshals.capture import Container  # noqa: E402
+from meshals.capture._containers import detect_container  # noqa: E402
+from meshals.codec import encode_binary  # noqa: E402
+from meshals.codec._wire import encode_varint  # noqa: E402
 
 
 def main() -> int:
@@ -109,8 +110,8 @@ def _framer_inputs() -> Iterator[bytes]:
 
 
 def _templates() -> Iterator[bytes]:
-    yield meshals.SKYWALKING_SERVICE_RULE.encode()
-    yield meshals.SKYWALKING_FALLBACK_RULE.encode()
+    yield meshals.resolve.SKYWALKING_SERVICE_RULE.encode()
+    yield meshals.resolve.SKYWALKING_FALLBACK_RULE.encode()
     yield b"${pod.metadata.labels.app}-${pod.metadata.name}.mesh"
     yield b"${service.spec.ports.0.port, pod.metadata.(app.kubernetes.io/name)}"
 

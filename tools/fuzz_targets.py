@@ -2,7 +2,7 @@
 
 Each target raises (an AssertionError, or whatever escaped meshals) only for a finding:
 an exception that is not a ``MeshalsError``, or a broken invariant. They are plain functions,
-so the regression tests (``tests/test_bad_inputs.py``) and ``--reproduce`` run them without
+so the regression tests (``tests/capture/test_bad_inputs.py``) and ``--reproduce`` run them without
 atheris.
 """
 
@@ -14,19 +14,19 @@ from collections.abc import Callable, Iterator
 import meshals
 from meshals import (
     AlsMessage,
-    Container,
     DecodeError,
     EncodeError,
     MeshalsError,
-    NameTemplate,
     ResolverError,
     StaticResolver,
     analyze,
     decode_binary,
     decode_json,
-    encode_binary,
     read,
 )
+from meshals.capture import Container
+from meshals.codec import encode_binary
+from meshals.resolve import NameTemplate
 
 __all__ = ["TARGETS"]
 
@@ -174,7 +174,7 @@ def fuzz_kubernetes(data: bytes) -> None:
 
 def fuzz_l4(data: bytes) -> None:
     """parse_l4_line on one line of a ztunnel or Kmesh log: a connection, a skip, or DecodeError."""
-    from meshals._ztunnel import parse_l4_line as parse
+    from meshals.codec._l4_lines import parse_l4_line as parse
 
     text = data.decode("utf-8", errors="replace")
     try:

@@ -1,25 +1,22 @@
 """meshals: offline analysis of Envoy Access Log Service (ALS) messages.
 
 Decode ALS messages from JSON, binary protobuf or protobuf objects into immutable typed
-entries. No network code, no server: bytes and text in, values out.
+entries, analyse them into service-mesh metrics, and aggregate those into topology and RED
+statistics. No network code, no server: bytes and text in, values out.
+
+This namespace holds the everyday API. The stages live in their own packages, in the order
+data flows through them: :mod:`meshals.model` (values), :mod:`meshals.codec` (bytes <->
+model), :mod:`meshals.capture` (files), :mod:`meshals.resolve` (naming),
+:mod:`meshals.mesh` (analysis), :mod:`meshals.aggregate` and :mod:`meshals.output`.
 """
 
 from __future__ import annotations
 
+import importlib
+import warnings
+
 from . import examples as examples
-from . import export as export
-from ._accounting import Accounting, SkipReason
-from ._analysis import ANALYZERS, Analysis, analyze
-from ._binary import decode_binary, decode_message
-from ._clusters import (
-    ClusterDirection,
-    IstioCluster,
-    SpecialCluster,
-    parse_istio_cluster,
-    special_cluster_of,
-)
-from ._containers import Container, Reader, Record, read
-from ._encode import encode_binary, encode_message
+from . import output as output  # registers the notebook renderings (meshals._display)
 from ._errors import (
     AggregateError,
     DecodeError,
@@ -31,271 +28,241 @@ from ._errors import (
     ResolverError,
     StreamError,
 )
-from ._graph_formats import (
-    GraphRenderError,
-    builtin_svg,
-    graphviz_svg,
-    to_dot,
-    to_mermaid,
-    to_networkx,
-    to_svg,
+from ._optional import MissingDependencyError
+from .aggregate import (
+    RedStats,
+    Summary,
+    Topology,
+    red,
+    summarize,
+    topology,
 )
-from ._health import (
-    DEFAULT_THRESHOLDS,
-    Health,
-    HealthStatus,
-    HealthThresholds,
-    NodeHealth,
-    RuleResult,
-    Threshold,
-    TopologyHealth,
-    edge_health,
-    health_of,
-    node_health,
-    topology_health,
+from .capture import (
+    Reader,
+    read,
 )
-from ._istio_metrics import ISTIO_BUCKETS, IstioHistogram, IstioMetrics, istio_metrics
-from ._json import decode_json
-from ._kubernetes import KubernetesNaming, KubernetesResolver
-from ._l4 import ZTUNNEL, EnvoyReporters, l4_metrics
-from ._limits import Limits
-from ._metrics import (
-    K8S_MESH,
-    DetectPoint,
-    EntryTimings,
-    MeshProtocol,
-    MetricOrigin,
-    ServiceMeshMetric,
-    TlsMode,
+from .codec import (
+    decode_binary,
+    decode_json,
+    decode_message,
 )
-from ._model import (
+from .mesh import (
+    Accounting,
+    Analysis,
+    analyze,
+    role_of,
+)
+from .model import (
+    UNKNOWN,
     AccessLogCommon,
-    AccessLogType,
-    Address,
     AlsMessage,
-    BuildVersion,
-    CertificateProperties,
-    ConnectionProperties,
-    EnvoyInternalAddress,
-    Extension,
     HttpEntry,
     HttpRequest,
     HttpResponse,
-    HttpVersion,
     Identifier,
-    Locality,
-    LogEntry,
-    Metadata,
-    Node,
-    PipeAddress,
-    RequestMethod,
-    ResponseFlag,
-    SemanticVersion,
-    SocketAddress,
-    SocketProtocol,
-    SubjectAltName,
-    TcpEntry,
-    TlsProperties,
-    TlsVersion,
-    UnauthorizedReason,
-)
-from ._mx_mesh import MX_MESH, MxMeshAnalyzer
-from ._naming import MetadataServiceMapping, MetadataTemplate
-from ._notebook import MetricList, latency_chart_svg, to_pandas, to_records
-from ._optional import MissingDependencyError
-from ._red import RedAccumulator, RedKey, RedRow, RedStats, Scope, red
-from ._resolvers import CachingResolver, ChainResolver, StaticResolver
-from ._roles import Role, RoleRule, default_role_rule, fixed_role, role_of
-from ._service import UNKNOWN, Resolver, ServiceMetaInfo
-from ._sketch import LatencySketch, SketchAccumulator
-from ._stats import (
-    ReportedAccumulator,
-    ReportedTraffic,
-    TrafficAccumulator,
-    TrafficStats,
-    code_class,
-    merge,
-)
-from ._status import protocol_of, status_of
-from ._streams import Stream, StreamMessage
-from ._summary import Summary, summarize
-from ._templates import SKYWALKING_FALLBACK_RULE, SKYWALKING_SERVICE_RULE, NameTemplate
-from ._topology import Edge, NodeKind, ServiceNode, Topology, TopologyAccumulator, topology
-from ._values import AnyValue, FrozenMap, JsonValue, OpaqueJson
-from ._windows import parse_window
-from ._ztunnel import (
-    ConnectionEvent,
-    Direction,
-    L4Address,
     L4Connection,
-    L4Peer,
-    L4Producer,
-    parse_go_duration,
-    parse_l4_line,
+    LogEntry,
+    MetricList,
+    Node,
+    Role,
+    ServiceMeshMetric,
+    ServiceMetaInfo,
+    TcpEntry,
+)
+from .resolve import (
+    CachingResolver,
+    ChainResolver,
+    KubernetesResolver,
+    Resolver,
+    StaticResolver,
 )
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
-    "ANALYZERS",
-    "DEFAULT_THRESHOLDS",
-    "ISTIO_BUCKETS",
-    "K8S_MESH",
-    "MX_MESH",
-    "SKYWALKING_FALLBACK_RULE",
-    "SKYWALKING_SERVICE_RULE",
     "UNKNOWN",
-    "ZTUNNEL",
     "AccessLogCommon",
-    "AccessLogType",
     "Accounting",
-    "Address",
     "AggregateError",
     "AlsMessage",
     "Analysis",
-    "AnyValue",
-    "BuildVersion",
     "CachingResolver",
-    "CertificateProperties",
     "ChainResolver",
-    "ClusterDirection",
-    "ConnectionEvent",
-    "ConnectionProperties",
-    "Container",
     "DecodeError",
-    "DetectPoint",
     "Diagnostic",
     "DiagnosticKind",
-    "Direction",
-    "Edge",
     "EncodeError",
-    "EntryTimings",
-    "EnvoyInternalAddress",
-    "EnvoyReporters",
-    "Extension",
-    "FrozenMap",
-    "GraphRenderError",
-    "Health",
-    "HealthStatus",
-    "HealthThresholds",
     "HttpEntry",
     "HttpRequest",
     "HttpResponse",
-    "HttpVersion",
     "Identifier",
-    "IstioCluster",
-    "IstioHistogram",
-    "IstioMetrics",
-    "JsonValue",
-    "KubernetesNaming",
     "KubernetesResolver",
-    "L4Address",
     "L4Connection",
-    "L4Peer",
-    "L4Producer",
-    "LatencySketch",
-    "Limits",
-    "Locality",
     "Location",
     "LogEntry",
-    "MeshProtocol",
     "MeshalsError",
-    "Metadata",
-    "MetadataServiceMapping",
-    "MetadataTemplate",
     "MetricList",
-    "MetricOrigin",
     "MissingDependencyError",
-    "MxMeshAnalyzer",
-    "NameTemplate",
     "Node",
-    "NodeHealth",
-    "NodeKind",
-    "OpaqueJson",
-    "PipeAddress",
     "Reader",
-    "Record",
-    "RedAccumulator",
-    "RedKey",
-    "RedRow",
     "RedStats",
-    "ReportedAccumulator",
-    "ReportedTraffic",
-    "RequestMethod",
     "Resolver",
     "ResolverError",
-    "ResponseFlag",
     "Role",
-    "RoleRule",
-    "RuleResult",
-    "Scope",
-    "SemanticVersion",
     "ServiceMeshMetric",
     "ServiceMetaInfo",
-    "ServiceNode",
-    "SketchAccumulator",
-    "SkipReason",
-    "SocketAddress",
-    "SocketProtocol",
-    "SpecialCluster",
     "StaticResolver",
-    "Stream",
     "StreamError",
-    "StreamMessage",
-    "SubjectAltName",
     "Summary",
     "TcpEntry",
-    "Threshold",
-    "TlsMode",
-    "TlsProperties",
-    "TlsVersion",
     "Topology",
-    "TopologyAccumulator",
-    "TopologyHealth",
-    "TrafficAccumulator",
-    "TrafficStats",
-    "UnauthorizedReason",
     "__version__",
     "analyze",
-    "builtin_svg",
-    "code_class",
     "decode_binary",
     "decode_json",
     "decode_message",
-    "default_role_rule",
-    "edge_health",
-    "encode_binary",
-    "encode_message",
     "examples",
-    "export",
-    "fixed_role",
-    "graphviz_svg",
-    "health_of",
-    "istio_metrics",
-    "l4_metrics",
-    "latency_chart_svg",
-    "merge",
-    "node_health",
-    "parse_go_duration",
-    "parse_istio_cluster",
-    "parse_l4_line",
-    "parse_window",
-    "protocol_of",
     "read",
     "red",
     "role_of",
-    "special_cluster_of",
-    "status_of",
     "summarize",
-    "to_dot",
-    "to_mermaid",
-    "to_networkx",
-    "to_pandas",
-    "to_records",
-    "to_svg",
     "topology",
-    "topology_health",
 ]
+
+# Names that lived here before the stage packages: they still work for one release, with a
+# DeprecationWarning that names their new place.
+_MOVED: dict[str, str] = {
+    "ANALYZERS": "meshals.mesh",
+    "AccessLogType": "meshals.model",
+    "Address": "meshals.model",
+    "AnyValue": "meshals.model",
+    "BuildVersion": "meshals.model",
+    "CertificateProperties": "meshals.model",
+    "ClusterDirection": "meshals.model",
+    "ConnectionEvent": "meshals.model",
+    "ConnectionProperties": "meshals.model",
+    "Container": "meshals.capture",
+    "DEFAULT_THRESHOLDS": "meshals.aggregate",
+    "DetectPoint": "meshals.model",
+    "Direction": "meshals.model",
+    "Edge": "meshals.aggregate",
+    "EntryTimings": "meshals.model",
+    "EnvoyInternalAddress": "meshals.model",
+    "EnvoyReporters": "meshals.mesh",
+    "Extension": "meshals.model",
+    "FrozenMap": "meshals.model",
+    "GraphRenderError": "meshals.output",
+    "Health": "meshals.aggregate",
+    "HealthStatus": "meshals.aggregate",
+    "HealthThresholds": "meshals.aggregate",
+    "HttpVersion": "meshals.model",
+    "ISTIO_BUCKETS": "meshals.output",
+    "IstioCluster": "meshals.model",
+    "IstioHistogram": "meshals.output",
+    "IstioMetrics": "meshals.output",
+    "JsonValue": "meshals.model",
+    "K8S_MESH": "meshals.model",
+    "KubernetesNaming": "meshals.resolve",
+    "L4Address": "meshals.model",
+    "L4Peer": "meshals.model",
+    "L4Producer": "meshals.model",
+    "LatencySketch": "meshals.aggregate",
+    "Limits": "meshals.codec",
+    "Locality": "meshals.model",
+    "MX_MESH": "meshals.mesh",
+    "MeshProtocol": "meshals.model",
+    "Metadata": "meshals.model",
+    "MetadataServiceMapping": "meshals.resolve",
+    "MetadataTemplate": "meshals.resolve",
+    "MetricOrigin": "meshals.model",
+    "MxMeshAnalyzer": "meshals.mesh",
+    "NameTemplate": "meshals.resolve",
+    "NodeHealth": "meshals.aggregate",
+    "NodeKind": "meshals.aggregate",
+    "OpaqueJson": "meshals.model",
+    "PipeAddress": "meshals.model",
+    "Record": "meshals.capture",
+    "RedAccumulator": "meshals.aggregate",
+    "RedKey": "meshals.aggregate",
+    "RedRow": "meshals.aggregate",
+    "ReportedAccumulator": "meshals.aggregate",
+    "ReportedTraffic": "meshals.aggregate",
+    "RequestMethod": "meshals.model",
+    "ResponseFlag": "meshals.model",
+    "RoleRule": "meshals.mesh",
+    "RuleResult": "meshals.aggregate",
+    "SKYWALKING_FALLBACK_RULE": "meshals.resolve",
+    "SKYWALKING_SERVICE_RULE": "meshals.resolve",
+    "Scope": "meshals.aggregate",
+    "SemanticVersion": "meshals.model",
+    "ServiceNode": "meshals.aggregate",
+    "SketchAccumulator": "meshals.aggregate",
+    "SkipReason": "meshals.mesh",
+    "SocketAddress": "meshals.model",
+    "SocketProtocol": "meshals.model",
+    "SpecialCluster": "meshals.model",
+    "Stream": "meshals.mesh",
+    "StreamMessage": "meshals.mesh",
+    "SubjectAltName": "meshals.model",
+    "Threshold": "meshals.aggregate",
+    "TlsMode": "meshals.model",
+    "TlsProperties": "meshals.model",
+    "TlsVersion": "meshals.model",
+    "TopologyAccumulator": "meshals.aggregate",
+    "TopologyHealth": "meshals.aggregate",
+    "TrafficAccumulator": "meshals.aggregate",
+    "TrafficStats": "meshals.aggregate",
+    "UnauthorizedReason": "meshals.model",
+    "ZTUNNEL": "meshals.mesh",
+    "builtin_svg": "meshals.output",
+    "code_class": "meshals.aggregate",
+    "default_role_rule": "meshals.mesh",
+    "edge_health": "meshals.aggregate",
+    "encode_binary": "meshals.codec",
+    "encode_message": "meshals.codec",
+    "export": "meshals.output",
+    "fixed_role": "meshals.mesh",
+    "graphviz_svg": "meshals.output",
+    "health_of": "meshals.aggregate",
+    "istio_metrics": "meshals.output",
+    "l4_metrics": "meshals.mesh",
+    "latency_chart_svg": "meshals.output",
+    "merge": "meshals.aggregate",
+    "node_health": "meshals.aggregate",
+    "parse_go_duration": "meshals.codec",
+    "parse_istio_cluster": "meshals.model",
+    "parse_l4_line": "meshals.codec",
+    "parse_window": "meshals.aggregate",
+    "protocol_of": "meshals.mesh",
+    "special_cluster_of": "meshals.model",
+    "status_of": "meshals.mesh",
+    "to_dot": "meshals.output",
+    "to_mermaid": "meshals.output",
+    "to_networkx": "meshals.output",
+    "to_pandas": "meshals.output",
+    "to_records": "meshals.output",
+    "to_svg": "meshals.output",
+    "topology_health": "meshals.aggregate",
+}
+
+
+def __getattr__(name: str) -> object:
+    try:
+        package = _MOVED[name]
+    except KeyError:
+        raise AttributeError(f"module 'meshals' has no attribute {name!r}") from None
+    if name == "export":
+        new_place = "meshals.output (meshals.export is deprecated)"
+        value: object = importlib.import_module("meshals.export")
+    else:
+        new_place = f"{package}.{name}"
+        value = getattr(importlib.import_module(package), name)
+    warnings.warn(
+        f"meshals.{name} is deprecated and will be removed in the next release; use {new_place}",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return value
 
 
 def __dir__() -> list[str]:

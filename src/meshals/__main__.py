@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .cli import entrypoint
+from meshals.cli._main import entrypoint
 
 if __name__ == "__main__":
     entrypoint()

@@ -180,7 +180,7 @@ def _rebuild_decode_error(reason: str, location: Location) -> DecodeError:
 class EncodeError(MeshalsError, ValueError):
     """The model holds a value the ALS wire format cannot carry.
 
-    For example an :class:`~meshals.OpaqueJson` ``Any`` payload (decoded from JSON without its
+    For example an :class:`~meshals.model.OpaqueJson` ``Any`` payload (decoded from JSON without its
     type's schema, so there are no bytes to write), a number outside its field's range, or an
     entry of the wrong kind. ``field`` is the dotted protobuf field path, ``reason`` the message
     without it.

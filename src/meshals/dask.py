@@ -31,18 +31,20 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 
-from ._containers import Container, Reader, read
-from ._k8s_mesh import EndpointQuery
-from ._limits import DEFAULT_LIMITS, Limits
-from ._metrics import K8S_MESH
-from ._naming import MetadataServiceMapping
+from meshals.aggregate._red import Scope
+from meshals.aggregate._sketch import DEFAULT_RELATIVE_ACCURACY
+from meshals.aggregate._summary import Summary, summarize
+from meshals.capture._containers import Container, Reader, read
+from meshals.codec._limits import DEFAULT_LIMITS, Limits
+from meshals.mesh._k8s_mesh import EndpointQuery
+from meshals.mesh._roles import RoleRule
+from meshals.model._metrics import K8S_MESH
+from meshals.model._service import ServiceMetaInfo
+from meshals.resolve._naming import MetadataServiceMapping
+from meshals.resolve._protocol import Resolver
+from meshals.resolve._resolvers import CachingResolver
+
 from ._optional import MissingDependencyError
-from ._red import Scope
-from ._resolvers import CachingResolver
-from ._roles import RoleRule
-from ._service import Resolver, ServiceMetaInfo
-from ._sketch import DEFAULT_RELATIVE_ACCURACY
-from ._summary import Summary, summarize
 
 try:
     import dask.bag

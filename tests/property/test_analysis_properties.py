@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 
 import meshals
 from meshals import AlsMessage, Role
-from meshals._analysis import analyze
-from meshals._metrics import MeshProtocol, ServiceMeshMetric
-from meshals._service import UNKNOWN, ServiceMetaInfo
+from meshals.mesh._analysis import analyze
+from meshals.model._metrics import MeshProtocol, ServiceMeshMetric
+from meshals.model._service import UNKNOWN, ServiceMetaInfo
 
 from .strategies import Family, als_messages
 

@@ -29,7 +29,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import meshals
-from meshals import encode_binary, encode_message
+from meshals.codec import encode_binary, encode_message
 
 from .strategies import Family, als_messages, json_spellings
 
@@ -132,23 +132,23 @@ def test_decoded_values_match_the_protobuf_object(message: Message) -> None:
 _MODEL_CLASSES: dict[str, type[attrs.AttrsInstance]] = {
     "Identifier": meshals.Identifier,
     "Node": meshals.Node,
-    "Locality": meshals.Locality,
-    "BuildVersion": meshals.BuildVersion,
-    "SemanticVersion": meshals.SemanticVersion,
-    "Extension": meshals.Extension,
-    "SocketAddress": meshals.SocketAddress,
-    "Pipe": meshals.PipeAddress,
-    "EnvoyInternalAddress": meshals.EnvoyInternalAddress,
+    "Locality": meshals.model.Locality,
+    "BuildVersion": meshals.model.BuildVersion,
+    "SemanticVersion": meshals.model.SemanticVersion,
+    "Extension": meshals.model.Extension,
+    "SocketAddress": meshals.model.SocketAddress,
+    "Pipe": meshals.model.PipeAddress,
+    "EnvoyInternalAddress": meshals.model.EnvoyInternalAddress,
     "AccessLogCommon": meshals.AccessLogCommon,
-    "TLSProperties": meshals.TlsProperties,
-    "CertificateProperties": meshals.CertificateProperties,
-    "SubjectAltName": meshals.SubjectAltName,
-    "Metadata": meshals.Metadata,
+    "TLSProperties": meshals.model.TlsProperties,
+    "CertificateProperties": meshals.model.CertificateProperties,
+    "SubjectAltName": meshals.model.SubjectAltName,
+    "Metadata": meshals.model.Metadata,
     "HTTPAccessLogEntry": meshals.HttpEntry,
     "HTTPRequestProperties": meshals.HttpRequest,
     "HTTPResponseProperties": meshals.HttpResponse,
     "TCPAccessLogEntry": meshals.TcpEntry,
-    "ConnectionProperties": meshals.ConnectionProperties,
+    "ConnectionProperties": meshals.model.ConnectionProperties,
 }
 
 # Model attributes named differently from their protobuf field.
@@ -187,11 +187,11 @@ def _frozen_json(python: Any) -> Any:
     return python
 
 
-def _expected_any(packed: Any) -> meshals.AnyValue:
+def _expected_any(packed: Any) -> meshals.model.AnyValue:
     type_name = packed.type_url.rpartition("/")[2]
     cls = _WELL_KNOWN.get(type_name)
     if cls is None:
-        return meshals.AnyValue(type_url=packed.type_url, value=packed.value, known=False)
+        return meshals.model.AnyValue(type_url=packed.type_url, value=packed.value, known=False)
     payload: Any = cls.FromString(packed.value)
     value: object
     if isinstance(payload, (struct_pb2.Struct, struct_pb2.Value, struct_pb2.ListValue)):
@@ -202,7 +202,7 @@ def _expected_any(packed: Any) -> meshals.AnyValue:
         value = None
     else:
         value = payload.value
-    return meshals.AnyValue(type_url=packed.type_url, value=value, known=True)
+    return meshals.model.AnyValue(type_url=packed.type_url, value=value, known=True)
 
 
 def _same_float(actual: object, expected: float) -> bool:
@@ -240,12 +240,12 @@ def _check_address(address: object, pb_address: Any, path: str) -> None:
 
 
 def _check_response_flags(common: Any, pb_common: Any, path: str) -> None:
-    expected: set[meshals.ResponseFlag] = set()
+    expected: set[meshals.model.ResponseFlag] = set()
     reason = None
     if pb_common.HasField("response_flags"):
         flags = pb_common.response_flags
         for field in flags.DESCRIPTOR.fields:
-            flag = meshals.ResponseFlag.from_field_name(field.name)
+            flag = meshals.model.ResponseFlag.from_field_name(field.name)
             assert flag.field_number == field.number, field.name
             if field.name == "unauthorized_details":
                 if flags.HasField(field.name):
@@ -333,7 +333,7 @@ def _check_singular_message(value: object, pb: Any, field: Any, where: str) -> N
         assert type(value) is int, where
     elif type_name == "google.protobuf.Struct":
         assert value == _frozen_json(json_format.MessageToDict(sub)), where
-        assert isinstance(value, meshals.FrozenMap), where
+        assert isinstance(value, meshals.model.FrozenMap), where
     else:
         assert value is not None, where
         _check(value, sub, where)
@@ -359,7 +359,7 @@ def _check_scalar(value: object, pb: Any, field: Any, where: str) -> None:
 
 
 def _check_map(value: Any, pb_map: Any, field: Any, where: str) -> None:
-    assert isinstance(value, meshals.FrozenMap), where
+    assert isinstance(value, meshals.model.FrozenMap), where
     assert set(value) == set(pb_map), where
     value_field = field.message_type.fields_by_name["value"]
     value_type = value_field.message_type.full_name if value_field.message_type else None

@@ -15,13 +15,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from meshals import ResponseFlag, Role
-from meshals._metrics import DetectPoint, EntryTimings, MeshProtocol, ServiceMeshMetric, TlsMode
-from meshals._red import RedStats, red
-from meshals._service import UNKNOWN, ServiceMetaInfo
-from meshals._sketch import LatencySketch
-from meshals._stats import TrafficStats
-from meshals._topology import Topology, topology
+from meshals import Role
+from meshals.aggregate._red import RedStats, red
+from meshals.aggregate._sketch import LatencySketch
+from meshals.aggregate._stats import TrafficStats
+from meshals.aggregate._topology import Topology, topology
+from meshals.model import ResponseFlag
+from meshals.model._metrics import (
+    DetectPoint,
+    EntryTimings,
+    MeshProtocol,
+    ServiceMeshMetric,
+    TlsMode,
+)
+from meshals.model._service import UNKNOWN, ServiceMetaInfo
 
 pytestmark = pytest.mark.property
 

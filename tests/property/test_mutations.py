@@ -28,7 +28,6 @@ from hypothesis import strategies as st
 
 from meshals import (
     AlsMessage,
-    Container,
     DecodeError,
     DiagnosticKind,
     MeshalsError,
@@ -38,7 +37,8 @@ from meshals import (
     decode_json,
     read,
 )
-from meshals._wire import WireError, encode_varint, fields
+from meshals.capture import Container
+from meshals.codec._wire import WireError, encode_varint, fields
 
 from .strategies import Family, als_messages
 

@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from meshals._containers import Reader, read
 from meshals._errors import MeshalsError
-from meshals._resolvers import StaticResolver
+from meshals.capture._containers import Reader, read
+from meshals.resolve._resolvers import StaticResolver
 
 if TYPE_CHECKING:
     if sys.version_info >= (3, 11):

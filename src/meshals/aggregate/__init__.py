@@ -1,0 +1,94 @@
+"""Exact, mergeable aggregates of metrics.
+
+Traffic statistics, RED rates, latency sketches, the service topology and its health,
+time windows and summaries. Every aggregate merges exactly, so files analysed apart give
+the same result as one analysis.
+"""
+
+from ._health import (
+    DEFAULT_THRESHOLDS,
+    Health,
+    HealthStatus,
+    HealthThresholds,
+    NodeHealth,
+    RuleResult,
+    Threshold,
+    TopologyHealth,
+    edge_health,
+    health_of,
+    node_health,
+    topology_health,
+)
+from ._red import (
+    RedAccumulator,
+    RedKey,
+    RedRow,
+    RedStats,
+    Scope,
+    red,
+)
+from ._sketch import (
+    LatencySketch,
+    SketchAccumulator,
+)
+from ._stats import (
+    ReportedAccumulator,
+    ReportedTraffic,
+    TrafficAccumulator,
+    TrafficStats,
+    code_class,
+    merge,
+)
+from ._summary import (
+    Summary,
+    summarize,
+)
+from ._topology import (
+    Edge,
+    NodeKind,
+    ServiceNode,
+    Topology,
+    TopologyAccumulator,
+    topology,
+)
+from ._windows import (
+    parse_window,
+)
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "Edge",
+    "Health",
+    "HealthStatus",
+    "HealthThresholds",
+    "LatencySketch",
+    "NodeHealth",
+    "NodeKind",
+    "RedAccumulator",
+    "RedKey",
+    "RedRow",
+    "RedStats",
+    "ReportedAccumulator",
+    "ReportedTraffic",
+    "RuleResult",
+    "Scope",
+    "ServiceNode",
+    "SketchAccumulator",
+    "Summary",
+    "Threshold",
+    "Topology",
+    "TopologyAccumulator",
+    "TopologyHealth",
+    "TrafficAccumulator",
+    "TrafficStats",
+    "code_class",
+    "edge_health",
+    "health_of",
+    "merge",
+    "node_health",
+    "parse_window",
+    "red",
+    "summarize",
+    "topology",
+    "topology_health",
+]

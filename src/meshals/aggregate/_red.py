@@ -1,0 +1,348 @@
+"""Inbound RED statistics per service, instance or endpoint, optionally in time windows.
+
+:func:`red` groups the inbound traffic of service-mesh metrics by destination service,
+instance or endpoint (a :class:`Scope`), over the whole input or in epoch-aligned time windows
+(:mod:`meshals.aggregate._windows`). Each group is a
+:class:`~meshals.aggregate._stats.ReportedTraffic`, so a call is counted once whichever sides
+reported it, and :class:`RedStats` merge exactly like the traffic they hold.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from collections.abc import Callable, Iterable
+
+import attrs
+
+from meshals._display import html
+from meshals._errors import AggregateError
+from meshals._values import FrozenMap
+from meshals.model._metrics import ServiceMeshMetric
+
+from ._sketch import DEFAULT_RELATIVE_ACCURACY, check_relative_accuracy
+from ._stats import ReportedAccumulator, ReportedTraffic, TrafficStats
+from ._windows import parse_window, window_start_ns
+
+__all__ = ["RedAccumulator", "RedKey", "RedRow", "RedStats", "Scope", "red"]
+
+_NS_PER_S = 1_000_000_000
+
+
+class Scope(enum.Enum):
+    """What :func:`red` groups inbound calls by: the called service, instance or endpoint."""
+
+    SERVICE = "service"
+    INSTANCE = "instance"
+    ENDPOINT = "endpoint"
+
+
+@attrs.frozen(kw_only=True)
+class RedKey:
+    """One group of :class:`RedStats`: the called service, and per scope instance or endpoint.
+
+    Attributes:
+        service: the destination service.
+        instance: the destination instance (instance scope), else None.
+        endpoint: the endpoint called, ``METHOD:path`` (endpoint scope), else None.
+        window_start_ns: the window's start in ns since the epoch (windowed), else None.
+    """
+
+    service: str
+    instance: str | None = None
+    endpoint: str | None = None
+    window_start_ns: int | None = None
+
+    def sort_key(self) -> tuple[str, str, str, int]:
+        """A total order: service, instance, endpoint, window."""
+        return (
+            self.service,
+            self.instance or "",
+            self.endpoint or "",
+            -1 if self.window_start_ns is None else self.window_start_ns,
+        )
+
+
+_NO_GROUPS: FrozenMap[RedKey, ReportedTraffic] = FrozenMap()
+
+
+@attrs.frozen(kw_only=True)
+class RedRow:
+    """One group's numbers: its key, its calls counted once, and its request rate.
+
+    Attributes:
+        key: the group.
+        stats: :meth:`ReportedTraffic.combined` of the group.
+        rate: requests per second over the window, or over the group's observed span.
+    """
+
+    key: RedKey
+    stats: TrafficStats
+    rate: float | None
+
+
+def _window_ns(window: str | datetime.timedelta | int | None) -> int | None:
+    if window is None or isinstance(window, int):
+        if isinstance(window, int) and (isinstance(window, bool) or window <= 0):
+            raise AggregateError(f"a time window must be a positive ns count: {window!r}")
+        return window
+    return parse_window(window)
+
+
+def _scope(scope: Scope | str) -> Scope:
+    try:
+        return Scope(scope)
+    except ValueError as exc:
+        raise AggregateError(f"not a scope: {scope!r} (service, instance or endpoint)") from exc
+
+
+@attrs.frozen(kw_only=True)
+class RedStats:
+    """Inbound RED statistics per service, instance or endpoint, optionally per time window.
+
+    Attributes:
+        scope: what the groups are.
+        window_ns: the window length in ns, or None for the whole input.
+        groups: each group's traffic by side, in key order.
+        left_out: metrics in no group: without a start time (windowed) or without an
+            endpoint (TCP, endpoint scope).
+    """
+
+    scope: Scope = Scope.SERVICE
+    window_ns: int | None = None
+    groups: FrozenMap[RedKey, ReportedTraffic] = _NO_GROUPS
+    left_out: int = 0
+
+    def rate(self, key: RedKey, *, seconds: float | None = None) -> float | None:
+        """A group's requests per second (combined sides).
+
+        Args:
+            key: the group.
+            seconds: the period to divide by; default: the window, or the group's span.
+
+        Returns:
+            The rate, or None if the period is unknown. KeyError for an unknown group.
+        """
+        stats = self.groups[key].combined()
+        if seconds is None and self.window_ns is not None:
+            seconds = self.window_ns / _NS_PER_S
+        return stats.rate(seconds)
+
+    def rows(self) -> tuple[RedRow, ...]:
+        """Every group's key, combined statistics and rate, in key order."""
+        return tuple(
+            RedRow(key=key, stats=traffic.combined(), rate=self.rate(key))
+            for key, traffic in self.groups.items()
+        )
+
+    def _check_compatible(self, other: RedStats) -> None:
+        if (self.scope, self.window_ns) != (other.scope, other.window_ns):
+            raise AggregateError(
+                f"cannot merge RED statistics by {self.scope.value}/{self.window_ns} ns "
+                f"with ones by {other.scope.value}/{other.window_ns} ns"
+            )
+
+    def merge(self, other: RedStats) -> RedStats:
+        """The statistics of both inputs.
+
+        Raises:
+            AggregateError: if scope or window differ, or the latency accuracies.
+        """
+        self._check_compatible(other)
+        accumulator = RedAccumulator(self.scope, window=self.window_ns)
+        accumulator.add_stats(self)
+        accumulator.add_stats(other)
+        return accumulator.result()
+
+    def __add__(self, other: RedStats) -> RedStats:
+        if not isinstance(other, RedStats):
+            return NotImplemented
+        return self.merge(other)
+
+    @classmethod
+    def merge_all(
+        cls,
+        stats: Iterable[RedStats],
+        *,
+        scope: Scope | str = Scope.SERVICE,
+        window: str | datetime.timedelta | int | None = None,
+    ) -> RedStats:
+        """Merge any number of RED statistics of one scope and window.
+
+        Args:
+            stats: the statistics.
+            scope: the scope of the result when ``stats`` is empty.
+            window: the window of the result when ``stats`` is empty.
+
+        Raises:
+            AggregateError: if scopes or windows differ.
+        """
+        accumulator: RedAccumulator | None = None
+        for item in stats:
+            if accumulator is None:
+                accumulator = RedAccumulator(item.scope, window=item.window_ns)
+            accumulator.add_stats(item)
+        if accumulator is None:
+            return cls(scope=_scope(scope), window_ns=_window_ns(window))
+        return accumulator.result()
+
+    def to_dict(self) -> dict[str, object]:
+        """A plain, JSON-ready dict: scope, window and one row per group."""
+        return {
+            "scope": self.scope.value,
+            "window_ns": self.window_ns,
+            "left_out": self.left_out,
+            "groups": [
+                {
+                    "service": row.key.service,
+                    "instance": row.key.instance,
+                    "endpoint": row.key.endpoint,
+                    "window_start_ns": row.key.window_start_ns,
+                    "rate": row.rate,
+                    "traffic": self.groups[row.key].to_dict(),
+                }
+                for row in self.rows()
+            ],
+        }
+
+    def _repr_html_(self) -> str | None:
+        """The RED rows as an HTML table, for notebooks."""
+        return html(self)
+
+
+def _service_key(metric: ServiceMeshMetric, window_start: int | None) -> RedKey | None:
+    return RedKey(service=metric.destination.service, window_start_ns=window_start)
+
+
+def _instance_key(metric: ServiceMeshMetric, window_start: int | None) -> RedKey | None:
+    destination = metric.destination
+    return RedKey(
+        service=destination.service, instance=destination.instance, window_start_ns=window_start
+    )
+
+
+def _endpoint_key(metric: ServiceMeshMetric, window_start: int | None) -> RedKey | None:
+    if metric.endpoint is None:
+        return None
+    return RedKey(
+        service=metric.destination.service, endpoint=metric.endpoint, window_start_ns=window_start
+    )
+
+
+_KEYS: dict[Scope, Callable[[ServiceMeshMetric, int | None], RedKey | None]] = {
+    Scope.SERVICE: _service_key,
+    Scope.INSTANCE: _instance_key,
+    Scope.ENDPOINT: _endpoint_key,
+}
+
+
+class RedAccumulator:
+    """Builds :class:`RedStats` one metric at a time (mutable, O(1) per metric)."""
+
+    __slots__ = ("_groups", "_key_of", "_relative_accuracy", "left_out", "scope", "window_ns")
+
+    def __init__(
+        self,
+        scope: Scope | str = Scope.SERVICE,
+        *,
+        window: str | datetime.timedelta | int | None = None,
+        relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY,
+    ) -> None:
+        """Start empty.
+
+        Args:
+            scope: group by destination service, instance or endpoint.
+            window: None for the whole input, else a window (``"1m"``, a timedelta, or ns).
+            relative_accuracy: the latency sketches' alpha.
+
+        Raises:
+            AggregateError: for an unknown scope, a bad window or accuracy.
+        """
+        self.scope = _scope(scope)
+        self.window_ns = _window_ns(window)
+        self._relative_accuracy = check_relative_accuracy(relative_accuracy)
+        self._key_of = _KEYS[self.scope]
+        self._groups: dict[RedKey, ReportedAccumulator] = {}
+        self.left_out = 0
+
+    def add(self, metric: ServiceMeshMetric) -> None:
+        """Count one metric in its group (or in ``left_out``)."""
+        window_start = None
+        if self.window_ns is not None:
+            start = metric.start_time_ns
+            if start is None:
+                self.left_out += 1
+                return
+            window_start = window_start_ns(start, self.window_ns)
+        key = self._key_of(metric, window_start)
+        if key is None:
+            self.left_out += 1
+            return
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = ReportedAccumulator(
+                relative_accuracy=self._relative_accuracy
+            )
+        group.add(metric)
+
+    def add_stats(self, stats: RedStats) -> None:
+        """Count everything a :class:`RedStats` summarises (a merge).
+
+        Raises:
+            AggregateError: if its scope or window differ from this accumulator's.
+        """
+        if (stats.scope, stats.window_ns) != (self.scope, self.window_ns):
+            raise AggregateError(
+                f"cannot merge RED statistics by {stats.scope.value}/{stats.window_ns} ns "
+                f"into ones by {self.scope.value}/{self.window_ns} ns"
+            )
+        self.left_out += stats.left_out
+        for key, traffic in stats.groups.items():
+            group = self._groups.get(key)
+            if group is None:
+                group = self._groups[key] = ReportedAccumulator(
+                    relative_accuracy=self._relative_accuracy
+                )
+            group.add_traffic(traffic)
+
+    def result(self) -> RedStats:
+        """The immutable statistics counted so far."""
+        keys = sorted(self._groups, key=RedKey.sort_key)
+        return RedStats(
+            scope=self.scope,
+            window_ns=self.window_ns,
+            groups=FrozenMap({key: self._groups[key].result() for key in keys}),
+            left_out=self.left_out,
+        )
+
+
+def red(
+    metrics: Iterable[ServiceMeshMetric],
+    *,
+    scope: Scope | str = Scope.SERVICE,
+    window: str | datetime.timedelta | int | None = None,
+    relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY,
+) -> RedStats:
+    """Inbound RED statistics of metrics, per destination service, instance or endpoint.
+
+    A call counts for the service it was made to (its destination). Client and server
+    observations are kept apart per group; :meth:`RedStats.rows` combines them
+    (:meth:`ReportedTraffic.combined`).
+
+    Args:
+        metrics: the metrics (e.g. ``meshals.analyze(...)``).
+        scope: ``"service"``, ``"instance"`` or ``"endpoint"`` (TCP calls have no endpoint).
+        window: None for the whole input (rates over each group's observed span), or a window
+            (``"1m"``, a timedelta, or ns) aligned to the epoch in UTC; rates per window.
+        relative_accuracy: the latency sketches' alpha.
+
+    Returns:
+        The statistics.
+
+    Raises:
+        AggregateError: for an unknown scope, a bad window or accuracy.
+    """
+    accumulator = RedAccumulator(scope, window=window, relative_accuracy=relative_accuracy)
+    for metric in metrics:
+        accumulator.add(metric)
+    return accumulator.result()

@@ -1,0 +1,12 @@
+"""The ``meshals`` command line: arguments, files, standard streams, processes and clocks.
+
+The only package that touches the terminal, the environment and the clock; nothing
+imports it.
+"""
+
+from ._main import (
+    entrypoint,
+    main,
+)
+
+__all__ = ["entrypoint", "main"]

@@ -1,0 +1,113 @@
+"""One function over many inputs, in worker processes or in this one, results in input order.
+
+The command line's ``--jobs`` runs on this: each capture file is one task, each worker process
+sets up once (loads the resolver) and sends back a small picklable result per file. Results
+are yielded in input order, so whoever merges them sees what a single process would have seen,
+errors included: the first input (in order) that failed raises, whatever finished first.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.context import BaseContext
+from typing import Any, ClassVar, Generic, TypeVar, cast
+
+__all__: list[str] = []
+
+S = TypeVar("S")
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def in_order(
+    work: Callable[[S, T], R],
+    items: Sequence[T],
+    *,
+    setup: Callable[[], S],
+    jobs: int,
+    preload: Sequence[str] = (),
+) -> Generator[R, None, None]:
+    """``work(state, item)`` for each item, yielded in item order; ``state = setup()`` per process.
+
+    With ``jobs`` 1 or fewer than two items, everything runs in this process, lazily: setup
+    when the first result is asked for, then one item per result. Otherwise up to ``jobs``
+    worker processes run the items; ``work`` and ``setup`` are then pickled once per worker
+    (module-level functions, or instances of module-level classes), each item and result once.
+    As with any process pool that does not fork, a script calling this must guard its entry
+    point with ``if __name__ == "__main__":`` (the console script and ``python -m`` do).
+
+    Args:
+        work: the task; its results must pickle when ``jobs`` > 1.
+        items: the inputs.
+        setup: what each process does once before its first task (e.g. load a resolver).
+        jobs: the most processes to run at once.
+        preload: modules the worker processes import up front, where a fork server starts
+            them (so each worker need not import them again).
+
+    Raises:
+        Exception: what ``setup`` or ``work`` raised, for the first item (in order) that
+            failed; the items after it are cancelled. Close the iterator to cancel early.
+    """
+    if jobs <= 1 or len(items) < 2:
+        yield from _here(work, items, setup)
+        return
+    pool = ProcessPoolExecutor(
+        max_workers=min(jobs, len(items)),
+        mp_context=_context(preload),
+        initializer=_Worker(work, setup).start,
+    )
+    try:
+        futures = [pool.submit(_run_task, item) for item in items]
+        for future in futures:
+            yield cast(R, future.result())
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _here(work: Callable[[S, T], R], items: Sequence[T], setup: Callable[[], S]) -> Iterator[R]:
+    state = setup()
+    for item in items:
+        yield work(state, item)
+
+
+def _context(preload: Sequence[str]) -> BaseContext:
+    # A fork server where there is one: forking this process is unsafe once it has threads,
+    # and workers forked from the server start with meshals already imported.
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context()
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(preload))
+    return context
+
+
+class _Worker(Generic[S, T, R]):
+    """A worker process' task and state: set up once, then run per item."""
+
+    current: ClassVar[_Worker[Any, Any, Any] | None] = None  # this process'
+
+    def __init__(self, work: Callable[[S, T], R], setup: Callable[[], S]) -> None:
+        self.work = work
+        self.setup = setup
+        self.state: S | None = None
+        self.setup_error: Exception | None = None
+
+    def start(self) -> None:
+        """Set up, in the worker process (the pool's initializer)."""
+        _Worker.current = self
+        try:
+            self.state = self.setup()
+        except Exception as exc:  # an initializer that raises breaks the pool and loses exc
+            self.setup_error = exc
+
+    def run(self, item: T) -> R:
+        if self.setup_error is not None:
+            raise self.setup_error  # every task fails as the first would have, in order
+        return self.work(cast(S, self.state), item)  # set up without error
+
+
+def _run_task(item: object) -> object:
+    worker = _Worker.current
+    assert worker is not None, "tasks run only in a worker process started by in_order"
+    return worker.run(item)

@@ -1,0 +1,60 @@
+"""The analysis: from access-log entries to ``ServiceMeshMetric`` values.
+
+Streams and the role of each Envoy, addresses, status and TLS, Istio peer metadata, the
+k8s-mesh (gateway, sidecar, waypoint), mx-mesh and L4 analyses, ``analyze()`` and the
+accounting of every entry it was given.
+"""
+
+from ._accounting import (
+    Accounting,
+    SkipReason,
+)
+from ._analysis import (
+    ANALYZERS,
+    Analysis,
+    analyze,
+)
+from ._l4 import (
+    ZTUNNEL,
+    EnvoyReporters,
+    l4_metrics,
+)
+from ._mx_mesh import (
+    MX_MESH,
+    MxMeshAnalyzer,
+)
+from ._roles import (
+    RoleRule,
+    default_role_rule,
+    fixed_role,
+    role_of,
+)
+from ._status import (
+    protocol_of,
+    status_of,
+)
+from ._streams import (
+    Stream,
+    StreamMessage,
+)
+
+__all__ = [
+    "ANALYZERS",
+    "MX_MESH",
+    "ZTUNNEL",
+    "Accounting",
+    "Analysis",
+    "EnvoyReporters",
+    "MxMeshAnalyzer",
+    "RoleRule",
+    "SkipReason",
+    "Stream",
+    "StreamMessage",
+    "analyze",
+    "default_role_rule",
+    "fixed_role",
+    "l4_metrics",
+    "protocol_of",
+    "role_of",
+    "status_of",
+]

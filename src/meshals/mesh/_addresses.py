@@ -1,0 +1,114 @@
+"""Which IP and port an entry's address stands for, and which IPs an Envoy node owns.
+
+Only addresses that name an IP can be resolved to a workload:
+
+- a :class:`~meshals.model.SocketAddress` with a non-empty ``address`` (SkyWalking's "valid"
+address);
+- an :class:`~meshals.model.EnvoyInternalAddress` whose ``endpoint_id`` is ``ip:port``: Istio's
+  ambient waypoints reach their endpoints through the ``connect_originate`` internal listener
+  and put the real endpoint there (``10.44.2.55:9080``).
+
+Pipes, other internal addresses and missing addresses name no peer.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import attrs
+
+from meshals.model._als import Address, EnvoyInternalAddress, Node, SocketAddress
+
+__all__: list[str] = []
+
+
+@attrs.frozen
+class Endpoint:
+    """An IP (as text) and a port (None when the address has a named port or none)."""
+
+    ip: str
+    port: int | None
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _parse_host_port(text: str) -> Endpoint | None:
+    host, separator, port_text = text.rpartition(":")
+    if not separator or not port_text.isascii() or not port_text.isdigit():
+        return None
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not _is_ip(host):
+        return None
+    port = int(port_text)
+    return Endpoint(host, port) if port <= 65535 else None
+
+
+def endpoint_of(address: Address | None) -> Endpoint | None:
+    """The IP and port *address* stands for, or None when it names no IP.
+
+    Args:
+        address: an address from an entry's common properties.
+
+    Returns:
+        The endpoint, or None.
+
+    >>> endpoint_of(SocketAddress(address="10.44.2.54", port=9080))
+    Endpoint(ip='10.44.2.54', port=9080)
+    >>> endpoint_of(EnvoyInternalAddress(server_listener_name="connect_originate",
+    ...                                  endpoint_id="10.44.2.55:9080"))
+    Endpoint(ip='10.44.2.55', port=9080)
+    >>> endpoint_of(SocketAddress(address="")) is None
+    True
+    """
+    if isinstance(address, SocketAddress):
+        return Endpoint(address.address, address.port) if address.address else None
+    if isinstance(address, EnvoyInternalAddress):
+        return _parse_host_port(address.endpoint_id)
+    return None
+
+
+def node_ips(node: Node | None) -> tuple[str, ...]:
+    """The IPs an Envoy node says are its own (its pod's), normalized, first mention first.
+
+    Read from the Istio node id (``sidecar~10.44.2.55~pod.ns~ns.svc.cluster.local``) and the
+    node metadata ``INSTANCE_IPS`` (modern Istio) or ``ISTIO_META_INSTANCE_IPS`` (Istio 1.1), a
+    comma-separated list. Anything that is not an IP is ignored.
+
+    Args:
+        node: the identifier's node.
+
+    Returns:
+        The IPs, empty when the node names none.
+
+    >>> node_ips(Node(id="sidecar~10.44.2.55~reviews-v1.default~default.svc.cluster.local"))
+    ('10.44.2.55',)
+    """
+    if node is None:
+        return ()
+    candidates: list[str] = []
+    parts = node.id.split("~")
+    if len(parts) >= 2:
+        candidates.append(parts[1])
+    if node.metadata is not None:
+        for key in ("INSTANCE_IPS", "ISTIO_META_INSTANCE_IPS"):
+            value = node.metadata.get(key)
+            if isinstance(value, str):
+                candidates.extend(value.split(","))
+    ips = (_normalized(text.strip()) for text in candidates if _is_ip(text.strip()))
+    return tuple(dict.fromkeys(ips))
+
+
+def _normalized(ip: str) -> str:
+    return str(ipaddress.ip_address(ip))
+
+
+def is_own_ip(ip: str, own_ips: tuple[str, ...]) -> bool:
+    """True if *ip* is one of *own_ips* (compared as addresses: ``::1`` equals ``0::1``)."""
+    return _is_ip(ip) and _normalized(ip) in own_ips

@@ -1,0 +1,538 @@
+"""``analyze()``: ALS streams in, service-mesh metrics out, every entry accounted for.
+
+**Analyzers.** ``analyzers=`` names the analyses to run, in order: ``"k8s-mesh"``
+(:mod:`meshals.mesh._k8s_mesh`, peers named by address through a resolver; the default) and
+``"mx-mesh"`` (:mod:`meshals.mesh._mx_mesh`, peers named from Istio's metadata exchange; no
+resolver). Each entry has two directions, its server side and its client side. The first
+analyzer that fills a direction owns it; a later analyzer fills only the directions still
+empty (and is not asked at all once both are filled). A gateway's ``mx-mesh`` server-side
+metric from UNKNOWN (no downstream peer) is a stand-in: it is used only when no later analyzer
+fills that side. Every metric names its analyzer (``ServiceMeshMetric.analyzer``). An entry
+none of them gave a metric is skipped for the reason the last analyzer gave; undecodable peer
+objects are reported as diagnostics whatever the outcome.
+
+meshals reproduces SkyWalking's ``k8s-mesh`` analyzer (its ALS HTTP/TCP analysis by address)
+and corrects what SkyWalking gets wrong. The rules are documented where they live:
+:mod:`meshals.mesh._streams` (identifiers), :mod:`meshals.mesh._k8s_mesh` (entry -> metrics),
+:mod:`meshals.mesh._status` (protocol and status), :mod:`meshals.mesh._tls`,
+:mod:`meshals.model._metrics` (times). Every deliberate difference from SkyWalking's ``k8s-mesh``
+(for ``mx-mesh``, see
+:mod:`meshals.mesh._mx_mesh`):
+
+=======================================  ======================  ===================================
+case                                     SkyWalking              meshals
+=======================================  ======================  ===================================
+gateway entry, no upstream (UH, NR, NC)  no metric at all        the server-side metric
+sidecar inbound call from an unknown IP  source named ""         UNKNOWN (the SkyWalking export
+                                                                 writes "")
+no response code (reset stream)          response code 200       None, and the call failed
+status                                   code in 200..399        4xx fail on the client side only;
+                                                                 gRPC status; TCP failure flags
+plaintext gRPC                           HTTP (scheme http)      gRPC: content-type, grpc-status, or
+                                                                 HTTP/2 POST /pkg.Svc/M
+internal request/response latency        nanos field of each     full durations (SkyWalking's:
+                                         duration only           skywalking_* properties)
+response flags                           the first of 18 flags,  all flags, and that name
+                                         as a name
+times                                    milliseconds            nanoseconds, and the ms views
+waypoint streams                         no metric               as a gateway
+sidecar PassthroughCluster, BlackHole    no metric               client metric to the pseudo-service
+                                                                 named like the cluster
+sidecar InboundPassthroughCluster*       no metric               server metric, as inbound
+sidecar entry with an empty cluster      no metric               direction from the node's own IPs
+sidecar outbound without upstream        no metric               client metric to the dialled
+                                                                 address (downstream local)
+gateway whose local address is no IP     no metric               named by the node's own IP
+internal address, endpoint_id ip:port    not an address          resolved (ambient waypoints)
+periodic and start entries               analysed (counted       skipped: intermediate-entry
+                                         twice)
+first message without identifier         silently role NONE      skipped: no-identifier, and a
+                                                                 diagnostic
+resolution                               IP only                 IP and port (a resolver may ignore
+                                                                 the port)
+=======================================  ======================  ===================================
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+
+from meshals._display import html
+from meshals._errors import Diagnostic, DiagnosticKind, Location, StreamError, map_entry_path
+from meshals.capture._containers import Reader
+from meshals.model._als import HttpEntry, Identifier, LogEntry, TcpEntry
+from meshals.model._l4 import L4Connection
+from meshals.model._metrics import K8S_MESH, DetectPoint, MetricOrigin, ServiceMeshMetric
+from meshals.model._role import Role
+from meshals.resolve._naming import MetadataServiceMapping
+from meshals.resolve._protocol import Resolver
+from meshals.resolve._resolvers import CachingResolver
+
+from ._accounting import Accounting, SkipReason, Tally
+from ._addresses import node_ips
+from ._k8s_mesh import EndpointQuery, EntryAnalyzer
+from ._l4 import EnvoyReporters, l4_metrics
+from ._mx_mesh import MX_MESH, MxMeshAnalyzer
+from ._peers import PeerProblem
+from ._roles import RoleRule
+from ._streams import Stream, StreamMessage, split_streams
+
+if TYPE_CHECKING:
+    from meshals.model._metric_list import MetricList
+
+__all__ = ["ANALYZERS", "Analysis", "analyze"]
+
+#: The analyzer names ``analyze(analyzers=...)`` accepts.
+ANALYZERS = (K8S_MESH, MX_MESH)
+
+_FILTER_STATE = "common_properties.filter_state_objects"
+# The order in which an entry's metrics come out: as k8s-mesh gives a gateway's.
+_DIRECTIONS = (DetectPoint.SERVER, DetectPoint.CLIENT)
+
+
+@attrs.frozen(kw_only=True)
+class _StepOutcome:
+    """One analyzer's answer for one entry (see the module docstring for stand-ins)."""
+
+    metrics: tuple[ServiceMeshMetric, ...] = ()
+    stand_ins: tuple[ServiceMeshMetric, ...] = ()
+    problems: tuple[PeerProblem, ...] = ()
+    skipped: SkipReason | None = None
+
+
+class _EntryContext:
+    """What the analyzers need to know about an entry besides the entry itself."""
+
+    __slots__ = ("item", "origin", "own_ips")
+
+    def __init__(self, item: StreamMessage, origin: MetricOrigin, own_ips: tuple[str, ...]):
+        self.item = item
+        self.origin = origin
+        self.own_ips = own_ips
+
+
+class _K8sMeshStep:
+    def __init__(self, resolver: Resolver, endpoint_query: EndpointQuery) -> None:
+        self._analyzer = EntryAnalyzer(resolver, endpoint_query=endpoint_query)
+
+    def __call__(self, entry: LogEntry, context: _EntryContext) -> _StepOutcome:
+        outcome = self._analyzer.analyze(
+            entry, role=context.item.role, own_ips=context.own_ips, origin=context.origin
+        )
+        if isinstance(outcome, SkipReason):
+            return _StepOutcome(skipped=outcome)
+        return _StepOutcome(metrics=outcome)
+
+
+class _MxMeshStep:
+    def __init__(self, mapping: MetadataServiceMapping | None, endpoint_query: EndpointQuery):
+        self._analyzer = MxMeshAnalyzer(mapping, endpoint_query=endpoint_query)
+
+    def __call__(self, entry: LogEntry, context: _EntryContext) -> _StepOutcome:
+        identifier = context.item.identifier
+        outcome = self._analyzer.analyze(
+            entry,
+            role=context.item.role,
+            node=None if identifier is None else identifier.node,
+            origin=context.origin,
+        )
+        return _StepOutcome(
+            metrics=outcome.metrics,
+            stand_ins=outcome.stand_ins,
+            problems=outcome.problems,
+            skipped=outcome.skipped,
+        )
+
+
+class _WatchedReader:
+    """A reader whose diagnostics the analysis counts: those it adds after the analysis began
+    reading it (it appends them as it goes, so they are counted when the accounting is asked)."""
+
+    __slots__ = ("counted", "reader")
+
+    def __init__(self, reader: Reader) -> None:
+        self.reader = reader
+        self.counted = len(reader.diagnostics)
+
+    def count_new(self, tally: Tally) -> None:
+        diagnostics = self.reader.diagnostics
+        if len(diagnostics) > self.counted:
+            tally.count_dropped(diagnostics[self.counted :])
+            self.counted = len(diagnostics)
+
+
+class Analysis(Iterator[ServiceMeshMetric]):
+    """A lazy analysis: an iterator of metrics that accounts for every entry it reads.
+
+    Iterate it (once) for the metrics, or call :meth:`metrics`. :attr:`accounting` and
+    :attr:`diagnostics` describe what has been read so far; after the iteration, all of it.
+    Build it with :func:`analyze`.
+    """
+
+    def __init__(
+        self,
+        messages: Iterable[object],
+        *,
+        resolver: Resolver | None,
+        role_rule: RoleRule | None,
+        reidentify: bool,
+        endpoint_query: EndpointQuery,
+        analyzers: Sequence[str] = (K8S_MESH,),
+        mapping: MetadataServiceMapping | None = None,
+    ) -> None:
+        self._tally = Tally()
+        self._streams: list[Stream] = []
+        self._notes: list[Diagnostic] = []
+        # The readers of read() in the input: their diagnostics are drops to count.
+        self._readers: list[_WatchedReader] = []
+        # Resolvers are deterministic (the protocol says so): ask each address once per run.
+        if resolver is not None and not isinstance(resolver, CachingResolver):
+            resolver = CachingResolver(resolver)
+        self._resolver = resolver
+        # The identifier last seen and its node's own IPs: streams repeat it on every message.
+        self._identity: tuple[Identifier | None, tuple[str, ...]] = (None, ())
+        # The Envoys whose ALS this analysis reads: an L4 line about one of their sides is
+        # theirs to report (see meshals.mesh._l4).
+        self._envoys = EnvoyReporters()
+        self._steps = [
+            _MxMeshStep(mapping, endpoint_query)
+            if name == MX_MESH
+            else _K8sMeshStep(_required(resolver), endpoint_query)
+            for name in analyzers
+        ]
+        self._generator = self._run(messages, role_rule, reidentify)
+
+    def __iter__(self) -> Analysis:
+        return self
+
+    def __next__(self) -> ServiceMeshMetric:
+        return next(self._generator)
+
+    def metrics(self) -> MetricList:
+        """Run the analysis to the end; the metrics not yet taken from the iterator.
+
+        Returns:
+            The remaining metrics in input order (all of them on a fresh analysis), as a
+            :class:`~meshals.MetricList` (a list that also renders in notebooks).
+
+        Raises:
+            StreamError: the input is not one stream or an iterable of streams.
+            DecodeError: reading the input failed (e.g. from :func:`~meshals.read`).
+        """
+        from meshals.model._metric_list import MetricList
+
+        return MetricList(self._generator)
+
+    @property
+    def accounting(self) -> Accounting:
+        """Counts of streams, messages and entries read so far, analysed or skipped by reason,
+        and of what was dropped while reading them (see :class:`~meshals.Accounting`)."""
+        self._count_reader_drops()
+        return self._tally.snapshot()
+
+    def _watch(self, records: object) -> None:
+        """Count the drops *records* reports from now on, if it is a reader of :func:`read`."""
+        if isinstance(records, Reader):
+            self._readers.append(_WatchedReader(records))
+
+    def _count_reader_drops(self) -> None:
+        for watched in self._readers:
+            watched.count_new(self._tally)
+
+    @property
+    def diagnostics(self) -> tuple[Diagnostic, ...]:
+        """What was noticed so far: stream problems first (by stream), then analysis notes."""
+        noticed = [diagnostic for stream in self._streams for diagnostic in stream.diagnostics]
+        return (*noticed, *self._notes)
+
+    def _run(
+        self, messages: Iterable[object], role_rule: RoleRule | None, reidentify: bool
+    ) -> Generator[ServiceMeshMetric, None, None]:
+        self._watch(messages)  # one stream; a stream of streams is no Reader
+        for index, records in enumerate(split_streams(messages)):
+            self._watch(records)
+            self._tally.streams += 1
+            items = iter(records)
+            first = next(items, None)
+            if first is None:
+                continue
+            if isinstance(first, L4Connection):
+                yield from self._run_l4(itertools.chain((first,), items))
+                continue
+            stream = Stream(
+                itertools.chain((first,), items),
+                role_rule=role_rule,
+                reidentify=reidentify,
+                index=index,
+            )
+            self._streams.append(stream)
+            yield from self._run_stream(stream)
+
+    def _run_l4(self, records: Iterable[object]) -> Generator[ServiceMeshMetric, None, None]:
+        tally = self._tally
+        for record in records:
+            if not isinstance(record, L4Connection):
+                raise StreamError(
+                    f"a stream mixes L4 connection lines with {type(record).__name__} values"
+                )
+            tally.entries_in += 1
+            if self._envoys.reports(record):
+                tally.skipped[SkipReason.REPORTED_BY_ENVOY] += 1
+                continue
+            outcome = l4_metrics(record, resolver=self._resolver)
+            if isinstance(outcome, SkipReason):
+                tally.skipped[outcome] += 1
+                continue
+            tally.analyzed += 1
+            for metric in outcome:
+                tally.metrics_out += 1
+                yield metric
+
+    def _run_stream(self, stream: Stream) -> Generator[ServiceMeshMetric, None, None]:
+        noted_role_none = False
+        for item in stream:
+            self._tally.messages += 1
+            if item.identifier is not None and item.role is Role.NONE and not noted_role_none:
+                noted_role_none = True
+                self._note_role_none(item)
+            yield from self._run_message(item)
+
+    def _own_ips(self, identifier: Identifier | None) -> tuple[str, ...]:
+        if identifier is None:
+            return ()
+        known, ips = self._identity
+        if identifier is not known:
+            ips = node_ips(identifier.node)
+            self._identity = (identifier, ips)
+            self._envoys.add(identifier.node)
+        return ips
+
+    def _run_message(self, item: StreamMessage) -> Generator[ServiceMeshMetric, None, None]:
+        message = item.message
+        tally = self._tally
+        own_ips = self._own_ips(item.identifier)
+        if message.diagnostics:
+            tally.count_dropped(message.diagnostics)
+        entries: tuple[LogEntry, ...] = message.entries
+        for entry_index, entry in enumerate(entries):
+            tally.entries_in += 1
+            if item.identifier is None:
+                tally.skipped[SkipReason.NO_IDENTIFIER] += 1
+                continue
+            if item.role is Role.NONE:
+                tally.skipped[SkipReason.ROLE_NONE] += 1
+                continue
+            origin = MetricOrigin(
+                source=message.source, message_index=message.index, entry_index=entry_index
+            )
+            outcome = self._analyze_entry(entry, _EntryContext(item, origin, own_ips))
+            if isinstance(outcome, SkipReason):
+                tally.skipped[outcome] += 1
+                continue
+            tally.analyzed += 1
+            for metric in outcome:
+                tally.metrics_out += 1
+                yield metric
+
+    def _analyze_entry(
+        self, entry: LogEntry, context: _EntryContext
+    ) -> tuple[ServiceMeshMetric, ...] | SkipReason:
+        """Dispatch by entry type: HTTP and TCP entries go through the analyzer chain.
+
+        Entries of other kinds (e.g. ztunnel/Kmesh L4 connections) get their own analysis
+        function here, beside the chain.
+        """
+        if isinstance(entry, (HttpEntry, TcpEntry)):
+            return self._run_chain(entry, context)
+        raise AssertionError(f"no analysis for {type(entry).__name__}")  # pragma: no cover
+
+    def _run_chain(
+        self, entry: LogEntry, context: _EntryContext
+    ) -> tuple[ServiceMeshMetric, ...] | SkipReason:
+        if len(self._steps) == 1:
+            # One analyzer (the usual case): its answer is the chain's when it needs no
+            # merging, i.e. no stand-ins and metrics already in direction order.
+            outcome = self._steps[0](entry, context)
+            self._note_problems(outcome.problems, context.origin)
+            if not outcome.stand_ins:
+                if _in_direction_order(outcome.metrics):
+                    return outcome.metrics
+                if not outcome.metrics and outcome.skipped is not None:
+                    return outcome.skipped
+            return self._merged_chain(entry, context, first=outcome)
+        return self._merged_chain(entry, context, first=None)
+
+    def _merged_chain(
+        self, entry: LogEntry, context: _EntryContext, *, first: _StepOutcome | None
+    ) -> tuple[ServiceMeshMetric, ...] | SkipReason:
+        """The general chain (see the module docstring); *first*: the first step's outcome,
+        if it has been asked (and its problems noted) already."""
+        filled: dict[DetectPoint, list[ServiceMeshMetric]] = {}
+        stand_ins: dict[DetectPoint, ServiceMeshMetric] = {}
+        reason: SkipReason | None = None
+        for position, step in enumerate(self._steps):
+            if all(direction in filled for direction in _DIRECTIONS):
+                break
+            if position == 0 and first is not None:
+                outcome = first
+            else:
+                outcome = step(entry, context)
+                self._note_problems(outcome.problems, context.origin)
+            if outcome.skipped is not None:
+                reason = outcome.skipped
+            already = set(filled)
+            for metric in outcome.metrics:
+                if metric.detect_point not in already:
+                    filled.setdefault(metric.detect_point, []).append(metric)
+            for metric in outcome.stand_ins:
+                stand_ins.setdefault(metric.detect_point, metric)
+        for direction, metric in stand_ins.items():
+            filled.setdefault(direction, [metric])
+        if not filled:
+            if reason is None:  # pragma: no cover - every analyzer gives a metric or a reason
+                raise AssertionError("an entry without metrics and without a skip reason")
+            return reason
+        return tuple(metric for direction in _DIRECTIONS for metric in filled.get(direction, ()))
+
+    def _note_problems(self, problems: tuple[PeerProblem, ...], origin: MetricOrigin) -> None:
+        for problem in problems:
+            self._notes.append(
+                Diagnostic(
+                    kind=DiagnosticKind.NOTE,
+                    location=Location(
+                        source=origin.source,
+                        message_index=origin.message_index,
+                        entry_index=origin.entry_index,
+                        field=map_entry_path(_FILTER_STATE, problem.key),
+                    ),
+                    reason=f"{problem.reason}; the peer object is ignored",
+                )
+            )
+
+    def _note_role_none(self, item: StreamMessage) -> None:
+        node = item.identifier.node if item.identifier is not None else None
+        node_id = "" if node is None else node.id
+        self._notes.append(
+            Diagnostic(
+                kind=DiagnosticKind.NOTE,
+                location=Location(source=item.message.source, message_index=item.message.index),
+                reason=f"the role rule gives node {node_id!r} no role: its entries are skipped "
+                "(pass role_rule= for Envoys that do not use Istio's node ids)",
+            )
+        )
+
+    def _repr_html_(self) -> str | None:
+        """The accounting so far as an HTML table, for notebooks (the metrics stay unread)."""
+        return html(self)
+
+
+def _in_direction_order(metrics: tuple[ServiceMeshMetric, ...]) -> bool:
+    """Non-empty, at most one metric per direction, server side first (as the chain orders)."""
+    if len(metrics) == 1:
+        return True
+    return (
+        len(metrics) == 2
+        and metrics[0].detect_point is DetectPoint.SERVER
+        and metrics[1].detect_point is DetectPoint.CLIENT
+    )
+
+
+def _required(resolver: Resolver | None) -> Resolver:
+    if resolver is None:
+        raise ValueError(
+            "the k8s-mesh analyzer names peers by address and needs a resolver: pass "
+            "resolver=, or analyzers=('mx-mesh',) to name them from Istio's metadata exchange"
+        )
+    return resolver
+
+
+def _checked_analyzers(analyzers: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(analyzers, str):
+        raise ValueError(
+            f"analyzers must be a sequence of names such as ('mx-mesh', 'k8s-mesh'), "
+            f"not the string {analyzers!r}"
+        )
+    names = tuple(analyzers)
+    if not names:
+        raise ValueError("analyzers is empty: name at least one of " + ", ".join(ANALYZERS))
+    for name in names:
+        if name not in ANALYZERS:
+            raise ValueError(f"unknown analyzer {name!r} (expected {', '.join(ANALYZERS)})")
+    if len(set(names)) != len(names):
+        raise ValueError(f"an analyzer is named twice in {list(names)}")
+    return names
+
+
+def analyze(
+    messages: Iterable[object],
+    *,
+    resolver: Resolver | None = None,
+    role_rule: RoleRule | None = None,
+    reidentify: bool = False,
+    endpoint_query: EndpointQuery = "keep",
+    analyzers: Sequence[str] = (K8S_MESH,),
+    mapping: MetadataServiceMapping | None = None,
+) -> Analysis:
+    """Analyse ALS streams into service-mesh metrics, lazily.
+
+    Nothing is read until the result is iterated. Each entry yields zero, one or two
+    :class:`~meshals.ServiceMeshMetric` by the rules of the *analyzers* (see
+    :mod:`meshals.mesh._k8s_mesh`, :mod:`meshals.mesh._mx_mesh`, and the module docstring for
+    chains); entries that yield none are counted by :class:`~meshals.mesh.SkipReason` in
+    :attr:`Analysis.accounting`, beside what lenient decoding dropped before the analysis (the
+    messages' diagnostics, and a :class:`~meshals.Reader`'s when it is given as it is).
+
+    Args:
+        messages: one stream (an iterable of :class:`~meshals.AlsMessage`, such as
+            ``meshals.read(path)``) or an iterable of streams.
+        resolver: names the workload behind an IP and port for ``k8s-mesh``; None from it
+            means :data:`~meshals.UNKNOWN`. Not needed by ``mx-mesh`` alone.
+        role_rule: decides an Envoy's role from its stream identifier;
+            :func:`~meshals.mesh.default_role_rule` (Istio node id prefixes) when None.
+        reidentify: take every identifier a stream carries, not only the first (for
+            collectors that multiplex many Envoys on one stream).
+        endpoint_query: ``"keep"`` or ``"strip"`` the query string of the path in ``endpoint``.
+        analyzers: the analyzers to run, in order: ``"k8s-mesh"``, ``"mx-mesh"``.
+        mapping: how ``mx-mesh`` names workloads from metadata; SkyWalking's default
+            ``metadata-service-mapping.yaml`` rules when None.
+
+    Returns:
+        The :class:`Analysis`: an iterator of metrics with accounting and diagnostics.
+
+    Raises:
+        ValueError: *endpoint_query* is neither ``"keep"`` nor ``"strip"``; *analyzers* is
+            empty, a string, names an unknown analyzer or one twice; ``k8s-mesh`` is asked
+            for without a *resolver*.
+
+    Iterating the result raises :class:`~meshals.StreamError` when *messages* is not one
+    stream or an iterable of streams, and passes on errors of the input (e.g. a
+    :class:`~meshals.DecodeError` from :func:`~meshals.read`) and of the resolver.
+
+    >>> from meshals import AlsMessage, Identifier, Node
+    >>> class NoOne:
+    ...     def resolve(self, ip, port, /):
+    ...         return None
+    >>> analysis = analyze([AlsMessage(identifier=Identifier(node=Node(id="envoy-1")))],
+    ...                    resolver=NoOne())
+    >>> analysis.metrics(), analysis.accounting.messages
+    ([], 1)
+    >>> analyze([], analyzers=["mx-mesh", "k8s-mesh"])
+    Traceback (most recent call last):
+    ...
+    ValueError: the k8s-mesh analyzer names peers by address and needs a resolver: ...
+    """
+    if endpoint_query not in ("keep", "strip"):
+        raise ValueError(f"endpoint_query must be 'keep' or 'strip', not {endpoint_query!r}")
+    return Analysis(
+        messages,
+        resolver=resolver,
+        role_rule=role_rule,
+        reidentify=reidentify,
+        endpoint_query=endpoint_query,
+        analyzers=_checked_analyzers(analyzers),
+        mapping=mapping,
+    )

@@ -1,0 +1,304 @@
+"""The ``k8s-mesh`` rules: how one access-log entry becomes service-mesh metrics.
+
+Peers are named by resolving addresses (IP and port) with the caller's resolver; a peer nobody
+can name is :data:`~meshals.UNKNOWN`, on every path. The caller's address is the entry's
+``downstream_direct_remote_address`` when it names an IP, else ``downstream_remote_address``
+(as SkyWalking: the direct address is the TCP peer, the other may come from
+``X-Forwarded-For`` or the PROXY protocol).
+
+Before any role rule, an entry is skipped when it has no common properties, when it is an
+intermediate entry (:func:`is_intermediate`), or when no caller address names an IP.
+
+**Gateways and waypoints** (:attr:`~meshals.Role.PROXY`, :attr:`~meshals.Role.WAYPOINT`): the
+Envoy itself is named by its downstream local address, or by the node's own IP (node id,
+``INSTANCE_IPS``) when that address names no IP. Each entry gives
+
+1. a server-side metric, caller -> the Envoy, and
+2. when the entry has an upstream address that names an IP, a client-side metric,
+   the Envoy -> the upstream host (TLS mode NONE: ALS logs TLS for the downstream only).
+
+**Sidecars** (:attr:`~meshals.Role.SIDECAR`): the entry's direction decides.
+
+- ``inbound|...``, ``inbound-vip|...`` and ``InboundPassthroughCluster*``: a server-side
+  metric, caller -> the workload at the downstream local address.
+- ``outbound|...`` (also ``outbound_.``), ``PassthroughCluster``, ``BlackHoleCluster``: a
+  client-side metric, caller (the application) -> the upstream host. The special clusters name
+  the peer with their pseudo-service (``PassthroughCluster``, ``BlackHoleCluster``); an entry
+  without upstream address (the call failed before a host was chosen) names the peer by the
+  address the application dialled, the downstream local address (often a Service VIP).
+- An empty cluster (Envoy logs none for ``UH``, ``NR``, ``NC`` and for denied requests) or one
+  that is not Istio's: inbound when the downstream local IP is one of the node's own IPs,
+  outbound otherwise; skipped as ``unknown-direction`` when the node names no IP.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from meshals.model._als import (
+    AccessLogCommon,
+    AccessLogType,
+    HttpEntry,
+    LogEntry,
+    RequestMethod,
+    TcpEntry,
+)
+from meshals.model._clusters import (
+    ClusterDirection,
+    SpecialCluster,
+    parse_istio_cluster,
+    special_cluster_of,
+)
+from meshals.model._metrics import (
+    K8S_MESH,
+    DetectPoint,
+    EntryTimings,
+    MeshProtocol,
+    MetricOrigin,
+    ServiceMeshMetric,
+    TlsMode,
+)
+from meshals.model._role import Role
+from meshals.model._service import UNKNOWN, ServiceMetaInfo
+from meshals.resolve._protocol import Resolver
+
+from ._accounting import SkipReason
+from ._addresses import Endpoint, endpoint_of, is_own_ip
+from ._status import grpc_status_of, protocol_of, status_of
+from ._tls import peer_identity_of, tls_mode_of
+
+__all__: list[str] = []
+
+EndpointQuery = Literal["keep", "strip"]
+
+# Entries Envoy writes before a request or connection ends; the final entry (DownstreamEnd,
+# TcpConnectionEnd, ...) repeats their information, and byte counters are cumulative.
+_INTERMEDIATE_TYPES = frozenset(
+    {
+        AccessLogType.TcpUpstreamConnected,
+        AccessLogType.TcpPeriodic,
+        AccessLogType.DownstreamStart,
+        AccessLogType.DownstreamPeriodic,
+        AccessLogType.UpstreamPoolReady,
+        AccessLogType.UpstreamPeriodic,
+        AccessLogType.DownstreamTunnelSuccessfullyEstablished,
+        AccessLogType.UdpTunnelUpstreamConnected,
+        AccessLogType.UdpPeriodic,
+    }
+)
+
+
+def is_intermediate(common: AccessLogCommon) -> bool:
+    """True for an entry written before its request or connection ended.
+
+    That is an entry flagged ``intermediate_log_entry`` (Envoy's older flag) or whose
+    ``access_log_type`` is a start, pool-ready, tunnel-established or periodic type. Final
+    types (``DownstreamEnd``, ``UpstreamEnd``, ``TcpConnectionEnd``, ``UdpSessionEnd``),
+    ``NotSet`` (Envoy before 1.25) and numbers this schema does not know are final.
+
+    >>> is_intermediate(AccessLogCommon(access_log_type=AccessLogType.TcpPeriodic))
+    True
+    >>> is_intermediate(AccessLogCommon(access_log_type=AccessLogType.DownstreamEnd))
+    False
+    """
+    return common.intermediate_log_entry or common.access_log_type in _INTERMEDIATE_TYPES
+
+
+def _method_name(method: RequestMethod | int) -> str:
+    return method.name if isinstance(method, RequestMethod) else str(method)
+
+
+class EntryAnalyzer:
+    """Applies the k8s-mesh rules (module docstring) to one entry at a time.
+
+    Args:
+        resolver: names the workload behind an IP and port.
+        endpoint_query: keep or strip the query string of HTTP paths in ``endpoint``.
+    """
+
+    def __init__(self, resolver: Resolver, *, endpoint_query: EndpointQuery = "keep") -> None:
+        self._resolver = resolver
+        self._strip_query = endpoint_query == "strip"
+
+    def analyze(
+        self, entry: LogEntry, *, role: Role, own_ips: tuple[str, ...], origin: MetricOrigin
+    ) -> tuple[ServiceMeshMetric, ...] | SkipReason:
+        """The metrics of *entry* logged by an Envoy in *role*, or why there are none.
+
+        Args:
+            entry: an HTTP or TCP entry.
+            role: the Envoy's role (not NONE).
+            own_ips: the Envoy node's own IPs (see :func:`~meshals.mesh._addresses.node_ips`).
+            origin: where the entry came from.
+
+        Returns:
+            One metric (sidecar) or one or two (gateway, waypoint); or the reason for none.
+        """
+        common = entry.common_properties
+        if common is None:
+            return SkipReason.NO_COMMON_PROPERTIES
+        if is_intermediate(common):
+            return SkipReason.INTERMEDIATE_ENTRY
+        caller = endpoint_of(common.downstream_direct_remote_address) or endpoint_of(
+            common.downstream_remote_address
+        )
+        if caller is None:
+            return SkipReason.NO_SOURCE_ADDRESS
+        build = MetricBuilder(entry, common, role, origin, self._strip_query)
+        if role is Role.SIDECAR:
+            return self._sidecar(build, common, caller, own_ips)
+        return self._proxy(build, common, caller, own_ips)
+
+    def _resolve(self, endpoint: Endpoint) -> ServiceMetaInfo:
+        found = self._resolver.resolve(endpoint.ip, endpoint.port)
+        return UNKNOWN if found is None else found
+
+    def _proxy(
+        self,
+        build: MetricBuilder,
+        common: AccessLogCommon,
+        caller: Endpoint,
+        own_ips: tuple[str, ...],
+    ) -> tuple[ServiceMeshMetric, ...] | SkipReason:
+        local = endpoint_of(common.downstream_local_address)
+        if local is None and own_ips:
+            local = Endpoint(own_ips[0], None)
+        if local is None:
+            return SkipReason.NO_LOCAL_ADDRESS
+        itself = self._resolve(local)
+        server = build(DetectPoint.SERVER, self._resolve(caller), itself, tls=True)
+        upstream = endpoint_of(common.upstream_remote_address)
+        if upstream is None:
+            return (server,)
+        return server, build(DetectPoint.CLIENT, itself, self._resolve(upstream), tls=False)
+
+    def _sidecar(
+        self,
+        build: MetricBuilder,
+        common: AccessLogCommon,
+        caller: Endpoint,
+        own_ips: tuple[str, ...],
+    ) -> tuple[ServiceMeshMetric, ...] | SkipReason:
+        local = endpoint_of(common.downstream_local_address)
+        if local is None:
+            return SkipReason.NO_LOCAL_ADDRESS
+        special = special_cluster_of(common.upstream_cluster)
+        direction = _direction(common.upstream_cluster, special, local, own_ips)
+        if direction is None:
+            return SkipReason.UNKNOWN_DIRECTION
+        source = self._resolve(caller)
+        if direction.is_inbound:
+            return (build(DetectPoint.SERVER, source, self._resolve(local), tls=True),)
+        if special is not None:
+            destination = special.pseudo_service
+        else:
+            upstream = endpoint_of(common.upstream_remote_address)
+            destination = self._resolve(local if upstream is None else upstream)
+        return (build(DetectPoint.CLIENT, source, destination, tls=True),)
+
+
+def _direction(
+    cluster: str,
+    special: SpecialCluster | None,
+    local: Endpoint,
+    own_ips: tuple[str, ...],
+) -> ClusterDirection | None:
+    if special is not None:
+        return special.direction
+    parsed = parse_istio_cluster(cluster)
+    if parsed is not None:
+        return parsed.direction
+    if not own_ips:
+        return None
+    if is_own_ip(local.ip, own_ips):
+        return ClusterDirection.INBOUND
+    return ClusterDirection.OUTBOUND
+
+
+class MetricBuilder:
+    """Builds the metrics of one entry: what they share is computed once.
+
+    The ``mx-mesh`` analysis builds its metrics here too; *analyzer* names who made them.
+    """
+
+    def __init__(
+        self,
+        entry: LogEntry,
+        common: AccessLogCommon,
+        role: Role,
+        origin: MetricOrigin,
+        strip_query: bool,
+        *,
+        analyzer: str = K8S_MESH,
+    ) -> None:
+        self._analyzer = analyzer
+        self._role = role
+        self._origin = origin
+        self._timings = EntryTimings.from_common(common)
+        self._flags = common.response_flags
+        self._tls_mode = tls_mode_of(common.tls_properties)
+        self._peer_identity = peer_identity_of(common.tls_properties)
+        self._endpoint: str | None = None
+        self._response_code: int | None = None
+        self._grpc_status: int | None = None
+        self._received: int | None = None
+        self._sent: int | None = None
+        self._request_bytes: int | None = None
+        self._response_bytes: int | None = None
+        if isinstance(entry, TcpEntry):
+            self._protocol = MeshProtocol.TCP
+            if entry.connection_properties is not None:
+                self._received = entry.connection_properties.received_bytes
+                self._sent = entry.connection_properties.sent_bytes
+        else:
+            self._http_parts(entry, strip_query)
+
+    def _http_parts(self, entry: HttpEntry, strip_query: bool) -> None:
+        self._protocol = protocol_of(entry)
+        if entry.request is not None:
+            path = entry.request.path
+            if strip_query:
+                path = path.partition("?")[0]
+            self._endpoint = f"{_method_name(entry.request.request_method)}:{path}"
+            self._request_bytes = entry.request.request_body_bytes
+        if entry.response is not None:
+            self._response_code = entry.response.response_code
+            self._response_bytes = entry.response.response_body_bytes
+        if self._protocol is MeshProtocol.GRPC:
+            self._grpc_status = grpc_status_of(entry)
+
+    def __call__(
+        self,
+        detect_point: DetectPoint,
+        source: ServiceMetaInfo,
+        destination: ServiceMetaInfo,
+        *,
+        tls: bool,
+    ) -> ServiceMeshMetric:
+        return ServiceMeshMetric(
+            analyzer=self._analyzer,
+            role=self._role,
+            detect_point=detect_point,
+            protocol=self._protocol,
+            source=source,
+            destination=destination,
+            endpoint=self._endpoint,
+            response_code=self._response_code,
+            grpc_status=self._grpc_status,
+            status=status_of(
+                self._protocol,
+                detect_point,
+                response_code=self._response_code,
+                grpc_status=self._grpc_status,
+                response_flags=self._flags,
+            ),
+            tls_mode=self._tls_mode if tls else TlsMode.NONE,
+            peer_identity=self._peer_identity if tls else None,
+            response_flags=self._flags,
+            timings=self._timings,
+            received_bytes=self._received,
+            sent_bytes=self._sent,
+            request_bytes=self._request_bytes,
+            response_bytes=self._response_bytes,
+            origin=self._origin,
+        )

@@ -1,0 +1,151 @@
+"""The ``mx-mesh`` rules: metrics from Istio's metadata exchange, no resolver needed.
+
+Istio's sidecars and gateways tell each other who they are (the metadata exchange) and keep
+what they learnt in the filter state (:mod:`meshals.mesh._peers`). ``mx-mesh`` names the Envoy's own
+workload from its node metadata and the other side from those peer objects, both with the
+:class:`~meshals.resolve._naming.MetadataServiceMapping` rules. Per entry:
+
+- an upstream peer gives a client-side metric, the Envoy's workload -> the peer;
+- a downstream peer gives a server-side metric, the peer -> the Envoy's workload;
+- a gateway or waypoint (:attr:`~meshals.Role.PROXY`, :attr:`~meshals.Role.WAYPOINT`) without
+  downstream peer still gives the server-side metric, from :data:`~meshals.UNKNOWN`: callers
+  from outside the mesh exchange no metadata. In a chain of analyzers this metric is a
+  stand-in: a later analyzer that can fill the server side replaces it.
+
+HTTP and TCP entries follow the same rules; every other field of a metric is built as
+``k8s-mesh`` builds it (client-side metrics of gateways and waypoints have TLS mode NONE).
+Entries are skipped when they have no common properties, are intermediate entries, when the
+node metadata names no workload (``no-local-identity``), or when they yield nothing:
+``malformed-peer`` if a peer object could not be decoded, else ``no-peer``.
+
+Deliberate differences from SkyWalking's ``mx-mesh``:
+
+=====================================  =======================  =========================
+case                                   SkyWalking               meshals
+=====================================  =======================  =========================
+gateway entry, empty filter state      no metric                the stand-in server side
+gateway TCP entry, no downstream peer  no metric                the stand-in server side
+waypoint and TCP entries               HTTP only, no waypoints  both
+both key generations in one entry      a metric per key         one: the modern key wins
+peer value that cannot be decoded      logged, dropped          a diagnostic per entry
+node metadata naming nothing           names ``-.-`` and ``-``  no-local-identity
+Istio 1.24 lower-case peer Struct      ``-.-`` (no LABELS)      names via ``SERVICE``,
+                                                                ``NAME`` (keys match
+                                                                case-insensitively)
+text after the last placeholder        dropped                  kept
+=====================================  =======================  =========================
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from meshals.model._als import LogEntry, Node
+from meshals.model._metrics import DetectPoint, MetricOrigin, ServiceMeshMetric
+from meshals.model._role import Role
+from meshals.model._service import UNKNOWN, ServiceMetaInfo
+from meshals.resolve._naming import MetadataServiceMapping
+
+from ._accounting import SkipReason
+from ._k8s_mesh import EndpointQuery, MetricBuilder, is_intermediate
+from ._peers import Peer, PeerProblem, node_metadata, peers_of
+
+__all__ = ["MX_MESH", "MxMeshAnalyzer"]
+
+#: The analyzer that names workloads from Istio's metadata exchange.
+MX_MESH = "mx-mesh"
+
+_GATEWAY_ROLES = frozenset({Role.PROXY, Role.WAYPOINT})
+
+
+@attrs.frozen(kw_only=True)
+class MxOutcome:
+    """What ``mx-mesh`` made of one entry.
+
+    Attributes:
+        metrics: the metrics backed by a peer object (server side first).
+        stand_ins: a gateway's server-side metric from UNKNOWN, used unless a later analyzer
+            fills the server side.
+        problems: peer objects that could not be decoded.
+        skipped: why the entry gave nothing, or None.
+    """
+
+    metrics: tuple[ServiceMeshMetric, ...] = ()
+    stand_ins: tuple[ServiceMeshMetric, ...] = ()
+    problems: tuple[PeerProblem, ...] = ()
+    skipped: SkipReason | None = None
+
+
+class MxMeshAnalyzer:
+    """Applies the ``mx-mesh`` rules (module docstring) to one entry at a time.
+
+    Args:
+        mapping: how workloads are named; SkyWalking's default rules when None.
+        endpoint_query: keep or strip the query string of HTTP paths in ``endpoint``.
+    """
+
+    def __init__(
+        self,
+        mapping: MetadataServiceMapping | None = None,
+        *,
+        endpoint_query: EndpointQuery = "keep",
+    ) -> None:
+        self._mapping = MetadataServiceMapping() if mapping is None else mapping
+        self._strip_query = endpoint_query == "strip"
+        # The node of a stream is one object for all its entries: name it once.
+        self._last_node: Node | None = None
+        self._last_local: ServiceMetaInfo | None = None
+
+    def local_identity(self, node: Node | None) -> ServiceMetaInfo | None:
+        """The Envoy's own workload, named from *node*'s metadata; None if it names nothing."""
+        if node is None or node is not self._last_node:
+            self._last_node = node
+            self._last_local = self._mapping.name(node_metadata(node))
+        return self._last_local
+
+    def analyze(
+        self, entry: LogEntry, *, role: Role, node: Node | None, origin: MetricOrigin
+    ) -> MxOutcome:
+        """The metrics of *entry*, logged by the Envoy *node* in *role* (not NONE).
+
+        Args:
+            entry: an HTTP or TCP entry.
+            role: the Envoy's role.
+            node: the stream identifier's node (its metadata names the Envoy's workload).
+            origin: where the entry came from.
+
+        Returns:
+            The outcome: metrics, a stand-in, undecodable peers, or why there is nothing.
+        """
+        common = entry.common_properties
+        if common is None:
+            return MxOutcome(skipped=SkipReason.NO_COMMON_PROPERTIES)
+        if is_intermediate(common):
+            return MxOutcome(skipped=SkipReason.INTERMEDIATE_ENTRY)
+        local = self.local_identity(node)
+        if local is None:
+            return MxOutcome(skipped=SkipReason.NO_LOCAL_IDENTITY)
+        peers = peers_of(common.filter_state_objects)
+        build = MetricBuilder(entry, common, role, origin, self._strip_query, analyzer=MX_MESH)
+        gateway = role in _GATEWAY_ROLES
+        metrics: list[ServiceMeshMetric] = []
+        stand_ins: tuple[ServiceMeshMetric, ...] = ()
+        if peers.downstream is not None:
+            source = self._peer_identity(peers.downstream)
+            metrics.append(build(DetectPoint.SERVER, source, local, tls=True))
+        elif gateway:
+            stand_ins = (build(DetectPoint.SERVER, UNKNOWN, local, tls=True),)
+        if peers.upstream is not None:
+            destination = self._peer_identity(peers.upstream)
+            # As k8s-mesh: ALS logs the TLS of the downstream connection only.
+            metrics.append(build(DetectPoint.CLIENT, local, destination, tls=not gateway))
+        skipped = None
+        if not metrics and not stand_ins:
+            skipped = SkipReason.MALFORMED_PEER if peers.problems else SkipReason.NO_PEER
+        return MxOutcome(
+            metrics=tuple(metrics), stand_ins=stand_ins, problems=peers.problems, skipped=skipped
+        )
+
+    def _peer_identity(self, peer: Peer) -> ServiceMetaInfo:
+        found = self._mapping.name(peer.metadata)
+        return UNKNOWN if found is None else found

@@ -1,0 +1,60 @@
+"""The TLS mode of the connection an entry describes, and the peer's SPIFFE identity.
+
+Envoy's ``tls_properties`` describe the downstream connection only. The mode follows
+SkyWalking: NONE without TLS properties or when the local certificate names nothing (no subject,
+no SAN); TLS when the peer presented no certificate that names something; mTLS otherwise.
+"""
+
+from __future__ import annotations
+
+from meshals.model._als import CertificateProperties, TlsProperties
+from meshals.model._metrics import TlsMode
+
+__all__: list[str] = []
+
+
+def _names_something(certificate: CertificateProperties | None) -> bool:
+    return certificate is not None and bool(certificate.subject or certificate.subject_alt_name)
+
+
+def tls_mode_of(tls: TlsProperties | None) -> TlsMode:
+    """NONE, TLS or mTLS for a connection's TLS properties (rule in the module docstring).
+
+    Args:
+        tls: the entry's ``tls_properties``.
+
+    Returns:
+        The mode.
+
+    >>> from meshals.model import CertificateProperties
+    >>> local = CertificateProperties(subject="CN=a")
+    >>> tls_mode_of(TlsProperties(local_certificate_properties=local))
+    <TlsMode.TLS: 'TLS'>
+    """
+    if tls is None or not _names_something(tls.local_certificate_properties):
+        return TlsMode.NONE
+    if not _names_something(tls.peer_certificate_properties):
+        return TlsMode.TLS
+    return TlsMode.MTLS
+
+
+def peer_identity_of(tls: TlsProperties | None) -> str | None:
+    """The peer certificate's SPIFFE id: its first ``spiffe://`` URI SAN, else its first URI SAN.
+
+    Args:
+        tls: the entry's ``tls_properties``.
+
+    Returns:
+        The URI, or None when the peer certificate has no URI SAN.
+
+    >>> from meshals.model import CertificateProperties, SubjectAltName
+    >>> peer_identity_of(TlsProperties(peer_certificate_properties=CertificateProperties(
+    ...     subject_alt_name=(SubjectAltName(uri="spiffe://cluster.local/ns/default/sa/reviews"),))))
+    'spiffe://cluster.local/ns/default/sa/reviews'
+    """
+    if tls is None or tls.peer_certificate_properties is None:
+        return None
+    uris = [san.uri for san in tls.peer_certificate_properties.subject_alt_name if san.uri]
+    spiffe = [uri for uri in uris if uri.startswith("spiffe://")]
+    chosen = spiffe or uris
+    return chosen[0] if chosen else None

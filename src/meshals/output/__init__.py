@@ -1,0 +1,60 @@
+"""Other forms of the results: SkyWalking, Istio/Prometheus, graphs, records and notebooks.
+
+SkyWalking's ``ServiceMeshMetrics``, Istio's standard metrics, DOT, Mermaid, SVG and
+networkx graphs, flat records and pandas frames, and the HTML that values show in Jupyter
+(registered here into :mod:`meshals._display`).
+"""
+
+from ._graph_formats import (
+    GraphRenderError,
+    builtin_svg,
+    graphviz_svg,
+    to_dot,
+    to_mermaid,
+    to_networkx,
+    to_svg,
+)
+from ._istio_metrics import (
+    ISTIO_BUCKETS,
+    IstioHistogram,
+    IstioMetrics,
+    istio_metrics,
+)
+from ._notebook import (
+    latency_chart_svg,
+    to_pandas,
+    to_records,
+)
+from ._skywalking import (
+    COLLECT_METHOD,
+    DEFAULT_BATCH_SIZE,
+    MeshProbeDownstream,
+    ServiceMeshMetrics,
+    skywalking,
+    skywalking_json,
+    skywalking_metric,
+)
+
+__all__ = [
+    "COLLECT_METHOD",
+    "DEFAULT_BATCH_SIZE",
+    "ISTIO_BUCKETS",
+    "GraphRenderError",
+    "IstioHistogram",
+    "IstioMetrics",
+    "MeshProbeDownstream",
+    "ServiceMeshMetrics",
+    "builtin_svg",
+    "graphviz_svg",
+    "istio_metrics",
+    "latency_chart_svg",
+    "skywalking",
+    "skywalking_json",
+    "skywalking_metric",
+    "to_dot",
+    "to_mermaid",
+    "to_networkx",
+    "to_pandas",
+    "to_records",
+    "to_svg",
+]

@@ -1,0 +1,327 @@
+"""Notebook helpers: HTML tables and inline pictures for Jupyter, and records for pandas.
+
+The ``*_html`` functions return HTML fragments for ``_repr_html_`` methods: Jupyter shows
+them instead of the ``repr``. :func:`to_records` turns metrics, a service graph or RED
+statistics into flat, JSON-ready dicts (one per metric, edge or group); :func:`to_pandas`
+makes a ``pandas.DataFrame`` of them (the ``pandas`` extra). :func:`latency_chart_svg` draws
+p50/p99 latency per edge as an SVG bar chart, so a notebook needs no plotting library.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Final
+from xml.sax.saxutils import escape, quoteattr
+
+from meshals import _display
+from meshals._optional import require
+from meshals.aggregate._health import TopologyHealth, health_of, topology_health
+from meshals.aggregate._red import RedStats
+from meshals.aggregate._stats import TrafficStats
+from meshals.aggregate._topology import Topology
+from meshals.mesh._accounting import Accounting
+from meshals.mesh._analysis import Analysis
+from meshals.model._metric_list import MetricList
+from meshals.model._metrics import ServiceMeshMetric
+
+from ._graph_formats import SvgRenderer, to_svg
+from ._render import edge_records, red_records
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = ["latency_chart_svg", "to_pandas", "to_records"]
+
+_NS_PER_MS: Final = 1_000_000
+_MISSING: Final = "-"
+_METRIC_COLUMNS: Final = (
+    ("detect_point", "side"),
+    ("protocol", "protocol"),
+    ("source_service", "source"),
+    ("dest_service", "destination"),
+    ("endpoint", "endpoint"),
+    ("response_code", "code"),
+    ("status", "ok"),
+    ("latency_ns", "latency"),
+    ("response_flags", "flags"),
+)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return _MISSING
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(item) for item in value) or _MISSING
+    return str(value)
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]], *, caption: str = "") -> str:
+    """An HTML table; every cell is escaped here."""
+    parts = ['<table class="meshals">']
+    if caption:
+        parts.append(f"<caption>{html.escape(caption)}</caption>")
+    parts.append(
+        "<thead><tr>"
+        + "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
+        + "</tr></thead>"
+    )
+    parts.append("<tbody>")
+    for row in rows:
+        parts.append("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>")
+    parts.append("</tbody></table>")
+    return "".join(parts)
+
+
+def _ms(ns: object) -> str:
+    return f"{ns / _NS_PER_MS:.2f} ms" if isinstance(ns, int) else _MISSING
+
+
+def _percent(rate: object) -> str:
+    return f"{rate:.1%}" if isinstance(rate, float) else _MISSING
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+
+def metrics_html(metrics: Sequence[ServiceMeshMetric], *, limit: int = 50) -> str:
+    """An HTML table of metrics: the first ``limit`` rows, and how many more there are.
+
+    >>> metrics_html([])
+    '<p>0 metrics</p>'
+    """
+    if not metrics:
+        return "<p>0 metrics</p>"
+    rows = []
+    for metric in metrics[:limit]:
+        record = metric.to_dict()
+        cells = []
+        for key, _ in _METRIC_COLUMNS:
+            value = record[key]
+            cells.append(_ms(value) if key == "latency_ns" else _cell(value))
+        rows.append(cells)
+    noun = "metric" if len(metrics) == 1 else "metrics"
+    caption = f"{len(metrics)} {noun}"
+    more = len(metrics) - limit
+    table = _table([title for _, title in _METRIC_COLUMNS], rows, caption=caption)
+    return table + (f"<p>... and {more} more</p>" if more > 0 else "")
+
+
+def accounting_html(accounting: Accounting) -> str:
+    """A one-row HTML table of an analysis' accounting (what ``Analysis`` can show unconsumed)."""
+    skipped = ", ".join(f"{reason.value}: {n}" for reason, n in accounting.skipped.items() if n)
+    dropped = ", ".join(f"{kind.value}: {n}" for kind, n in accounting.dropped.items() if n)
+    header = ("streams", "messages", "entries", "analyzed", "skipped", "metrics", "dropped")
+    row = (
+        str(accounting.streams),
+        str(accounting.messages),
+        str(accounting.entries_in),
+        str(accounting.analyzed),
+        f"{accounting.skipped_total}" + (f" ({skipped})" if skipped else ""),
+        str(accounting.metrics_out),
+        dropped or "none",
+    )
+    return _table(header, [row], caption="analysis so far")
+
+
+# --- traffic, graph and RED statistics ---------------------------------------------------------
+
+
+def traffic_html(stats: TrafficStats) -> str:
+    """One-row HTML table of some traffic: calls, errors, error rate, p50/p90/p99, health."""
+    header = ("calls", "errors", "error rate", "p50", "p90", "p99", "health")
+    row = (
+        str(stats.requests),
+        str(stats.errors),
+        _percent(stats.error_rate),
+        _ms(stats.p50),
+        _ms(stats.p90),
+        _ms(stats.p99),
+        health_of(stats).status.value,
+    )
+    return _table(header, [row])
+
+
+def topology_html(
+    graph: Topology,
+    *,
+    health: TopologyHealth | None = None,
+    renderer: SvgRenderer = "auto",
+) -> str:
+    """The service graph's picture (inline SVG) above a table of its edges.
+
+    Args:
+        graph: the service graph.
+        health: its health (default Kiali's thresholds).
+        renderer: how to draw the picture (see :func:`~meshals.output.to_svg`); with ``"auto"``,
+            Graphviz when installed, else meshals' own layout.
+    """
+    if not graph.nodes:
+        return "<p>empty service graph</p>"
+    health = topology_health(graph) if health is None else health
+    svg = to_svg(graph, health=health, renderer=renderer)
+    svg = svg[svg.index("<svg") :]  # inline: without the XML declaration and doctype
+    header = ("source", "destination", "protocols", "calls", "errors", "p50", "p99", "health")
+    rows = []
+    for key, edge in graph.edges.items():
+        stats = edge.combined()
+        rows.append(
+            (
+                edge.source,
+                edge.destination,
+                ",".join(protocol.value for protocol in stats.protocols) or _MISSING,
+                str(stats.requests),
+                str(stats.errors),
+                _ms(stats.p50),
+                _ms(stats.p99),
+                health.edges[key].status.value,
+            )
+        )
+    caption = f"{len(graph.nodes)} services, {len(graph.edges)} edges"
+    return f"<div>{svg}</div>" + _table(header, rows, caption=caption)
+
+
+def red_html(stats: RedStats) -> str:
+    """An HTML table of RED statistics, one row per group (and window)."""
+    records = red_records(stats)
+    if not records:
+        return "<p>no calls</p>"
+    keys = [key for key in ("service", "instance", "endpoint") if key in records[0]]
+    windowed = stats.window_ns is not None
+    header = [*keys, *(["window"] if windowed else []), "calls", "errors", "error rate"]
+    header += ["rate/s", "p50", "p90", "p99", "health"]
+    rows = []
+    for record in records:
+        rate = record["rate_per_s"]
+        rows.append(
+            [
+                *(_cell(record[key]) for key in keys),
+                *([_cell(record["window_start"])] if windowed else []),
+                _cell(record["requests"]),
+                _cell(record["errors"]),
+                _percent(record["error_rate"]),
+                f"{rate:.2f}" if isinstance(rate, float) else _MISSING,
+                _ms(record["latency_p50_ns"]),
+                _ms(record["latency_p90_ns"]),
+                _ms(record["latency_p99_ns"]),
+                _cell(record["health"]),
+            ]
+        )
+    return _table(header, rows, caption=f"RED by {stats.scope.value}")
+
+
+# --- records and pandas ------------------------------------------------------------------------
+
+Tabular = Topology | RedStats | Iterable[ServiceMeshMetric]
+
+
+def to_records(data: Tabular) -> list[dict[str, object]]:
+    """Flat, JSON-ready records: one per metric, per edge of a graph, or per RED group.
+
+    Metrics give ``ServiceMeshMetric.to_dict()``; a :class:`~meshals.Topology` one record per
+    edge (its calls counted once: calls, errors, rates, latency percentiles in ns, health);
+    :class:`~meshals.RedStats` one per group (see ``meshals stats --format jsonl``).
+
+    Raises:
+        TypeError: ``data`` is none of these.
+
+    >>> to_records([])
+    []
+    """
+    if isinstance(data, Topology):
+        return edge_records({None: data})
+    if isinstance(data, RedStats):
+        return red_records(data)
+    records = []
+    for metric in data:
+        if not isinstance(metric, ServiceMeshMetric):
+            raise TypeError(
+                f"to_records() takes metrics, a Topology or RedStats, not {type(metric).__name__}"
+            )
+        records.append(metric.to_dict())
+    return records
+
+
+def to_pandas(data: Tabular) -> pandas.DataFrame:
+    """A ``pandas.DataFrame`` of :func:`to_records` (the ``pandas`` extra).
+
+    Raises:
+        MissingDependencyError: pandas is not installed.
+        TypeError: ``data`` is not metrics, a Topology or RedStats.
+    """
+    require("pandas", extra="pandas", feature="to_pandas()")
+    import pandas
+
+    frame: pandas.DataFrame = pandas.DataFrame(to_records(data))
+    return frame
+
+
+# --- latency chart -----------------------------------------------------------------------------
+
+_BAR_HEIGHT: Final = 12
+_ROW_HEIGHT: Final = 34
+_LABEL_WIDTH: Final = 300
+_CHART_WIDTH: Final = 360
+_P50_COLOUR: Final = "#73bcf7"
+_P99_COLOUR: Final = "#0066cc"
+
+
+def latency_chart_svg(graph: Topology) -> str:
+    """p50 and p99 latency per edge as a horizontal SVG bar chart (no plotting library).
+
+    Bars share one linear scale, the largest p99; edges without timed calls are left out.
+
+    Returns:
+        A standalone SVG document with one ``<g class="bar">`` per edge.
+    """
+    rows: list[tuple[str, int, int]] = []
+    for edge in graph.edges.values():
+        stats = edge.combined()
+        if stats.p50 is not None and stats.p99 is not None:
+            rows.append((f"{edge.source} -> {edge.destination}", stats.p50, stats.p99))
+    top = max((p99 for _, _, p99 in rows), default=0) or 1
+    height = 40 + _ROW_HEIGHT * len(rows) + 24
+    width = _LABEL_WIDTH + _CHART_WIDTH + 90
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}"'
+        f' viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif"'
+        ' font-size="11">',
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+        f'<text x="{_LABEL_WIDTH}" y="16" font-size="12">latency per edge (ms):'
+        f' <tspan fill="{_P50_COLOUR}">p50</tspan>, <tspan fill="{_P99_COLOUR}">p99</tspan></text>',
+    ]
+    for index, (label, p50, p99) in enumerate(rows):
+        y = 32 + index * _ROW_HEIGHT
+        p50_width = _CHART_WIDTH * p50 / top
+        p99_width = _CHART_WIDTH * p99 / top
+        parts += [
+            f'<g class="bar" data-edge={quoteattr(label)} data-p50-ns="{p50}" data-p99-ns="{p99}">',
+            f'<text x="{_LABEL_WIDTH - 8}" y="{y + _BAR_HEIGHT + 3}" text-anchor="end">'
+            f"{escape(label)}</text>",
+            f'<rect x="{_LABEL_WIDTH}" y="{y}" width="{p50_width:.1f}" height="{_BAR_HEIGHT}"'
+            f' fill="{_P50_COLOUR}"/>',
+            f'<rect x="{_LABEL_WIDTH}" y="{y + _BAR_HEIGHT + 2}" width="{p99_width:.1f}"'
+            f' height="{_BAR_HEIGHT}" fill="{_P99_COLOUR}"/>',
+            f'<text x="{_LABEL_WIDTH + p50_width + 4:.1f}" y="{y + _BAR_HEIGHT - 2}">'
+            f"{p50 / _NS_PER_MS:.2f}</text>",
+            f'<text x="{_LABEL_WIDTH + p99_width + 4:.1f}" y="{y + 2 * _BAR_HEIGHT}">'
+            f"{p99 / _NS_PER_MS:.2f}</text>",
+            "</g>",
+        ]
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+# --- what the values show in notebooks (they call these through meshals._display) ---------------
+
+
+def _analysis_html(analysis: Analysis) -> str:
+    return accounting_html(analysis.accounting)
+
+
+_display.html.register(MetricList, metrics_html)
+_display.html.register(Analysis, _analysis_html)
+_display.html.register(TrafficStats, traffic_html)
+_display.html.register(Topology, topology_html)
+_display.html.register(RedStats, red_html)
+_display.pandas_frame.register(MetricList, to_pandas)

@@ -1,0 +1,65 @@
+"""Who is behind an address or a peer's metadata: the ``Resolver`` protocol and resolvers.
+
+Static tables, offline Kubernetes snapshots (Pods, Services, Endpoints, ServiceEntries),
+SkyWalking-syntax name templates, the metadata-to-service mapping, chains and caches.
+"""
+
+from ._kubernetes import (
+    KubernetesNaming,
+    KubernetesResolver,
+)
+from ._naming import (
+    DEFAULT_SERVICE_INSTANCE_NAME,
+    DEFAULT_SERVICE_NAME,
+    MetadataServiceMapping,
+    MetadataTemplate,
+)
+from ._protocol import (
+    Resolver,
+)
+from ._resolvers import (
+    CachingResolver,
+    ChainResolver,
+    StaticResolver,
+)
+from ._template_syntax import (
+    METADATA_MAPPING_SYNTAX,
+    NAME_RULE_SYNTAX,
+    Part,
+    Placeholder,
+    Syntax,
+    TemplatePath,
+    parse_template,
+    render_parts,
+)
+from ._templates import (
+    MISSING_VALUE,
+    SKYWALKING_FALLBACK_RULE,
+    SKYWALKING_SERVICE_RULE,
+    NameTemplate,
+)
+
+__all__ = [
+    "DEFAULT_SERVICE_INSTANCE_NAME",
+    "DEFAULT_SERVICE_NAME",
+    "METADATA_MAPPING_SYNTAX",
+    "MISSING_VALUE",
+    "NAME_RULE_SYNTAX",
+    "SKYWALKING_FALLBACK_RULE",
+    "SKYWALKING_SERVICE_RULE",
+    "CachingResolver",
+    "ChainResolver",
+    "KubernetesNaming",
+    "KubernetesResolver",
+    "MetadataServiceMapping",
+    "MetadataTemplate",
+    "NameTemplate",
+    "Part",
+    "Placeholder",
+    "Resolver",
+    "StaticResolver",
+    "Syntax",
+    "TemplatePath",
+    "parse_template",
+    "render_parts",
+]

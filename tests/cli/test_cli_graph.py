@@ -1,0 +1,256 @@
+"""``meshals graph``: the graph as a table and a picture, DOT, Mermaid, SVG; shared options."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from meshals import examples
+from meshals.cli import _main as cli
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+ENVOY = FIXTURES / "envoy"
+CAPTURES = sorted(ENVOY.glob("*.bin"))
+RESOLVER = FIXTURES / "resolvers" / "skywalking-mock.json"
+SVG = "{http://www.w3.org/2000/svg}"
+SUMMARY = "meshals: 6 files: 40 entries, 40 analyzed, 0 skipped, 45 metrics"
+SERVICES = [
+    "UNKNOWN",
+    "details",
+    "istio-ingressgateway",
+    "mongodb",
+    "mysqldb",
+    "productpage",
+    "ratings",
+    "recommendations",
+    "reviews",
+]
+EDGES = [
+    "UNKNOWN -> istio-ingressgateway",
+    "istio-ingressgateway -> productpage",
+    "productpage -> UNKNOWN",
+    "productpage -> details",
+    "productpage -> mongodb",
+    "productpage -> mysqldb",
+    "productpage -> recommendations",
+    "productpage -> reviews",
+    "reviews -> ratings",
+]
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    status = cli.main([str(arg) for arg in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def svg_nodes(text: str) -> list[str]:
+    svg = ET.fromstring(text)
+    return sorted(
+        g.findtext(f"{SVG}title") or "" for g in svg.iter(f"{SVG}g") if g.get("class") == "node"
+    )
+
+
+def test_the_example_prints_the_table_and_writes_the_picture(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run(capsys, "graph", "--example", "bookinfo")
+    assert status == 0
+    services, edges = out.split("\n\n")
+    assert (
+        services.splitlines()[0] == "SERVICE               KIND     INSTANCES  REPORTED BY  HEALTH"
+    )
+    assert [line.split()[0] for line in services.splitlines()[1:]] == SERVICES
+    assert "istio-ingressgateway  gateway          1  proxy        failing" in services
+    edge_lines = edges.splitlines()
+    assert edge_lines[0].split()[:5] == ["SOURCE", "->", "DEST", "PROTO", "CALLS"]
+    assert [" ".join(line.split()[:3]) for line in edge_lines[1:]] == EDGES
+    reviews = edge_lines[8].split()
+    assert reviews[3:7] == ["HTTP", "5", "2", "40.0%"]
+    assert reviews[-2:] == ["client,server", "failing"]
+    assert err.splitlines() == [SUMMARY, "meshals: wrote the service graph to bookinfo.svg"]
+    assert svg_nodes((tmp_path / "bookinfo.svg").read_text()) == SERVICES
+
+
+def test_the_table_with_output_writes_the_picture_there(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    picture = tmp_path / "graph.svg"
+    status, out, err = run(
+        capsys, "graph", "--resolver", ENVOY / "ground_truth.json", "-o", picture, *CAPTURES
+    )
+    assert status == 1  # ground_truth.json is no resolver table
+    assert out == ""
+    assert not picture.exists()
+    status, out, err = run(
+        capsys, "graph", "--example", "bookinfo", "--renderer", "builtin", "-o", picture
+    )
+    assert status == 0
+    assert out.startswith("SERVICE ")
+    assert err.splitlines()[-1] == f"meshals: wrote the service graph to {picture}"
+    assert 'class="node"' in picture.read_text()
+    assert "graphviz" not in picture.read_text()
+
+
+def test_files_with_the_examples_resolver_match_the_example(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    resolver = Path(examples.__file__).parent / "bookinfo" / "resolver.json"
+    from_files = run(capsys, "graph", "--resolver", resolver, *CAPTURES)
+    from_example = run(capsys, "graph", "--example", "bookinfo")
+    assert from_files[1] == from_example[1]
+    assert from_files[2] == SUMMARY + "\n"  # no picture without -o for FILEs
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["bookinfo.svg"]
+
+
+def test_an_explicit_resolver_wins_over_the_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(
+        capsys, "graph", "--example", "bookinfo", "--resolver", RESOLVER, "--format", "mermaid"
+    )
+    assert status == 0
+    assert out.splitlines()[1:2] == ['  n0(["UNKNOWN<br/><i>unknown</i>"]):::failing']
+    assert "productpage" not in out  # the mock table names none of the loopback pods
+
+
+def test_dot(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "graph", "--example", "bookinfo", "--format", "dot")
+    assert status == 0
+    assert out.startswith("digraph meshals {\n")
+    assert out.count(" -> ") == len(EDGES)
+    assert '"reviews" -> "ratings" [label="gRPC 4 req\\n25.0% err\\np99 ' in out
+
+
+def test_mermaid(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "graph", "--example", "bookinfo", "--format", "mermaid")
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[0] == "flowchart LR"
+    assert sum(" -->|" in line for line in lines) == len(EDGES)
+
+
+def test_svg_to_stdout_and_to_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, out, err = run(
+        capsys, "graph", "--example", "bookinfo", "--format", "svg", "--renderer", "builtin"
+    )
+    assert status == 0
+    assert svg_nodes(out) == SERVICES
+    assert "wrote" not in err
+    target = tmp_path / "out.svg"
+    status, out, err = run(
+        capsys, "graph", "--example", "bookinfo", "--format", "svg", "-o", target
+    )
+    assert (status, out) == (0, "")
+    assert svg_nodes(target.read_text()) == SERVICES
+    assert err.splitlines()[-1] == f"meshals: wrote the service graph to {target}"
+
+
+def test_dot_to_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "graph.dot"
+    status, out, _ = run(capsys, "graph", "--example", "bookinfo", "--format", "dot", "-o", target)
+    assert (status, out) == (0, "")
+    assert target.read_text().startswith("digraph meshals {")
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz' dot is not installed")
+def test_svg_by_graphviz(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(
+        capsys, "graph", "--example", "bookinfo", "--format", "svg", "--renderer", "graphviz"
+    )
+    assert status == 0
+    assert "Generated by graphviz" in out
+    assert svg_nodes(out) == SERVICES
+
+
+def test_graphviz_asked_for_but_missing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    status, out, err = run(
+        capsys, "graph", "--example", "bookinfo", "--format", "svg", "--renderer", "graphviz"
+    )
+    assert (status, out) == (1, "")
+    assert err == (
+        "meshals: error: Graphviz' dot is not installed (apt-get install graphviz, brew install"
+        " graphviz)\n"
+    )
+
+
+def test_an_unwritable_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "graph.svg"
+    status, out, err = run(capsys, "graph", "--example", "bookinfo", "-o", target)
+    assert (status, out) == (1, "")
+    assert err == f"meshals: error: {target}: No such file or directory\n"
+
+
+def test_no_resolver_names_everything_unknown(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, "graph", *CAPTURES)
+    assert status == 0
+    assert out.splitlines()[1].split()[:2] == ["UNKNOWN", "unknown"]
+    assert len(out.split("\n\n")[0].splitlines()) == 2  # one node
+    assert err.splitlines() == [
+        "meshals: warning: no --resolver or --k8s-snapshot: every workload is UNKNOWN",
+        SUMMARY,
+    ]
+
+
+def test_an_empty_capture(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    empty = tmp_path / "empty.bin"
+    empty.write_bytes(b"")
+    status, out, err = run(capsys, "graph", "--resolver", RESOLVER, empty)
+    assert (status, out) == (0, "(no calls)\n")
+    assert err == "meshals: 1 file: 0 entries, 0 analyzed, 0 skipped, 0 metrics\n"
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_a_progress_line_on_a_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    terminal = FakeTerminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    status = cli.main(["graph", "--example", "bookinfo", "--format", "dot"])
+    assert status == 0
+    lines = terminal.getvalue().split("\r\x1b[K")
+    assert lines[0] == ""
+    assert "[####################] 6/6 files  40 entries  " in lines[-2]
+    assert lines[-1] == SUMMARY + "\n"  # erased before the summary
+
+
+GRAPH_USAGE_ERRORS = [
+    ["graph"],  # neither FILEs nor --example
+    ["graph", "--example", "bookinfo", "x.bin"],  # both
+    ["graph", "--example", "nope"],
+    ["graph", "--format", "png", "x.bin"],
+    ["graph", "--renderer", "inkscape", "x.bin"],
+    ["graph", "--analyzer", "zipkin", "x.bin"],
+    ["graph", "--analyzer", "k8s-mesh,k8s-mesh", "x.bin"],
+    ["graph", "--service-rule", "${pod.metadata.name}", "x.bin"],
+]
+
+
+@pytest.mark.parametrize("argv", GRAPH_USAGE_ERRORS)
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main(argv)
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.startswith("usage: meshals graph")
+
+
+def test_usage_error_messages(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv, message in [
+        (["graph"], "give capture FILEs or --example NAME (not both)"),
+        (["graph", "--analyzer", "zipkin", "x"], "unknown analyzer 'zipkin' (choose from"),
+        (["graph", "--analyzer", "k8s-mesh", "--analyzer", "k8s-mesh", "x"], "named twice"),
+    ]:
+        with pytest.raises(SystemExit):
+            cli.main(argv)
+        assert message in capsys.readouterr().err.splitlines()[-1]

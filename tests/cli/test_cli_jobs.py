@@ -1,0 +1,304 @@
+"""``--jobs N``: files analysed in worker processes give exactly what one process gives."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import operator
+import os
+import pickle
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from importlib import resources
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from meshals import ServiceMeshMetric, examples, topology
+from meshals.cli import _main as cli
+from meshals.cli._jobs import in_order
+from meshals.output._render import FORMATS, STATS_FORMATS, STATS_SCOPES
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+ENVOY = FIXTURES / "envoy"
+BOOKINFO_RESOLVER = Path(examples.__file__).parent / "bookinfo" / "resolver.json"
+EXAMPLE_SUMMARY = "meshals: 6 files: 40 entries, 40 analyzed, 0 skipped, 45 metrics\n"
+
+# One path for every run, so that stderr (which names it) is the same.
+PICTURE = Path(tempfile.gettempdir()) / f"meshals-test-cli-jobs-{os.getpid()}.svg"
+
+INPUTS: dict[str, tuple[str, ...]] = {
+    "example": ("--example", "bookinfo"),
+    # The real-Envoy recordings, each stream twice (binary and JSON Lines): 12 files.
+    "envoy": (
+        "--resolver",
+        str(BOOKINFO_RESOLVER),
+        *sorted(str(path) for path in ENVOY.glob("*.bin")),
+        *sorted(str(path) for path in ENVOY.glob("*.jsonl")),
+    ),
+}
+# Both analyzers, a Kubernetes snapshot loaded in each worker, L4 logs and many warnings.
+MIXED = (
+    "--analyzer",
+    "k8s-mesh,mx-mesh",
+    "--k8s-snapshot",
+    str(FIXTURES / "k8s" / "cluster.json"),
+    *sorted(str(path) for path in (FIXTURES / "mx").iterdir() if path.suffix != ".md"),
+    *sorted(str(path) for path in (FIXTURES / "ztunnel").iterdir() if path.suffix != ".md"),
+)
+
+# Never without -o: with --example, the picture would go to ./bookinfo.svg.
+GRAPH_TABLE = ("graph", "--format", "table", "-o", str(PICTURE))  # and the picture, SVG
+COMMANDS: list[tuple[str, ...]] = [
+    *(("analyze", "--format", output) for output in FORMATS),
+    GRAPH_TABLE,
+    *(("graph", "--format", output) for output in ("dot", "mermaid", "svg")),
+    *(("stats", "--by", by, "--format", output) for by in STATS_SCOPES for output in STATS_FORMATS),
+    *(("stats", "--by", by, "--window", "1m", "--format", "csv") for by in STATS_SCOPES),
+    ("metrics", "--format", "prometheus"),
+]
+
+
+def command_id(command: tuple[str, ...]) -> str:
+    return " ".join(command).replace(str(PICTURE), "PICTURE")
+
+
+class Outcome(NamedTuple):
+    status: int
+    out: str
+    err: str
+    picture: bytes | None  # what ``graph -o PICTURE`` wrote
+
+
+@functools.cache
+def run(*argv: str) -> Outcome:
+    """``meshals ARGV``: its exit status, stdout, stderr and picture (read, then removed)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = cli.main(list(argv))
+    picture = PICTURE.read_bytes() if PICTURE.exists() else None
+    PICTURE.unlink(missing_ok=True)
+    return Outcome(status, out.getvalue(), err.getvalue(), picture)
+
+
+def one_process(*argv: str) -> Outcome:
+    outcome = run(*argv, "--jobs", "1")
+    assert (outcome.status, bool(outcome.out)) == (0, True), outcome.err
+    return outcome
+
+
+# --- the same output ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("inputs", sorted(INPUTS))
+@pytest.mark.parametrize("command", COMMANDS, ids=command_id)
+def test_two_jobs_print_what_one_prints(command: tuple[str, ...], inputs: str) -> None:
+    argv = (*command, *INPUTS[inputs])
+    assert run(*argv, "--jobs", "2") == one_process(*argv)
+
+
+@pytest.mark.parametrize("inputs", sorted(INPUTS))
+@pytest.mark.parametrize(
+    "command",
+    [("analyze", "--format", "jsonl"), GRAPH_TABLE, ("stats", "--by", "edge")],
+    ids=command_id,
+)
+def test_one_job_per_cpu_prints_what_one_prints(command: tuple[str, ...], inputs: str) -> None:
+    argv = (*command, *INPUTS[inputs])
+    assert run(*argv, "--jobs", "0") == one_process(*argv)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("analyze", "--format", "csv"),
+        ("graph", "--format", "dot"),
+        ("stats", "--by", "endpoint", "--window", "1m"),
+        ("metrics",),
+    ],
+    ids=command_id,
+)
+@pytest.mark.parametrize("jobs", ["2", "3"])
+def test_warnings_and_l4_logs_in_workers(command: tuple[str, ...], jobs: str) -> None:
+    reference = one_process(*command, *MIXED)
+    *warnings, summary = reference.err.splitlines()
+    assert len(warnings) == 12  # mx peers and ztunnel lines, in file order
+    assert summary == (
+        "meshals: 15 files: 65 entries, 61 analyzed, 4 skipped (intermediate-entry: 4),"
+        " 67 metrics; 8 log lines dropped while reading (see warnings)"
+    )
+    assert run(*command, *MIXED, "--jobs", jobs) == reference
+
+
+def test_the_picture_written_with_jobs() -> None:
+    outcome = run(*GRAPH_TABLE, "--example", "bookinfo", "--jobs", "2")
+    assert outcome.err == (f"{EXAMPLE_SUMMARY}meshals: wrote the service graph to {PICTURE}\n")
+    assert outcome.picture is not None
+    assert outcome.picture.startswith(b"<?xml")
+
+
+# --- the same errors ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def corrupt(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A binary capture cut off inside its first message's frame."""
+    path = tmp_path_factory.mktemp("corrupt") / "cut.bin"
+    path.write_bytes((ENVOY / "details-http.bin").read_bytes()[:300])
+    return str(path)
+
+
+def cut_error(corrupt: str) -> str:
+    return (
+        f"meshals: error: {corrupt}, message 0: input ends inside the frame at byte offset 0:"
+        " it declares 2688 bytes, 298 remain\n"
+    )
+
+
+def errors_alike(*argv: str) -> str:
+    """The one error line every job count prints for *argv*; nothing on stdout, status 1."""
+    outcomes = [run(*argv, "--jobs", jobs) for jobs in ("1", "2", "0")]
+    assert outcomes[1:] == outcomes[:1] * 2
+    status, out, err, picture = outcomes[0]
+    assert (status, out, picture) == (1, "", None)
+    return err
+
+
+def test_a_missing_file(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.bin")
+    resolver, files = INPUTS["envoy"][:2], INPUTS["envoy"][2:]
+    err = errors_alike("stats", *resolver, files[0], missing, *files[1:])
+    assert err == f"meshals: error: {missing}: No such file or directory\n"
+
+
+def test_a_corrupt_file_in_strict_mode(corrupt: str) -> None:
+    err = errors_alike("analyze", "--strict", str(ENVOY / "reviews-http.bin"), corrupt)
+    assert err == cut_error(corrupt)
+
+
+def test_the_first_failing_file_in_order_is_reported(corrupt: str, tmp_path: Path) -> None:
+    # Both fail; whichever worker finishes first, the error is the first file's.
+    missing = str(tmp_path / "missing.bin")
+    err = errors_alike("graph", "--strict", corrupt, missing, str(ENVOY / "reviews-http.bin"))
+    assert err == cut_error(corrupt)
+
+
+def test_a_corrupt_file_in_lenient_mode_is_a_warning(corrupt: str) -> None:
+    argv = ("analyze", str(ENVOY / "reviews-http.bin"), corrupt, str(ENVOY / "details-http.bin"))
+    reference = one_process(*argv)
+    assert reference.err.splitlines()[-1] == (
+        "meshals: 3 files: 13 entries, 13 analyzed, 0 skipped, 13 metrics;"
+        " 1 part of unknown size dropped while reading (see warnings)"
+    )
+    assert run(*argv, "--jobs", "2") == reference
+
+
+def test_a_resolver_that_cannot_be_loaded(tmp_path: Path) -> None:
+    # Each worker loads the resolver; its error comes out as the first file's.
+    table = tmp_path / "resolver.json"
+    table.write_text('{"10.0.0.1": "reviews"}')
+    err = errors_alike("graph", "--resolver", str(table), *INPUTS["envoy"][2:])
+    assert err == (
+        f"meshals: error: {table}, $[\"10.0.0.1\"]: expected an object with 'service' and"
+        " 'instance'\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["analyze", "graph", "stats", "metrics"])
+@pytest.mark.parametrize(
+    ("jobs", "reason"),
+    [("-1", "must be 0 (one per CPU) or more, not -1"), ("two", "not a whole number: 'two'")],
+)
+def test_a_bad_job_count_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], command: str, jobs: str, reason: str
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main([command, "--jobs", jobs, "--example", "bookinfo"])
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"meshals {command}: error: argument --jobs: {reason}"
+    )
+
+
+# --- the progress line and what travels between processes ---------------------------------------
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_line_counts_files_done_by_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    terminal = FakeTerminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+    with contextlib.redirect_stdout(io.StringIO()):
+        status = cli.main(["stats", "--example", "bookinfo", "--jobs", "2"])
+    assert status == 0
+    lines = terminal.getvalue().split("\r\x1b[K")
+    assert lines[0] == ""
+    # Redrawn as each file is done (and maybe between): never going back, up to 6/6.
+    done = [int(line.split("] ")[1].split("/")[0]) for line in lines[1:-1]]
+    assert done == sorted(done)
+    assert set(done) - {0} == set(range(1, 7))
+    assert "[####################] 6/6 files  40 entries  " in lines[-2]
+    assert lines[-1] == EXAMPLE_SUMMARY  # erased before the summary
+
+
+@pytest.mark.parametrize("command", COMMANDS[::4], ids=command_id)
+def test_each_files_result_pickles(command: tuple[str, ...]) -> None:
+    # What a worker gets (the analysis, once) and sends back (per file) round-trips equal.
+    args = cli.build_parser().parse_args([*command, "--example", "bookinfo"])
+    cli._check_analysis_args(args)
+    summarise: Callable[[Iterable[ServiceMeshMetric]], object] = list
+    if args.command == "graph":
+        summarise = topology
+    elif args.command == "stats":
+        summarise = cli._StatsOf(args.by, args.window_ns)
+    analysis = cli._FileAnalysis.of(args, container=None, summarise=summarise)
+    assert pickle.loads(pickle.dumps(analysis)) == analysis
+    resolver = analysis.resolver()
+    with contextlib.ExitStack() as stack:
+        for capture in examples.example("bookinfo").captures():
+            path = os.fspath(stack.enter_context(resources.as_file(capture)))
+            result = analysis(resolver, path)
+            assert result.entries == result.accounting.entries_in > 0
+            assert pickle.loads(pickle.dumps(result)) == result
+
+
+# --- the pool itself ------------------------------------------------------------------------------
+
+
+def test_results_come_in_input_order() -> None:
+    setup = functools.partial(int, "60")
+    results = in_order(operator.floordiv, [1, 2, 3, 4, 5, 6], setup=setup, jobs=2)
+    assert list(results) == [60, 30, 20, 15, 12, 10]
+
+
+def test_each_worker_sets_up_once_in_its_own_process() -> None:
+    # min(state, huge) is the state: the process id, or the time, of the setup that made it.
+    pids = list(in_order(min, [2**64] * 4, setup=os.getpid, jobs=2))
+    assert os.getpid() not in pids
+    setup_times = list(in_order(min, [2**64] * 6, setup=time.monotonic_ns, jobs=2))
+    assert len(set(setup_times)) <= 2  # one per worker, not one per item
+
+
+def test_one_item_or_one_job_runs_here() -> None:
+    assert list(in_order(min, [10**9], setup=os.getpid, jobs=2)) == [os.getpid()]
+    assert list(in_order(min, [10**9] * 2, setup=os.getpid, jobs=1)) == [os.getpid()] * 2
+
+
+def test_the_first_failure_in_order_is_raised() -> None:
+    results = in_order(operator.floordiv, [2, 0, 1], setup=functools.partial(int, "6"), jobs=2)
+    assert next(results) == 3
+    with pytest.raises(ZeroDivisionError):
+        next(results)
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_failing_setup_fails_the_first_item(jobs: int) -> None:
+    results = in_order(operator.floordiv, [1, 2], setup=functools.partial(int, "six"), jobs=jobs)
+    with pytest.raises(ValueError, match="invalid literal for int"):
+        next(results)

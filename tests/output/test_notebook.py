@@ -1,0 +1,238 @@
+"""Notebook helpers: HTML tables, the inline graph, the latency chart, records and pandas."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import pickle
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import attrs
+import pytest
+
+from meshals import DiagnosticKind, ServiceMetaInfo, analyze
+from meshals._optional import MissingDependencyError, require
+from meshals.aggregate._red import red
+from meshals.aggregate._stats import TrafficStats
+from meshals.aggregate._topology import Topology, topology
+from meshals.examples import example
+from meshals.model import FrozenMap
+from meshals.model._metric_list import MetricList
+from meshals.model._metrics import ServiceMeshMetric
+from meshals.output._notebook import (
+    accounting_html,
+    latency_chart_svg,
+    metrics_html,
+    red_html,
+    to_pandas,
+    to_records,
+    topology_html,
+    traffic_html,
+)
+
+SVG = "{http://www.w3.org/2000/svg}"
+UTC = datetime.timezone.utc
+GROUND_TRUTH = json.loads(
+    (Path(__file__).parents[1] / "fixtures" / "envoy" / "ground_truth.json").read_text()
+)
+# How Envoy batched entries into messages changes with every recording.
+MESSAGES = sum(stream["messages"] for stream in GROUND_TRUTH["streams"].values())
+BOOKINFO = example("bookinfo")
+ANALYSIS = analyze(BOOKINFO.streams(), resolver=BOOKINFO.resolver())
+METRICS = MetricList(ANALYSIS)
+GRAPH = topology(METRICS)
+
+
+def ms(ns: int | None) -> str:
+    # The recordings' latencies change with every re-recording: computed, not written down.
+    assert ns is not None
+    return f"{ns / 1_000_000:.2f} ms"
+
+
+def html_rows(html: str) -> list[str]:
+    return html.split("<tr>")[1:]
+
+
+def test_metrics_html() -> None:
+    html = metrics_html(METRICS, limit=3)
+    assert html.startswith('<table class="meshals"><caption>45 metrics</caption><thead><tr>')
+    assert (
+        "<th>side</th><th>protocol</th><th>source</th><th>destination</th><th>endpoint</th>"
+        "<th>code</th><th>ok</th><th>latency</th><th>flags</th>"
+    ) in html
+    rows = html_rows(html)
+    assert len(rows) == 4
+    assert rows[1] == (
+        "<td>server</td><td>HTTP</td><td>productpage</td><td>details</td>"
+        f"<td>GET:/details/0</td><td>200</td><td>True</td><td>{ms(METRICS[0].latency_ns)}</td>"
+        "<td>-</td></tr>"
+    )
+    assert html.endswith("</tbody></table><p>... and 42 more</p>")
+    one = metrics_html(METRICS[:1])
+    assert "<caption>1 metric</caption>" in one
+    assert "more" not in one
+
+
+def test_metrics_html_escapes() -> None:
+    odd = attrs.evolve(METRICS[0], source=ServiceMetaInfo(service="<b>&", instance="x"))
+    assert "<td>&lt;b&gt;&amp;</td>" in metrics_html([odd])
+
+
+def test_metric_list() -> None:
+    assert len(METRICS) == 45
+    assert isinstance(METRICS[:2], MetricList)
+    assert isinstance(METRICS[0], ServiceMeshMetric)
+    assert METRICS._repr_html_() == metrics_html(METRICS)
+    assert METRICS.to_records() == [metric.to_dict() for metric in METRICS]
+
+
+def test_accounting_html() -> None:
+    html = accounting_html(ANALYSIS.accounting)
+    assert html_rows(html)[1] == (
+        f"<td>6</td><td>{MESSAGES}</td><td>40</td><td>40</td><td>0</td><td>45</td><td>none</td>"
+        "</tr></tbody></table>"
+    )
+    lossy = attrs.evolve(
+        ANALYSIS.accounting,
+        dropped=FrozenMap({DiagnosticKind.ENTRY_SKIPPED: 2, DiagnosticKind.MESSAGE_SKIPPED: 1}),
+    )
+    assert html_rows(accounting_html(lossy))[1].endswith(
+        "<td>entry-skipped: 2, message-skipped: 1</td></tr></tbody></table>"
+    )
+
+
+def test_traffic_html() -> None:
+    edge = GRAPH.edge("productpage", "reviews").combined()
+    assert html_rows(traffic_html(edge))[1] == (
+        f"<td>5</td><td>2</td><td>40.0%</td><td>{ms(edge.p50)}</td><td>{ms(edge.p90)}</td>"
+        f"<td>{ms(edge.p99)}</td><td>failing</td></tr></tbody></table>"
+    )
+    assert "<td>0</td><td>0</td><td>-</td><td>-</td>" in traffic_html(TrafficStats())
+
+
+def test_topology_html() -> None:
+    html = topology_html(GRAPH, renderer="builtin")
+    assert html.startswith("<div><svg ")
+    picture = ET.fromstring(html[len("<div>") : html.index("</svg>") + len("</svg>")])
+    nodes = [g for g in picture.iter(f"{SVG}g") if g.get("class") == "node"]
+    assert len(nodes) == 9
+    assert "<caption>9 services, 9 edges</caption>" in html
+    slow = GRAPH.edge("productpage", "reviews").combined()
+    assert (
+        "<td>productpage</td><td>reviews</td><td>HTTP</td><td>5</td><td>2</td>"
+        f"<td>{ms(slow.p50)}</td><td>{ms(slow.p99)}</td><td>failing</td>"
+    ) in html
+    assert "<?xml" not in topology_html(GRAPH)  # inline, whichever renderer
+    assert topology_html(Topology()) == "<p>empty service graph</p>"
+
+
+def test_red_html() -> None:
+    html = red_html(red(METRICS, scope="service"))
+    assert "<caption>RED by service</caption>" in html
+    assert (
+        "<th>service</th><th>calls</th><th>errors</th><th>error rate</th><th>rate/s</th>"
+    ) in html
+    assert "<td>reviews</td><td>5</td><td>2</td><td>40.0%</td>" in html
+    windowed = red_html(red(METRICS, scope="endpoint", window="1m"))
+    assert "<th>service</th><th>endpoint</th><th>window</th>" in windowed
+    slow = next(metric for metric in METRICS if metric.endpoint == "GET:/reviews/slow")
+    assert slow.start_time_ns is not None
+    minute = datetime.datetime.fromtimestamp(slow.start_time_ns // 60_000_000_000 * 60, UTC)
+    window = minute.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert f"<td>reviews</td><td>GET:/reviews/slow</td><td>{window}</td>" in windowed
+    assert red_html(red([])) == "<p>no calls</p>"
+
+
+def test_to_records() -> None:
+    assert to_records(METRICS) == [metric.to_dict() for metric in METRICS]
+    edges = to_records(GRAPH)
+    assert len(edges) == 9
+    slow = GRAPH.edge("productpage", "reviews").combined()
+    assert edges[7] == {
+        "source": "productpage",
+        "destination": "reviews",
+        "window_start": None,
+        "window_start_ns": None,
+        "requests": 5,
+        "errors": 2,
+        "error_rate": 0.4,
+        "rate_per_s": edges[7]["rate_per_s"],
+        "latency_p50_ns": slow.p50,
+        "latency_p90_ns": slow.p90,
+        "latency_p99_ns": slow.p99,
+        "latency_mean_ns": round(slow.latency.mean or 0),
+        "latency_max_ns": slow.latency.maximum,
+        "received_bytes": 0,
+        "sent_bytes": 0,
+        "reporters": "client,server",
+        "health": "failing",
+    }
+    services = to_records(red(METRICS))
+    assert [record["service"] for record in services][:3] == [
+        "UNKNOWN",
+        "details",
+        "istio-ingressgateway",
+    ]
+    with pytest.raises(TypeError, match="not str"):
+        to_records(["not a metric"])  # type: ignore[list-item]
+
+
+def test_to_pandas() -> None:
+    pytest.importorskip("pandas", reason="needs the pandas extra")
+    frame = to_pandas(METRICS)
+    assert frame.shape == (45, 33)
+    assert list(frame.columns)[:4] == ["analyzer", "role", "detect_point", "protocol"]
+    edges = to_pandas(GRAPH)
+    assert edges.loc[7, "source"] == "productpage"
+    assert int(edges["requests"].sum()) == 29  # each call once
+    assert METRICS.to_pandas().shape == (45, 33)
+
+
+def test_to_pandas_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'meshals\[pandas\]'"):
+        to_pandas(METRICS)
+
+
+def test_latency_chart() -> None:
+    chart = ET.fromstring(latency_chart_svg(GRAPH))
+    bars = [g for g in chart.iter(f"{SVG}g") if g.get("class") == "bar"]
+    assert len(bars) == 9
+    stats = GRAPH.edge("productpage", "reviews").combined()  # the slowest: the 250 ms timeout
+    slow = next(bar for bar in bars if bar.get("data-edge") == "productpage -> reviews")
+    assert (slow.get("data-p50-ns"), slow.get("data-p99-ns")) == (str(stats.p50), str(stats.p99))
+    widths = [float(rect.get("width", "")) for rect in slow.iter(f"{SVG}rect")]
+    assert widths[1] == 360.0  # the largest p99 spans the chart
+    assert [text.text for text in slow.iter(f"{SVG}text")] == [
+        "productpage -> reviews",
+        ms(stats.p50).removesuffix(" ms"),
+        ms(stats.p99).removesuffix(" ms"),
+    ]
+    empty = ET.fromstring(latency_chart_svg(Topology()))
+    assert list(empty.iter(f"{SVG}g")) == []
+
+
+def test_missing_dependency_error_pickles() -> None:
+    error = MissingDependencyError("pandas", "pandas", "to_pandas()")
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), str(copy), copy.module, copy.extra, copy.feature) == (
+        MissingDependencyError,
+        str(error),
+        "pandas",
+        "pandas",
+        "to_pandas()",
+    )
+    assert copy.name == "pandas"
+
+
+def test_a_broken_dependency_is_not_reported_as_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "meshals_broken_extra.py").write_text("import meshals_not_there_at_all\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(ModuleNotFoundError) as caught:
+        require("meshals_broken_extra", extra="x", feature="a test")
+    assert not isinstance(caught.value, MissingDependencyError)
+    assert caught.value.name == "meshals_not_there_at_all"
