@@ -55,10 +55,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def lint(session: nox.Session) -> None:
-    """Check style and formatting with ruff."""
+    """Check style and formatting with ruff, and the package layering with import-linter."""
     install(session, *nox.project.dependency_groups(PYPROJECT, "lint"))
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # import-linter reads the source; it need not be installed or importable beyond its path.
+    session.run("lint-imports", env={"PYTHONPATH": "src"})
 
 
 @nox.session(python="3.11")
