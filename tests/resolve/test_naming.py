@@ -243,6 +243,11 @@ TEXT_CASES: list[tuple[str, str, str, str]] = [
      DEFAULT_SERVICE_NAME, "${NAME} # not a comment"),
     ("json", '{"serviceInstanceName": "${NAME}.x"}', DEFAULT_SERVICE_NAME, "${NAME}.x"),
     ("empty yaml", "# nothing\n", DEFAULT_SERVICE_NAME, DEFAULT_SERVICE_INSTANCE_NAME),
+    # Full YAML, as SkyWalking's SnakeYAML reads it: a document start and a folded block scalar.
+    ("yaml document start and >-", "---\nserviceName: >-\n  ${LABELS.app}.\n  ${NAMESPACE}\n",
+     "${LABELS.app}. ${NAMESPACE}", DEFAULT_SERVICE_INSTANCE_NAME),
+    ("yaml indented", "  serviceName: ${NAME}\n", "${NAME}", DEFAULT_SERVICE_INSTANCE_NAME),
+    ("yaml explicit end", "serviceName: ${NAME}\n...\n", "${NAME}", DEFAULT_SERVICE_INSTANCE_NAME),
 ]  # fmt: skip
 
 
@@ -262,18 +267,22 @@ def test_yaml_double_quotes_have_no_escapes() -> None:
 
 
 BAD_TEXTS: list[tuple[str, str]] = [
-    ("serviceName ${NAME}", "<text>: line 1: expected 'key: value' at the start of a line"),
-    ("  serviceName: ${NAME}", "<text>: line 1: expected 'key: value' at the start of a line"),
-    ("serviceName: a\nserviceName: b", "<text>: line 2: 'serviceName' given twice"),
-    ("serviceName: 'unclosed", "<text>: line 1: unclosed quote, or text after the closing quote"),
-    ("serviceName: 'a' b", "<text>: line 1: unclosed quote, or text after the closing quote"),
+    ("serviceName ${NAME}", "<text>: expected an object, not str"),
+    ("serviceName: a\nserviceName: b",
+     "<text>: not YAML: line 2, column 1: 'serviceName' given twice"),
+    ("serviceName: 'unclosed",
+     "<text>: not YAML: line 1, column 23: found unexpected end of stream"),
+    ("serviceName: 'a' b",
+     "<text>: not YAML: line 1, column 18: expected <block end>, but found '<scalar>'"),
+    ("serviceName: a\n---\nserviceName: b\n", "<text>: 2 YAML documents; expected one"),
     ("service: ${NAME}",
      "<text>: unknown key 'service' (expected serviceName, serviceInstanceName)"),
     ("serviceName: ${NAME", "<text>: serviceName '${NAME', column 1: unclosed '${'"),
     ("{not json", "<text>: not JSON: Expecting property name enclosed in double quotes: "
      "line 1 column 2 (char 1)"),
     ('{"serviceName": 3}', "<text>: serviceName must be a string, not int"),
-    ("[1]", "<text>: line 1: expected 'key: value' at the start of a line"),
+    ("serviceName: 3", "<text>: serviceName must be a string, not int"),
+    ("[1]", "<text>: expected an object, not list"),
 ]  # fmt: skip
 
 

@@ -24,10 +24,11 @@ Divergence from SkyWalking: literal text after the last placeholder is kept
 (``${NAME}-canary`` gives ``reviews-v1-canary``; SkyWalking's formatter never appends the tail,
 giving ``reviews-v1``).
 
-A mapping file is JSON (an object) or the tiny YAML subset SkyWalking's file uses: one
-``key: value`` per line, ``#`` comments, values optionally in single or double quotes (no
-escapes). Its keys are ``serviceName`` and ``serviceInstanceName``; a key left out keeps its
-default.
+A mapping file is JSON (an object: text that starts with ``{``) or YAML, read with PyYAML's safe
+loader as SkyWalking reads it with SnakeYAML: comments, quoting, block scalars (``>-``) and a
+``---`` document start are all YAML's. It holds one document, a mapping whose keys are
+``serviceName`` and ``serviceInstanceName``; a key left out keeps its default, and a key given twice
+is an error (YAML loaders keep the last silently).
 """
 
 from __future__ import annotations
@@ -35,8 +36,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import attrs
+import yaml
 
 from meshals._errors import ResolverError
 from meshals.model._service import ServiceMetaInfo
@@ -61,7 +64,6 @@ DEFAULT_SERVICE_INSTANCE_NAME = "${NAME}"
 DEFAULT_TAG_LABELS = ("app", "version")
 
 _MISSING = "-"
-_WHITESPACE = frozenset(" \t\r\n\f\v")
 _MAPPING_KEYS = {"serviceName": "service_name", "serviceInstanceName": "service_instance_name"}
 
 
@@ -262,10 +264,11 @@ class MetadataServiceMapping:
 
     @classmethod
     def from_text(cls, text: str, *, source: str = "<text>") -> MetadataServiceMapping:
-        """A mapping from the text of a ``metadata-service-mapping`` file (JSON or tiny YAML).
+        """A mapping from the text of a ``metadata-service-mapping`` file (JSON or YAML).
 
         Raises:
-            ResolverError: the text is neither, or holds an unknown key or a malformed rule.
+            ResolverError: the text is neither, holds more than one YAML document, repeats a
+                key, or holds an unknown key or a malformed rule.
 
         >>> mapping = MetadataServiceMapping.from_text("serviceInstanceName: ${NAME}.${NAMESPACE}")
         >>> mapping.service_instance_name
@@ -277,7 +280,7 @@ class MetadataServiceMapping:
             except ValueError as exc:
                 raise ResolverError(f"not JSON: {exc}", source=source) from None
             return cls.from_mapping(document, source=source)
-        return cls.from_mapping(_tiny_yaml(text, source), source=source)
+        return cls.from_mapping(_yaml_document(text, source), source=source)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> MetadataServiceMapping:
@@ -295,36 +298,37 @@ class MetadataServiceMapping:
         return cls.from_text(text, source=source)
 
 
-def _tiny_yaml(text: str, source: str) -> dict[str, str]:
-    document: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        key, separator, value = stripped.partition(":")
-        key = key.strip()
-        if not separator or not key or line[:1] in _WHITESPACE:
-            raise ResolverError(
-                f"line {number}: expected 'key: value' at the start of a line", source=source
-            )
-        if key in document:
-            raise ResolverError(f"line {number}: {key!r} given twice", source=source)
-        document[key] = _yaml_scalar(value.strip(), number, source)
-    return document
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a mapping that repeats a key instead of keeping the last."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
-def _yaml_scalar(value: str, number: int, source: str) -> str:
-    if value[:1] in ("'", '"'):
-        quote = value[0]
-        close = value.find(quote, 1)
-        rest = value[close + 1 :].strip() if close > 0 else ""
-        if close < 0 or (rest and not rest.startswith("#")):
-            raise ResolverError(
-                f"line {number}: unclosed quote, or text after the closing quote", source=source
-            )
-        return value[1:close]
-    # In a plain YAML scalar, " #" starts a comment; "#" inside a word does not.
-    for index, character in enumerate(value):
-        if character == "#" and index and value[index - 1] in _WHITESPACE:
-            return value[:index].rstrip()
-    return value
+def _yaml_document(text: str, source: str) -> Mapping[str, object]:
+    """The one YAML document of a mapping file, as a mapping (an empty file: no rules)."""
+    try:
+        # _UniqueKeyLoader is a SafeLoader: no Python objects are built from tags.
+        documents = list(yaml.load_all(text, Loader=_UniqueKeyLoader))
+    except yaml.YAMLError as exc:
+        raise ResolverError(f"not YAML: {_yaml_problem(exc)}", source=source) from None
+    if len(documents) > 1:
+        raise ResolverError(f"{len(documents)} YAML documents; expected one", source=source)
+    document = documents[0] if documents else None
+    return {} if document is None else document
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error as one line: where, then what (``line 2, column 1: 'serviceName' ...``)."""
+    if not isinstance(exc, yaml.MarkedYAMLError) or exc.problem_mark is None:
+        return str(exc)
+    mark = exc.problem_mark
+    return f"line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
