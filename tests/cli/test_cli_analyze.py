@@ -16,7 +16,7 @@ from google.protobuf import json_format
 from meshals import Accounting, Diagnostic, DiagnosticKind, Location
 from meshals.cli import _main as cli
 from meshals.mesh._accounting import dropped_by
-from meshals.output._render import CSV_COLUMNS
+from meshals.output._records import CSV_COLUMNS
 from meshals.output._skywalking import ServiceMeshMetrics
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"

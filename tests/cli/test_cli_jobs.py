@@ -19,8 +19,9 @@ import pytest
 
 from meshals import ServiceMeshMetric, examples, topology
 from meshals.cli import _main as cli
+from meshals.cli._formats import FORMATS, STATS_FORMATS
 from meshals.cli._jobs import in_order
-from meshals.output._render import FORMATS, STATS_FORMATS, STATS_SCOPES
+from meshals.output._records import STATS_SCOPES
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 ENVOY = FIXTURES / "envoy"

@@ -67,22 +67,15 @@ from meshals.model._role import Role
 from meshals.output._graph_formats import SvgRenderer, to_dot, to_mermaid, to_svg
 from meshals.output._istio_metrics import istio_metrics
 from meshals.output._jsonout import to_json
-from meshals.output._render import (
-    FORMATS,
-    STATS_FORMATS,
-    STATS_SCOPES,
-    edge_records,
-    red_records,
-    render,
-    render_stats,
-    topology_table,
-)
+from meshals.output._records import STATS_SCOPES, edge_records, red_records
 from meshals.resolve._kubernetes import KubernetesNaming, KubernetesResolver
 from meshals.resolve._protocol import Resolver
 from meshals.resolve._resolvers import ChainResolver, StaticResolver
 
+from ._formats import FORMATS, STATS_FORMATS, render, render_stats
 from ._jobs import in_order
 from ._progress import Progress
+from ._tables import topology_table
 
 __all__ = ["entrypoint", "main"]
 

@@ -26,7 +26,7 @@ from meshals.model._metric_list import MetricList
 from meshals.model._metrics import ServiceMeshMetric
 
 from ._graph_formats import SvgRenderer, to_svg
-from ._render import edge_records, red_records
+from ._records import edge_records, red_records
 
 if TYPE_CHECKING:
     import pandas

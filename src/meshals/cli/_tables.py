@@ -1,0 +1,191 @@
+"""The aligned text tables for the terminal: metrics, the service graph and RED statistics.
+
+Each table takes everything of the run and returns the whole text as one string, so the
+command can print it at once (or not at all, after an error). Columns are two spaces apart,
+numbers right-aligned so they line up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Final
+
+from meshals.aggregate._health import TopologyHealth, topology_health
+from meshals.aggregate._topology import Topology
+from meshals.model._metrics import ServiceMeshMetric
+from meshals.output._records import KEY_COLUMNS, reporters
+
+__all__: list[str] = []
+
+_TABLE_HEADER: Final = ("SIDE", "PROTO", "SOURCE -> DEST", "ENDPOINT", "CODE", "STATUS")
+_TABLE_TAIL: Final = ("LATENCY", "FLAGS")
+_MISSING: Final = "-"
+_NS_PER_MS: Final = 1_000_000
+
+
+# --- table ------------------------------------------------------------------------------------
+
+
+def _table(metrics: Sequence[ServiceMeshMetric]) -> str:
+    rows: list[tuple[str, ...]] = [(*_TABLE_HEADER, *_TABLE_TAIL)]
+    rows.extend(_table_row(metric) for metric in metrics)
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    latency = len(_TABLE_HEADER)  # the latency column is right-aligned: the numbers line up
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(width) if column == latency else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip() + "\n")
+    return "".join(lines)
+
+
+def _table_row(metric: ServiceMeshMetric) -> tuple[str, ...]:
+    code = _MISSING if metric.response_code is None else str(metric.response_code)
+    if metric.grpc_status is not None:
+        code = f"{code} grpc={metric.grpc_status}"
+    latency = metric.latency_ns
+    flags = sorted(metric.response_flags, key=lambda flag: flag.field_number)
+    return (
+        metric.detect_point.value,
+        metric.protocol.value,
+        f"{metric.source.service} -> {metric.destination.service}",
+        metric.endpoint or _MISSING,
+        code,
+        "ok" if metric.status else "error",
+        _MISSING if latency is None else f"{latency / _NS_PER_MS:.2f}ms",
+        ",".join(flag.short_code for flag in flags) or _MISSING,
+    )
+
+
+# --- the service graph as a table ---------------------------------------------------------------
+
+
+def _ms(ns: int | None) -> str:
+    return _MISSING if ns is None else f"{ns / _NS_PER_MS:.2f}ms"
+
+
+def _percent(rate: float | None) -> str:
+    return _MISSING if rate is None else f"{rate:.1%}"
+
+
+def _aligned(rows: Sequence[Sequence[str]], right: frozenset[int] = frozenset()) -> str:
+    """Rows as text columns two spaces apart; columns in ``right`` right-aligned."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(width) if column in right else cell.ljust(width)
+            for column, (cell, width) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip() + "\n")
+    return "".join(lines)
+
+
+_EDGE_HEADER: Final = (
+    "SOURCE -> DEST", "PROTO", "CALLS", "ERRORS", "ERR%", "P50", "P99", "REPORTED BY", "HEALTH"
+)  # fmt: skip
+
+
+def topology_table(graph: Topology, health: TopologyHealth | None = None) -> str:
+    """The service graph as two text tables: its services, then its edges (calls counted once).
+
+    Args:
+        graph: the service graph.
+        health: its health (default :func:`~meshals.aggregate.topology_health`, Kiali's thresholds).
+
+    Returns:
+        The text; ``(no calls)`` for an empty graph.
+    """
+    if not graph.nodes:
+        return "(no calls)\n"
+    health = topology_health(graph) if health is None else health
+    nodes: list[tuple[str, ...]] = [("SERVICE", "KIND", "INSTANCES", "REPORTED BY", "HEALTH")]
+    for name, node in graph.nodes.items():
+        roles = ",".join(role.value for role in node.reporter_roles) or _MISSING
+        nodes.append(
+            (
+                name,
+                node.kind.value,
+                str(len(node.instances)),
+                roles,
+                health.nodes[name].status.value,
+            )
+        )
+    edges: list[tuple[str, ...]] = [
+        (
+            "SOURCE -> DEST",
+            "PROTO",
+            "CALLS",
+            "ERRORS",
+            "ERR%",
+            "P50",
+            "P99",
+            "REPORTED BY",
+            "HEALTH",
+        )
+    ]
+    for key, edge in graph.edges.items():
+        stats = edge.combined()
+        edges.append(
+            (
+                f"{edge.source} -> {edge.destination}",
+                ",".join(protocol.value for protocol in stats.protocols) or _MISSING,
+                str(stats.requests),
+                str(stats.errors),
+                _percent(stats.error_rate),
+                _ms(stats.p50),
+                _ms(stats.p99),
+                reporters(edge.traffic),
+                health.edges[key].status.value,
+            )
+        )
+    return _aligned(nodes, frozenset({2})) + "\n" + _aligned(edges, frozenset(range(2, 7)))
+
+
+# --- statistics --------------------------------------------------------------------------------
+
+
+def _stats_table(records: Sequence[Mapping[str, object]], scope: str) -> str:
+    if not records:
+        return "(no calls)\n"
+    keys = KEY_COLUMNS[scope]
+    windowed = any(record["window_start"] is not None for record in records)
+    header = (
+        *(key.upper() for key in keys),
+        *(("WINDOW",) if windowed else ()),
+        "CALLS",
+        "ERRORS",
+        "ERR%",
+        "RATE/S",
+        "P50",
+        "P90",
+        "P99",
+        "HEALTH",
+    )
+    rows: list[tuple[str, ...]] = [header]
+    for record in records:
+        rate = record["rate_per_s"]
+        error_rate = record["error_rate"]
+        rows.append(
+            (
+                *(str(record[key] or _MISSING) for key in keys),
+                *((str(record["window_start"]),) if windowed else ()),
+                str(record["requests"]),
+                str(record["errors"]),
+                _percent(error_rate if isinstance(error_rate, float) else None),
+                _MISSING if not isinstance(rate, float) else f"{rate:.2f}",
+                *(
+                    _ms(value if isinstance(value, int) else None)
+                    for value in (
+                        record["latency_p50_ns"],
+                        record["latency_p90_ns"],
+                        record["latency_p99_ns"],
+                    )
+                ),
+                str(record["health"]),
+            )
+        )
+    first_number = len(keys) + (1 if windowed else 0)
+    return _aligned(rows, frozenset(range(first_number, first_number + 7)))
