@@ -5,8 +5,9 @@ imports it.
 """
 
 from ._main import (
+    build_parser,
     entrypoint,
     main,
 )
 
-__all__ = ["entrypoint", "main"]
+__all__ = ["build_parser", "entrypoint", "main"]
