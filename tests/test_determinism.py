@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from meshals.cli import _main as cli
+from meshals import cli
 
 ROOT = Path(__file__).parent.parent
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"

@@ -40,7 +40,7 @@ from types import TracebackType
 import pytest
 
 import meshals
-from meshals.cli import _main as cli
+from meshals import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

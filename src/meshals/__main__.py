@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meshals.cli._main import entrypoint
+from meshals.cli import entrypoint
 
 if __name__ == "__main__":
     entrypoint()

@@ -22,8 +22,9 @@ from meshals import (
     Identifier,
     Node,
     TcpEntry,
+    cli,
 )
-from meshals.cli import _main as cli
+from meshals.cli import _inspect_lines
 from meshals.model import (
     AnyValue,
     EnvoyInternalAddress,
@@ -345,7 +346,7 @@ TIMESTAMPS = [
 
 @pytest.mark.parametrize(("nanos", "text"), TIMESTAMPS)
 def test_timestamp(nanos: int | None, text: str) -> None:
-    assert cli._timestamp(nanos) == text
+    assert _inspect_lines._timestamp(nanos) == text
 
 
 ADDRESSES = [
@@ -365,7 +366,7 @@ ADDRESSES = [
 
 @pytest.mark.parametrize(("address", "text"), ADDRESSES)
 def test_address(address: Any, text: str) -> None:
-    assert cli._address(address) == text
+    assert _inspect_lines._address(address) == text
 
 
 DURATIONS = [
@@ -378,7 +379,7 @@ DURATIONS = [
 
 @pytest.mark.parametrize(("common", "text"), DURATIONS)
 def test_duration(common: AccessLogCommon, text: str) -> None:
-    assert cli._duration(common) == text
+    assert _inspect_lines._duration(common) == text
 
 
 METHODS = [(RequestMethod.GET, "GET"), (RequestMethod.METHOD_UNSPECIFIED, "-"), (42, "42")]
@@ -386,7 +387,7 @@ METHODS = [(RequestMethod.GET, "GET"), (RequestMethod.METHOD_UNSPECIFIED, "-"), 
 
 @pytest.mark.parametrize(("method", "text"), METHODS)
 def test_method(method: RequestMethod | int, text: str) -> None:
-    assert cli._method(method) == text
+    assert _inspect_lines._method(method) == text
 
 
 IDENTITIES = [
@@ -403,9 +404,9 @@ IDENTITIES = [
 
 @pytest.mark.parametrize(("message", "text"), IDENTITIES)
 def test_identity(message: AlsMessage, text: str) -> None:
-    stream = cli._Stream()
+    stream = _inspect_lines._Stream()
     stream.update(message, 0)
-    assert cli._identity(message, stream) == text
+    assert _inspect_lines._identity(message, stream) == text
 
 
 ENTRY_LINES = [
@@ -423,13 +424,13 @@ ENTRY_LINES = [
 
 @pytest.mark.parametrize(("entry", "text"), ENTRY_LINES)
 def test_entry_line_with_parts_missing(entry: HttpEntry | TcpEntry, text: str) -> None:
-    assert cli._entry_line(3, entry) == text
+    assert _inspect_lines._entry_line(3, entry) == text
 
 
 def test_flags_in_envoy_order() -> None:
     flags = frozenset({ResponseFlag.DOWNSTREAM_REMOTE_RESET, ResponseFlag.FAILED_LOCAL_HEALTHCHECK})
-    assert cli._flags(flags) == "LH,DRR"
-    assert cli._flags(frozenset()) == "-"
+    assert _inspect_lines._flags(flags) == "LH,DRR"
+    assert _inspect_lines._flags(frozenset()) == "-"
 
 
 # --- JSON conversion ---------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from google.protobuf import json_format
 
-from meshals import Accounting, Diagnostic, DiagnosticKind, Location
-from meshals.cli import _main as cli
+from meshals import Accounting, Diagnostic, DiagnosticKind, Location, cli
+from meshals.cli import _run
 from meshals.mesh._accounting import dropped_by
 from meshals.output._records import CSV_COLUMNS
 from meshals.output._skywalking import ServiceMeshMetrics
@@ -687,15 +687,15 @@ def test_dropped_lists_each_unit_and_says_at_least_past_the_limit() -> None:
         DiagnosticKind.NOTE,
     )
     second = accounting(DiagnosticKind.ENTRY_SKIPPED)
-    assert cli._dropped([first, second]) == (
+    assert _run._dropped([first, second]) == (
         "2 entries, 1 log line and 1 part of unknown size dropped while reading (see warnings)"
     )
     third = accounting(DiagnosticKind.NOT_LISTED, DiagnosticKind.MESSAGE_SKIPPED)
-    assert cli._dropped([first, second, third]) == (
+    assert _run._dropped([first, second, third]) == (
         "at least 2 entries, 1 message, 1 log line and 1 part of unknown size dropped while"
         " reading (see warnings)"
     )
-    assert cli._dropped([accounting(DiagnosticKind.VALUE_IGNORED), Accounting()]) == ""
+    assert _run._dropped([accounting(DiagnosticKind.VALUE_IGNORED), Accounting()]) == ""
 
 
 def test_role_option_names_every_envoy(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

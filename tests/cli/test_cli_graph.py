@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from meshals import examples
-from meshals.cli import _main as cli
+from meshals import cli, examples
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 ENVOY = FIXTURES / "envoy"

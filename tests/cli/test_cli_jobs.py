@@ -17,8 +17,8 @@ from typing import NamedTuple
 
 import pytest
 
-from meshals import ServiceMeshMetric, examples, topology
-from meshals.cli import _main as cli
+from meshals import ServiceMeshMetric, cli, examples, topology
+from meshals.cli import _parser, _run, _stats
 from meshals.cli._formats import FORMATS, STATS_FORMATS
 from meshals.cli._jobs import in_order
 from meshals.output._records import STATS_SCOPES
@@ -252,13 +252,13 @@ def test_the_progress_line_counts_files_done_by_workers(monkeypatch: pytest.Monk
 def test_each_files_result_pickles(command: tuple[str, ...]) -> None:
     # What a worker gets (the analysis, once) and sends back (per file) round-trips equal.
     args = cli.build_parser().parse_args([*command, "--example", "bookinfo"])
-    cli._check_analysis_args(args)
+    _parser._check_analysis_args(args)
     summarise: Callable[[Iterable[ServiceMeshMetric]], object] = list
     if args.command == "graph":
         summarise = topology
     elif args.command == "stats":
-        summarise = cli._StatsOf(args.by, args.window_ns)
-    analysis = cli._FileAnalysis.of(args, container=None, summarise=summarise)
+        summarise = _stats._StatsOf(args.by, args.window_ns)
+    analysis = _run._FileAnalysis.of(args, container=None, summarise=summarise)
     assert pickle.loads(pickle.dumps(analysis)) == analysis
     resolver = analysis.resolver()
     with contextlib.ExitStack() as stack:

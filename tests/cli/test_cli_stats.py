@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from meshals import Role, ServiceMeshMetric, ServiceMetaInfo
-from meshals.cli import _main as cli
+from meshals import Role, ServiceMeshMetric, ServiceMetaInfo, cli
+from meshals.cli import _stats
 from meshals.model import DetectPoint, MeshProtocol
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -319,13 +319,13 @@ def untimed(service: str) -> ServiceMeshMetric:
 
 def test_calls_without_a_start_time() -> None:
     # Not in any window, and no part of the whole run's span.
-    span = cli._Span()
+    span = _stats._Span()
     span.add(untimed("b"))
     assert span.seconds() is None
-    windows = cli._EdgeWindows(60 * 1_000_000_000)
+    windows = _stats._EdgeWindows(60 * 1_000_000_000)
     windows.add(untimed("b"))
     assert (windows.left_out, windows.records(None)) == (1, [])
-    whole = cli._EdgeWindows(None)
+    whole = _stats._EdgeWindows(None)
     whole.add(untimed("b"))
     [record] = whole.records(None)
     assert (record["source"], record["destination"], record["requests"]) == ("a", "b", 1)

@@ -5,9 +5,9 @@ imports it.
 """
 
 from ._main import (
-    build_parser,
     entrypoint,
     main,
 )
+from ._parser import build_parser
 
 __all__ = ["build_parser", "entrypoint", "main"]

@@ -1,0 +1,62 @@
+"""``meshals graph``: the service graph as a table (and the picture, SVG, with ``-o`` or
+``--example``), DOT, Mermaid or SVG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from meshals._errors import MeshalsError
+from meshals.aggregate._health import TopologyHealth, topology_health
+from meshals.aggregate._topology import Topology, TopologyAccumulator, topology
+from meshals.capture._containers import Container
+from meshals.output._graph_formats import SvgRenderer, to_dot, to_mermaid, to_svg
+
+from ._run import _analyze_all, _failed, _finish
+from ._stderr import _PROG
+from ._tables import topology_table
+
+__all__: list[str] = []
+
+
+def _graph(args: argparse.Namespace, *, container: Container | None, out: TextIO) -> int:
+    """``graph``: the service graph as a table (and a picture), DOT, Mermaid or SVG."""
+    accumulator = TopologyAccumulator()
+    try:
+        run = _analyze_all(
+            args, container=container, summarise=topology, merge=accumulator.add_topology
+        )
+        graph = accumulator.result()
+        health = topology_health(graph)
+        picture_path = args.output
+        if args.format == "table" and picture_path is None and args.example:
+            picture_path = f"{args.example}.svg"
+        picture = None
+        if args.format == "table":
+            text = topology_table(graph, health)
+            if picture_path is not None:
+                picture = to_svg(graph, health=health, renderer=args.renderer)
+        else:
+            text = _GRAPH_TEXT[args.format](graph, health, args.renderer)
+            if args.output is not None:
+                picture, text = text, ""
+        if picture is not None:
+            with open(picture_path, "w", encoding="utf-8") as file:
+                file.write(picture)
+    except (MeshalsError, OSError) as exc:
+        return _failed(exc)
+    out.write(text)
+    _finish(run)
+    if picture is not None:
+        print(f"{_PROG}: wrote the service graph to {picture_path}", file=sys.stderr)
+    return 0
+
+
+_GRAPH_TEXT: dict[str, Callable[[Topology, TopologyHealth, SvgRenderer], str]] = {
+    "dot": lambda graph, health, renderer: to_dot(graph, health=health),
+    "mermaid": lambda graph, health, renderer: to_mermaid(graph, health=health),
+    "svg": lambda graph, health, renderer: to_svg(graph, health=health, renderer=renderer),
+}

@@ -1,0 +1,319 @@
+"""How the analysing commands run: every file read, analysed and summarised, then the
+warnings and a summary of the run on stderr.
+
+The analysing commands share their input and analysis options (one parent parser): capture
+FILEs (each file one stream) or ``--example NAME`` (a bundled recording, with its resolver),
+``--resolver``, ``--k8s-snapshot``, ``--analyzer``... Each analyses everything first, then
+prints at once; the first failure prints ``meshals: error: <where>: <reason>``, nothing on
+stdout, and the exit status is 1. After the output, warnings and a summary of the entries
+read, analyzed and skipped (by reason), and of what lenient reading dropped, go to stderr;
+during the run, a progress line when stderr is a terminal. ``--jobs N`` analyses files in N
+worker processes; each file's summary (its metrics, graph or statistics) comes back and is
+merged in file order, so the output is the same as with one process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from importlib import resources
+from typing import Final, Generic, TypeVar
+
+import attrs
+
+from meshals import examples
+from meshals._errors import Diagnostic, DiagnosticKind, MeshalsError
+from meshals.capture._containers import Container, read
+from meshals.mesh._accounting import Accounting, SkipReason, dropped_by
+from meshals.mesh._analysis import analyze
+from meshals.mesh._roles import fixed_role
+from meshals.model._als import AlsMessage
+from meshals.model._metrics import K8S_MESH, ServiceMeshMetric
+from meshals.model._role import Role
+from meshals.resolve._kubernetes import KubernetesNaming, KubernetesResolver
+from meshals.resolve._protocol import Resolver
+from meshals.resolve._resolvers import ChainResolver, StaticResolver
+
+from ._jobs import in_order
+from ._progress import Progress
+from ._stderr import _PROG, _error
+
+__all__: list[str] = []
+
+_NO_ONE = StaticResolver({})  # knows no address
+
+
+@attrs.define
+class _Run:
+    """What one run of an analysing command noticed, held until every file has been read."""
+
+    files: int = 0
+    warnings: list[Diagnostic] = attrs.Factory(list)
+    accounts: list[Accounting] = attrs.Factory(list)
+    unnamed: bool = False  # k8s-mesh ran without any resolver
+
+
+FileSummary = TypeVar("FileSummary")
+
+
+@attrs.frozen(kw_only=True)
+class _FileResult(Generic[FileSummary]):
+    """One file's analysis as a worker process sends it back: small and picklable.
+
+    Attributes:
+        summary: what the command keeps of the file's metrics (the metrics, a graph...).
+        warnings: the file's diagnostics: reading's, decoding's, then the analysis'.
+        accounting: the file's accounting.
+        entries: the entries (and L4 connections) read, for the progress line.
+    """
+
+    summary: FileSummary
+    warnings: tuple[Diagnostic, ...]
+    accounting: Accounting
+    entries: int
+
+
+@attrs.frozen(kw_only=True)
+class _FileAnalysis(Generic[FileSummary]):
+    """How each file of a run is read, analysed and summarised, the same in every process.
+
+    Built from the options once; picklable (no argparse inside), so worker processes get a
+    copy and load the resolver themselves (:meth:`resolver`, once per process).
+    """
+
+    container: Container | None
+    strict: bool
+    role: Role | None
+    reidentify: bool
+    strip_query: bool
+    analyzers: tuple[str, ...]
+    resolver_table: str | None
+    k8s_snapshots: tuple[str, ...]
+    service_rule: str | None
+    instance_rule: str | None
+    example: str | None
+    summarise: Callable[[Iterable[ServiceMeshMetric]], FileSummary]
+
+    @classmethod
+    def of(
+        cls,
+        args: argparse.Namespace,
+        *,
+        container: Container | None,
+        summarise: Callable[[Iterable[ServiceMeshMetric]], FileSummary],
+    ) -> _FileAnalysis[FileSummary]:
+        return cls(
+            container=container,
+            strict=args.strict,
+            role=None if args.role is None else Role(args.role),
+            reidentify=args.reidentify,
+            strip_query=args.strip_query,
+            analyzers=args.analyzers,
+            resolver_table=args.resolver,
+            k8s_snapshots=tuple(args.k8s_snapshot),
+            service_rule=args.service_rule,
+            instance_rule=args.instance_rule,
+            example=args.example,
+            summarise=summarise,
+        )
+
+    @property
+    def unnamed(self) -> bool:
+        """Whether k8s-mesh runs without any resolver: every workload is UNKNOWN."""
+        named = self.resolver_table is not None or self.k8s_snapshots or self.example
+        return not named and K8S_MESH in self.analyzers
+
+    def resolver(self) -> Resolver | None:
+        """The resolvers the options name, the static table first; the example's; or None.
+
+        Raises:
+            MeshalsError, OSError: a table or snapshot cannot be read.
+        """
+        resolvers: list[Resolver] = []
+        if self.resolver_table is not None:
+            resolvers.append(StaticResolver.from_file(self.resolver_table))
+        if self.k8s_snapshots:
+            rules = {"service_rule": self.service_rule, "instance_rule": self.instance_rule}
+            naming = KubernetesNaming(**{key: rule for key, rule in rules.items() if rule})
+            resolvers.append(KubernetesResolver.from_files(self.k8s_snapshots, naming=naming))
+        if not resolvers and self.example:
+            resolvers.append(examples.example(self.example).resolver())
+        if not resolvers:
+            return _NO_ONE if K8S_MESH in self.analyzers else None  # all UNKNOWN
+        return resolvers[0] if len(resolvers) == 1 else ChainResolver(*resolvers)
+
+    def __call__(
+        self,
+        resolver: Resolver | None,
+        path: str,
+        *,
+        on_entries: Callable[[int], None] | None = None,
+    ) -> _FileResult[FileSummary]:
+        """Analyse the file at *path* as one stream; *on_entries* counts entries as they come.
+
+        Raises:
+            MeshalsError, OSError: reading or analysing failed.
+        """
+        entries = 0
+
+        def count(more: int) -> None:
+            nonlocal entries
+            entries += more
+            if on_entries is not None:
+                on_entries(more)
+
+        message_warnings: list[Diagnostic] = []
+        with read(path, container=self.container, strict=self.strict) as reader:
+            analysis = analyze(
+                _noting(reader, message_warnings, count),
+                resolver=resolver,
+                role_rule=None if self.role is None else fixed_role(self.role),
+                reidentify=self.reidentify,
+                endpoint_query="strip" if self.strip_query else "keep",
+                analyzers=self.analyzers,
+            )
+            summary = self.summarise(analysis)
+        return _FileResult(
+            summary=summary,
+            warnings=(*reader.diagnostics, *message_warnings, *analysis.diagnostics),
+            # The analysis saw the reader's records through _noting, not the reader itself.
+            accounting=analysis.accounting + dropped_by(reader.diagnostics),
+            entries=entries,
+        )
+
+
+def _analyze_all(
+    args: argparse.Namespace,
+    *,
+    container: Container | None,
+    summarise: Callable[[Iterable[ServiceMeshMetric]], FileSummary],
+    merge: Callable[[FileSummary], None],
+) -> _Run:
+    """Analyse every input (FILEs or the example's captures), each file one stream.
+
+    Each file's metrics are summarised by *summarise* (in a worker process with ``--jobs``),
+    and the summaries go to *merge* in file order, so the result does not depend on the
+    number of processes. A progress line is drawn on a terminal stderr.
+
+    Raises:
+        MeshalsError, OSError: reading or analysing failed (nothing has been printed).
+    """
+    analysis = _FileAnalysis.of(args, container=container, summarise=summarise)
+    run = _Run(unnamed=analysis.unnamed)
+    with contextlib.ExitStack() as stack:
+        paths = list(args.files)
+        if args.example:
+            paths = [
+                os.fspath(stack.enter_context(resources.as_file(capture)))
+                for capture in examples.example(args.example).captures()
+            ]
+        progress = stack.enter_context(Progress(sys.stderr, files=len(paths), clock=time.monotonic))
+        parallel = args.jobs > 1 and len(paths) > 1
+        # Here, entries are counted as they are read; from workers, per file done.
+        work = analysis if parallel else functools.partial(analysis, on_entries=progress.entries)
+        # Workers start with the whole command imported: the summarisers are its modules'.
+        results = in_order(
+            work, paths, setup=analysis.resolver, jobs=args.jobs, preload=("meshals.cli",)
+        )
+        for result in stack.enter_context(contextlib.closing(results)):
+            if parallel:
+                progress.entries(result.entries)
+            progress.file_done()
+            merge(result.summary)
+            run.warnings.extend(result.warnings)
+            run.accounts.append(result.accounting)
+    run.files = len(paths)
+    return run
+
+
+def _noting(
+    records: Iterable[object], sink: list[Diagnostic], count: Callable[[int], None]
+) -> Iterator[object]:
+    """*records*, their entries counted, collecting what lenient decoding tolerated into *sink*."""
+    for record in records:
+        if isinstance(record, AlsMessage):
+            sink.extend(record.diagnostics)
+            count(len(record.entries))
+        else:  # one connection of an L4 log
+            count(1)
+        yield record
+
+
+def _finish(run: _Run) -> None:
+    """The warnings and the summary of a successful run, on stderr."""
+    if run.unnamed:
+        print(
+            f"{_PROG}: warning: no --resolver or --k8s-snapshot: every workload is UNKNOWN",
+            file=sys.stderr,
+        )
+    for warning in run.warnings:
+        print(f"{_PROG}: warning: {warning}", file=sys.stderr)
+    dropped = _dropped(run.accounts)
+    summary = _summary(run.accounts, run.files)
+    print(f"{_PROG}: {summary}{f'; {dropped}' if dropped else ''}", file=sys.stderr)
+
+
+def _failed(exc: Exception) -> int:
+    if isinstance(exc, OSError) and not isinstance(exc, MeshalsError):
+        _error(f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc))
+    else:
+        _error(str(exc))
+    return 1
+
+
+def _summary(accounts: Sequence[Accounting], files: int) -> str:
+    """``N files: E entries, A analyzed, S skipped (reason: n, ...), M metrics``."""
+    skipped: dict[SkipReason, int] = dict.fromkeys(SkipReason, 0)
+    for account in accounts:
+        for reason, count in account.skipped.items():
+            skipped[reason] += count
+    reasons = ", ".join(f"{reason.value}: {count}" for reason, count in skipped.items() if count)
+    total = sum(skipped.values())
+    return (
+        f"{_plural(files, 'file')}: {_plural(sum(a.entries_in for a in accounts), 'entry')},"
+        f" {sum(a.analyzed for a in accounts)} analyzed,"
+        f" {total} skipped{f' ({reasons})' if reasons else ''},"
+        f" {_plural(sum(a.metrics_out for a in accounts), 'metric')}"
+    )
+
+
+# What each kind of diagnostic dropped while reading, one unit each (singular, plural).
+_DROPPED: Final[dict[DiagnosticKind, tuple[str, str]]] = {
+    DiagnosticKind.ENTRY_SKIPPED: ("entry", "entries"),
+    DiagnosticKind.MESSAGE_SKIPPED: ("message", "messages"),
+    DiagnosticKind.LINE_SKIPPED: ("log line", "log lines"),
+    DiagnosticKind.PART_SKIPPED: ("part of unknown size", "parts of unknown size"),
+}
+
+
+def _dropped(accounts: Sequence[Accounting]) -> str:
+    """``2 entries and 1 message dropped while reading (see warnings)``, or "" if none were.
+
+    Entries the analysis skipped are in the summary; these never reached it. Past
+    ``Limits.max_diagnostics`` problems are only counted, so the figures become "at least".
+    """
+    counts: Counter[DiagnosticKind] = Counter()
+    for account in accounts:
+        counts.update(account.dropped)
+    parts = [
+        f"{counts[kind]} {one if counts[kind] == 1 else many}"
+        for kind, (one, many) in _DROPPED.items()
+        if counts[kind]
+    ]
+    if not parts:
+        return ""
+    listed = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+    at_least = "at least " if counts[DiagnosticKind.NOT_LISTED] else ""
+    return f"{at_least}{listed} dropped while reading (see warnings)"
+
+
+def _plural(count: int, noun: str) -> str:
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count} {noun[:-1]}ies" if noun.endswith("y") else f"{count} {noun}s"
