@@ -2,9 +2,9 @@
 
 Each ``parse_*`` function takes what :func:`json.loads` produced for one field and returns
 the model's value, or raises :class:`InvalidValueError` with a reason. Where the value sat in the
-message is the caller's business (:mod:`meshals.codec._json`). The rules are those of the proto3
-JSON mapping (https://protobuf.dev/programming-guides/json/), checked against protobuf's own
-``json_format``; where that parser is laxer than the mapping (``int(" 1")``, lossy float
+message is the caller's business (:mod:`meshals.codec._json_walk`). The rules are those of the
+proto3 JSON mapping (https://protobuf.dev/programming-guides/json/), checked against protobuf's
+own ``json_format``; where that parser is laxer than the mapping (``int(" 1")``, lossy float
 arithmetic on timestamps) these functions follow the mapping, exactly and in integers.
 """
 
