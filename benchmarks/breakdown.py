@@ -38,7 +38,8 @@ import bench
 
 import meshals
 from meshals._pb.als_pb2 import StreamAccessLogsMessage as PB2StreamAccessLogsMessage
-from meshals.codec._convert import Context, message_from_pb
+from meshals.codec._convert import message_from_pb
+from meshals.codec._convert_values import Context
 
 
 def _rebuilders(value: object) -> Callable[[], object]:

@@ -42,7 +42,8 @@ from meshals import (
 )
 from meshals._pb import accesslog_pb2 as pb_log
 from meshals._pb import als_pb2 as pb_als
-from meshals.codec._convert import Context, message_from_pb
+from meshals.codec._convert import message_from_pb
+from meshals.codec._convert_values import Context
 from meshals.model import (
     AccessLogType,
     AnyValue,

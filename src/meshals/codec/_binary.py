@@ -21,7 +21,8 @@ from meshals._pb.accesslog_pb2 import TCPAccessLogEntry as PB2TCPAccessLogEntry
 from meshals._pb.als_pb2 import StreamAccessLogsMessage as PB2StreamAccessLogsMessage
 from meshals.model._als import AlsMessage
 
-from ._convert import Context, message_from_pb
+from ._convert import message_from_pb
+from ._convert_values import Context
 from ._limits import DEFAULT_LIMITS, Limits
 from ._wire import (
     LENGTH_DELIMITED,
@@ -489,7 +490,7 @@ def _unknown_fields_in(
         if message_type.GetOptions().map_entry:
             value_type = message_type.fields_by_name["value"].message_type
             if value_type is not None:
-                for key, item in sorted(value.items()):  # as _convert orders maps
+                for key, item in sorted(value.items()):  # as _convert_values orders maps
                     yield from _unknown_fields_in(
                         item, map_entry_path(child, key), entry_index, None
                     )
