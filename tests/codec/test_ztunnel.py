@@ -10,7 +10,8 @@ import pytest
 
 from meshals import DecodeError
 from meshals._values import FrozenMap
-from meshals.codec._l4_lines import log_line_format, parse_go_duration, parse_l4_line
+from meshals.codec._go_duration import parse_go_duration
+from meshals.codec._l4_lines import log_line_format, parse_l4_line
 from meshals.model._l4 import (
     ConnectionEvent,
     Direction,

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from meshals import DecodeError
 from meshals._values import FrozenMap
-from meshals.codec._l4_lines import parse_go_duration, parse_l4_line
+from meshals.codec._go_duration import parse_go_duration
+from meshals.codec._l4_lines import parse_l4_line
 from meshals.model._l4 import ConnectionEvent, Direction, L4Address, L4Connection, L4Peer, LineSkip
 
 pytestmark = pytest.mark.property

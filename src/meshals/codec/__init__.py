@@ -13,11 +13,13 @@ from ._encode import (
     encode_binary,
     encode_message,
 )
+from ._go_duration import (
+    parse_go_duration,
+)
 from ._json import (
     decode_json,
 )
 from ._l4_lines import (
-    parse_go_duration,
     parse_l4_line,
 )
 from ._limits import (
