@@ -3,7 +3,7 @@
 :func:`red` groups the inbound traffic of service-mesh metrics by destination service,
 instance or endpoint (a :class:`Scope`), over the whole input or in epoch-aligned time windows
 (:mod:`meshals.aggregate._windows`). Each group is a
-:class:`~meshals.aggregate._stats.ReportedTraffic`, so a call is counted once whichever sides
+:class:`~meshals.aggregate.ReportedTraffic`, so a call is counted once whichever sides
 reported it, and :class:`RedStats` merge exactly like the traffic they hold.
 """
 

@@ -2,7 +2,7 @@
 
 :func:`topology` folds metrics into a :class:`Topology`: one :class:`ServiceNode` per service
 name seen as a source or destination, one :class:`Edge` per (source, destination) pair with
-its :class:`~meshals.aggregate._stats.ReportedTraffic` (client- and server-side observations apart;
+its :class:`~meshals.aggregate.ReportedTraffic` (client- and server-side observations apart;
 ``edge.combined()`` counts each call once). Like every aggregate here it is exact and
 mergeable: ``topology(A + B) == topology(A) + topology(B)``.
 

@@ -449,7 +449,7 @@ class Reader(Iterator[Record]):
     def skipped_lines(self) -> FrozenMap[LineSkip, int]:
         """Counts of the L4 log lines read so far that are no entries, by kind.
 
-        In :class:`~meshals.LineSkip` order, kinds never seen left out; empty for ALS.
+        In :class:`~meshals.model.LineSkip` order, kinds never seen left out; empty for ALS.
         """
         counts = self._skipped_lines
         return FrozenMap({kind: counts[kind] for kind in LineSkip if counts[kind]})

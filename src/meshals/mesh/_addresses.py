@@ -3,7 +3,7 @@
 Only addresses that name an IP can be resolved to a workload:
 
 - a :class:`~meshals.model.SocketAddress` with a non-empty ``address`` (SkyWalking's "valid"
-address);
+  address);
 - an :class:`~meshals.model.EnvoyInternalAddress` whose ``endpoint_id`` is ``ip:port``: Istio's
   ambient waypoints reach their endpoints through the ``connect_originate`` internal listener
   and put the real endpoint there (``10.44.2.55:9080``).

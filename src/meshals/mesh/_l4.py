@@ -247,9 +247,9 @@ class EnvoyReporters:
     An Envoy reports every connection side it terminates (see the module docstring). When
     ztunnel also captures the Envoy's pod (a waypoint or gateway in "sandwich" mode), its
     lines about those sides would count them twice: :meth:`reports` finds them, by the
-    Envoy's IPs (from its node id and ``INSTANCE_IPS``, as :func:`~meshals.node_ips` reads
-    them). Add every stream's node before the L4 lines it covers (e.g. read the ALS inputs
-    first), or give the IPs up front.
+    Envoy's IPs (from its node id and ``INSTANCE_IPS``, as
+    :func:`~meshals.mesh._addresses.node_ips` reads them). Add every stream's node before the
+    L4 lines it covers (e.g. read the ALS inputs first), or give the IPs up front.
 
     >>> from meshals import Node
     >>> envoys = EnvoyReporters()

@@ -3,7 +3,7 @@
 Istio's sidecars and gateways tell each other who they are (the metadata exchange) and keep
 what they learnt in the filter state (:mod:`meshals.mesh._peers`). ``mx-mesh`` names the Envoy's own
 workload from its node metadata and the other side from those peer objects, both with the
-:class:`~meshals.resolve._naming.MetadataServiceMapping` rules. Per entry:
+:class:`~meshals.resolve.MetadataServiceMapping` rules. Per entry:
 
 - an upstream peer gives a client-side metric, the Envoy's workload -> the peer;
 - a downstream peer gives a server-side metric, the peer -> the Envoy's workload;
