@@ -6,6 +6,7 @@ The build is offline: no intersphinx, nothing fetched. ``nox -s docs`` runs it w
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ version = release
 extensions = [
     "myst_parser",
     "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinxarg.ext",
 ]
@@ -37,6 +39,9 @@ myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
 autodoc_member_order = "bysource"
+# The API index lists the everyday names in tables (``.. autosummary::``) that link to where
+# each is documented; no stub pages are generated.
+autosummary_generate = False
 autodoc_typehints = "description"
 autodoc_typehints_format = "short"
 napoleon_google_docstring = True
@@ -57,25 +62,65 @@ nitpick_ignore_regex = [
     # Generated protobuf message classes (Envoy's and SkyWalking's schemas, protos/).
     ("py:class", r"meshals\._pb\..*"),
     # Type variables of generic classes and functions (FrozenMap[K, V], merge(_M, ...)).
-    ("py:class", r"((meshals\._values\.)?[KVT]|(meshals\.)?(_\w+\.)?_M)"),
+    ("py:class", r"((meshals\._values\.)?[KVT]|(meshals\.[\w.]+\.)?_M)"),
 ]
 
 html_theme = "furo"
 html_title = f"meshals {release}"
 
 
+#: The stage packages, in the order data flows through them: each has a page in
+#: docs/reference/api/ that documents exactly its ``__all__`` (tests/test_api_reference.py).
+STAGES = ("model", "codec", "capture", "resolve", "mesh", "aggregate", "output")
+
+
+def _owners() -> tuple[dict[str, str], dict[str, str]]:
+    """The public home of every public name, and the everyday names documented in a package.
+
+    ``OWNERS`` maps each documented full name to its module: ``meshals.<stage>.X`` for a stage's
+    ``__all__``, ``meshals.X`` for the names only ``meshals`` exports (the exceptions).
+    ``EVERYDAY`` maps ``meshals.X`` to the stage package it comes from (``meshals.read``:
+    ``meshals.capture``).
+    """
+    import importlib
+
+    owners: dict[str, str] = {}
+    everyday: dict[str, str] = {}
+    for stage in STAGES:
+        package = importlib.import_module(f"meshals.{stage}")
+        for name in package.__all__:
+            owners[f"{package.__name__}.{name}"] = package.__name__
+    for name in meshals.__all__:
+        value = getattr(meshals, name)
+        for stage in STAGES:
+            if getattr(sys.modules[f"meshals.{stage}"], name, None) is value:
+                everyday[f"meshals.{name}"] = f"meshals.{stage}"
+                break
+        else:
+            owners[f"meshals.{name}"] = "meshals"
+    return owners, everyday
+
+
+OWNERS, EVERYDAY = _owners()
+
+
+def _is_private(module: str) -> bool:
+    return any(part.startswith("_") for part in module.split(".")[1:])
+
+
 def _public_home() -> None:
-    """Document every public object where users import it from: ``meshals.X``.
+    """Document every public object where users import it from: its package, ``meshals.X``.
 
     meshals defines its API in private modules (``meshals.model._metrics``) and re-exports it from
-    the package; autodoc and type hints would otherwise name ``meshals.model._metrics.TlsMode``, a
-    target that is not (and should not be) documented. This changes the objects of this build
-    process only.
+    a stage package (``meshals.model``), or from ``meshals`` itself (the exceptions); autodoc and
+    type hints would otherwise name ``meshals.model._metrics.TlsMode``, a target that is not (and
+    should not be) documented. This changes the objects of this build process only.
     """
-    for name in meshals.__all__:
-        obj = getattr(meshals, name)
-        if getattr(obj, "__module__", "").startswith("meshals._") and hasattr(obj, "__qualname__"):
-            obj.__module__ = "meshals"
+    for full, home in OWNERS.items():
+        obj = getattr(sys.modules[home], full.rsplit(".", 1)[1])
+        module = getattr(obj, "__module__", None) or ""
+        if module.startswith("meshals.") and _is_private(module) and hasattr(obj, "__qualname__"):
+            obj.__module__ = home
 
 
 _public_home()
@@ -85,29 +130,56 @@ def _reexported_data_docs() -> dict[str, list[str]]:
     """The ``#:`` doc comments of the public constants and type aliases, by public name.
 
     They are written where each is defined (``meshals.mesh._analysis.ANALYZERS``); autodoc looks
-    for them in ``meshals/__init__.py``, finds none and would show the docstring of the
-    value's type (``str``'s) instead.
+    for them in the package's ``__init__.py`` (``meshals.mesh``), finds none and would show the
+    docstring of the value's type (``str``'s) instead.
     """
     from sphinx.pycode import ModuleAnalyzer
 
-    public = set(meshals.__all__)
     docs: dict[str, list[str]] = {}
+    homes = sorted(set(OWNERS.values()))
     for module in sorted(sys.modules):
-        if not module.startswith("meshals._") or module.startswith("meshals._pb"):
+        if not module.startswith("meshals.") or not _is_private(module) or "._pb" in module:
             continue
         for (scope, name), lines in ModuleAnalyzer.for_module(module).find_attr_docs().items():
-            if not scope and name in public:
-                docs.setdefault(f"meshals.{name}", list(lines))
+            value = getattr(sys.modules[module], name, None)
+            for home in homes:
+                full = f"{home}.{name}"
+                if not scope and full in OWNERS and getattr(sys.modules[home], name) is value:
+                    docs.setdefault(full, list(lines))
     return docs
 
 
 _DATA_DOCS = _reexported_data_docs()
 
 
+def _public_name(name: str) -> str:
+    """Where ``name`` is documented: ``meshals.read`` is ``meshals.capture.read``."""
+    parts = name.split(".")
+    home = EVERYDAY.get(".".join(parts[:2]))
+    return name if home is None else ".".join([home, *parts[1:]])
+
+
 def _data_doc(*event: Any) -> None:
     _app, what, name, _obj, _options, lines = event
-    if what == "data" and name.startswith("meshals.") and name.count(".") == 1:
+    name = _public_name(name)
+    if what == "data" and name in OWNERS:
         lines[:] = _DATA_DOCS.get(name, [])
+
+
+_OWN_MEMBER = re.compile(r":(meth|attr):`(\w+)`")
+
+
+def _summary_own_members(*event: Any) -> None:
+    """Qualify a class's references to its own members when the API index lists it.
+
+    The index's ``autosummary`` tables show the first sentence of ``meshals.Topology`` outside
+    the class: its ``:meth:`merge``` becomes ``meshals.aggregate.Topology.merge``. On the
+    package pages (``meshals.aggregate.Topology``) the class gives that context itself.
+    """
+    _app, what, name, _obj, _options, lines = event
+    if what == "class" and name in EVERYDAY:
+        public = _public_name(name)
+        lines[:] = [_OWN_MEMBER.sub(rf":\1:`~{public}.\2`", line) for line in lines]
 
 
 # meshals' attribute and property docstrings are sentences ("When the connection started:
@@ -129,19 +201,33 @@ def _restore_prose(*event: Any) -> None:
         lines[:] = _prose.pop(name)
 
 
-def _resolve_unqualified(app: Any, env: Any, node: Any, contnode: Any) -> Any:
-    """Resolve a Python reference relative to wherever it was written.
+def _resolve_public(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """Resolve a Python reference that names a documented object another way.
+
+    An everyday name (``meshals.read``, ``meshals.Topology.edge``) is documented once, where it
+    lives (``meshals.capture.read``, ``meshals.aggregate.Topology.edge``); the name users write
+    leads there.
 
     Docstrings name things relative to the module that defines them (``:data:`UNREACHED_FLAGS```
-    in ``meshals.aggregate._stats``, ``:attr:`NodeKind.UNKNOWN```); once the object is documented as
-    ``meshals.X`` that context is gone. A target resolves to the one documented meshals object
-    of the reference's kind whose full name ends with it (else whose last name is the target's
-    last name). Zero or several candidates: unresolved, and the build fails.
+    in ``meshals.aggregate._stats``, ``:attr:`NodeKind.UNKNOWN```); once the object is documented
+    as ``meshals.<package>.X`` that context is gone. Such a target resolves to the one documented
+    meshals object of the reference's kind whose full name ends with it (else whose last name is
+    the target's last name). Zero or several candidates: unresolved, and the build fails. A full
+    name (``meshals....``) must be right as written: a deprecated name (``meshals.to_dot``), a
+    private path of a public object (``meshals.aggregate._stats.ReportedTraffic``) or a name that
+    does not exist fails the build.
     """
     if node.get("refdomain") != "py":
         return None
     target = node["reftarget"].split("[", 1)[0].lstrip(".~")
     domain = env.get_domain("py")
+    if target.split(".", 1)[0] == "meshals":
+        public = _public_name(target)
+        if public == target:
+            return None
+        return domain.resolve_xref(
+            env, node["refdoc"], app.builder, node["reftype"], public, node, contnode
+        )
     kinds = set(domain.objtypes_for_role(node["reftype"]) or ())
     objects = {
         full: entry
@@ -182,7 +268,8 @@ def _draw_example(app: Any) -> None:
 
 def setup(app: Any) -> None:
     app.connect("builder-inited", _draw_example)
-    app.connect("missing-reference", _resolve_unqualified)
+    app.connect("missing-reference", _resolve_public)
     app.connect("autodoc-process-docstring", _data_doc, priority=50)
+    app.connect("autodoc-process-docstring", _summary_own_members, priority=50)
     app.connect("autodoc-process-docstring", _keep_prose, priority=100)
     app.connect("autodoc-process-docstring", _restore_prose, priority=900)
