@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 import meshals
+import meshals.export
 
 ROOT = Path(__file__).resolve().parent.parent
 API = ROOT / "docs" / "reference" / "api"
@@ -252,3 +253,18 @@ def test_the_parser_reads_modules_names_and_lists() -> None:
         ("meshals", "read", "autosummary"),
         ("meshals", "Reader", "autosummary"),
     ]
+
+
+def test_the_changelog_lists_every_moved_name_at_its_new_place() -> None:
+    """CHANGELOG.md says where each name that left ``meshals`` (or ``meshals.export``) went."""
+    text = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    unreleased = text.split("## Unreleased", 1)[1].split("\n## ", 1)[0]
+    items = re.findall(
+        r"^  - (?:to|from `meshals\.export` to) `([\w.]+)`[^:]*:(.*?)(?=^  - |^\s*$)",
+        unreleased,
+        re.M | re.S,
+    )
+    listed = {(package, name) for package, names in items for name in re.findall(r"`(\w+)`", names)}
+    moved = {(package, name) for name, package in meshals._MOVED.items() if name != "export"}
+    exported = {("meshals.output", name) for name in sorted(meshals.export._NAMES)}
+    assert listed == moved | exported
