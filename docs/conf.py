@@ -109,7 +109,7 @@ def _is_private(module: str) -> bool:
 
 
 def _public_home() -> None:
-    """Document every public object where users import it from: its package, ``meshals.X``.
+    """Document every public object where users import it from: its stage package, else ``meshals``.
 
     meshals defines its API in private modules (``meshals.model._metrics``) and re-exports it from
     a stage package (``meshals.model``), or from ``meshals`` itself (the exceptions); autodoc and
