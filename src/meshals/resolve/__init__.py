@@ -22,16 +22,6 @@ from ._resolvers import (
     ChainResolver,
     StaticResolver,
 )
-from ._template_syntax import (
-    METADATA_MAPPING_SYNTAX,
-    NAME_RULE_SYNTAX,
-    Part,
-    Placeholder,
-    Syntax,
-    TemplatePath,
-    parse_template,
-    render_parts,
-)
 from ._templates import (
     MISSING_VALUE,
     SKYWALKING_FALLBACK_RULE,
@@ -42,9 +32,7 @@ from ._templates import (
 __all__ = [
     "DEFAULT_SERVICE_INSTANCE_NAME",
     "DEFAULT_SERVICE_NAME",
-    "METADATA_MAPPING_SYNTAX",
     "MISSING_VALUE",
-    "NAME_RULE_SYNTAX",
     "SKYWALKING_FALLBACK_RULE",
     "SKYWALKING_SERVICE_RULE",
     "CachingResolver",
@@ -54,12 +42,6 @@ __all__ = [
     "MetadataServiceMapping",
     "MetadataTemplate",
     "NameTemplate",
-    "Part",
-    "Placeholder",
     "Resolver",
     "StaticResolver",
-    "Syntax",
-    "TemplatePath",
-    "parse_template",
-    "render_parts",
 ]

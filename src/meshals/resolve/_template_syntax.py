@@ -15,16 +15,7 @@ import attrs
 
 from meshals._errors import ResolverError
 
-__all__ = [
-    "METADATA_MAPPING_SYNTAX",
-    "NAME_RULE_SYNTAX",
-    "Part",
-    "Placeholder",
-    "Syntax",
-    "TemplatePath",
-    "parse_template",
-    "render_parts",
-]
+__all__: list[str] = []
 
 _WHITESPACE = frozenset(" \t\r\n\f\v")
 
