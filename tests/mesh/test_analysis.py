@@ -693,6 +693,36 @@ def test_sidecar_entry(
         assert accounting.analyzed == 1
 
 
+# (caller, downstream local, expected): empty cluster, the direction from stronger evidence.
+CAPTURE_CASES: list[tuple[SocketAddress, SocketAddress, tuple[str, str, str] | SkipReason]] = [
+    # Istio's outbound capture listener: the application's own call, whose peer is unknown.
+    (_addr(PRODUCTPAGE_IP, 42421), _addr(PRODUCTPAGE_IP, 15001),
+     ("client", "productpage", "UNKNOWN")),
+    (_addr(REVIEWS_IP), _addr(REVIEWS_VIP, 15001), ("client", "reviews", "UNKNOWN")),
+    # The inbound capture listener: a call into the workload.
+    (_addr(REVIEWS_IP), _addr(PRODUCTPAGE_IP, 15006), ("server", "reviews", "productpage")),
+    (_addr(PRODUCTPAGE_IP, 42421), _addr(PRODUCTPAGE_IP, 15006),
+     ("server", "productpage", "productpage")),
+    # Caller and local address both the node's own, on no capture port: undecidable.
+    (_addr(PRODUCTPAGE_IP, 42421), _addr(PRODUCTPAGE_IP, 9080), SkipReason.UNKNOWN_DIRECTION),
+    (_addr(PRODUCTPAGE_IP, 42421), _addr(REVIEWS_VIP, 9080),
+     ("client", "productpage", "reviews-vip")),
+    (_addr(REVIEWS_IP), _addr(PRODUCTPAGE_IP, 9080), ("server", "reviews", "productpage")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("caller", "local", "expected"), CAPTURE_CASES)
+def test_sidecar_empty_cluster_capture_ports_and_own_calls(
+    caller: SocketAddress, local: SocketAddress, expected: tuple[str, str, str] | SkipReason
+) -> None:
+    entry = _http(_common(remote=caller, local=local, cluster=""), code=502)
+    metrics, accounting, _ = _run(_stream(PRODUCTPAGE_NODE, entry))
+    if isinstance(expected, SkipReason):
+        assert (metrics, dict(accounting.skipped)) == ([], {expected: 1})
+    else:
+        assert [_summary(metric) for metric in metrics] == [expected]
+
+
 @pytest.mark.parametrize(
     ("metadata", "expected"),
     [

@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 import meshals
-from meshals import AlsMessage
+from meshals import AlsMessage, HttpEntry
 from meshals.mesh._analysis import analyze
 from meshals.model import ResponseFlag
 from meshals.model._metrics import ServiceMeshMetric
@@ -238,3 +239,54 @@ def test_recordings_cover_the_interesting_cases() -> None:
     assert {flag.short_code for flag in all_flags} == {"NR", "UH", "UF", "URX", "UT", "DC"}
     assert ResponseFlag.NO_HEALTHY_UPSTREAM in all_flags
     assert {metric.status for metric in metrics} == {True, False}
+
+
+# The productpage sidecar's own IP, as its node id names it (sidecar~IP~pod.ns~...).
+PRODUCTPAGE_SIDECAR_IP = "127.0.0.2"
+
+
+def _captured_on_15001(message: AlsMessage) -> AlsMessage:
+    """*message* with its failed calls (empty cluster) accepted on Istio's outbound capture port.
+
+    That is how the productpage sidecar logs the application's call it could not route when
+    the original destination is not restored: the local address is its own IP, port 15001.
+    """
+    return attrs.evolve(message, entries=tuple(map(_on_15001, message.http_entries)))
+
+
+def _on_15001(entry: HttpEntry) -> HttpEntry:
+    common = entry.common_properties
+    if common is None or common.upstream_cluster:
+        return entry
+    local = attrs.evolve(  # type: ignore[misc]
+        common.downstream_local_address, address=PRODUCTPAGE_SIDECAR_IP, port=15001
+    )
+    return attrs.evolve(
+        entry, common_properties=attrs.evolve(common, downstream_local_address=local)
+    )
+
+
+def test_a_call_the_sidecar_could_not_route_is_no_call_to_itself() -> None:
+    """The productpage sidecar's unroutable call (503 UH, no cluster), re-dialled on 15001."""
+    resolver = StaticResolver.from_mapping(POD_RESOLVER_TABLE)
+    messages = [_captured_on_15001(message) for message in _read("productpage-http")]
+    (local,) = {
+        entry.common_properties.downstream_local_address
+        for message in messages
+        for entry in message.http_entries
+        if entry.common_properties is not None and not entry.common_properties.upstream_cluster
+    }
+    assert (local.address, local.port) == (PRODUCTPAGE_SIDECAR_IP, 15001)  # type: ignore[union-attr]
+    failed = [
+        metric for metric in analyze(messages, resolver=resolver) if metric.response_code == 503
+    ]
+    assert [(m.detect_point.value, m.source.service, m.destination.service) for m in failed] == [
+        ("client", "productpage", "UNKNOWN"),  # the unroutable call, now dialled on 15001
+        ("client", "productpage", "recommendations"),  # a 503 answer, not this test's call
+    ]
+
+
+def test_no_recording_shows_a_workload_calling_itself() -> None:
+    resolver = StaticResolver.from_mapping(POD_RESOLVER_TABLE)
+    graph = meshals.topology(analyze([_read(stream) for stream in STREAMS], resolver=resolver))
+    assert [(source, dest) for source, dest in graph.edges if source == dest] == []

@@ -53,7 +53,8 @@ class SkipReason(enum.Enum):
     """The downstream local address names no IP, so the Envoy's own workload cannot be named."""
     UNKNOWN_DIRECTION = "unknown-direction"
     """A sidecar entry with an empty or unrecognised cluster, from a node whose own IPs are
-    unknown, or an L4 line without a direction: inbound and outbound cannot be told apart."""
+    unknown or with both its caller and its local address the node's own, or an L4 line
+    without a direction: inbound and outbound cannot be told apart."""
     NO_LOCAL_IDENTITY = "no-local-identity"
     """mx-mesh: the node metadata names no workload (no placeholder of the service and
     instance rules finds a value), so the Envoy's own side cannot be named."""

@@ -27,8 +27,15 @@ Envoy itself is named by its downstream local address, or by the node's own IP (
   without upstream address (the call failed before a host was chosen) names the peer by the
   address the application dialled, the downstream local address (often a Service VIP).
 - An empty cluster (Envoy logs none for ``UH``, ``NR``, ``NC`` and for denied requests) or one
-  that is not Istio's: inbound when the downstream local IP is one of the node's own IPs,
-  outbound otherwise; skipped as ``unknown-direction`` when the node names no IP.
+  that is not Istio's: a downstream local port of 15001 is Istio's outbound capture listener
+  (``virtualOutbound``) and 15006 its inbound one (``virtualInbound``), which decide. Otherwise
+  inbound when the downstream local IP is one of the node's own IPs and the caller's is not,
+  outbound when the local IP is not the node's. Skipped as ``unknown-direction`` when the node
+  names no IP, or when caller and local address are both the node's own: the application's
+  outbound call dialled through its sidecar looks the same as a call into it, and taking it as
+  inbound would invent a call from the workload to itself. An outbound call captured on 15001
+  with no upstream host names its peer ``UNKNOWN``: the address it dialled is the capture
+  listener, not the destination.
 """
 
 from __future__ import annotations
@@ -183,7 +190,7 @@ class EntryAnalyzer:
         if local is None:
             return SkipReason.NO_LOCAL_ADDRESS
         special = special_cluster_of(common.upstream_cluster)
-        direction = _direction(common.upstream_cluster, special, local, own_ips)
+        direction = _direction(common.upstream_cluster, special, local, caller, own_ips)
         if direction is None:
             return SkipReason.UNKNOWN_DIRECTION
         source = self._resolve(caller)
@@ -193,26 +200,49 @@ class EntryAnalyzer:
             destination = special.pseudo_service
         else:
             upstream = endpoint_of(common.upstream_remote_address)
-            destination = self._resolve(local if upstream is None else upstream)
+            if upstream is not None:
+                destination = self._resolve(upstream)
+            elif local.port == _OUTBOUND_CAPTURE_PORT:
+                destination = UNKNOWN  # the dialled address is the capture listener's
+            else:
+                destination = self._resolve(local)
         return (build(DetectPoint.CLIENT, source, destination, tls=True),)
+
+
+# Istio's capture listeners: iptables sends the application's outbound connections to 15001
+# (virtualOutbound) and incoming ones to 15006 (virtualInbound). A connection accepted on one
+# of them without the original destination restored keeps the listener's port.
+_OUTBOUND_CAPTURE_PORT = 15001
+_INBOUND_CAPTURE_PORT = 15006
+_CAPTURE_DIRECTIONS: dict[int | None, ClusterDirection] = {
+    _OUTBOUND_CAPTURE_PORT: ClusterDirection.OUTBOUND,
+    _INBOUND_CAPTURE_PORT: ClusterDirection.INBOUND,
+}
 
 
 def _direction(
     cluster: str,
     special: SpecialCluster | None,
     local: Endpoint,
+    caller: Endpoint,
     own_ips: tuple[str, ...],
 ) -> ClusterDirection | None:
+    """The entry's direction, or None when the evidence does not decide it."""
     if special is not None:
         return special.direction
     parsed = parse_istio_cluster(cluster)
     if parsed is not None:
         return parsed.direction
+    captured = _CAPTURE_DIRECTIONS.get(local.port)
+    if captured is not None:
+        return captured
     if not own_ips:
         return None
-    if is_own_ip(local.ip, own_ips):
-        return ClusterDirection.INBOUND
-    return ClusterDirection.OUTBOUND
+    if not is_own_ip(local.ip, own_ips):
+        return ClusterDirection.OUTBOUND
+    if is_own_ip(caller.ip, own_ips):
+        return None  # the workload's own call through its sidecar, or a call into it
+    return ClusterDirection.INBOUND
 
 
 class MetricBuilder:
