@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import meshals  # noqa: E402 -- after the path set-up
 from meshals.capture import Container  # noqa: E402
-from meshals.capture._containers import detect_container  # noqa: E402
+from meshals.capture._detect import detect_container  # noqa: E402
 from meshals.codec import encode_binary  # noqa: E402
 from meshals.codec._wire import encode_varint  # noqa: E402
 

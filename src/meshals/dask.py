@@ -34,7 +34,8 @@ import attrs
 from meshals.aggregate._red import Scope
 from meshals.aggregate._sketch import DEFAULT_RELATIVE_ACCURACY
 from meshals.aggregate._summary import Summary, summarize
-from meshals.capture._containers import Container, Reader, read
+from meshals.capture._containers import Reader, read
+from meshals.capture._detect import Container
 from meshals.codec._limits import DEFAULT_LIMITS, Limits
 from meshals.mesh._k8s_mesh import EndpointQuery
 from meshals.mesh._roles import RoleRule

@@ -15,7 +15,8 @@ from google.protobuf import json_format
 
 from meshals import AlsMessage, DecodeError, Diagnostic, DiagnosticKind, Location, read
 from meshals.capture import Container, _containers
-from meshals.capture._containers import NEED_MORE, Record, detect_container
+from meshals.capture._containers import Record
+from meshals.capture._detect import NEED_MORE, detect_container
 from meshals.codec._binary import decode_binary
 from meshals.codec._json import decode_json
 from meshals.codec._l4_lines import parse_l4_line

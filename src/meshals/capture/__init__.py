@@ -6,10 +6,12 @@ hands each message's bytes or text to :mod:`meshals.codec`.
 """
 
 from ._containers import (
-    Container,
     Reader,
     Record,
     read,
+)
+from ._detect import (
+    Container,
 )
 
 __all__ = ["Container", "Reader", "Record", "read"]
