@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from meshals import ResolverError, StaticResolver
 from meshals.model._service import ServiceMetaInfo
-from meshals.resolve._kubernetes import KubernetesNaming, KubernetesResolver
+from meshals.resolve._k8s_naming import KubernetesNaming
+from meshals.resolve._kubernetes import KubernetesResolver
 from meshals.resolve._protocol import Resolver
 from meshals.resolve._templates import NameTemplate
 

@@ -4,8 +4,10 @@ Static tables, offline Kubernetes snapshots (Pods, Services, Endpoints, ServiceE
 SkyWalking-syntax name templates, the metadata-to-service mapping, chains and caches.
 """
 
-from ._kubernetes import (
+from ._k8s_naming import (
     KubernetesNaming,
+)
+from ._kubernetes import (
     KubernetesResolver,
 )
 from ._naming import (
