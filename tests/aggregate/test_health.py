@@ -26,8 +26,9 @@ from meshals.aggregate._health import (
     node_health,
     topology_health,
 )
-from meshals.aggregate._stats import ReportedTraffic, TrafficStats
+from meshals.aggregate._stats import ReportedTraffic
 from meshals.aggregate._topology import Edge, ServiceNode, Topology, topology
+from meshals.aggregate._traffic import TrafficStats
 from meshals.model._metrics import MeshProtocol
 from meshals.resolve._resolvers import StaticResolver
 

@@ -10,15 +10,8 @@ from meshals import AggregateError, Role
 from meshals._values import FrozenMap
 from meshals.aggregate._red import RedAccumulator, RedKey, RedRow, RedStats, Scope, red
 from meshals.aggregate._sketch import LatencySketch
-from meshals.aggregate._stats import (
-    EMPTY_TRAFFIC,
-    ReportedAccumulator,
-    ReportedTraffic,
-    TrafficAccumulator,
-    TrafficStats,
-    code_class,
-    merge,
-)
+from meshals.aggregate._stats import ReportedAccumulator, ReportedTraffic, merge
+from meshals.aggregate._traffic import EMPTY_TRAFFIC, TrafficAccumulator, TrafficStats, code_class
 from meshals.aggregate._windows import parse_window, skywalking_minute_bucket, window_start_ns
 from meshals.model import ResponseFlag
 from meshals.model._metrics import (

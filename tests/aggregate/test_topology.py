@@ -11,7 +11,7 @@ import pytest
 
 import meshals
 from meshals import AggregateError, Role
-from meshals.aggregate._stats import ReportedTraffic, TrafficStats, code_class, merge
+from meshals.aggregate._stats import ReportedTraffic, merge
 from meshals.aggregate._topology import (
     Edge,
     NodeKind,
@@ -20,6 +20,7 @@ from meshals.aggregate._topology import (
     TopologyAccumulator,
     topology,
 )
+from meshals.aggregate._traffic import TrafficStats, code_class
 from meshals.model import ResponseFlag
 from meshals.model._metrics import DetectPoint, EntryTimings, MeshProtocol, ServiceMeshMetric
 from meshals.model._service import UNKNOWN, ServiceMetaInfo

@@ -15,8 +15,8 @@ import pytest
 from meshals import DiagnosticKind, ServiceMetaInfo, analyze
 from meshals._optional import MissingDependencyError, require
 from meshals.aggregate._red import red
-from meshals.aggregate._stats import TrafficStats
 from meshals.aggregate._topology import Topology, topology
+from meshals.aggregate._traffic import TrafficStats
 from meshals.examples import example
 from meshals.model import FrozenMap
 from meshals.model._metric_list import MetricList

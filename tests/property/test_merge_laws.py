@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from meshals import Role
 from meshals.aggregate._red import RedStats, red
 from meshals.aggregate._sketch import LatencySketch
-from meshals.aggregate._stats import TrafficStats
 from meshals.aggregate._topology import Topology, topology
+from meshals.aggregate._traffic import TrafficStats
 from meshals.model import ResponseFlag
 from meshals.model._metrics import (
     DetectPoint,

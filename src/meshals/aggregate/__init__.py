@@ -34,9 +34,6 @@ from ._sketch import (
 from ._stats import (
     ReportedAccumulator,
     ReportedTraffic,
-    TrafficAccumulator,
-    TrafficStats,
-    code_class,
     merge,
 )
 from ._summary import (
@@ -50,6 +47,11 @@ from ._topology import (
     Topology,
     TopologyAccumulator,
     topology,
+)
+from ._traffic import (
+    TrafficAccumulator,
+    TrafficStats,
+    code_class,
 )
 from ._windows import (
     parse_window,

@@ -38,8 +38,8 @@ from meshals._values import FrozenMap
 from meshals.model._metrics import MeshProtocol
 
 from ._sketch import exact_fraction
-from ._stats import TrafficStats
 from ._topology import Edge, Topology
+from ._traffic import TrafficStats
 
 __all__ = [
     "DEFAULT_THRESHOLDS",

@@ -21,7 +21,8 @@ from meshals._values import FrozenMap
 from meshals.model._metrics import ServiceMeshMetric
 
 from ._sketch import DEFAULT_RELATIVE_ACCURACY, check_relative_accuracy
-from ._stats import ReportedAccumulator, ReportedTraffic, TrafficStats
+from ._stats import ReportedAccumulator, ReportedTraffic
+from ._traffic import TrafficStats
 from ._windows import parse_window, window_start_ns
 
 __all__ = ["RedAccumulator", "RedKey", "RedRow", "RedStats", "Scope", "red"]

@@ -31,7 +31,8 @@ from meshals.model._role import Role
 from meshals.model._service import UNKNOWN
 
 from ._sketch import DEFAULT_RELATIVE_ACCURACY, check_relative_accuracy
-from ._stats import ReportedAccumulator, ReportedTraffic, TrafficStats
+from ._stats import ReportedAccumulator, ReportedTraffic
+from ._traffic import TrafficStats
 
 __all__ = [
     "Edge",

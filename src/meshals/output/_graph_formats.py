@@ -25,8 +25,8 @@ import attrs
 from meshals._errors import MeshalsError
 from meshals._optional import require
 from meshals.aggregate._health import HealthStatus, TopologyHealth, topology_health
-from meshals.aggregate._stats import TrafficStats
 from meshals.aggregate._topology import Edge, NodeKind, ServiceNode, Topology
+from meshals.aggregate._traffic import TrafficStats
 
 if TYPE_CHECKING:
     import networkx
