@@ -15,15 +15,10 @@ from meshals._optional import MissingDependencyError
 from meshals.aggregate._topology import Topology, topology
 from meshals.examples import example
 from meshals.model import DetectPoint, EntryTimings, MeshProtocol
-from meshals.output._graph_formats import (
-    GraphRenderError,
-    builtin_svg,
-    graphviz_svg,
-    to_dot,
-    to_mermaid,
-    to_networkx,
-    to_svg,
-)
+from meshals.output._dot import to_dot
+from meshals.output._mermaid import to_mermaid
+from meshals.output._networkx import to_networkx
+from meshals.output._svg import GraphRenderError, builtin_svg, graphviz_svg, to_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 DOT = shutil.which("dot")

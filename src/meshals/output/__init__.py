@@ -5,20 +5,20 @@ networkx graphs, flat records and pandas frames, and the HTML that values show i
 (registered here into :mod:`meshals._display`).
 """
 
-from ._graph_formats import (
-    GraphRenderError,
-    builtin_svg,
-    graphviz_svg,
+from ._dot import (
     to_dot,
-    to_mermaid,
-    to_networkx,
-    to_svg,
 )
 from ._istio_metrics import (
     ISTIO_BUCKETS,
     IstioHistogram,
     IstioMetrics,
     istio_metrics,
+)
+from ._mermaid import (
+    to_mermaid,
+)
+from ._networkx import (
+    to_networkx,
 )
 from ._notebook import (
     latency_chart_svg,
@@ -33,6 +33,12 @@ from ._skywalking import (
     skywalking,
     skywalking_json,
     skywalking_metric,
+)
+from ._svg import (
+    GraphRenderError,
+    builtin_svg,
+    graphviz_svg,
+    to_svg,
 )
 
 __all__ = [

@@ -18,15 +18,15 @@ from meshals import _display
 from meshals._optional import require
 from meshals.aggregate._health import TopologyHealth, health_of, topology_health
 from meshals.aggregate._red import RedStats
-from meshals.aggregate._stats import TrafficStats
+from meshals.aggregate._traffic import TrafficStats
 from meshals.aggregate._topology import Topology
 from meshals.mesh._accounting import Accounting
 from meshals.mesh._analysis import Analysis
 from meshals.model._metric_list import MetricList
 from meshals.model._metrics import ServiceMeshMetric
 
-from ._graph_formats import SvgRenderer, to_svg
 from ._records import edge_records, red_records
+from ._svg import SvgRenderer, to_svg
 
 if TYPE_CHECKING:
     import pandas
