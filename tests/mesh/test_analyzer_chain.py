@@ -23,7 +23,8 @@ from meshals import (
     TcpEntry,
 )
 from meshals.mesh._accounting import SkipReason
-from meshals.mesh._analysis import ANALYZERS, analyze
+from meshals.mesh._analysis import analyze
+from meshals.mesh._chain import ANALYZERS
 from meshals.model import AnyValue, FrozenMap, JsonValue, SocketAddress
 
 STRUCT = "type.googleapis.com/google.protobuf.Struct"

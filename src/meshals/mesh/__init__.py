@@ -10,9 +10,11 @@ from ._accounting import (
     SkipReason,
 )
 from ._analysis import (
-    ANALYZERS,
     Analysis,
     analyze,
+)
+from ._chain import (
+    ANALYZERS,
 )
 from ._l4 import (
     ZTUNNEL,
