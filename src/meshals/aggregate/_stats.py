@@ -23,18 +23,9 @@ from meshals.model._als import ResponseFlag
 from meshals.model._metrics import DetectPoint, ServiceMeshMetric
 
 from ._sketch import DEFAULT_RELATIVE_ACCURACY, check_relative_accuracy
-from ._traffic import EMPTY_TRAFFIC, TrafficAccumulator, TrafficStats, code_class
+from ._traffic import EMPTY_TRAFFIC, TrafficAccumulator, TrafficStats
 
-# TrafficStats, TrafficAccumulator and code_class are defined in ._traffic; they are named here
-# too for the modules that import them from here.
-__all__ = [
-    "ReportedAccumulator",
-    "ReportedTraffic",
-    "TrafficAccumulator",
-    "TrafficStats",
-    "code_class",
-    "merge",
-]
+__all__ = ["ReportedAccumulator", "ReportedTraffic", "merge"]
 
 #: Flags meaning the client's Envoy never handed the request to a server (no upstream host,
 #: connection refused, local rate limit or fault, no route...): no server-side entry can exist

@@ -43,8 +43,7 @@ from ._framing import (
     WholeFramer,
 )
 
-# Container is defined in ._detect; it is named here too for the modules that import it from here.
-__all__ = ["Container", "Reader", "Record", "read"]
+__all__ = ["Reader", "Record", "read"]
 
 #: What :func:`read` yields: an ALS message, or one connection of an L4 log.
 Record = AlsMessage | L4Connection

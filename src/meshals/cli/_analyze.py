@@ -6,7 +6,7 @@ import argparse
 from typing import TextIO
 
 from meshals._errors import MeshalsError
-from meshals.capture._containers import Container
+from meshals.capture._detect import Container
 from meshals.model._metrics import ServiceMeshMetric
 
 from ._formats import render

@@ -12,8 +12,10 @@ from typing import TextIO
 from meshals._errors import MeshalsError
 from meshals.aggregate._health import TopologyHealth, topology_health
 from meshals.aggregate._topology import Topology, TopologyAccumulator, topology
-from meshals.capture._containers import Container
-from meshals.output._graph_formats import SvgRenderer, to_dot, to_mermaid, to_svg
+from meshals.capture._detect import Container
+from meshals.output._dot import to_dot
+from meshals.output._mermaid import to_mermaid
+from meshals.output._svg import SvgRenderer, to_svg
 
 from ._run import _analyze_all, _failed, _finish
 from ._stderr import _PROG

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from meshals._errors import Diagnostic, MeshalsError
-from meshals.capture._containers import Container, read
+from meshals.capture._containers import read
+from meshals.capture._detect import Container
 from meshals.model._als import AlsMessage
 
 from ._inspect_lines import _MISSING, _json_lines, _other_record_line, _Stream, _text_lines

@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
-from meshals.capture._containers import Container
+from meshals.capture._detect import Container
 
 from ._analyze import _analyze
 from ._graph import _graph

@@ -11,8 +11,8 @@ import os
 from meshals import examples
 from meshals._errors import MeshalsError
 from meshals.aggregate._windows import parse_window
-from meshals.capture._containers import Container
-from meshals.mesh._analysis import ANALYZERS
+from meshals.capture._detect import Container
+from meshals.mesh._chain import ANALYZERS
 from meshals.model._metrics import K8S_MESH
 from meshals.model._role import Role
 from meshals.output._records import STATS_SCOPES

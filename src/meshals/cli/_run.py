@@ -29,14 +29,16 @@ import attrs
 
 from meshals import examples
 from meshals._errors import Diagnostic, DiagnosticKind, MeshalsError
-from meshals.capture._containers import Container, read
+from meshals.capture._containers import read
+from meshals.capture._detect import Container
 from meshals.mesh._accounting import Accounting, SkipReason, dropped_by
 from meshals.mesh._analysis import analyze
 from meshals.mesh._roles import fixed_role
 from meshals.model._als import AlsMessage
 from meshals.model._metrics import K8S_MESH, ServiceMeshMetric
 from meshals.model._role import Role
-from meshals.resolve._kubernetes import KubernetesNaming, KubernetesResolver
+from meshals.resolve._k8s_naming import KubernetesNaming
+from meshals.resolve._kubernetes import KubernetesResolver
 from meshals.resolve._protocol import Resolver
 from meshals.resolve._resolvers import ChainResolver, StaticResolver
 

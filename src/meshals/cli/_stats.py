@@ -14,7 +14,7 @@ from meshals._errors import MeshalsError
 from meshals.aggregate._red import RedAccumulator, RedStats
 from meshals.aggregate._topology import Topology, TopologyAccumulator
 from meshals.aggregate._windows import window_start_ns
-from meshals.capture._containers import Container
+from meshals.capture._detect import Container
 from meshals.model._metrics import ServiceMeshMetric
 from meshals.output._records import edge_records, red_records
 

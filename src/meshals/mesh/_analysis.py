@@ -67,7 +67,7 @@ from meshals.resolve._resolvers import CachingResolver
 
 from ._accounting import Accounting, SkipReason, Tally
 from ._addresses import node_ips
-from ._chain import ANALYZERS, AnalyzerChain, _checked_analyzers, _EntryContext
+from ._chain import AnalyzerChain, _checked_analyzers, _EntryContext
 from ._k8s_mesh import EndpointQuery
 from ._l4 import EnvoyReporters, l4_metrics
 from ._roles import RoleRule
@@ -76,8 +76,7 @@ from ._streams import Stream, StreamMessage, split_streams
 if TYPE_CHECKING:
     from meshals.model._metric_list import MetricList
 
-# ANALYZERS is defined in ._chain; it is named here too for the modules that import it from here.
-__all__ = ["ANALYZERS", "Analysis", "analyze"]
+__all__ = ["Analysis", "analyze"]
 
 
 class _WatchedReader:

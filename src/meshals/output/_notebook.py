@@ -18,8 +18,8 @@ from meshals import _display
 from meshals._optional import require
 from meshals.aggregate._health import TopologyHealth, health_of, topology_health
 from meshals.aggregate._red import RedStats
-from meshals.aggregate._traffic import TrafficStats
 from meshals.aggregate._topology import Topology
+from meshals.aggregate._traffic import TrafficStats
 from meshals.mesh._accounting import Accounting
 from meshals.mesh._analysis import Analysis
 from meshals.model._metric_list import MetricList

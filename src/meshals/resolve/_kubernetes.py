@@ -46,9 +46,7 @@ from ._k8s_snapshot import IPNetwork, _Key, _Pod, _ServiceEntry, _Snapshot
 from ._resolvers import IPAddress, canonical_ip, load_json
 from ._resolvers import read_file as _read_file
 
-# KubernetesNaming is defined in ._k8s_naming; it is named here too for the modules that import
-# it from here.
-__all__ = ["KubernetesNaming", "KubernetesResolver"]
+__all__ = ["KubernetesResolver"]
 
 _NetworkTables = list[tuple[int, dict[IPNetwork, ServiceMetaInfo]]]
 
