@@ -13,7 +13,10 @@ varied), generated into ``benchmarks/.corpus/`` when missing or stale. Scaling a
 each start a fresh Python (``--child``), before the in-memory cases make this process big. A
 child's peak RSS is its VmHWM (``/proc/self/status``); ``ru_maxrss`` from ``os.wait4`` (what
 ``RUSAGE_CHILDREN`` gives for one child) is recorded too, but also counts the parent's pages
-the child held between fork and exec.
+the child held between fork and exec. The command line's memory is measured the same way:
+``meshals analyze --format jsonl`` (the console script's ``meshals.cli.entrypoint``) over 100k
+and 1M entries in a fresh Python, its output read through a pipe, so that whether it streams
+shows as a flat peak RSS (and in when its first line comes).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ TARGET_JSON_E2E_SPEEDUP_VS_PARSE = 10.0  # at least
 TARGET_ENTRIES_PER_S = 150_000  # ambition, one core
 TARGET_PEAK_RSS_MB = 150.0  # 1,000,000 entries, read and analysed
 TARGET_SCALING_DRIFT = 1.25  # per-entry time at 100x over 1x: "linear" allows 25% drift
+TARGET_CLI_RSS_GROWTH = 1.25  # `meshals analyze --format jsonl`: peak RSS at 10x the entries
 MEMORY_ENTRIES = 1_000_000
 
 
@@ -74,10 +78,11 @@ class Profile:
     min_sample_s: float  # a sample repeats its pass until it takes this long
     scaling_reps: tuple[int, int, int]  # runs at 1x, 10x, 100x (min taken)
     memory_entries: int | None  # the memory run's size; None: the 100x scaling run
+    cli_entries: tuple[int, int]  # the command line's memory runs: 1x and 10x
 
 
-FULL = Profile("full", 10_000, 5, 0.2, (5, 3, 1), MEMORY_ENTRIES)
-QUICK = Profile("quick", 2_000, 3, 0.05, (3, 1, 1), None)
+FULL = Profile("full", 10_000, 5, 0.2, (5, 3, 1), MEMORY_ENTRIES, (100_000, MEMORY_ENTRIES))
+QUICK = Profile("quick", 2_000, 3, 0.05, (3, 1, 1), None, (20_000, 200_000))
 
 
 # --- inputs -------------------------------------------------------------------------------------
@@ -442,6 +447,86 @@ def memory(profile: Profile, corpus_dir: Path) -> dict[str, Any] | None:
     }
 
 
+# The console script (``meshals.cli.entrypoint``) in a fresh Python that reports its VmHWM to
+# the file named by its first argument when it exits.
+_CLI_CHILD = """
+import atexit, sys
+report = sys.argv.pop(1)
+sys.argv[0] = "meshals"
+
+def vmhwm():
+    with open("/proc/self/status") as status, open(report, "w") as out:
+        out.write(next((line.split()[1] for line in status if line.startswith("VmHWM:")), ""))
+
+atexit.register(vmhwm)
+from meshals.cli import entrypoint
+entrypoint()
+"""
+
+
+def cli_run(path: Path, table: Path) -> dict[str, Any]:
+    """``meshals analyze --format jsonl`` over *path* in a fresh process, its output piped here.
+
+    Its peak RSS (VmHWM, and ``ru_maxrss``), the seconds to its first line and to its end
+    (wall time: the child's progress as a reader of the pipe sees it), and the lines it wrote.
+    """
+    report = path.parent / f"vmhwm-{os.getpid()}.txt"
+    command = [
+        sys.executable,
+        "-c",
+        _CLI_CHILD,
+        str(report),
+        *("analyze", "--format", "jsonl", "--reidentify", "--resolver", str(table), str(path)),
+    ]
+    errors = path.parent / f"stderr-{os.getpid()}.txt"
+    with errors.open("wb") as stderr:  # a file: warnings cannot fill a pipe nobody reads
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr)
+    assert process.stdout is not None
+    first_line_s = None
+    lines = 0
+    for _ in process.stdout:
+        if first_line_s is None:
+            first_line_s = time.perf_counter() - started
+        lines += 1
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    process.stdout.close()
+    summary = errors.read_text(encoding="utf-8").strip().splitlines()[-1:]
+    errors.unlink()
+    if process.returncode != 0:
+        raise RuntimeError(f"meshals analyze failed with {process.returncode}: {summary}")
+    try:
+        vmhwm: int | None = int(report.read_text())
+    except (OSError, ValueError):
+        vmhwm = None  # not Linux
+    report.unlink(missing_ok=True)
+    maxrss_mb = usage.ru_maxrss / 1024
+    return {
+        "lines": lines,
+        "summary": summary[0] if summary else None,
+        "first_line_s": first_line_s,
+        "seconds": seconds,
+        "peak_rss_mb": vmhwm / 1024 if vmhwm is not None else maxrss_mb,
+        "maxrss_mb": maxrss_mb,
+    }
+
+
+def cli_memory(profile: Profile, corpus_dir: Path) -> dict[str, Any]:
+    """Peak RSS of ``meshals analyze --format jsonl`` at 1x and 10x the entries: flat or not."""
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    table = corpus_dir / "resolver.json"
+    ground_truth = json.loads(GROUND_TRUTH.read_text(encoding="utf-8"))
+    table.write_text(json.dumps(ground_truth["resolver"]), encoding="utf-8")
+    runs = {}
+    for entries in profile.cli_entries:
+        path = corpus(corpus_dir, entries, ("bin",))["bin"]
+        runs[str(entries)] = {"entries": entries, **cli_run(path, table)}
+    small, large = (runs[str(entries)]["peak_rss_mb"] for entries in profile.cli_entries)
+    return {"command": "meshals analyze --format jsonl", "runs": runs, "growth": large / small}
+
+
 # --- report -------------------------------------------------------------------------------------
 
 
@@ -514,7 +599,10 @@ def machine(label: str | None) -> dict[str, Any]:
 
 
 def targets(
-    memory_run: dict[str, Any], scale: dict[str, Any], memory_result: dict[str, Any] | None
+    memory_run: dict[str, Any],
+    scale: dict[str, Any],
+    memory_result: dict[str, Any] | None,
+    cli_result: dict[str, Any],
 ) -> dict[str, Any]:
     ratios = memory_run["ratios"]
     result: dict[str, Any] = {
@@ -543,6 +631,11 @@ def targets(
             "target": f"<= {TARGET_SCALING_DRIFT}",
             "met": scale["per_entry_100x_over_1x"] <= TARGET_SCALING_DRIFT,
         },
+    }
+    result["cli_analyze_jsonl_peak_rss_10x_over_1x"] = {
+        "value": cli_result["growth"],
+        "target": f"<= {TARGET_CLI_RSS_GROWTH}",
+        "met": cli_result["growth"] <= TARGET_CLI_RSS_GROWTH,
     }
     if memory_result is not None:
         result["peak_rss_mb_1m_entries"] = {
@@ -595,6 +688,14 @@ def print_report(results: dict[str, Any]) -> None:
             f"(idle import {memory_result['idle_import_rss_mb']:.1f} MB; ru_maxrss "
             f"{memory_result['maxrss_mb']:.1f} MB, counting the parent's pages before exec)"
         )
+    cli_result = results["cli_memory"]
+    print(f"\n{cli_result['command']}, output piped, in a fresh process:")
+    for figures in cli_result["runs"].values():
+        print(
+            f"  {figures['entries']:>10,} entries -> {figures['lines']:>10,} lines  "
+            f"peak RSS {figures['peak_rss_mb']:6.1f} MB  first line after "
+            f"{figures['first_line_s']:6.2f} s, all after {figures['seconds']:7.1f} s"
+        )
     print("\ntargets:")
     for name, target in results["targets"].items():
         value = target["value"]
@@ -616,6 +717,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--child-idle", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--reps", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--baseline", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--cli-memory-only",
+        action="store_true",
+        help="only the command line's memory runs (printed, not written)",
+    )
     args = parser.parse_args(argv)
     if args.child_idle:  # what importing alone costs: the floor under every child's RSS
         resolver()
@@ -626,10 +732,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     profile = QUICK if args.quick else FULL
+    if args.cli_memory_only:
+        print(json.dumps(cli_memory(profile, args.corpus), indent=2))
+        return 0
     started = datetime.datetime.now(datetime.timezone.utc)
     facts = machine(args.label)
     # Children first, while this process is small (see vmhwm_kb), then the in-memory cases.
     memory_result = memory(profile, args.corpus)
+    cli_result = cli_memory(profile, args.corpus)
     scaling_result = scaling(profile, args.corpus)
     in_memory_result = in_memory(profile, args.corpus)
     results: dict[str, Any] = {
@@ -649,7 +759,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "in_memory": in_memory_result,
         "scaling": scaling_result,
         "memory": memory_result,
-        "targets": targets(in_memory_result, scaling_result, memory_result),
+        "cli_memory": cli_result,
+        "targets": targets(in_memory_result, scaling_result, memory_result, cli_result),
     }
     print_report(results)
     args.results.mkdir(parents=True, exist_ok=True)
