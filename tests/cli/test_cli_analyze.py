@@ -758,7 +758,7 @@ def test_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
     )
 
 
-def test_corrupt_file_prints_nothing_on_stdout(
+def test_a_corrupt_file_ends_the_output_where_it_fails(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     good = ENVOY / "details-http.bin"
@@ -766,10 +766,18 @@ def test_corrupt_file_prints_nothing_on_stdout(
     bad.write_bytes(good.read_bytes()[:-10])
     # Strict: a stream cut off mid-frame is an error (lenient keeps what came before it).
     status, out, err = run(capsys, "analyze", "--strict", "--format", "jsonl", good, bad, INGRESS)
-    assert (status, out) == (1, "")
+    assert status == 1
     last = GROUND_TRUTH["streams"]["details-http"]["messages"] - 1  # the truncated message
     assert err.startswith(f"meshals: error: {bad}, message {last}: input ends inside the frame")
     assert err.count("\n") == 1
+    # JSON Lines are written as the metrics are made: what came before the failure stays.
+    _, lenient, _ = run(capsys, "analyze", "--format", "jsonl", good, bad)
+    assert out == lenient
+    sources = [metric["origin"]["source"] for metric in jsonl(out)]
+    assert sources == [str(good)] * 4 + [str(bad)] * 3
+    # The table is printed once everything is analysed: nothing.
+    status, out, _ = run(capsys, "analyze", "--strict", good, bad, INGRESS)
+    assert (status, out) == (1, "")
 
 
 def test_not_als_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -839,7 +847,11 @@ def test_lone_surrogate_in_skywalking_json_is_an_error(
     status, out, err = run(
         capsys, "analyze", "--resolver", static, "--format", "skywalking-json", INGRESS
     )
-    assert (status, out) == (1, "")
+    assert status == 1
+    # Written as made: the gateway's first metric (client -> gateway), then the error.
+    (line,) = jsonl(out)
+    services = line["httpMetrics"]["metrics"][0]
+    assert (services["sourceServiceName"], services["destServiceName"]) == ("UNKNOWN", "UNKNOWN")
     assert err.startswith(f"meshals: error: {INGRESS}, message 0, entry 0: ")
     assert err.count("\n") == 1
 

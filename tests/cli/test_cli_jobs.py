@@ -11,14 +11,15 @@ import pickle
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
 from importlib import resources
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 
 from meshals import ServiceMeshMetric, cli, examples, topology
-from meshals.cli import _parser, _run, _stats
+from meshals.cli import _jobs, _parser, _run, _stats
 from meshals.cli._formats import FORMATS, STATS_FORMATS
 from meshals.cli._jobs import in_order
 from meshals.output._records import STATS_SCOPES
@@ -303,3 +304,24 @@ def test_a_failing_setup_fails_the_first_item(jobs: int) -> None:
     results = in_order(operator.floordiv, [1, 2], setup=functools.partial(int, "six"), jobs=jobs)
     with pytest.raises(ValueError, match="invalid literal for int"):
         next(results)
+
+
+def test_at_most_two_items_per_worker_run_ahead(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Results done early wait for the one awaited: only this far ahead are they submitted.
+    submitted: list[int] = []
+
+    class Pool(ProcessPoolExecutor):
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            submitted.append(args[0])
+            return super().submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(_jobs, "ProcessPoolExecutor", Pool)
+    setup = functools.partial(int, "60")
+    results = in_order(operator.floordiv, list(range(1, 11)), setup=setup, jobs=2)
+    assert submitted == []  # nothing before the first result is asked for
+    assert next(results) == 60
+    assert submitted == [1, 2, 3, 4, 5]  # 2 workers: 4 ahead, and one more per result
+    assert next(results) == 30
+    assert submitted == [1, 2, 3, 4, 5, 6]
+    assert list(results) == [20, 15, 12, 10, 8, 7, 6, 6]
+    assert submitted == list(range(1, 11))

@@ -6,7 +6,7 @@ serialisations (JSON Lines, CSV, SkyWalking JSON).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from meshals.model._metrics import ServiceMeshMetric
@@ -16,19 +16,19 @@ from ._tables import _stats_table, _table
 
 __all__: list[str] = []
 
-#: The output formats of ``meshals analyze --format``.
-FORMATS: Final[dict[str, Callable[[Sequence[ServiceMeshMetric]], str]]] = {
-    "table": _table,
-    **SERIALISATIONS,
-}
+#: The output formats of ``meshals analyze --format``: the table, then the serialisations
+#: (line-oriented: written as the metrics are made).
+FORMATS: Final = ("table", *SERIALISATIONS)
 
 #: The output formats of ``meshals stats --format``.
 STATS_FORMATS: Final = ("table", "jsonl", "csv")
 
 
 def render(metrics: Sequence[ServiceMeshMetric], fmt: str) -> str:
-    """The whole output for *metrics* in format *fmt* (a key of :data:`FORMATS`)."""
-    return FORMATS[fmt](metrics)
+    """The whole output for *metrics* in format *fmt* (one of :data:`FORMATS`)."""
+    if fmt == "table":
+        return _table(metrics)
+    return SERIALISATIONS[fmt].whole(metrics)
 
 
 def render_stats(records: Sequence[Mapping[str, object]], scope: str, fmt: str) -> str:

@@ -8,6 +8,8 @@ errors included: the first input (in order) that failed raises, whatever finishe
 
 from __future__ import annotations
 
+import collections
+import itertools
 import multiprocessing
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -35,8 +37,10 @@ def in_order(
     when the first result is asked for, then one item per result. Otherwise up to ``jobs``
     worker processes run the items; ``work`` and ``setup`` are then pickled once per worker
     (module-level functions, or instances of module-level classes), each item and result once.
-    As with any process pool that does not fork, a script calling this must guard its entry
-    point with ``if __name__ == "__main__":`` (the console script and ``python -m`` do).
+    At most ``2 * jobs`` items are submitted ahead of the result awaited, so results that are
+    done early wait in memory only that far ahead. As with any process pool that does not
+    fork, a script calling this must guard its entry point with ``if __name__ ==
+    "__main__":`` (the console script and ``python -m`` do).
 
     Args:
         work: the task; its results must pickle when ``jobs`` > 1.
@@ -53,15 +57,24 @@ def in_order(
     if jobs <= 1 or len(items) < 2:
         yield from _here(work, items, setup)
         return
+    workers = min(jobs, len(items))
     pool = ProcessPoolExecutor(
-        max_workers=min(jobs, len(items)),
+        max_workers=workers,
         mp_context=_context(preload),
         initializer=_Worker(work, setup).start,
     )
     try:
-        futures = [pool.submit(_run_task, item) for item in items]
-        for future in futures:
-            yield cast(R, future.result())
+        # A few items ahead of the one awaited, not all: results done early wait here, and
+        # each may be big (a file's whole output), so at most 2 per worker are held at once.
+        ahead = iter(items)
+        pending = collections.deque(
+            pool.submit(_run_task, item) for item in itertools.islice(ahead, 2 * workers)
+        )
+        while pending:
+            result = cast(R, pending.popleft().result())
+            for item in itertools.islice(ahead, 1):
+                pending.append(pool.submit(_run_task, item))
+            yield result
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

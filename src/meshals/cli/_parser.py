@@ -144,7 +144,9 @@ def _add_analysis_commands(commands: argparse._SubParsersAction[argparse.Argumen
         parents=shared,
         help="turn ALS capture files into service-mesh metrics",
         description="Turn ALS capture files into service-mesh metrics, one stream per file, "
-        "with SkyWalking's k8s-mesh rules. Prints the metrics on stdout." + summary,
+        "with SkyWalking's k8s-mesh rules. Prints the metrics on stdout: jsonl, csv and "
+        "skywalking-json as they are made (in constant memory; after an error, what came "
+        "before it stays printed), the table at the end." + summary,
     )
     analyze_parser.add_argument(
         "--format", choices=list(FORMATS), default="table", help="the output (default: table)"

@@ -4,12 +4,13 @@ warnings and a summary of the run on stderr.
 The analysing commands share their input and analysis options (one parent parser): capture
 FILEs (each file one stream) or ``--example NAME`` (a bundled recording, with its resolver),
 ``--resolver``, ``--k8s-snapshot``, ``--analyzer``... Each analyses everything first, then
-prints at once; the first failure prints ``meshals: error: <where>: <reason>``, nothing on
-stdout, and the exit status is 1. After the output, warnings and a summary of the entries
+prints at once, except ``analyze``'s line-oriented formats, which are written as the metrics
+are made; the first failure prints ``meshals: error: <where>: <reason>`` (and nothing more on
+stdout), and the exit status is 1. After the output, warnings and a summary of the entries
 read, analyzed and skipped (by reason), and of what lenient reading dropped, go to stderr;
 during the run, a progress line when stderr is a terminal. ``--jobs N`` analyses files in N
-worker processes; each file's summary (its metrics, graph or statistics) comes back and is
-merged in file order, so the output is the same as with one process.
+worker processes; each file's summary (its metrics' text, graph or statistics) comes back and
+is merged in file order, so the output is the same as with one process.
 """
 
 from __future__ import annotations
@@ -196,6 +197,7 @@ def _analyze_all(
     container: Container | None,
     summarise: Callable[[Iterable[ServiceMeshMetric]], FileSummary],
     merge: Callable[[FileSummary], None],
+    summarise_here: Callable[[Iterable[ServiceMeshMetric]], FileSummary] | None = None,
 ) -> _Run:
     """Analyse every input (FILEs or the example's captures), each file one stream.
 
@@ -203,8 +205,16 @@ def _analyze_all(
     and the summaries go to *merge* in file order, so the result does not depend on the
     number of processes. A progress line is drawn on a terminal stderr.
 
+    Args:
+        args: the parsed and checked options.
+        container: every file's container, or None to detect it.
+        summarise: what is kept of one file's metrics (picklable, for worker processes).
+        merge: takes each file's summary, in file order.
+        summarise_here: how files analysed in this process are summarised instead (default
+            *summarise*): e.g. writing each metric out as it comes, to hold none of them.
+
     Raises:
-        MeshalsError, OSError: reading or analysing failed (nothing has been printed).
+        MeshalsError, OSError: reading or analysing failed.
     """
     analysis = _FileAnalysis.of(args, container=container, summarise=summarise)
     run = _Run(unnamed=analysis.unnamed)
@@ -218,7 +228,12 @@ def _analyze_all(
         progress = stack.enter_context(Progress(sys.stderr, files=len(paths), clock=time.monotonic))
         parallel = args.jobs > 1 and len(paths) > 1
         # Here, entries are counted as they are read; from workers, per file done.
-        work = analysis if parallel else functools.partial(analysis, on_entries=progress.entries)
+        work: Callable[[Resolver | None, str], _FileResult[FileSummary]] = analysis
+        if not parallel:
+            here = analysis
+            if summarise_here is not None:
+                here = attrs.evolve(analysis, summarise=summarise_here)
+            work = functools.partial(here, on_entries=progress.entries)
         # Workers start with the whole command imported: the summarisers are its modules'.
         results = in_order(
             work, paths, setup=analysis.resolver, jobs=args.jobs, preload=("meshals.cli",)

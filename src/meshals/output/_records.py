@@ -1,8 +1,10 @@
 """Flat records and serialisations of the results: metrics as JSON Lines, CSV or SkyWalking
 JSON, and RED statistics (flat records, also per edge) as JSON Lines or CSV.
 
-Each serialisation takes everything of the run and returns the whole output as one string, so
-the command can print it at once (or not at all, after an error). The aligned text tables for
+The serialisations of metrics are line-oriented (:class:`Serialisation`): a header, then one
+line per metric, made lazily as the metrics come, so the command can write them as the
+analysis makes them and hold none. Statistics are whole-run aggregates: their serialisation
+takes every record and returns the whole output as one string. The aligned text tables for
 the terminal are the command line's (``meshals.cli._tables``).
 """
 
@@ -12,8 +14,8 @@ import csv
 import datetime
 import io
 import json
-from collections.abc import Callable, Mapping, Sequence
-from typing import Final
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Final, NamedTuple
 
 from meshals.aggregate._health import health_of
 from meshals.aggregate._red import RedStats
@@ -71,27 +73,35 @@ _MISSING: Final = "-"
 # --- JSON Lines and SkyWalking JSON -----------------------------------------------------------
 
 
-def _jsonl(metrics: Sequence[ServiceMeshMetric]) -> str:
-    return "".join(json.dumps(metric.to_dict()) + "\n" for metric in metrics)
+def _jsonl_lines(metrics: Iterable[ServiceMeshMetric]) -> Iterator[str]:
+    for metric in metrics:
+        yield json.dumps(metric.to_dict()) + "\n"
 
 
-def _skywalking_jsonl(metrics: Sequence[ServiceMeshMetric]) -> str:
+def _skywalking_lines(metrics: Iterable[ServiceMeshMetric]) -> Iterator[str]:
     # One ServiceMeshMetrics message per metric: a line per metric, each valid on the wire.
-    messages = skywalking(metrics, batch_size=1)
-    return "".join(json.dumps(skywalking_json(message)) + "\n" for message in messages)
+    for message in skywalking(metrics, batch_size=1):
+        yield json.dumps(skywalking_json(message)) + "\n"
 
 
 # --- CSV --------------------------------------------------------------------------------------
 
 
-def _csv(metrics: Sequence[ServiceMeshMetric]) -> str:
+def _csv_header() -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(CSV_COLUMNS)
+    return buffer.getvalue()
+
+
+def _csv_lines(metrics: Iterable[ServiceMeshMetric]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
     for metric in metrics:
         row = _csv_row(metric.to_dict())
         writer.writerow(row[column] for column in CSV_COLUMNS)
-    return buffer.getvalue()
+        yield buffer.getvalue()  # a quoted cell may hold newlines: one record, not one line
+        buffer.seek(0)
+        buffer.truncate()
 
 
 def _csv_row(record: Mapping[str, object]) -> dict[str, str]:
@@ -122,11 +132,28 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+class Serialisation(NamedTuple):
+    """A line-oriented serialisation of metrics: written as ``header``, then ``lines(metrics)``.
+
+    Attributes:
+        header: what comes first, once, even without metrics (CSV's header line), or "".
+        lines: the text of each metric in turn (one line each, ending in a newline; a CSV
+            record may hold quoted newlines), made lazily as *metrics* are iterated.
+    """
+
+    header: str
+    lines: Callable[[Iterable[ServiceMeshMetric]], Iterator[str]]
+
+    def whole(self, metrics: Iterable[ServiceMeshMetric]) -> str:
+        """The whole serialisation of *metrics* as one string."""
+        return self.header + "".join(self.lines(metrics))
+
+
 #: The serialisations of metrics by format (``meshals analyze --format`` adds ``table``).
-SERIALISATIONS: Final[dict[str, Callable[[Sequence[ServiceMeshMetric]], str]]] = {
-    "jsonl": _jsonl,
-    "csv": _csv,
-    "skywalking-json": _skywalking_jsonl,
+SERIALISATIONS: Final[dict[str, Serialisation]] = {
+    "jsonl": Serialisation("", _jsonl_lines),
+    "csv": Serialisation(_csv_header(), _csv_lines),
+    "skywalking-json": Serialisation("", _skywalking_lines),
 }
 
 
