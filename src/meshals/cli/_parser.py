@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 
+import meshals
 from meshals import examples
 from meshals._errors import MeshalsError
 from meshals.aggregate._windows import parse_window
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=_PROG, description="Offline analysis of Envoy Access Log Service (ALS) messages."
     )
+    parser.add_argument("--version", action="version", version=f"{_PROG} {meshals.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     inspect = commands.add_parser(
         "inspect",
