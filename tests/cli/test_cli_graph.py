@@ -76,7 +76,7 @@ def test_the_example_prints_the_table_and_writes_the_picture(
     assert svg_nodes((tmp_path / "bookinfo.svg").read_text()) == SERVICES
 
 
-def test_the_table_with_output_writes_the_picture_there(
+def test_output_to_an_svg_file_writes_the_picture_there_only(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     picture = tmp_path / "graph.svg"
@@ -90,10 +90,11 @@ def test_the_table_with_output_writes_the_picture_there(
         capsys, "graph", "--example", "bookinfo", "--renderer", "builtin", "-o", picture
     )
     assert status == 0
-    assert out.startswith("SERVICE ")
-    assert err.splitlines()[-1] == f"meshals: wrote the service graph to {picture}"
-    assert 'class="node"' in picture.read_text()
+    assert out == ""  # -o is where the output goes: the picture, and no table on stdout
+    assert err.splitlines() == [SUMMARY, f"meshals: wrote the service graph to {picture}"]
+    assert svg_nodes(picture.read_text()) == SERVICES
     assert "graphviz" not in picture.read_text()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["graph.svg"]
 
 
 def test_files_with_the_examples_resolver_match_the_example(

@@ -29,8 +29,9 @@ ENVOY = FIXTURES / "envoy"
 BOOKINFO_RESOLVER = Path(examples.__file__).parent / "bookinfo" / "resolver.json"
 EXAMPLE_SUMMARY = "meshals: 6 files: 40 entries, 40 analyzed, 0 skipped, 45 metrics\n"
 
-# One path for every run, so that stderr (which names it) is the same.
-PICTURE = Path(tempfile.gettempdir()) / f"meshals-test-cli-jobs-{os.getpid()}.svg"
+# One path per extension for every run, so that stderr (which names it) is the same.
+OUTPUT = Path(tempfile.gettempdir()) / f"meshals-test-cli-jobs-{os.getpid()}"
+PICTURE, TABLE, CSV = (OUTPUT.with_suffix(extension) for extension in (".svg", ".txt", ".csv"))
 
 INPUTS: dict[str, tuple[str, ...]] = {
     "example": ("--example", "bookinfo"),
@@ -53,10 +54,12 @@ MIXED = (
 )
 
 # Never without -o: with --example, the picture would go to ./bookinfo.svg.
-GRAPH_TABLE = ("graph", "--format", "table", "-o", str(PICTURE))  # and the picture, SVG
+GRAPH_TABLE = ("graph", "-o", str(TABLE))  # the format from the extension
 COMMANDS: list[tuple[str, ...]] = [
     *(("analyze", "--format", output) for output in FORMATS),
     GRAPH_TABLE,
+    ("graph", "-o", str(PICTURE)),
+    ("analyze", "-o", str(CSV)),  # written as made, into a temporary file
     *(("graph", "--format", output) for output in ("dot", "mermaid", "svg")),
     *(("stats", "--by", by, "--format", output) for by in STATS_SCOPES for output in STATS_FORMATS),
     *(("stats", "--by", by, "--window", "1m", "--format", "csv") for by in STATS_SCOPES),
@@ -65,30 +68,33 @@ COMMANDS: list[tuple[str, ...]] = [
 
 
 def command_id(command: tuple[str, ...]) -> str:
-    return " ".join(command).replace(str(PICTURE), "PICTURE")
+    return " ".join(command).replace(str(OUTPUT), "OUTPUT")
 
 
 class Outcome(NamedTuple):
     status: int
     out: str
     err: str
-    picture: bytes | None  # what ``graph -o PICTURE`` wrote
+    written: bytes | None  # what ``-o PATH`` wrote
 
 
 @functools.cache
 def run(*argv: str) -> Outcome:
-    """``meshals ARGV``: its exit status, stdout, stderr and picture (read, then removed)."""
+    """``meshals ARGV``: its exit status, stdout, stderr and -o's file (read, then removed)."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         status = cli.main(list(argv))
-    picture = PICTURE.read_bytes() if PICTURE.exists() else None
-    PICTURE.unlink(missing_ok=True)
-    return Outcome(status, out.getvalue(), err.getvalue(), picture)
+    written = None
+    for path in (PICTURE, TABLE, CSV):
+        if path.exists():
+            written = path.read_bytes()
+            path.unlink()
+    return Outcome(status, out.getvalue(), err.getvalue(), written)
 
 
 def one_process(*argv: str) -> Outcome:
     outcome = run(*argv, "--jobs", "1")
-    assert (outcome.status, bool(outcome.out)) == (0, True), outcome.err
+    assert (outcome.status, bool(outcome.out or outcome.written)) == (0, True), outcome.err
     return outcome
 
 
@@ -136,10 +142,11 @@ def test_warnings_and_l4_logs_in_workers(command: tuple[str, ...], jobs: str) ->
 
 
 def test_the_picture_written_with_jobs() -> None:
-    outcome = run(*GRAPH_TABLE, "--example", "bookinfo", "--jobs", "2")
+    outcome = run("graph", "-o", str(PICTURE), "--example", "bookinfo", "--jobs", "2")
     assert outcome.err == (f"{EXAMPLE_SUMMARY}meshals: wrote the service graph to {PICTURE}\n")
-    assert outcome.picture is not None
-    assert outcome.picture.startswith(b"<?xml")
+    assert outcome.out == ""
+    assert outcome.written is not None
+    assert outcome.written.startswith(b"<?xml")
 
 
 # --- the same errors ----------------------------------------------------------------------------
@@ -164,8 +171,8 @@ def errors_alike(*argv: str) -> str:
     """The one error line every job count prints for *argv*; nothing on stdout, status 1."""
     outcomes = [run(*argv, "--jobs", jobs) for jobs in ("1", "2", "0")]
     assert outcomes[1:] == outcomes[:1] * 2
-    status, out, err, picture = outcomes[0]
-    assert (status, out, picture) == (1, "", None)
+    status, out, err, written = outcomes[0]
+    assert (status, out, written) == (1, "", None)
     return err
 
 

@@ -1,4 +1,5 @@
-"""The output formats of ``analyze`` and ``stats``: each ``--format`` to a table or a serialisation.
+"""The output formats: each ``--format`` of ``analyze`` and ``stats`` to a table or a
+serialisation, and the file extensions that name each command's formats (``-o PATH``).
 
 ``table`` is the terminal's aligned text (:mod:`._tables`); the others are the output stage's
 serialisations (JSON Lines, CSV, SkyWalking JSON).
@@ -6,6 +7,7 @@ serialisations (JSON Lines, CSV, SkyWalking JSON).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Final
 
@@ -22,6 +24,70 @@ FORMATS: Final = ("table", *SERIALISATIONS)
 
 #: The output formats of ``meshals stats --format``.
 STATS_FORMATS: Final = ("table", "jsonl", "csv")
+
+#: The output formats of ``meshals graph --format``.
+GRAPH_FORMATS: Final = ("table", "dot", "mermaid", "svg")
+
+#: The output formats of ``meshals inspect --format`` (``--json`` is ``--format jsonl``).
+INSPECT_FORMATS: Final = ("text", "jsonl")
+
+_JSON_LINES: Final = {".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+#: By command, the format each file extension names: ``-o PATH`` without ``--format``
+#: writes that one. SkyWalking JSON has no extension of its own (it is JSON Lines too).
+EXTENSIONS: Final[dict[str, dict[str, str]]] = {
+    "inspect": {".txt": "text", **_JSON_LINES},
+    "analyze": {".txt": "table", **_JSON_LINES, ".csv": "csv"},
+    "graph": {
+        ".txt": "table",
+        ".dot": "dot",
+        ".gv": "dot",
+        ".mmd": "mermaid",
+        ".mermaid": "mermaid",
+        ".svg": "svg",
+    },
+    "stats": {".txt": "table", **_JSON_LINES, ".csv": "csv"},
+    "metrics": {".prom": "prometheus", ".txt": "prometheus"},
+}
+
+
+def format_named_by(command: str, path: str) -> str | None:
+    """The format *path*'s extension names for *command*; None for a path without one.
+
+    Raises:
+        ValueError: the extension names no format of *command* (the message lists those
+            that do).
+
+    >>> format_named_by("graph", "map.DOT"), format_named_by("graph", "map")
+    ('dot', None)
+    >>> format_named_by("graph", "map.png")
+    Traceback (most recent call last):
+    ...
+    ValueError: .png names no format meshals graph writes (.txt: table, .dot or .gv: dot, \
+.mmd or .mermaid: mermaid, .svg: svg); give --format to write another name
+    """
+    extension = os.path.splitext(path)[1].lower()
+    if not extension:
+        return None
+    if extension in EXTENSIONS[command]:
+        return EXTENSIONS[command][extension]
+    raise ValueError(
+        f"{extension} names no format meshals {command} writes ({extensions_help(command)});"
+        " give --format to write another name"
+    )
+
+
+def extensions_help(command: str) -> str:
+    """The extensions of *command* and the format each names, for ``-o``'s help and errors.
+
+    >>> extensions_help("metrics")
+    '.prom or .txt: prometheus'
+    """
+    names = EXTENSIONS[command]
+    return ", ".join(
+        f"{' or '.join(ext for ext, named in names.items() if named == fmt)}: {fmt}"
+        for fmt in dict.fromkeys(names.values())
+    )
 
 
 def render(metrics: Sequence[ServiceMeshMetric], fmt: str) -> str:

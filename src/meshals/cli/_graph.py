@@ -1,5 +1,5 @@
-"""``meshals graph``: the service graph as a table (and the picture, SVG, with ``-o`` or
-``--example``), DOT, Mermaid or SVG.
+"""``meshals graph``: the service graph as a table (and the picture, SVG, with ``--example``),
+DOT, Mermaid or SVG.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from meshals.output._dot import to_dot
 from meshals.output._mermaid import to_mermaid
 from meshals.output._svg import SvgRenderer, to_svg
 
+from ._output import AtomicFile
 from ._run import _analyze_all, _failed, _finish
 from ._stderr import _PROG
 from ._tables import topology_table
@@ -25,7 +26,11 @@ __all__: list[str] = []
 
 
 def _graph(args: argparse.Namespace, *, container: Container | None, out: TextIO) -> int:
-    """``graph``: the service graph as a table (and a picture), DOT, Mermaid or SVG."""
+    """``graph``: the service graph as a table, DOT, Mermaid or SVG (and the example's picture)."""
+    # The example's picture beside its table, as the tutorial shows; never with -o.
+    picture_path = None
+    if args.format == "table" and args.output is None and args.example:
+        picture_path = f"{args.example}.svg"
     accumulator = TopologyAccumulator()
     try:
         run = _analyze_all(
@@ -33,31 +38,22 @@ def _graph(args: argparse.Namespace, *, container: Container | None, out: TextIO
         )
         graph = accumulator.result()
         health = topology_health(graph)
-        picture_path = args.output
-        if args.format == "table" and picture_path is None and args.example:
-            picture_path = f"{args.example}.svg"
-        picture = None
-        if args.format == "table":
-            text = topology_table(graph, health)
-            if picture_path is not None:
-                picture = to_svg(graph, health=health, renderer=args.renderer)
-        else:
-            text = _GRAPH_TEXT[args.format](graph, health, args.renderer)
-            if args.output is not None:
-                picture, text = text, ""
-        if picture is not None:
-            with open(picture_path, "w", encoding="utf-8") as file:
-                file.write(picture)
+        text = _GRAPH_TEXT[args.format](graph, health, args.renderer)
+        if picture_path is not None:
+            picture = AtomicFile(picture_path)
+            picture.file.write(to_svg(graph, health=health, renderer=args.renderer))
+            picture.commit()
     except (MeshalsError, OSError) as exc:
         return _failed(exc)
     out.write(text)
     _finish(run)
-    if picture is not None:
+    if picture_path is not None:
         print(f"{_PROG}: wrote the service graph to {picture_path}", file=sys.stderr)
     return 0
 
 
 _GRAPH_TEXT: dict[str, Callable[[Topology, TopologyHealth, SvgRenderer], str]] = {
+    "table": lambda graph, health, renderer: topology_table(graph, health),
     "dot": lambda graph, health, renderer: to_dot(graph, health=health),
     "mermaid": lambda graph, health, renderer: to_mermaid(graph, health=health),
     "svg": lambda graph, health, renderer: to_svg(graph, health=health, renderer=renderer),

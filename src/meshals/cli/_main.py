@@ -1,24 +1,28 @@
 """The ``meshals`` command: :func:`main` parses the arguments and runs the command they name.
 
-One module per command, each printing everything at once after reading everything:
+One module per command:
 
 - ``meshals inspect`` (``_inspect``): per file, the container, each message's identifier and
   the role its node id implies, and a one-line summary per entry, or one JSON object per entry.
 - ``meshals analyze`` (``_analyze``): the metrics as a table, JSON Lines, CSV or SkyWalking JSON.
 - ``meshals graph`` (``_graph``): the service graph as a table (and the picture, SVG, with
-  ``-o`` or ``--example``), DOT, Mermaid or SVG.
+  ``--example``), DOT, Mermaid or SVG.
 - ``meshals stats`` (``_stats``): RED statistics by service, instance, endpoint or edge,
   optionally per time window, as a table, JSON Lines or CSV.
 - ``meshals metrics`` (``_metrics``): Istio's standard metrics in Prometheus' text format.
 
 The analysing commands (all but ``inspect``) share their input and analysis options
-(``_parser``) and how files are read, analysed and summed up on stderr (``_run``).
+(``_parser``) and how files are read, analysed and summed up on stderr (``_run``). Every
+command writes to stdout or, with ``-o PATH``, to a file put in place only when it succeeds
+(``_output``); the format follows PATH's extension unless ``--format`` is given (``_formats``).
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import TextIO
 
 from meshals.capture._detect import Container
 
@@ -26,8 +30,11 @@ from ._analyze import _analyze
 from ._graph import _graph
 from ._inspect import _inspect_file
 from ._metrics import _metrics
-from ._parser import _check_analysis_args, build_parser
+from ._output import destination
+from ._parser import _check_analysis_args, _check_output_args, build_parser
+from ._run import _failed
 from ._stats import _stats
+from ._stderr import _PROG
 
 __all__ = ["entrypoint", "main"]
 
@@ -35,16 +42,21 @@ __all__ = ["entrypoint", "main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``meshals`` command with *argv* (default: ``sys.argv[1:]``); the exit status."""
     args = build_parser().parse_args(argv)
-    container = None if args.container is None else Container(args.container)
+    _check_output_args(args)
     if args.command != "inspect":
         _check_analysis_args(args)
-        return _COMMANDS[args.command](args, container=container, out=sys.stdout)
-    status = 0
-    for path in args.files:
-        if not _inspect_file(
-            path, container=container, strict=args.strict, as_json=args.json, out=sys.stdout
-        ):
-            status = 1
+    container = None if args.container is None else Container(args.container)
+    try:
+        with destination(args.output) as output:
+            status = _COMMANDS[args.command](args, container=container, out=output.stream)
+            if status == 0:
+                output.commit()
+    except BrokenPipeError:
+        raise  # stdout closed: not a failure of the command (see entrypoint)
+    except OSError as exc:  # the file -o names cannot be created, written or put in place
+        return _failed(exc)
+    if status == 0 and output.path is not None:
+        print(f"{_PROG}: wrote {_WHAT[args.command]} to {output.path}", file=sys.stderr)
     return status
 
 
@@ -53,9 +65,30 @@ def entrypoint() -> None:
     sys.exit(main())
 
 
+def _inspect(args: argparse.Namespace, *, container: Container | None, out: TextIO) -> int:
+    status = 0
+    for path in args.files:
+        as_json = args.format == "jsonl"
+        if not _inspect_file(
+            path, container=container, strict=args.strict, as_json=as_json, out=out
+        ):
+            status = 1
+    return status
+
+
 _COMMANDS: dict[str, Callable[..., int]] = {
+    "inspect": _inspect,
     "analyze": _analyze,
     "graph": _graph,
     "stats": _stats,
     "metrics": _metrics,
+}
+
+# What each command writes, as the line after ``-o PATH`` says.
+_WHAT = {
+    "inspect": "the report",
+    "analyze": "the metrics",
+    "graph": "the service graph",
+    "stats": "the statistics",
+    "metrics": "the metrics",
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Final
 
 import meshals
 from meshals import examples
@@ -18,7 +19,14 @@ from meshals.model._metrics import K8S_MESH
 from meshals.model._role import Role
 from meshals.output._records import STATS_SCOPES
 
-from ._formats import FORMATS, STATS_FORMATS
+from ._formats import (
+    FORMATS,
+    GRAPH_FORMATS,
+    INSPECT_FORMATS,
+    STATS_FORMATS,
+    extensions_help,
+    format_named_by,
+)
 from ._stderr import _PROG
 
 __all__: list[str] = []
@@ -38,8 +46,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("files", nargs="+", metavar="FILE", help="a capture file")
     inspect.add_argument(
-        "--json", action="store_true", help="print one JSON object per entry (JSON Lines)"
+        "--format",
+        choices=INSPECT_FORMATS,
+        help="text: each message and a line per entry; jsonl: one JSON object per entry"
+        " (default: text, or what -o's extension names)",
     )
+    inspect.add_argument(
+        "--json",
+        action="store_const",
+        const="jsonl",
+        dest="format",
+        help="the same as --format jsonl",
+    )
+    _add_output_option(inspect, "inspect")
     inspect.add_argument(
         "--strict", action="store_true", help="fail on anything lenient decoding tolerates"
     )
@@ -48,8 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[container.value for container in Container],
         help="the container of every FILE, instead of detecting it",
     )
+    inspect.set_defaults(command_parser=inspect)  # for usage errors later
     _add_analysis_commands(commands)
     return parser
+
+
+def _add_output_option(parser: argparse.ArgumentParser, command: str) -> None:
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="write the output to PATH instead of stdout ('-': stdout), only if the command"
+        " succeeds: to a temporary file beside it, then renamed. Without --format, PATH's"
+        f" extension names the format ({extensions_help(command)}; without an extension, the"
+        " default format)",
+    )
 
 
 def _analysis_options() -> argparse.ArgumentParser:
@@ -150,25 +182,18 @@ def _add_analysis_commands(commands: argparse._SubParsersAction[argparse.Argumen
         "skywalking-json as they are made (in constant memory; after an error, what came "
         "before it stays printed), the table at the end." + summary,
     )
-    analyze_parser.add_argument(
-        "--format", choices=list(FORMATS), default="table", help="the output (default: table)"
-    )
+    analyze_parser.add_argument("--format", choices=FORMATS, help=_FORMAT_HELP)
     graph_parser = commands.add_parser(
         "graph",
         parents=shared,
         help="the service graph: a table, DOT, Mermaid or SVG",
-        description="Build the service graph (services, calls between them, health). "
-        "--format table prints a table of services and edges and, with -o or --example, "
-        "also writes the picture as SVG (default <example>.svg). dot, mermaid and svg write "
-        "the graph to -o or stdout." + summary,
+        description="Build the service graph (services, calls between them, health) and "
+        "print it as a table of services and edges, DOT, Mermaid or SVG, on stdout or to -o "
+        "PATH (e.g. -o map.svg writes the picture, and prints nothing on stdout). With "
+        "--example and the table on stdout, the picture is also written to <example>.svg."
+        + summary,
     )
-    graph_parser.add_argument(
-        "--format",
-        choices=("table", "dot", "mermaid", "svg"),
-        default="table",
-        help="the output (default: table)",
-    )
-    graph_parser.add_argument("-o", "--output", metavar="PATH", help="write the graph here")
+    graph_parser.add_argument("--format", choices=GRAPH_FORMATS, help=_FORMAT_HELP)
     graph_parser.add_argument(
         "--renderer",
         choices=("auto", "graphviz", "builtin"),
@@ -189,9 +214,7 @@ def _add_analysis_commands(commands: argparse._SubParsersAction[argparse.Argumen
     stats_parser.add_argument(
         "--window", metavar="LENGTH", help="per time window, e.g. 30s, 1m, 5m, 1h (UTC-aligned)"
     )
-    stats_parser.add_argument(
-        "--format", choices=STATS_FORMATS, default="table", help="the output (default: table)"
-    )
+    stats_parser.add_argument("--format", choices=STATS_FORMATS, help=_FORMAT_HELP)
     metrics_parser = commands.add_parser(
         "metrics",
         parents=shared,
@@ -200,10 +223,43 @@ def _add_analysis_commands(commands: argparse._SubParsersAction[argparse.Argumen
         "calls, in Prometheus' text exposition format (needs the prometheus extra)." + summary,
     )
     metrics_parser.add_argument(
-        "--format", choices=("prometheus",), default="prometheus", help="the output"
+        "--format", choices=("prometheus",), help="the output (the only one: prometheus)"
     )
-    for command_parser in (analyze_parser, graph_parser, stats_parser, metrics_parser):
+    command_parsers = {
+        "analyze": analyze_parser,
+        "graph": graph_parser,
+        "stats": stats_parser,
+        "metrics": metrics_parser,
+    }
+    for command, command_parser in command_parsers.items():
+        _add_output_option(command_parser, command)
         command_parser.set_defaults(command_parser=command_parser)  # for usage errors later
+
+
+_FORMAT_HELP = "the output (default: table, or what -o's extension names)"
+
+#: Each command's output format without --format, and without -o or an extension to name one.
+DEFAULT_FORMATS: Final = {
+    "inspect": "text",
+    "analyze": "table",
+    "graph": "table",
+    "stats": "table",
+    "metrics": "prometheus",
+}
+
+
+def _check_output_args(args: argparse.Namespace) -> None:
+    """The output format: ``--format``'s, else what ``-o``'s extension names, else the default.
+
+    An extension that names no format of the command is a usage error (exit status 2).
+    """
+    if args.format is None and args.output is not None:
+        try:
+            args.format = format_named_by(args.command, args.output)
+        except ValueError as exc:
+            args.command_parser.error(f"-o {args.output}: {exc}")
+    if args.format is None:
+        args.format = DEFAULT_FORMATS[args.command]
 
 
 def _check_analysis_args(args: argparse.Namespace) -> None:

@@ -277,6 +277,14 @@ def _finish(run: _Run) -> None:
 
 
 def _failed(exc: Exception) -> int:
+    """Print ``meshals: error: <where>: <reason>`` for *exc*; the exit status, 1.
+
+    Raises:
+        BrokenPipeError: *exc* itself: stdout was closed, no failure of the command (the
+            entry point exits quietly).
+    """
+    if isinstance(exc, BrokenPipeError):
+        raise exc
     if isinstance(exc, OSError) and not isinstance(exc, MeshalsError):
         _error(f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc))
     else:
