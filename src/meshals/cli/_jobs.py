@@ -11,6 +11,8 @@ from __future__ import annotations
 import collections
 import itertools
 import multiprocessing
+import signal
+import sys
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
@@ -50,6 +52,10 @@ def in_order(
         preload: modules the worker processes import up front, where a fork server starts
             them (so each worker need not import them again).
 
+    Workers ignore SIGINT: Ctrl-C interrupts this process only (``KeyboardInterrupt`` where it
+    waits for a result). When the iterator ends early — an interrupt, a failed item, or closed
+    by its consumer — the workers are terminated at once, not left to finish their items.
+
     Raises:
         Exception: what ``setup`` or ``work`` raised, for the first item (in order) that
             failed; the items after it are cancelled. Close the iterator to cancel early.
@@ -75,8 +81,22 @@ def in_order(
             for item in itertools.islice(ahead, 1):
                 pending.append(pool.submit(_run_task, item))
             yield result
+    except BaseException:
+        # Ctrl-C, a failed item, or the iterator closed early (a reader gone): nothing that
+        # still runs is wanted, so the workers stop now rather than finish their items.
+        _stop(pool)
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """End *pool*'s worker processes at once (SIGTERM: no cleanup, no traceback)."""
+    if sys.version_info >= (3, 14):
+        pool.terminate_workers()
+    else:  # the same, by hand: the executor then finds them gone and fails what was pending
+        for process in list(pool._processes.values()):
+            process.terminate()
 
 
 def _here(work: Callable[[S, T], R], items: Sequence[T], setup: Callable[[], S]) -> Iterator[R]:
@@ -108,6 +128,9 @@ class _Worker(Generic[S, T, R]):
 
     def start(self) -> None:
         """Set up, in the worker process (the pool's initializer)."""
+        # Ctrl-C reaches the terminal's whole process group: the parent handles it (and stops
+        # the workers), so a worker does not die of it with a traceback of its own.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         _Worker.current = self
         try:
             self.state = self.setup()

@@ -20,6 +20,7 @@ command writes to stdout or, with ``-o PATH``, to a file put in place only when 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
@@ -60,9 +61,57 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
+#: The exit status when stdout (or stderr) is a pipe whose reader has gone (``| head``).
+#: Python ignores SIGPIPE, so a write raises BrokenPipeError instead of ending the process. The
+#: status is the one a shell reports for a process SIGPIPE killed (128 + 13), as ``cat``,
+#: ``grep`` or ``seq`` end in ``... | head``: under ``set -o pipefail`` meshals looks like
+#: them, and 1 stays what meshals means by it, a failed input (Python's docs suggest 1).
+PIPE_CLOSED = 141
+
+#: The exit status after Ctrl-C (SIGINT): 128 + 2, what a shell reports for a process SIGINT
+#: ended.
+INTERRUPTED = 130
+
+
 def entrypoint() -> None:
-    """The console script: :func:`main` on ``sys.argv``, then exit with its status."""
-    sys.exit(main())
+    """The console script: :func:`main` on ``sys.argv``, then exit with its status.
+
+    A closed pipe ends it quietly with :data:`PIPE_CLOSED`, Ctrl-C with :data:`INTERRUPTED`:
+    no traceback, and ``-o``'s file is left as it was.
+    """
+    try:
+        status = main()
+        _flush(sys.stdout)  # a closed pipe shows now, not as "Exception ignored" at exit
+    except BrokenPipeError:
+        status = PIPE_CLOSED
+        _discard_stdout()
+    except KeyboardInterrupt:
+        status = INTERRUPTED
+        try:
+            _flush(sys.stdout)  # what was written before the interrupt
+        except (BrokenPipeError, KeyboardInterrupt):
+            _discard_stdout()
+    sys.exit(status)
+
+
+def _flush(stream: TextIO | None) -> None:
+    if stream is not None:
+        stream.flush()
+
+
+def _discard_stdout() -> None:
+    """Point stdout at the null device: what is still buffered cannot fail again at exit."""
+    if sys.stdout is None:
+        return
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file (replaced, or closed)
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, descriptor)
+    finally:
+        os.close(null)
 
 
 def _inspect(args: argparse.Namespace, *, container: Container | None, out: TextIO) -> int:

@@ -35,7 +35,11 @@ __all__: list[str] = []
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``meshals`` command."""
     parser = argparse.ArgumentParser(
-        prog=_PROG, description="Offline analysis of Envoy Access Log Service (ALS) messages."
+        prog=_PROG,
+        description="Offline analysis of Envoy Access Log Service (ALS) messages.",
+        epilog="Exit status: 0 success, 1 an input failed, 2 a usage error, 130 interrupted"
+        " (Ctrl-C), 141 stdout closed by its reader (as SIGPIPE ends other tools, e.g. in"
+        " '| head').",
     )
     parser.add_argument("--version", action="version", version=f"{_PROG} {meshals.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
