@@ -116,8 +116,8 @@ def _discard_stdout() -> None:
 
 def _inspect(args: argparse.Namespace, *, container: Container | None, out: TextIO) -> int:
     status = 0
+    as_json = args.format == "jsonl"
     for path in args.files:
-        as_json = args.format == "jsonl"
         if not _inspect_file(
             path, container=container, strict=args.strict, as_json=as_json, out=out
         ):
