@@ -5,6 +5,7 @@ These run the console script in a subprocess, as a shell would.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.metadata
 import io
@@ -27,6 +28,7 @@ from meshals.cli import _main
 SCRIPT = str(Path(sysconfig.get_path("scripts")) / "meshals")
 VERSION = importlib.metadata.version("meshals")
 ENVOY = Path(__file__).parents[1] / "fixtures" / "envoy"
+HANG = 300  # seconds: a subprocess still running after this is taken to hang
 
 
 # --- --version ----------------------------------------------------------------------------------
@@ -74,7 +76,12 @@ def start(*argv: str | Path, **options: Any) -> subprocess.Popen[str]:
 
 def wait(process: subprocess.Popen[str]) -> tuple[int, str]:
     """Its exit status and stderr, after draining what is left of its stdout."""
-    _, err = process.communicate()
+    try:
+        _, err = process.communicate(timeout=HANG)
+    except subprocess.TimeoutExpired:  # hung: fail rather than hang the test run
+        process.kill()
+        _, err = process.communicate()
+        pytest.fail(f"meshals did not end within {HANG} s; stderr: {err}")
     return process.returncode, err
 
 
@@ -99,10 +106,7 @@ def test_a_closed_pipe_ends_quietly(
     assert process.stdout is not None
     first = process.stdout.readline()
     process.stdout.close()
-    assert process.stderr is not None
-    err = process.stderr.read()
-    process.stderr.close()
-    assert (process.wait(), err) == (141, "")
+    assert wait(process) == (141, "")
     if argv[0] == "inspect":
         assert json.loads(first)["message_index"] == 0
     else:
@@ -130,6 +134,15 @@ def test_ctrl_c_in_the_terminal_stops_the_workers_quietly(capture: Callable[[int
     assert process.stdout is not None
     assert process.stdout.readline().startswith('{"analyzer": ')  # the first file is done
     os.killpg(process.pid, signal.SIGINT)
+    assert wait(process) == (130, "")
+
+
+def test_sigint_to_the_main_process_stops_the_workers_too(capture: Callable[[int], Path]) -> None:
+    # kill -INT PID: only the main process gets it; it stops the worker still on the large file.
+    process = start("analyze", "--format", "jsonl", "--jobs", "2", capture(300), capture(20_000))
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith('{"analyzer": ')  # the small file is done
+    process.send_signal(signal.SIGINT)
     assert wait(process) == (130, "")
 
 
@@ -212,3 +225,28 @@ def test_stdout_that_is_no_file_is_left_alone(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(SystemExit) as caught:
         cli.entrypoint()
     assert caught.value.code == 141
+
+
+class ClosedPipe(io.StringIO):
+    """stdout whose reader has gone."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["inspect", str(ENVOY / "details-http.bin")],
+        ["analyze", "--format", "jsonl", "--example", "bookinfo"],  # written as made
+        ["analyze", "--example", "bookinfo"],
+        ["graph", "--format", "dot", "--example", "bookinfo"],
+    ],
+)
+def test_a_closed_stdout_is_no_failure_of_the_command(
+    capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    # main() lets it through to the entry point, which exits quietly: no "meshals: error".
+    with contextlib.redirect_stdout(ClosedPipe()), pytest.raises(BrokenPipeError):
+        cli.main(argv)
+    assert "error" not in capsys.readouterr().err

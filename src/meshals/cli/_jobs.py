@@ -8,14 +8,17 @@ errors included: the first input (in order) that failed raises, whatever finishe
 
 from __future__ import annotations
 
+import _thread
 import collections
 import itertools
 import multiprocessing
 import signal
-import sys
+import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import BaseContext
+from multiprocessing.synchronize import Event
+from types import FrameType
 from typing import Any, ClassVar, Generic, TypeVar, cast
 
 __all__: list[str] = []
@@ -52,9 +55,11 @@ def in_order(
         preload: modules the worker processes import up front, where a fork server starts
             them (so each worker need not import them again).
 
-    Workers ignore SIGINT: Ctrl-C interrupts this process only (``KeyboardInterrupt`` where it
-    waits for a result). When the iterator ends early — an interrupt, a failed item, or closed
-    by its consumer — the workers are terminated at once, not left to finish their items.
+    When the iterator ends early — Ctrl-C, a failed item, or closed by its consumer — the
+    workers abandon the items they are running rather than finish them, and the pool shuts
+    down cleanly. Ctrl-C in a terminal reaches every process of the group: a worker running an
+    item abandons it (its ``KeyboardInterrupt`` comes back as the item's result, never as a
+    traceback of its own), an idle worker ignores it, and this process stops the pool.
 
     Raises:
         Exception: what ``setup`` or ``work`` raised, for the first item (in order) that
@@ -64,10 +69,10 @@ def in_order(
         yield from _here(work, items, setup)
         return
     workers = min(jobs, len(items))
+    context = _context(preload)
+    stop = context.Event()
     pool = ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=_context(preload),
-        initializer=_Worker(work, setup).start,
+        max_workers=workers, mp_context=context, initializer=_Worker(work, setup, stop).start
     )
     try:
         # A few items ahead of the one awaited, not all: results done early wait here, and
@@ -83,20 +88,13 @@ def in_order(
             yield result
     except BaseException:
         # Ctrl-C, a failed item, or the iterator closed early (a reader gone): nothing that
-        # still runs is wanted, so the workers stop now rather than finish their items.
-        _stop(pool)
+        # still runs is wanted, so the workers abandon their items rather than finish them.
+        # (Terminating them instead could cut a result off mid-pipe, and the pool's thread
+        # reading it would wait for the rest forever.)
+        stop.set()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _stop(pool: ProcessPoolExecutor) -> None:
-    """End *pool*'s worker processes at once (SIGTERM: no cleanup, no traceback)."""
-    if sys.version_info >= (3, 14):
-        pool.terminate_workers()
-    else:  # the same, by hand: the executor then finds them gone and fails what was pending
-        for process in list(pool._processes.values()):
-            process.terminate()
 
 
 def _here(work: Callable[[S, T], R], items: Sequence[T], setup: Callable[[], S]) -> Iterator[R]:
@@ -116,31 +114,58 @@ def _context(preload: Sequence[str]) -> BaseContext:
 
 
 class _Worker(Generic[S, T, R]):
-    """A worker process' task and state: set up once, then run per item."""
+    """A worker process' task and state: set up once, then run per item.
+
+    Only a running item (or the setup) is ever interrupted, by SIGINT (Ctrl-C) or by *stop*
+    (the parent's wish): between items, and while a result is being sent back, the signal is
+    ignored, so the pool's pipes never carry half a message.
+    """
 
     current: ClassVar[_Worker[Any, Any, Any] | None] = None  # this process'
 
-    def __init__(self, work: Callable[[S, T], R], setup: Callable[[], S]) -> None:
+    def __init__(self, work: Callable[[S, T], R], setup: Callable[[], S], stop: Event) -> None:
         self.work = work
         self.setup = setup
+        self.stop = stop
         self.state: S | None = None
-        self.setup_error: Exception | None = None
+        self.setup_error: BaseException | None = None
+        self.busy = False  # running setup or an item: what an interrupt may abandon
 
     def start(self) -> None:
         """Set up, in the worker process (the pool's initializer)."""
-        # Ctrl-C reaches the terminal's whole process group: the parent handles it (and stops
-        # the workers), so a worker does not die of it with a traceback of its own.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
         _Worker.current = self
+        signal.signal(signal.SIGINT, self._interrupted)
+        threading.Thread(target=self._watch, name="meshals-stop", daemon=True).start()
+        self.busy = True
         try:
             self.state = self.setup()
-        except Exception as exc:  # an initializer that raises breaks the pool and loses exc
+        # An initializer that raises breaks the pool and loses the exception (and logs a
+        # traceback): keep it, for every item to raise.
+        except (Exception, KeyboardInterrupt) as exc:
             self.setup_error = exc
+        finally:
+            self.busy = False
 
     def run(self, item: T) -> R:
         if self.setup_error is not None:
             raise self.setup_error  # every task fails as the first would have, in order
-        return self.work(cast(S, self.state), item)  # set up without error
+        self.busy = True
+        try:
+            return self.work(cast(S, self.state), item)  # set up without error
+        finally:
+            self.busy = False
+
+    def _interrupted(self, signum: int, frame: FrameType | None) -> None:
+        if self.busy:
+            raise KeyboardInterrupt  # sent back as the item's result, like any exception
+
+    def _watch(self) -> None:
+        """Interrupt the running item once the parent sets *stop* (a thread of its own)."""
+        self.stop.wait()
+        if hasattr(signal, "pthread_kill"):  # a real signal: it also cuts a blocking call short
+            signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+        else:
+            _thread.interrupt_main()
 
 
 def _run_task(item: object) -> object:
