@@ -276,3 +276,21 @@ def test_the_installed_script_writes_what_the_extension_names(tmp_path: Path) ->
     assert (png.returncode, png.stdout) == (2, "")
     assert png.stderr.splitlines()[-1].startswith("meshals graph: error: -o map.png: .png names")
     assert listing(tmp_path) == ["map.dot", "metrics.csv"]
+
+
+@pytest.mark.parametrize("step", ["chmod", "replace"])
+def test_a_temporary_file_that_cannot_be_set_up_or_renamed_is_an_error(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    step: str,
+) -> None:
+    def refuse(source: str, *args: object) -> None:
+        raise PermissionError(13, "Permission denied", source)
+
+    monkeypatch.setattr(os, step, refuse)  # meshals.cli._output uses os.chmod and os.replace
+    target = tmp_path / "metrics.csv"
+    status, out, err = run(capsys, "analyze", "-o", target, *EXAMPLE)
+    assert (status, out) == (1, "")
+    assert err.splitlines()[-1] == f"meshals: error: {target}: Permission denied"
+    assert listing(tmp_path) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import pickle
 from collections.abc import Callable, Iterable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from meshals import ServiceMeshMetric, analyze, cli, examples, read
 from meshals._errors import Diagnostic
-from meshals.cli import _run
+from meshals.cli import _analyze, _run
 from meshals.output._records import CSV_COLUMNS, SERIALISATIONS
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -107,3 +108,13 @@ def test_streamed_is_the_whole_serialisation(fmt: str, capsys: pytest.CaptureFix
             metrics.extend(analyze(read(path), resolver=example.resolver()))
     assert len(metrics) == 45
     assert capsys.readouterr().out == SERIALISATIONS[fmt].whole(metrics)
+
+
+def test_a_worker_sends_back_a_files_lines_whole() -> None:
+    example = examples.example("bookinfo")
+    with resources.as_file(next(iter(example.captures()))) as path:
+        metrics = analyze(read(path), resolver=example.resolver()).metrics()
+    text = _analyze._FileText("csv")
+    assert pickle.loads(pickle.dumps(text)) == text
+    assert text(metrics) == SERIALISATIONS["csv"].whole(metrics).removeprefix(CSV_HEADER)
+    assert text(metrics).count("\n") == len(metrics) > 0

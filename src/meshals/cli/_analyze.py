@@ -20,8 +20,8 @@ from meshals.capture._detect import Container
 from meshals.model._metrics import ServiceMeshMetric
 from meshals.output._records import SERIALISATIONS
 
-from ._formats import render
 from ._run import _analyze_all, _failed, _finish
+from ._tables import _table
 
 __all__: list[str] = []
 
@@ -33,7 +33,7 @@ def _analyze(args: argparse.Namespace, *, container: Container | None, out: Text
     metrics: list[ServiceMeshMetric] = []
     try:
         run = _analyze_all(args, container=container, summarise=list, merge=metrics.extend)
-        text = render(metrics, args.format)
+        text = _table(metrics)
     except (MeshalsError, OSError) as exc:
         return _failed(exc)
     out.write(text)

@@ -11,10 +11,9 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from meshals.model._metrics import ServiceMeshMetric
 from meshals.output._records import SERIALISATIONS, serialise_stats
 
-from ._tables import _stats_table, _table
+from ._tables import _stats_table
 
 __all__: list[str] = []
 
@@ -88,13 +87,6 @@ def extensions_help(command: str) -> str:
         f"{' or '.join(ext for ext, named in names.items() if named == fmt)}: {fmt}"
         for fmt in dict.fromkeys(names.values())
     )
-
-
-def render(metrics: Sequence[ServiceMeshMetric], fmt: str) -> str:
-    """The whole output for *metrics* in format *fmt* (one of :data:`FORMATS`)."""
-    if fmt == "table":
-        return _table(metrics)
-    return SERIALISATIONS[fmt].whole(metrics)
 
 
 def render_stats(records: Sequence[Mapping[str, object]], scope: str, fmt: str) -> str:

@@ -44,9 +44,11 @@ class AtomicFile:
         try:
             os.chmod(self.temporary, _mode_for(path))
             self.file: TextIO = open(descriptor, "w", encoding="utf-8")  # noqa: SIM115
-        except BaseException:
+        except BaseException as exc:
             os.close(descriptor)
             os.unlink(self.temporary)
+            if isinstance(exc, OSError):
+                raise OSError(exc.errno, exc.strerror, path) from None
             raise
 
     def commit(self) -> None:
