@@ -8,13 +8,15 @@ import io
 import operator
 import os
 import pickle
+import signal
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from importlib import resources
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple, cast
 
 import pytest
 
@@ -332,3 +334,77 @@ def test_at_most_two_items_per_worker_run_ahead(monkeypatch: pytest.MonkeyPatch)
     assert submitted == [1, 2, 3, 4, 5, 6]
     assert list(results) == [20, 15, 12, 10, 8, 7, 6, 6]
     assert submitted == list(range(1, 11))
+
+
+# --- how a worker is interrupted (its parts, in this process) -----------------------------------
+
+
+class FakeThread:
+    """Notes the threads a worker would start, and starts none."""
+
+    started: ClassVar[list[str]] = []
+
+    def __init__(self, *, target: Callable[[], None], name: str, daemon: bool) -> None:
+        self.name = name
+
+    def start(self) -> None:
+        FakeThread.started.append(self.name)
+
+
+@pytest.fixture
+def handlers(monkeypatch: pytest.MonkeyPatch) -> dict[int, Any]:
+    """The signal handlers a worker installs, instead of installing them in this process."""
+    installed: dict[int, Any] = {}
+
+    def install(signum: int, handler: Any) -> None:
+        installed[signum] = handler
+
+    FakeThread.started = []
+    monkeypatch.setattr(signal, "signal", install)
+    monkeypatch.setattr(threading, "Thread", FakeThread)
+    return installed
+
+
+def test_a_worker_is_interrupted_only_while_it_runs_something(handlers: dict[int, Any]) -> None:
+    seen: list[bool] = []
+
+    def setup() -> int:
+        seen.append(worker.busy)
+        return 60
+
+    def work(state: int, item: int) -> int:
+        seen.append(worker.busy)
+        handlers[signal.SIGINT](signal.SIGINT, None)  # Ctrl-C while it runs: abandoned
+        return state // item
+
+    worker = _jobs._Worker(work, setup, cast(Any, threading.Event()))
+    worker.start()
+    assert (worker.state, seen, FakeThread.started) == (60, [True], ["meshals-stop"])
+    with pytest.raises(KeyboardInterrupt):
+        worker.run(2)
+    assert (seen, worker.busy) == ([True, True], False)
+    handlers[signal.SIGINT](signal.SIGINT, None)  # between items (or sending a result): ignored
+
+
+def test_an_interrupted_setup_fails_every_item(handlers: dict[int, Any]) -> None:
+    def setup() -> int:
+        raise KeyboardInterrupt
+
+    worker = _jobs._Worker(min, setup, cast(Any, threading.Event()))
+    worker.start()
+    for item in (1, 2):
+        with pytest.raises(KeyboardInterrupt):
+            worker.run(item)
+
+
+def test_the_parent_stops_a_worker_through_its_event(monkeypatch: pytest.MonkeyPatch) -> None:
+    killed: list[tuple[int | None, int]] = []
+
+    def pthread_kill(ident: int, signum: int) -> None:
+        killed.append((ident, signum))
+
+    monkeypatch.setattr(signal, "pthread_kill", pthread_kill, raising=False)  # none on Windows
+    stop = threading.Event()
+    stop.set()
+    _jobs._Worker(min, int, cast(Any, stop))._watch()
+    assert killed == [(threading.main_thread().ident, signal.SIGINT)]
