@@ -16,7 +16,9 @@ child's peak RSS is its VmHWM (``/proc/self/status``); ``ru_maxrss`` from ``os.w
 the child held between fork and exec. The command line's memory is measured the same way:
 ``meshals analyze --format jsonl`` (the console script's ``meshals.cli.entrypoint``) over 100k
 and 1M entries in a fresh Python, its output read through a pipe, so that whether it streams
-shows as a flat peak RSS (and in when its first line comes).
+shows as a flat peak RSS (and in when its first line comes). Import times come from
+``python -X importtime`` in fresh processes: what ``import meshals`` and ``import meshals.cli``
+cost before any work.
 """
 
 from __future__ import annotations
@@ -527,6 +529,49 @@ def cli_memory(profile: Profile, corpus_dir: Path) -> dict[str, Any]:
     return {"command": "meshals analyze --format jsonl", "runs": runs, "growth": large / small}
 
 
+# What `import meshals` costs a script, and `import meshals.cli` the command before it runs.
+IMPORTED_MODULES = ("meshals", "meshals.cli")
+
+
+def import_seconds(module: str) -> float:
+    """The cumulative import time of *module* in a fresh Python, by ``python -X importtime``."""
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    # Lines read "import time: <self us> | <cumulative us> | <indented name>"; the module's own
+    # line is the last one naming it (its imports are listed before it).
+    for line in reversed(result.stderr.splitlines()):
+        _, _, figures = line.partition("import time:")
+        fields = [field.strip() for field in figures.split("|")]
+        if len(fields) == 3 and fields[2] == module:
+            return int(fields[1]) / 1e6
+    raise RuntimeError(f"no import time for {module} in: {result.stderr[-500:]}")
+
+
+def import_time(profile: Profile) -> dict[str, Any]:
+    """``import meshals`` and ``import meshals.cli``, each in fresh processes, interleaved.
+
+    Wall time as ``-X importtime`` measures it (it includes waiting for a core, so the median
+    and the minimum of several runs are kept).
+    """
+    runs = 3 * profile.rounds
+    samples: dict[str, list[float]] = {module: [] for module in IMPORTED_MODULES}
+    for _ in range(runs):
+        for module in IMPORTED_MODULES:
+            samples[module].append(import_seconds(module))
+    return {
+        module: {
+            "runs": runs,
+            "min_ms": min(seconds) * 1e3,
+            "median_ms": statistics.median(seconds) * 1e3,
+        }
+        for module, seconds in samples.items()
+    }
+
+
 # --- report -------------------------------------------------------------------------------------
 
 
@@ -696,6 +741,12 @@ def print_report(results: dict[str, Any]) -> None:
             f"peak RSS {figures['peak_rss_mb']:6.1f} MB  first line after "
             f"{figures['first_line_s']:6.2f} s, all after {figures['seconds']:7.1f} s"
         )
+    print("\nimport time, fresh process (python -X importtime), min (median):")
+    for module, figures in results["import_time"].items():
+        print(
+            f"  import {module:<12} {figures['min_ms']:7.1f} ms ({figures['median_ms']:.1f})"
+            f" of {figures['runs']} runs"
+        )
     print("\ntargets:")
     for name, target in results["targets"].items():
         value = target["value"]
@@ -740,6 +791,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Children first, while this process is small (see vmhwm_kb), then the in-memory cases.
     memory_result = memory(profile, args.corpus)
     cli_result = cli_memory(profile, args.corpus)
+    import_result = import_time(profile)
     scaling_result = scaling(profile, args.corpus)
     in_memory_result = in_memory(profile, args.corpus)
     results: dict[str, Any] = {
@@ -760,6 +812,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "scaling": scaling_result,
         "memory": memory_result,
         "cli_memory": cli_result,
+        "import_time": import_result,
         "targets": targets(in_memory_result, scaling_result, memory_result, cli_result),
     }
     print_report(results)

@@ -13,9 +13,9 @@ model), :mod:`meshals.capture` (files), :mod:`meshals.resolve` (naming),
 from __future__ import annotations
 
 import importlib
+import typing
 import warnings
 
-from . import examples as examples
 from . import output as output  # registers the notebook renderings (meshals._display)
 from ._errors import (
     AggregateError,
@@ -76,6 +76,9 @@ from .resolve import (
     Resolver,
     StaticResolver,
 )
+
+if typing.TYPE_CHECKING:  # at run time loaded on first use, by __getattr__ below
+    from . import examples as examples
 
 __version__ = "0.1.0.dev0"
 
@@ -247,6 +250,12 @@ _MOVED: dict[str, str] = {
 
 
 def __getattr__(name: str) -> object:
+    if name == "examples":
+        # Loaded on first use: importing the bundled recordings' package (and
+        # importlib.resources) is most of what ``import meshals`` would otherwise cost the
+        # command line and every script that never looks at an example. Importing the
+        # submodule also sets it as this attribute, so this runs once.
+        return importlib.import_module("meshals.examples")
     try:
         package = _MOVED[name]
     except KeyError:

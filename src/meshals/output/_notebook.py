@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Final
-from xml.sax.saxutils import escape, quoteattr
 
 from meshals import _display
 from meshals._optional import require
@@ -25,6 +24,7 @@ from meshals.mesh._analysis import Analysis
 from meshals.model._metric_list import MetricList
 from meshals.model._metrics import ServiceMeshMetric
 
+from ._markup import escape, quoteattr
 from ._records import edge_records, red_records
 from ._svg import SvgRenderer, to_svg
 

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from typing import Final, Literal
-from xml.sax.saxutils import escape, quoteattr
 
 import attrs
 
@@ -30,6 +29,7 @@ from ._graph_labels import (
     _node_status,
     edge_summary,
 )
+from ._markup import escape, quoteattr
 
 __all__ = ["GraphRenderError", "builtin_svg", "graphviz_svg", "to_svg"]
 
