@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import re
 import subprocess
 import sysconfig
 from pathlib import Path
@@ -33,3 +34,16 @@ def test_the_installed_entry_point_runs() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: meshals inspect")
+
+
+def test_the_docs_install_meshals_from_a_checkout_or_a_wheel() -> None:
+    # meshals is not on the package index: "pip install meshals" fails (or finds another).
+    root = Path(__file__).resolve().parent.parent
+    pages = [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+    told = [
+        f"{page.relative_to(root)}: {line.strip()}"
+        for page in pages
+        for line in page.read_text(encoding="utf-8").splitlines()
+        if re.search(r"pip install [\"']?meshals\b(?!\.)", line) and "fails" not in line
+    ]
+    assert told == []

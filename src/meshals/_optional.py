@@ -2,7 +2,9 @@
 
 meshals' core needs only protobuf, attrs and python-dateutil. The Prometheus output, the
 networkx graph and pandas frames need more; each lives behind an extra
-(``pip install 'meshals[prometheus]'``) and is imported inside the function that needs it.
+(``pip install '.[prometheus]'`` in a checkout) and is imported inside the function that needs
+it. The error names the module to install, not ``meshals[extra]``: meshals is installed from a
+checkout or a wheel, not from the package index, so that name would not resolve.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class MissingDependencyError(MeshalsError, ImportError):
     def __init__(self, module: str, extra: str, feature: str) -> None:
         super().__init__(
             f"{feature} needs {module}, which is not installed:"
-            f" pip install 'meshals[{extra}]' (or pip install {module})",
+            f" pip install {module} (meshals' extra {extra!r})",
             name=module,
         )
         self.module = module

@@ -1,6 +1,7 @@
 """Summaries of many capture files on Dask: each file analysed on a worker, merged exactly.
 
-Needs the ``dask`` extra (``pip install 'meshals[dask]'``: ``dask[bag]`` and ``distributed``).
+Needs the ``dask`` extra (``pip install '.[dask]'`` in a checkout: ``dask[bag]`` and
+``distributed``).
 
 :func:`summarize_files` maps each unit of input to its :class:`~meshals.Summary` on the workers
 (a unit is one capture file, one stream, or a few files that must be analysed together) and

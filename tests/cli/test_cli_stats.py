@@ -256,7 +256,7 @@ def test_metrics_without_prometheus_client(
     assert (status, out) == (1, "")
     assert err == (
         "meshals: error: Prometheus output needs prometheus_client, which is not installed:"
-        " pip install 'meshals[prometheus]' (or pip install prometheus_client)\n"
+        " pip install prometheus_client (meshals' extra 'prometheus')\n"
     )
 
 

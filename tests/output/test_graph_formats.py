@@ -277,7 +277,9 @@ def test_networkx() -> None:
 
 def test_networkx_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "networkx", None)
-    with pytest.raises(MissingDependencyError, match=r"pip install 'meshals\[graph\]'"):
+    with pytest.raises(
+        MissingDependencyError, match=r"pip install networkx \(meshals' extra 'graph'\)"
+    ):
         to_networkx(GRAPH)
 
 

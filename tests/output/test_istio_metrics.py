@@ -413,6 +413,6 @@ def test_without_prometheus_client(monkeypatch: pytest.MonkeyPatch) -> None:
     assert isinstance(caught.value, ImportError)
     assert str(caught.value) == (
         "Prometheus output needs prometheus_client, which is not installed:"
-        " pip install 'meshals[prometheus]' (or pip install prometheus_client)"
+        " pip install prometheus_client (meshals' extra 'prometheus')"
     )
     assert (caught.value.module, caught.value.extra) == ("prometheus_client", "prometheus")

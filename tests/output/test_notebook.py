@@ -192,7 +192,9 @@ def test_to_pandas() -> None:
 
 def test_to_pandas_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pandas", None)
-    with pytest.raises(MissingDependencyError, match=r"pip install 'meshals\[pandas\]'"):
+    with pytest.raises(
+        MissingDependencyError, match=r"pip install pandas \(meshals' extra 'pandas'\)"
+    ):
         to_pandas(METRICS)
 
 
