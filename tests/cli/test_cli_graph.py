@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -205,24 +204,6 @@ def test_an_empty_capture(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     status, out, err = run(capsys, "graph", "--resolver", RESOLVER, empty)
     assert (status, out) == (0, "(no calls)\n")
     assert err == "meshals: 1 file: 0 entries, 0 analyzed, 0 skipped, 0 metrics\n"
-
-
-class FakeTerminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def test_a_progress_line_on_a_terminal(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    terminal = FakeTerminal()
-    monkeypatch.setattr("sys.stderr", terminal)
-    status = cli.main(["graph", "--example", "bookinfo", "--format", "dot"])
-    assert status == 0
-    lines = terminal.getvalue().split("\r\x1b[K")
-    assert lines[0] == ""
-    assert "[####################] 6/6 files  40 entries  " in lines[-2]
-    assert lines[-1] == SUMMARY + "\n"  # erased before the summary
 
 
 GRAPH_USAGE_ERRORS = [

@@ -234,28 +234,7 @@ def test_a_bad_job_count_is_a_usage_error(
     )
 
 
-# --- the progress line and what travels between processes ---------------------------------------
-
-
-class FakeTerminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
-def test_the_progress_line_counts_files_done_by_workers(monkeypatch: pytest.MonkeyPatch) -> None:
-    terminal = FakeTerminal()
-    monkeypatch.setattr("sys.stderr", terminal)
-    with contextlib.redirect_stdout(io.StringIO()):
-        status = cli.main(["stats", "--example", "bookinfo", "--jobs", "2"])
-    assert status == 0
-    lines = terminal.getvalue().split("\r\x1b[K")
-    assert lines[0] == ""
-    # Redrawn as each file is done (and maybe between): never going back, up to 6/6.
-    done = [int(line.split("] ")[1].split("/")[0]) for line in lines[1:-1]]
-    assert done == sorted(done)
-    assert set(done) - {0} == set(range(1, 7))
-    assert "[####################] 6/6 files  40 entries  " in lines[-2]
-    assert lines[-1] == EXAMPLE_SUMMARY  # erased before the summary
+# --- what travels between processes ------------------------------------------------------------
 
 
 @pytest.mark.parametrize("command", COMMANDS[::4], ids=command_id)

@@ -47,7 +47,7 @@ def _graph(args: argparse.Namespace, *, container: Container | None, out: TextIO
         return _failed(exc)
     out.write(text)
     _finish(run)
-    if picture_path is not None:
+    if picture_path is not None and not args.quiet:
         print(f"{_PROG}: wrote the service graph to {picture_path}", file=sys.stderr)
     return 0
 

@@ -160,6 +160,14 @@ def _analysis_options() -> argparse.ArgumentParser:
         help="analyse up to N files at once, in worker processes (0: one per CPU; default 1);"
         " the output is the same, and one file (one stream) is never split",
     )
+    messages = options.add_argument_group("messages on stderr")
+    messages.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress bar, no summary of the run and no notes of files written;"
+        " warnings and errors are still printed",
+    )
     return options
 
 

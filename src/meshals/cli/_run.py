@@ -7,10 +7,11 @@ FILEs (each file one stream) or ``--example NAME`` (a bundled recording, with it
 prints at once, except ``analyze``'s line-oriented formats, which are written as the metrics
 are made; the first failure prints ``meshals: error: <where>: <reason>`` (and nothing more on
 stdout), and the exit status is 1. After the output, warnings and a summary of the entries
-read, analyzed and skipped (by reason), and of what lenient reading dropped, go to stderr;
-during the run, a progress line when stderr is a terminal. ``--jobs N`` analyses files in N
-worker processes; each file's summary (its metrics' text, graph or statistics) comes back and
-is merged in file order, so the output is the same as with one process.
+read, analyzed and skipped (by reason), and of what lenient reading dropped, go to stderr
+(``--quiet``: the warnings only); during a long run, a progress bar of the bytes read when
+stderr is a terminal (``_progress``). ``--jobs N`` analyses files in N worker processes; each
+file's summary (its metrics' text, graph or statistics) comes back and is merged in file order,
+so the output is the same as with one process.
 """
 
 from __future__ import annotations
@@ -20,11 +21,10 @@ import contextlib
 import functools
 import os
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import resources
-from typing import Final, Generic, TypeVar
+from typing import BinaryIO, Final, Generic, TypeVar
 
 import attrs
 
@@ -44,7 +44,7 @@ from meshals.resolve._protocol import Resolver
 from meshals.resolve._resolvers import ChainResolver, StaticResolver
 
 from ._jobs import in_order
-from ._progress import Progress
+from ._progress import Progress, counted, file_sizes
 from ._stderr import _PROG, _error
 
 __all__: list[str] = []
@@ -60,6 +60,7 @@ class _Run:
     warnings: list[Diagnostic] = attrs.Factory(list)
     accounts: list[Accounting] = attrs.Factory(list)
     unnamed: bool = False  # k8s-mesh ran without any resolver
+    quiet: bool = False  # --quiet: warnings only, no summary
 
 
 FileSummary = TypeVar("FileSummary")
@@ -157,8 +158,10 @@ class _FileAnalysis(Generic[FileSummary]):
         path: str,
         *,
         on_entries: Callable[[int], None] | None = None,
+        on_bytes: Callable[[int], None] | None = None,
     ) -> _FileResult[FileSummary]:
-        """Analyse the file at *path* as one stream; *on_entries* counts entries as they come.
+        """Analyse the file at *path* as one stream; *on_entries* counts entries as they come,
+        *on_bytes* the bytes read from the file.
 
         Raises:
             MeshalsError, OSError: reading or analysing failed.
@@ -172,7 +175,11 @@ class _FileAnalysis(Generic[FileSummary]):
                 on_entries(more)
 
         message_warnings: list[Diagnostic] = []
-        with read(path, container=self.container, strict=self.strict) as reader:
+        with contextlib.ExitStack() as stack:
+            source: str | BinaryIO = path
+            if on_bytes is not None:
+                source = stack.enter_context(counted(path, on_bytes))
+            reader = stack.enter_context(read(source, container=self.container, strict=self.strict))
             analysis = analyze(
                 _noting(reader, message_warnings, count),
                 resolver=resolver,
@@ -203,7 +210,7 @@ def _analyze_all(
 
     Each file's metrics are summarised by *summarise* (in a worker process with ``--jobs``),
     and the summaries go to *merge* in file order, so the result does not depend on the
-    number of processes. A progress line is drawn on a terminal stderr.
+    number of processes. A progress bar is drawn on a terminal stderr (not with ``--quiet``).
 
     Args:
         args: the parsed and checked options.
@@ -217,7 +224,7 @@ def _analyze_all(
         MeshalsError, OSError: reading or analysing failed.
     """
     analysis = _FileAnalysis.of(args, container=container, summarise=summarise)
-    run = _Run(unnamed=analysis.unnamed)
+    run = _Run(unnamed=analysis.unnamed, quiet=args.quiet)
     with contextlib.ExitStack() as stack:
         paths = list(args.files)
         if args.example:
@@ -225,23 +232,41 @@ def _analyze_all(
                 os.fspath(stack.enter_context(resources.as_file(capture)))
                 for capture in examples.example(args.example).captures()
             ]
-        progress = stack.enter_context(Progress(sys.stderr, files=len(paths), clock=time.monotonic))
+        sizes = file_sizes(paths)
+        total = None if None in sizes else sum(size or 0 for size in sizes)
+        # Metrics written to a terminal as they are made show the progress themselves, and a
+        # bar drawn on the same screen would be torn by them.
+        streaming_to_terminal = summarise_here is not None and sys.stdout.isatty()
+        progress = stack.enter_context(
+            Progress(
+                sys.stderr,
+                total_bytes=total,
+                files=len(paths),
+                quiet=args.quiet or streaming_to_terminal,
+            )
+        )
         parallel = args.jobs > 1 and len(paths) > 1
-        # Here, entries are counted as they are read; from workers, per file done.
+        # Here, bytes and entries are counted as they are read; from workers, per file done.
         work: Callable[[Resolver | None, str], _FileResult[FileSummary]] = analysis
         if not parallel:
             here = analysis
             if summarise_here is not None:
                 here = attrs.evolve(analysis, summarise=summarise_here)
-            work = functools.partial(here, on_entries=progress.entries)
+            work = here
+            if progress.enabled:
+                work = functools.partial(here, on_entries=progress.entries, on_bytes=progress.read)
         # Workers start with the whole command imported: the summarisers are its modules'.
         results = in_order(
             work, paths, setup=analysis.resolver, jobs=args.jobs, preload=("meshals.cli",)
         )
-        for result in stack.enter_context(contextlib.closing(results)):
-            if parallel:
+        for size, result in zip(
+            sizes, stack.enter_context(contextlib.closing(results)), strict=True
+        ):
+            unread = 0
+            if parallel:  # read in a worker: its entries and bytes count when it is done
                 progress.entries(result.entries)
-            progress.file_done()
+                unread = size or 0
+            progress.file_done(unread=unread)
             merge(result.summary)
             run.warnings.extend(result.warnings)
             run.accounts.append(result.accounting)
@@ -263,7 +288,7 @@ def _noting(
 
 
 def _finish(run: _Run) -> None:
-    """The warnings and the summary of a successful run, on stderr."""
+    """The warnings and (unless ``--quiet``) the summary of a successful run, on stderr."""
     if run.unnamed:
         print(
             f"{_PROG}: warning: no --resolver or --k8s-snapshot: every workload is UNKNOWN",
@@ -271,6 +296,8 @@ def _finish(run: _Run) -> None:
         )
     for warning in run.warnings:
         print(f"{_PROG}: warning: {warning}", file=sys.stderr)
+    if run.quiet:
+        return
     dropped = _dropped(run.accounts)
     summary = _summary(run.accounts, run.files)
     print(f"{_PROG}: {summary}{f'; {dropped}' if dropped else ''}", file=sys.stderr)
