@@ -91,7 +91,8 @@ class DiagnosticKind(enum.Enum):
     NOT_LISTED = "not-listed"
     #: A note from the analysis of a stream; nothing was dropped while reading (a stream
     #: without an identifier, an identifier that changes, a node without a role, a peer
-    #: object ignored). What the analysis skipped is in its accounting.
+    #: object ignored). What the analysis skipped is in its accounting. Also what a
+    #: resolver's input cannot name (``KubernetesResolver.diagnostics``).
     NOTE = "note"
 
 

@@ -39,8 +39,10 @@ import ipaddress
 import os
 from collections.abc import Iterable, Mapping
 
+from meshals._errors import Diagnostic
 from meshals.model._service import ServiceMetaInfo
 
+from ._k8s_gaps import snapshot_gaps
 from ._k8s_naming import KubernetesNaming
 from ._k8s_snapshot import IPNetwork, _Key, _Pod, _ServiceEntry, _Snapshot
 from ._resolvers import IPAddress, canonical_ip, load_json
@@ -147,6 +149,14 @@ class KubernetesResolver:
             typed lists or single objects, merged in order.
         naming: the rules and tag labels; default :class:`KubernetesNaming()`.
 
+    Attributes:
+        naming: the rules in use.
+        diagnostics: notes (:class:`~meshals.Diagnostic` of kind ``NOTE``, located at the
+            snapshot's documents or files) on what the snapshot cannot name for lack of a kind
+            of object: Pods without Endpoints or EndpointSlices leave every pod UNKNOWN, a
+            snapshot without Pods names no pod IP, rules that read ``service`` need Services.
+            Empty for a complete snapshot.
+
     Raises:
         ResolverError: a document is malformed; the message names the document and JSON path.
 
@@ -160,9 +170,13 @@ class KubernetesResolver:
     >>> info = resolver.resolve("10.244.1.13", 9080)
     >>> info.service, info.instance, info.namespace, dict(info.tags)
     ('reviews.bookinfo', 'reviews-v1-abc.bookinfo', 'bookinfo', {'app': 'reviews', 'version': 'v1'})
+    >>> resolver.diagnostics
+    ()
+    >>> print(*KubernetesResolver({"kind": "List", "items": [pod]}).diagnostics)
+    <document 1>: the snapshot has 1 Pod but no Services, Endpoints or EndpointSlices: ...
     """
 
-    __slots__ = ("_exact", "_networks", "naming")
+    __slots__ = ("_exact", "_networks", "diagnostics", "naming")
 
     def __init__(
         self, *documents: Mapping[str, object], naming: KubernetesNaming | None = None
@@ -226,6 +240,8 @@ class KubernetesResolver:
         snapshot = _Snapshot()
         for document, source in documents:
             snapshot.add_document(document, source)
+        sources = " + ".join(source for _, source in documents) or "<no documents>"
+        self.diagnostics: tuple[Diagnostic, ...] = snapshot_gaps(snapshot, self.naming, sources)
         exact: dict[IPAddress, ServiceMetaInfo | None] = {}
         for ips in (*snapshot.node_ips.values(), *snapshot.cluster_ips.values()):
             exact.update(dict.fromkeys(ips))
