@@ -249,11 +249,11 @@ def test_each_files_result_pickles(command: tuple[str, ...]) -> None:
         summarise = _stats._StatsOf(args.by, args.window_ns)
     analysis = _run._FileAnalysis.of(args, container=None, summarise=summarise)
     assert pickle.loads(pickle.dumps(analysis)) == analysis
-    resolver = analysis.resolver()
+    naming = analysis.naming.load()
     with contextlib.ExitStack() as stack:
         for capture in examples.example("bookinfo").captures():
             path = os.fspath(stack.enter_context(resources.as_file(capture)))
-            result = analysis(resolver, path)
+            result = analysis(naming, path)
             assert result.entries == result.accounting.entries_in > 0
             assert pickle.loads(pickle.dumps(result)) == result
 

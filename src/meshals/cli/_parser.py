@@ -15,6 +15,7 @@ from meshals._errors import MeshalsError
 from meshals.aggregate._windows import parse_window
 from meshals.capture._detect import Container
 from meshals.mesh._chain import ANALYZERS
+from meshals.mesh._mx_mesh import MX_MESH
 from meshals.model._metrics import K8S_MESH
 from meshals.model._role import Role
 from meshals.output._records import STATS_SCOPES
@@ -130,6 +131,14 @@ def _analysis_options() -> argparse.ArgumentParser:
         "--instance-rule",
         metavar="TEMPLATE",
         help="the snapshot's instance-name rule, e.g. '${pod.metadata.name}'",
+    )
+    names.add_argument(
+        "--mapping",
+        metavar="FILE",
+        help="how mx-mesh names workloads from Istio metadata: SkyWalking's"
+        " metadata-service-mapping.yaml (serviceName, serviceInstanceName; or JSON);"
+        " default SkyWalking's rules. --service-rule and --instance-rule are the snapshot's,"
+        " for k8s-mesh",
     )
     analysis = options.add_argument_group("analysis")
     analysis.add_argument(
@@ -288,6 +297,10 @@ def _check_analysis_args(args: argparse.Namespace) -> None:
     if len(set(names)) != len(names):
         error("an analyzer is named twice in --analyzer")
     args.analyzers = tuple(names) or (K8S_MESH,)
+    if args.mapping is not None and MX_MESH not in args.analyzers:
+        # The rules would go unused: the k8s-mesh analyzer names by address (the snapshot's
+        # --service-rule and --instance-rule), never by metadata.
+        error("--mapping names workloads for the mx-mesh analyzer: add --analyzer mx-mesh")
     args.jobs = args.jobs or os.cpu_count() or 1
     if args.command == "stats" and args.window is not None:
         try:

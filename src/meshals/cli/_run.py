@@ -36,20 +36,15 @@ from meshals.mesh._accounting import Accounting, SkipReason, dropped_by
 from meshals.mesh._analysis import analyze
 from meshals.mesh._roles import fixed_role
 from meshals.model._als import AlsMessage
-from meshals.model._metrics import K8S_MESH, ServiceMeshMetric
+from meshals.model._metrics import ServiceMeshMetric
 from meshals.model._role import Role
-from meshals.resolve._k8s_naming import KubernetesNaming
-from meshals.resolve._kubernetes import KubernetesResolver
-from meshals.resolve._protocol import Resolver
-from meshals.resolve._resolvers import ChainResolver, StaticResolver
 
 from ._jobs import in_order
+from ._naming import Naming, NamingOptions
 from ._progress import Progress, counted, file_sizes
 from ._stderr import _PROG, _error
 
 __all__: list[str] = []
-
-_NO_ONE = StaticResolver({})  # knows no address
 
 
 @attrs.define
@@ -57,6 +52,7 @@ class _Run:
     """What one run of an analysing command noticed, held until every file has been read."""
 
     files: int = 0
+    naming_notes: tuple[Diagnostic, ...] = ()  # what the snapshot cannot name
     warnings: list[Diagnostic] = attrs.Factory(list)
     accounts: list[Accounting] = attrs.Factory(list)
     unnamed: bool = False  # k8s-mesh ran without any resolver
@@ -74,13 +70,15 @@ class _FileResult(Generic[FileSummary]):
         summary: what the command keeps of the file's metrics (the metrics, a graph...).
         warnings: the file's diagnostics: reading's, decoding's, then the analysis'.
         accounting: the file's accounting.
-        entries: the entries (and L4 connections) read, for the progress line.
+        entries: the entries (and L4 connections) read, for the progress bar.
+        naming_notes: what the naming inputs cannot name (the same for every file).
     """
 
     summary: FileSummary
     warnings: tuple[Diagnostic, ...]
     accounting: Accounting
     entries: int
+    naming_notes: tuple[Diagnostic, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -88,7 +86,7 @@ class _FileAnalysis(Generic[FileSummary]):
     """How each file of a run is read, analysed and summarised, the same in every process.
 
     Built from the options once; picklable (no argparse inside), so worker processes get a
-    copy and load the resolver themselves (:meth:`resolver`, once per process).
+    copy and load the resolver and mapping themselves (``naming.load()``, once per process).
     """
 
     container: Container | None
@@ -97,11 +95,7 @@ class _FileAnalysis(Generic[FileSummary]):
     reidentify: bool
     strip_query: bool
     analyzers: tuple[str, ...]
-    resolver_table: str | None
-    k8s_snapshots: tuple[str, ...]
-    service_rule: str | None
-    instance_rule: str | None
-    example: str | None
+    naming: NamingOptions
     summarise: Callable[[Iterable[ServiceMeshMetric]], FileSummary]
 
     @classmethod
@@ -119,42 +113,13 @@ class _FileAnalysis(Generic[FileSummary]):
             reidentify=args.reidentify,
             strip_query=args.strip_query,
             analyzers=args.analyzers,
-            resolver_table=args.resolver,
-            k8s_snapshots=tuple(args.k8s_snapshot),
-            service_rule=args.service_rule,
-            instance_rule=args.instance_rule,
-            example=args.example,
+            naming=NamingOptions.of(args),
             summarise=summarise,
         )
 
-    @property
-    def unnamed(self) -> bool:
-        """Whether k8s-mesh runs without any resolver: every workload is UNKNOWN."""
-        named = self.resolver_table is not None or self.k8s_snapshots or self.example
-        return not named and K8S_MESH in self.analyzers
-
-    def resolver(self) -> Resolver | None:
-        """The resolvers the options name, the static table first; the example's; or None.
-
-        Raises:
-            MeshalsError, OSError: a table or snapshot cannot be read.
-        """
-        resolvers: list[Resolver] = []
-        if self.resolver_table is not None:
-            resolvers.append(StaticResolver.from_file(self.resolver_table))
-        if self.k8s_snapshots:
-            rules = {"service_rule": self.service_rule, "instance_rule": self.instance_rule}
-            naming = KubernetesNaming(**{key: rule for key, rule in rules.items() if rule})
-            resolvers.append(KubernetesResolver.from_files(self.k8s_snapshots, naming=naming))
-        if not resolvers and self.example:
-            resolvers.append(examples.example(self.example).resolver())
-        if not resolvers:
-            return _NO_ONE if K8S_MESH in self.analyzers else None  # all UNKNOWN
-        return resolvers[0] if len(resolvers) == 1 else ChainResolver(*resolvers)
-
     def __call__(
         self,
-        resolver: Resolver | None,
+        naming: Naming,
         path: str,
         *,
         on_entries: Callable[[int], None] | None = None,
@@ -182,7 +147,8 @@ class _FileAnalysis(Generic[FileSummary]):
             reader = stack.enter_context(read(source, container=self.container, strict=self.strict))
             analysis = analyze(
                 _noting(reader, message_warnings, count),
-                resolver=resolver,
+                resolver=naming.resolver,
+                mapping=naming.mapping,
                 role_rule=None if self.role is None else fixed_role(self.role),
                 reidentify=self.reidentify,
                 endpoint_query="strip" if self.strip_query else "keep",
@@ -195,6 +161,7 @@ class _FileAnalysis(Generic[FileSummary]):
             # The analysis saw the reader's records through _noting, not the reader itself.
             accounting=analysis.accounting + dropped_by(reader.diagnostics),
             entries=entries,
+            naming_notes=naming.notes,
         )
 
 
@@ -224,7 +191,7 @@ def _analyze_all(
         MeshalsError, OSError: reading or analysing failed.
     """
     analysis = _FileAnalysis.of(args, container=container, summarise=summarise)
-    run = _Run(unnamed=analysis.unnamed, quiet=args.quiet)
+    run = _Run(unnamed=analysis.naming.unnamed, quiet=args.quiet)
     with contextlib.ExitStack() as stack:
         paths = list(args.files)
         if args.example:
@@ -247,7 +214,7 @@ def _analyze_all(
         )
         parallel = args.jobs > 1 and len(paths) > 1
         # Here, bytes and entries are counted as they are read; from workers, per file done.
-        work: Callable[[Resolver | None, str], _FileResult[FileSummary]] = analysis
+        work: Callable[[Naming, str], _FileResult[FileSummary]] = analysis
         if not parallel:
             here = analysis
             if summarise_here is not None:
@@ -257,7 +224,7 @@ def _analyze_all(
                 work = functools.partial(here, on_entries=progress.entries, on_bytes=progress.read)
         # Workers start with the whole command imported: the summarisers are its modules'.
         results = in_order(
-            work, paths, setup=analysis.resolver, jobs=args.jobs, preload=("meshals.cli",)
+            work, paths, setup=analysis.naming.load, jobs=args.jobs, preload=("meshals.cli",)
         )
         for size, result in zip(
             sizes, stack.enter_context(contextlib.closing(results)), strict=True
@@ -267,6 +234,7 @@ def _analyze_all(
                 progress.entries(result.entries)
                 unread = size or 0
             progress.file_done(unread=unread)
+            run.naming_notes = result.naming_notes  # every process loaded the same files
             merge(result.summary)
             run.warnings.extend(result.warnings)
             run.accounts.append(result.accounting)
@@ -294,7 +262,7 @@ def _finish(run: _Run) -> None:
             f"{_PROG}: warning: no --resolver or --k8s-snapshot: every workload is UNKNOWN",
             file=sys.stderr,
         )
-    for warning in run.warnings:
+    for warning in (*run.naming_notes, *run.warnings):
         print(f"{_PROG}: warning: {warning}", file=sys.stderr)
     if run.quiet:
         return
