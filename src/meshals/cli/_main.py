@@ -56,7 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise  # stdout closed: not a failure of the command (see entrypoint)
     except OSError as exc:  # the file -o names cannot be created, written or put in place
         return _failed(exc)
-    if status == 0 and output.path is not None:
+    # inspect has no --quiet: its note is always printed.
+    if status == 0 and output.path is not None and not getattr(args, "quiet", False):
         print(f"{_PROG}: wrote {_WHAT[args.command]} to {output.path}", file=sys.stderr)
     return status
 
