@@ -8,6 +8,7 @@ import pytest
 
 from meshals import AggregateError, Role
 from meshals._values import FrozenMap
+from meshals.aggregate._period import Period
 from meshals.aggregate._red import RedAccumulator, RedKey, RedRow, RedStats, Scope, red
 from meshals.aggregate._sketch import LatencySketch
 from meshals.aggregate._stats import ReportedAccumulator, ReportedTraffic, merge
@@ -135,8 +136,8 @@ def test_derived_numbers() -> None:
     assert list(stats.code_classes) == ["2xx", "4xx", "5xx", "none"]
     assert stats.error_rate == 3 / 7
     assert stats.span_ns() == 5 * S
-    assert stats.rate() == 7 / 5
     assert stats.rate(70) == 0.1
+    assert stats.rate(None) is None  # the period is what the caller knows, not the stats
     assert stats.percentile(0.0) == 2 * MS
     # The median, 10 ms, shares a bucket with others: an estimate within 1 %.
     assert stats.p50 == 9_924_202
@@ -154,7 +155,7 @@ def test_empty_stats() -> None:
     stats = TrafficStats.of([])
     assert stats == EMPTY_TRAFFIC == TrafficStats()
     assert stats.error_rate is None
-    assert stats.rate() is None
+    assert stats.rate(None) is None
     assert stats.rate(60) == 0.0
     assert stats.rate(0) is None
     assert stats.span_ns() is None
@@ -229,7 +230,6 @@ def test_to_dict() -> None:
         "requests": 2,
         "errors": 1,
         "error_rate": 0.5,
-        "rate": 200.0,
         "protocols": {"HTTP": 2},
         "protocol_errors": {"HTTP": 1},
         "response_codes": {"200": 1, "503": 1},
@@ -423,19 +423,26 @@ def test_red_rates() -> None:
     windowed = red(RED_METRICS, window="1m")
     ratings = RedKey(service="ratings", window_start_ns=T0 + MINUTE)
     assert windowed.window_ns == MINUTE
+    assert windowed.rate_seconds == 60
     assert windowed.rate(ratings) == 2 / 60
-    assert windowed.rate(ratings, seconds=4) == 0.5
     whole = red(RED_METRICS)
-    # ratings: starts at T0 + 61 s (TCP) and T0 + 70 s, the latter ending 10 ms later.
-    assert whole.rate(RedKey(service="ratings")) == 2 / 9.01
-    assert whole.rate(RedKey(service="UNKNOWN")) is None  # no time known
+    # The whole input: from T0 + 5 s (the first calls) to T0 + 70.01 s (the gRPC call's end),
+    # for every group alike, however short its own calls' span.
+    assert whole.period == Period(first_start_ns=T0 + 5 * S, last_end_ns=T0 + 70 * S + 10 * MS)
+    assert whole.rate_seconds == 65.01
+    assert whole.rate(RedKey(service="ratings")) == 2 / 65.01
+    assert whole.rate(RedKey(service="UNKNOWN")) == 1 / 65.01  # a call with no time of its own
+    assert red(RED_METRICS[-1:]).rate(RedKey(service="UNKNOWN")) is None  # no time known
+    # Calls left out of every group still belong to the analysed period.
+    assert red(RED_METRICS, scope="endpoint").period == whole.period
+    assert red(RED_METRICS[4:5], scope="endpoint").period.first_start_ns == T0 + 61 * S
 
 
 def test_red_rows() -> None:
     stats = red(RED_METRICS[:2])
     key = RedKey(service="reviews")
     row = stats.rows()[0]
-    # One call (the server's view) in its own 10 ms span.
+    # One call (the server's view) in a 10 ms period: both sides logged it in the same 10 ms.
     assert row == RedRow(key=key, stats=stats.groups[key].combined(), rate=100.0)
     assert row.stats.requests == 1
     assert stats.groups[key].client.requests == 1
@@ -448,6 +455,11 @@ def test_red_to_dict() -> None:
         "scope": "endpoint",
         "window_ns": MINUTE,
         "left_out": 0,
+        "period": {
+            "first_start_ns": T0 + 5 * S,
+            "last_end_ns": T0 + 5 * S + 10 * MS,
+            "seconds": 0.01,
+        },
     }
     groups: list[dict[str, object]] = data["groups"]  # type: ignore[assignment]
     (group,) = groups

@@ -209,7 +209,11 @@ def test_merge_equals_topology_of_concatenation(split: int) -> None:
 
 def test_empty_topology() -> None:
     assert topology([]) == Topology() == Topology.merge_all([])
-    assert Topology().to_dict() == {"nodes": [], "edges": []}
+    assert Topology().to_dict() == {
+        "nodes": [],
+        "edges": [],
+        "period": {"first_start_ns": None, "last_end_ns": None, "seconds": None},
+    }
 
 
 def test_node_merge() -> None:

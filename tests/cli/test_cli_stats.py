@@ -38,16 +38,12 @@ def example_metrics(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
     return jsonl(out)
 
 
-def whole_span_s(metrics: list[dict[str, Any]]) -> float:
-    first = min(metric["start_time_ns"] for metric in metrics)
-    last = max(max(metric["start_time_ns"], metric["end_time_ns"]) for metric in metrics)
-    return float(last - first) / 1e9
-
-
 # --- stats --------------------------------------------------------------------------------------
 
 
-def test_stats_by_service_jsonl(capsys: pytest.CaptureFixture[str]) -> None:
+def test_stats_by_service_jsonl(
+    capsys: pytest.CaptureFixture[str], recorded_period_ns: tuple[int, int]
+) -> None:
     status, out, err = run(capsys, "stats", "--example", "bookinfo", "--format", "jsonl")
     assert status == 0
     assert err == SUMMARY + "\n"
@@ -94,7 +90,11 @@ def test_stats_by_service_jsonl(capsys: pytest.CaptureFixture[str]) -> None:
         if metric["dest_service"] == "reviews" and metric["detect_point"] == "server"
     )
     assert reviews["latency_max_ns"] == server_latencies[-1]
-    assert reviews["rate_per_s"] == pytest.approx(5 / whole_span_s(metrics))
+    # Every service's rate is over the whole input's period, worked out from the recordings.
+    first, last = recorded_period_ns
+    seconds = (last - first) / 1e9
+    assert reviews["rate_per_s"] == 5 / seconds
+    assert by_service["mysqldb"]["rate_per_s"] == by_service["UNKNOWN"]["rate_per_s"] == 1 / seconds
     mongodb = by_service["mongodb"]
     assert (mongodb["received_bytes"], mongodb["sent_bytes"]) == (1564, 1564)
     assert mongodb["health"] == "unknown"  # TCP: no rule by default
@@ -318,15 +318,12 @@ def untimed(service: str) -> ServiceMeshMetric:
 
 
 def test_calls_without_a_start_time() -> None:
-    # Not in any window, and no part of the whole run's span.
-    span = _stats._Span()
-    span.add(untimed("b"))
-    assert span.seconds() is None
+    # Not in any window, and no part of the whole run's period: no rate.
     windows = _stats._EdgeWindows(60 * 1_000_000_000)
     windows.add(untimed("b"))
-    assert (windows.left_out, windows.records(None)) == (1, [])
+    assert (windows.left_out, windows.records()) == (1, [])
     whole = _stats._EdgeWindows(None)
     whole.add(untimed("b"))
-    [record] = whole.records(None)
+    [record] = whole.records()
     assert (record["source"], record["destination"], record["requests"]) == ("a", "b", 1)
     assert record["rate_per_s"] is None

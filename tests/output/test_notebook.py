@@ -128,13 +128,16 @@ def test_topology_html() -> None:
     assert topology_html(Topology()) == "<p>empty service graph</p>"
 
 
-def test_red_html() -> None:
+def test_red_html(recorded_period_ns: tuple[int, int]) -> None:
     html = red_html(red(METRICS, scope="service"))
     assert "<caption>RED by service</caption>" in html
     assert (
         "<th>service</th><th>calls</th><th>errors</th><th>error rate</th><th>rate/s</th>"
     ) in html
-    assert "<td>reviews</td><td>5</td><td>2</td><td>40.0%</td>" in html
+    first, last = recorded_period_ns
+    seconds = (last - first) / 1e9  # the whole input's period, for every service
+    assert f"<td>reviews</td><td>5</td><td>2</td><td>40.0%</td><td>{5 / seconds:.2f}</td>" in html
+    assert f"<td>mysqldb</td><td>1</td><td>1</td><td>100.0%</td><td>{1 / seconds:.2f}</td>" in html
     windowed = red_html(red(METRICS, scope="endpoint", window="1m"))
     assert "<th>service</th><th>endpoint</th><th>window</th>" in windowed
     slow = next(metric for metric in METRICS if metric.endpoint == "GET:/reviews/slow")
@@ -145,7 +148,8 @@ def test_red_html() -> None:
     assert red_html(red([])) == "<p>no calls</p>"
 
 
-def test_to_records() -> None:
+def test_to_records(recorded_period_ns: tuple[int, int]) -> None:
+    first, last = recorded_period_ns
     assert to_records(METRICS) == [metric.to_dict() for metric in METRICS]
     edges = to_records(GRAPH)
     assert len(edges) == 9
@@ -158,7 +162,7 @@ def test_to_records() -> None:
         "requests": 5,
         "errors": 2,
         "error_rate": 0.4,
-        "rate_per_s": edges[7]["rate_per_s"],
+        "rate_per_s": 5 / ((last - first) / 1e9),
         "latency_p50_ns": slow.p50,
         "latency_p90_ns": slow.p90,
         "latency_p99_ns": slow.p99,

@@ -19,6 +19,9 @@ from ._health import (
     node_health,
     topology_health,
 )
+from ._period import (
+    Period,
+)
 from ._red import (
     RedAccumulator,
     RedKey,
@@ -66,6 +69,7 @@ __all__ = [
     "LatencySketch",
     "NodeHealth",
     "NodeKind",
+    "Period",
     "RedAccumulator",
     "RedKey",
     "RedRow",

@@ -4,7 +4,8 @@
 instance or endpoint (a :class:`Scope`), over the whole input or in epoch-aligned time windows
 (:mod:`meshals.aggregate._windows`). Each group is a
 :class:`~meshals.aggregate.ReportedTraffic`, so a call is counted once whichever sides
-reported it, and :class:`RedStats` merge exactly like the traffic they hold.
+reported it, and :class:`RedStats` merge exactly like the traffic they hold. Rates are over
+the analysed period of the whole input, or per window (:mod:`meshals.aggregate._period`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from meshals._errors import AggregateError
 from meshals._values import FrozenMap
 from meshals.model._metrics import ServiceMeshMetric
 
+from ._period import NO_PERIOD, Period, PeriodAccumulator
 from ._sketch import DEFAULT_RELATIVE_ACCURACY, check_relative_accuracy
 from ._stats import ReportedAccumulator, ReportedTraffic
 from ._traffic import TrafficStats
@@ -74,7 +76,8 @@ class RedRow:
     Attributes:
         key: the group.
         stats: :meth:`ReportedTraffic.combined` of the group.
-        rate: requests per second over the window, or over the group's observed span.
+        rate: requests per second: per window, or over the analysed period
+            (:meth:`RedStats.rate`); None when that period is unknown.
     """
 
     key: RedKey
@@ -107,27 +110,37 @@ class RedStats:
         groups: each group's traffic by side, in key order.
         left_out: metrics in no group: without a start time (windowed) or without an
             endpoint (TCP, endpoint scope).
+        period: the analysed period: the earliest start to the latest end of every metric
+            counted, those left out included.
     """
 
     scope: Scope = Scope.SERVICE
     window_ns: int | None = None
     groups: FrozenMap[RedKey, ReportedTraffic] = _NO_GROUPS
     left_out: int = 0
+    period: Period = NO_PERIOD
 
-    def rate(self, key: RedKey, *, seconds: float | None = None) -> float | None:
-        """A group's requests per second (combined sides).
+    @property
+    def rate_seconds(self) -> float | None:
+        """What every rate divides by: the window's length, or the analysed period's.
 
-        Args:
-            key: the group.
-            seconds: the period to divide by; default: the window, or the group's span.
+        None when there are no windows and the period is unknown or zero.
+        """
+        if self.window_ns is not None:
+            return self.window_ns / _NS_PER_S
+        return self.period.seconds
+
+    def rate(self, key: RedKey) -> float | None:
+        """A group's requests (combined sides) per second: per window, or over the period.
+
+        Without windows every group divides by the same analysed period (:attr:`period`, the
+        whole input's), as Prometheus' ``rate()`` over a query range does, so the groups' rates
+        add up to the input's.
 
         Returns:
             The rate, or None if the period is unknown. KeyError for an unknown group.
         """
-        stats = self.groups[key].combined()
-        if seconds is None and self.window_ns is not None:
-            seconds = self.window_ns / _NS_PER_S
-        return stats.rate(seconds)
+        return self.groups[key].combined().rate(self.rate_seconds)
 
     def rows(self) -> tuple[RedRow, ...]:
         """Every group's key, combined statistics and rate, in key order."""
@@ -193,6 +206,7 @@ class RedStats:
             "scope": self.scope.value,
             "window_ns": self.window_ns,
             "left_out": self.left_out,
+            "period": self.period.to_dict(),
             "groups": [
                 {
                     "service": row.key.service,
@@ -240,7 +254,15 @@ _KEYS: dict[Scope, Callable[[ServiceMeshMetric, int | None], RedKey | None]] = {
 class RedAccumulator:
     """Builds :class:`RedStats` one metric at a time (mutable, O(1) per metric)."""
 
-    __slots__ = ("_groups", "_key_of", "_relative_accuracy", "left_out", "scope", "window_ns")
+    __slots__ = (
+        "_groups",
+        "_key_of",
+        "_period",
+        "_relative_accuracy",
+        "left_out",
+        "scope",
+        "window_ns",
+    )
 
     def __init__(
         self,
@@ -264,10 +286,12 @@ class RedAccumulator:
         self._relative_accuracy = check_relative_accuracy(relative_accuracy)
         self._key_of = _KEYS[self.scope]
         self._groups: dict[RedKey, ReportedAccumulator] = {}
+        self._period = PeriodAccumulator()
         self.left_out = 0
 
     def add(self, metric: ServiceMeshMetric) -> None:
-        """Count one metric in its group (or in ``left_out``)."""
+        """Count one metric in its group (or in ``left_out``), and in the analysed period."""
+        self._period.add(metric)
         window_start = None
         if self.window_ns is not None:
             start = metric.start_time_ns
@@ -298,6 +322,7 @@ class RedAccumulator:
                 f"into ones by {self.scope.value}/{self.window_ns} ns"
             )
         self.left_out += stats.left_out
+        self._period.add_period(stats.period)
         for key, traffic in stats.groups.items():
             group = self._groups.get(key)
             if group is None:
@@ -314,6 +339,7 @@ class RedAccumulator:
             window_ns=self.window_ns,
             groups=FrozenMap({key: self._groups[key].result() for key in keys}),
             left_out=self.left_out,
+            period=self._period.result(),
         )
 
 
@@ -333,8 +359,9 @@ def red(
     Args:
         metrics: the metrics (e.g. ``meshals.analyze(...)``).
         scope: ``"service"``, ``"instance"`` or ``"endpoint"`` (TCP calls have no endpoint).
-        window: None for the whole input (rates over each group's observed span), or a window
-            (``"1m"``, a timedelta, or ns) aligned to the epoch in UTC; rates per window.
+        window: None for the whole input (rates over its analysed period: the earliest start
+            to the latest end of all ``metrics``), or a window (``"1m"``, a timedelta, or ns)
+            aligned to the epoch in UTC (rates per window).
         relative_accuracy: the latency sketches' alpha.
 
     Returns:

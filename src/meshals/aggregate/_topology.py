@@ -3,7 +3,8 @@
 :func:`topology` folds metrics into a :class:`Topology`: one :class:`ServiceNode` per service
 name seen as a source or destination, one :class:`Edge` per (source, destination) pair with
 its :class:`~meshals.aggregate.ReportedTraffic` (client- and server-side observations apart;
-``edge.combined()`` counts each call once). Like every aggregate here it is exact and
+``edge.combined()`` counts each call once), and the analysed :class:`~meshals.aggregate.Period`
+that edge rates are over (:meth:`Topology.rate`). Like every aggregate here it is exact and
 mergeable: ``topology(A + B) == topology(A) + topology(B)``.
 
 A node's kind follows from what was seen of it, so it too merges exactly:
@@ -30,6 +31,7 @@ from meshals.model._metrics import DetectPoint, ServiceMeshMetric
 from meshals.model._role import Role
 from meshals.model._service import UNKNOWN
 
+from ._period import NO_PERIOD, Period, PeriodAccumulator
 from ._sketch import DEFAULT_RELATIVE_ACCURACY, check_relative_accuracy
 from ._stats import ReportedAccumulator, ReportedTraffic
 from ._traffic import TrafficStats
@@ -166,10 +168,12 @@ class Topology:
     Attributes:
         nodes: the nodes by name, sorted by name.
         edges: the edges by ``(source, destination)``, sorted.
+        period: the analysed period: the earliest start to the latest end of every call.
     """
 
     nodes: FrozenMap[str, ServiceNode] = _NO_NODES
     edges: FrozenMap[tuple[str, str], Edge] = _NO_EDGES
+    period: Period = NO_PERIOD
 
     def node(self, name: str) -> ServiceNode:
         """The node called ``name``; KeyError if there is none."""
@@ -178,6 +182,17 @@ class Topology:
     def edge(self, source: str, destination: str) -> Edge:
         """The edge from ``source`` to ``destination``; KeyError if there is none."""
         return self.edges[source, destination]
+
+    def rate(self, source: str, destination: str) -> float | None:
+        """An edge's calls (each counted once) per second over the graph's analysed period.
+
+        Every edge divides by the same :attr:`period`, the whole input's, as Kiali's graph
+        does over its time range.
+
+        Returns:
+            The rate, or None when the period is unknown or zero. KeyError for no such edge.
+        """
+        return self.period.rate(self.edges[source, destination].combined().requests)
 
     def inbound(self, name: str) -> tuple[Edge, ...]:
         """The edges into the node ``name``, in order (O(edges))."""
@@ -216,10 +231,14 @@ class Topology:
         return accumulator.result()
 
     def to_dict(self) -> dict[str, object]:
-        """A plain, JSON-ready dict: ``nodes`` and ``edges`` as lists, in order."""
+        """A plain, JSON-ready dict: ``nodes`` and ``edges`` (with their ``rate``) as lists, in
+        order, and the analysed ``period``."""
         return {
             "nodes": [node.to_dict() for node in self.nodes.values()],
-            "edges": [edge.to_dict() for edge in self.edges.values()],
+            "edges": [
+                {**edge.to_dict(), "rate": self.rate(*key)} for key, edge in self.edges.items()
+            ],
+            "period": self.period.to_dict(),
         }
 
     def _repr_html_(self) -> str | None:
@@ -239,7 +258,7 @@ class _NodeFacts:
 class TopologyAccumulator:
     """Builds a :class:`Topology` one metric at a time (mutable, O(1) per metric)."""
 
-    __slots__ = ("_edges", "_nodes", "_relative_accuracy")
+    __slots__ = ("_edges", "_nodes", "_period", "_relative_accuracy")
 
     def __init__(self, *, relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY) -> None:
         """Start empty.
@@ -253,6 +272,7 @@ class TopologyAccumulator:
         self._relative_accuracy = check_relative_accuracy(relative_accuracy)
         self._nodes: dict[str, _NodeFacts] = {}
         self._edges: dict[tuple[str, str], ReportedAccumulator] = {}
+        self._period = PeriodAccumulator()
 
     def _node(self, name: str) -> _NodeFacts:
         facts = self._nodes.get(name)
@@ -261,7 +281,8 @@ class TopologyAccumulator:
         return facts
 
     def add(self, metric: ServiceMeshMetric) -> None:
-        """Count one metric: its two nodes and its edge."""
+        """Count one metric: its two nodes, its edge and the analysed period."""
+        self._period.add(metric)
         source = self._node(metric.source.service)
         destination = self._node(metric.destination.service)
         for facts, info in ((source, metric.source), (destination, metric.destination)):
@@ -280,6 +301,7 @@ class TopologyAccumulator:
 
     def add_topology(self, graph: Topology) -> None:
         """Count everything a :class:`Topology` summarises (a merge)."""
+        self._period.add_period(graph.period)
         for name, node in graph.nodes.items():
             facts = self._node(name)
             facts.instances.update(node.instances)
@@ -308,7 +330,9 @@ class TopologyAccumulator:
             key: Edge(source=key[0], destination=key[1], traffic=self._edges[key].result())
             for key in sorted(self._edges)
         }
-        return Topology(nodes=FrozenMap(nodes), edges=FrozenMap(edges))
+        return Topology(
+            nodes=FrozenMap(nodes), edges=FrozenMap(edges), period=self._period.result()
+        )
 
 
 def topology(

@@ -22,6 +22,7 @@ from meshals._display import html
 from meshals._values import FrozenMap
 from meshals.model._metrics import MeshProtocol, ServiceMeshMetric, TlsMode
 
+from ._period import extent_ns
 from ._sketch import (
     DEFAULT_RELATIVE_ACCURACY,
     LatencySketch,
@@ -33,7 +34,6 @@ from ._sketch import (
 __all__ = ["TrafficAccumulator", "TrafficStats", "code_class"]
 
 K = TypeVar("K")
-_NS_PER_S = 1_000_000_000
 
 #: The response-code classes, in order: 1xx-5xx, and ``none`` for no code or one outside 100-599.
 CODE_CLASSES: tuple[str, ...] = ("1xx", "2xx", "3xx", "4xx", "5xx", "none")
@@ -159,26 +159,27 @@ class TrafficStats:
             return None
         return self.last_end_ns - self.first_start_ns
 
-    def rate(self, seconds: float | None = None) -> float | None:
-        """Requests per second over ``seconds``, or over the observed span when None.
+    def rate(self, seconds: float | None) -> float | None:
+        """Requests per second over a period of ``seconds``.
+
+        A rate is over the analysed period, which these statistics alone do not know (their own
+        span covers only their calls): :meth:`RedStats.rate <meshals.aggregate.RedStats.rate>`
+        and :meth:`Topology.rate <meshals.aggregate.Topology.rate>` pass it (see
+        :class:`~meshals.aggregate.Period`).
 
         Args:
-            seconds: the length of the period the calls came from (a window's length).
+            seconds: the length of the period the calls came from (the analysed period's, or
+                a window's).
 
         Returns:
-            The rate; None when the period is unknown or not positive.
+            The rate; None when the period is unknown (None) or not positive.
 
         >>> TrafficStats(requests=30).rate(60)
         0.5
-        >>> TrafficStats(requests=3, first_start_ns=0, last_end_ns=2_000_000_000).rate()
-        1.5
         """
-        if seconds is None:
-            span = self.span_ns()
-            if span is None or span <= 0:
-                return None
-            return self.requests * _NS_PER_S / span
-        return self.requests / seconds if seconds > 0 else None
+        if seconds is None or seconds <= 0:
+            return None
+        return self.requests / seconds
 
     # --- duration ------------------------------------------------------------------------
 
@@ -250,7 +251,6 @@ class TrafficStats:
             "requests": self.requests,
             "errors": self.errors,
             "error_rate": self.error_rate,
-            "rate": self.rate(),
             "protocols": {protocol.value: n for protocol, n in self.protocols.items()},
             "protocol_errors": {protocol.value: n for protocol, n in self.protocol_errors.items()},
             "response_codes": {str(code): n for code, n in self.response_codes.items()},
@@ -354,11 +354,10 @@ class TrafficAccumulator:
             self._received += metric.received_bytes
         if metric.sent_bytes is not None:
             self._sent += metric.sent_bytes
-        start = metric.start_time_ns
-        if start is not None:
-            end = metric.end_time_ns
-            self._first_start_ns = _min(self._first_start_ns, start)
-            self._last_end_ns = _max(self._last_end_ns, start if end is None else max(start, end))
+        extent = extent_ns(metric)
+        if extent is not None:
+            self._first_start_ns = _min(self._first_start_ns, extent[0])
+            self._last_end_ns = _max(self._last_end_ns, extent[1])
 
     def add_stats(self, stats: TrafficStats) -> None:
         """Count every call a :class:`TrafficStats` summarises (a merge).

@@ -24,34 +24,6 @@ from ._run import _analyze_all, _failed, _finish
 __all__: list[str] = []
 
 
-@attrs.define
-class _Span:
-    """The earliest start and latest end of the calls seen: the period whole-run rates cover."""
-
-    first_ns: int | None = None
-    last_ns: int | None = None
-
-    def add(self, metric: ServiceMeshMetric) -> None:
-        start = metric.start_time_ns
-        if start is None:
-            return
-        end = metric.end_time_ns
-        self._cover(start, start if end is None else max(start, end))
-
-    def add_span(self, other: _Span) -> None:
-        if other.first_ns is not None and other.last_ns is not None:
-            self._cover(other.first_ns, other.last_ns)
-
-    def _cover(self, first_ns: int, last_ns: int) -> None:
-        self.first_ns = first_ns if self.first_ns is None else min(self.first_ns, first_ns)
-        self.last_ns = last_ns if self.last_ns is None else max(self.last_ns, last_ns)
-
-    def seconds(self) -> float | None:
-        if self.first_ns is None or self.last_ns is None or self.last_ns <= self.first_ns:
-            return None
-        return (self.last_ns - self.first_ns) / 1_000_000_000
-
-
 _Windows = dict[int | None, Topology]  # one service graph per window start (None: no windows)
 
 
@@ -86,8 +58,8 @@ class _EdgeWindows:
         ordered = sorted(self.graphs.items(), key=lambda item: item[0] or 0)
         return {start: accumulator.result() for start, accumulator in ordered}
 
-    def records(self, period_s: float | None) -> list[dict[str, object]]:
-        records = edge_records(self.result(), window_ns=self.window_ns, period_s=period_s)
+    def records(self) -> list[dict[str, object]]:
+        records = edge_records(self.result(), window_ns=self.window_ns)
         # By edge first, then window, as the other groupings.
         return sorted(
             records,
@@ -97,17 +69,15 @@ class _EdgeWindows:
 
 @attrs.frozen
 class _StatsPart:
-    """``stats``' summary of some files: the groups and the time span of their calls."""
+    """``stats``' summary of some files: the groups (each carries the analysed period)."""
 
     groups: RedStats | _Windows
-    span: _Span
 
 
 class _Stats:
-    """``stats``' groups (RED groups, or edges per window) and the span of every call."""
+    """``stats``' groups: RED groups, or edges per window."""
 
     def __init__(self, by: str, window_ns: int | None) -> None:
-        self.span = _Span()
         self.groups: _EdgeWindows | RedAccumulator
         if by == "edge":
             self.groups = _EdgeWindows(window_ns)
@@ -115,11 +85,9 @@ class _Stats:
             self.groups = RedAccumulator(by, window=window_ns)
 
     def add(self, metric: ServiceMeshMetric) -> None:
-        self.span.add(metric)
         self.groups.add(metric)
 
     def add_part(self, part: _StatsPart) -> None:
-        self.span.add_span(part.span)
         if isinstance(self.groups, _EdgeWindows):
             assert not isinstance(part.groups, RedStats), "summarised with the same grouping"
             self.groups.add_windows(part.groups)
@@ -128,13 +96,12 @@ class _Stats:
             self.groups.add_stats(part.groups)
 
     def part(self) -> _StatsPart:
-        return _StatsPart(self.groups.result(), self.span)
+        return _StatsPart(self.groups.result())
 
     def records(self) -> list[dict[str, object]]:
-        # Without windows, rates are over the whole input's span, not each group's.
         if isinstance(self.groups, _EdgeWindows):
-            return self.groups.records(self.span.seconds())
-        return red_records(self.groups.result(), period_s=self.span.seconds())
+            return self.groups.records()
+        return red_records(self.groups.result())
 
 
 @attrs.frozen

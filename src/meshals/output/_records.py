@@ -231,16 +231,12 @@ def _traffic_values(traffic: ReportedTraffic, rate: float | None) -> dict[str, o
     }
 
 
-def red_records(stats: RedStats, *, period_s: float | None = None) -> list[dict[str, object]]:
+def red_records(stats: RedStats) -> list[dict[str, object]]:
     """One flat, JSON-ready record per group of RED statistics (keys: :func:`stats_columns`).
 
-    Args:
-        stats: the statistics.
-        period_s: without windows, the period the rates are over (e.g. the whole input's
-            span); None: each group's own observed span.
-
-    Latencies are integer ns (``None`` without timed calls); ``rate_per_s`` is per window when
-    the statistics have windows.
+    Latencies are integer ns (``None`` without timed calls); ``rate_per_s`` is
+    :meth:`RedStats.rate <meshals.aggregate.RedStats.rate>`: per window when the statistics
+    have windows, else over the whole input's analysed period.
     """
     scope = stats.scope.value
     records = []
@@ -250,38 +246,35 @@ def red_records(stats: RedStats, *, period_s: float | None = None) -> list[dict[
         record: dict[str, object] = {column: names[column] for column in KEY_COLUMNS[scope]}
         record["window_start"] = _window_start(key.window_start_ns)
         record["window_start_ns"] = key.window_start_ns
-        rate = row.rate
-        if stats.window_ns is None and period_s is not None:
-            rate = stats.rate(key, seconds=period_s)
-        record.update(_traffic_values(stats.groups[key], rate))
+        record.update(_traffic_values(stats.groups[key], row.rate))
         records.append(record)
     return records
 
 
 def edge_records(
-    graphs: Mapping[int | None, Topology],
-    *,
-    window_ns: int | None = None,
-    period_s: float | None = None,
+    graphs: Mapping[int | None, Topology], *, window_ns: int | None = None
 ) -> list[dict[str, object]]:
     """One flat record per edge of each window's graph (keys: :func:`stats_columns` ``"edge"``).
 
     Args:
         graphs: the service graph of each window by its start in ns (``None``: no windows).
-        window_ns: the window length, for per-window rates.
-        period_s: without windows, the period the rates are over; None: each edge's span.
+        window_ns: the window length: rates per window; None: over each graph's analysed
+            period (:meth:`Topology.rate <meshals.aggregate.Topology.rate>`).
     """
-    seconds = period_s if window_ns is None else window_ns / 1_000_000_000
     records = []
     for start, graph in graphs.items():
-        for edge in graph.edges.values():
+        for key, edge in graph.edges.items():
             record: dict[str, object] = {
                 "source": edge.source,
                 "destination": edge.destination,
                 "window_start": _window_start(start),
                 "window_start_ns": start,
             }
-            record.update(_traffic_values(edge.traffic, edge.combined().rate(seconds)))
+            if window_ns is None:
+                rate = graph.rate(*key)
+            else:
+                rate = edge.combined().rate(window_ns / 1_000_000_000)
+            record.update(_traffic_values(edge.traffic, rate))
             records.append(record)
     return records
 
