@@ -240,7 +240,8 @@ def summarize_files(
         endpoint_query: ``"keep"`` or ``"strip"`` the query string of endpoints.
         analyzers: the analyzers to run, in order.
         mapping: how ``mx-mesh`` names workloads from metadata.
-        scope: the RED statistics' groups: ``"service"``, ``"instance"`` or ``"endpoint"``.
+        scope: the RED statistics' groups: ``"service"``, ``"instance"``, ``"endpoint"``
+            or ``"edge"``.
         window: None for the whole input, or the RED statistics' time window (``"1m"``...).
         relative_accuracy: the latency sketches' alpha.
         container: the container of every file, instead of detecting it per file.

@@ -94,3 +94,20 @@ def test_periods_of_separate_files_merge_to_the_whole(recorded_period_ns: tuple[
     assert merged.red.period == Period(first_start_ns=first, last_end_ns=last)
     assert merged.topology.period == merged.red.period
     assert {part.red.period for part in parts} != {merged.red.period}  # each file saw less
+
+
+def test_edge_scope_groups_as_the_graph_does() -> None:
+    stats = red(METRICS, scope="edge")
+    graph = topology(METRICS)
+    assert [(key.source, key.service) for key in stats.groups] == list(graph.edges)
+    for (source, destination), edge in graph.edges.items():
+        key = RedKey(source=source, service=destination)
+        assert stats.groups[key] == edge.traffic
+        assert stats.rate(key) == graph.rate(source, destination)
+    # productpage -> details: 4 calls both sides logged, counted once.
+    details = stats.groups[RedKey(source="productpage", service="details")]
+    assert (details.client.requests, details.server.requests, details.combined().requests) == (
+        4,
+        4,
+        4,
+    )

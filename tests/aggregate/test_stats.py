@@ -396,6 +396,28 @@ RED_CASES: list[tuple[str, str | None, dict[RedKey, int], int]] = [
         1,  # the TCP call has no endpoint
     ),
     (
+        "edge",
+        None,
+        {
+            RedKey(source="productpage", service="UNKNOWN"): 1,
+            RedKey(source="productpage", service="ratings"): 1,
+            RedKey(source="productpage", service="reviews"): 2,
+            RedKey(source="reviews", service="ratings"): 1,
+        },
+        0,
+    ),
+    (
+        "edge",
+        "1m",
+        {
+            RedKey(source="productpage", service="ratings", window_start_ns=T0 + MINUTE): 1,
+            RedKey(source="productpage", service="reviews", window_start_ns=T0): 1,
+            RedKey(source="productpage", service="reviews", window_start_ns=T0 + MINUTE): 1,
+            RedKey(source="reviews", service="ratings", window_start_ns=T0 + MINUTE): 1,
+        },
+        1,  # the call without a start time
+    ),
+    (
         "service",
         "1m",
         {
@@ -464,6 +486,7 @@ def test_red_to_dict() -> None:
     groups: list[dict[str, object]] = data["groups"]  # type: ignore[assignment]
     (group,) = groups
     assert {k: v for k, v in group.items() if k != "traffic"} == {
+        "source": None,
         "service": "reviews",
         "instance": None,
         "endpoint": "GET:/reviews/0",
@@ -472,7 +495,7 @@ def test_red_to_dict() -> None:
     }
 
 
-@pytest.mark.parametrize("scope", ["service", "instance", "endpoint"])
+@pytest.mark.parametrize("scope", ["service", "instance", "endpoint", "edge"])
 @pytest.mark.parametrize("window", [None, "1m", "1s"])
 def test_red_merge_equals_red_of_concatenation(scope: str, window: str | None) -> None:
     whole = red(RED_METRICS, scope=scope, window=window)

@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from meshals import Role, ServiceMeshMetric, ServiceMetaInfo, cli
-from meshals.cli import _stats
+from meshals.aggregate import red
 from meshals.model import DetectPoint, MeshProtocol
+from meshals.output._records import red_records
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 CAPTURES = sorted((FIXTURES / "envoy").glob("*.bin"))
@@ -319,11 +320,8 @@ def untimed(service: str) -> ServiceMeshMetric:
 
 def test_calls_without_a_start_time() -> None:
     # Not in any window, and no part of the whole run's period: no rate.
-    windows = _stats._EdgeWindows(60 * 1_000_000_000)
-    windows.add(untimed("b"))
-    assert (windows.left_out, windows.records()) == (1, [])
-    whole = _stats._EdgeWindows(None)
-    whole.add(untimed("b"))
-    [record] = whole.records()
+    windowed = red([untimed("b")], scope="edge", window="1m")
+    assert (windowed.left_out, red_records(windowed)) == (1, [])
+    [record] = red_records(red([untimed("b")], scope="edge"))
     assert (record["source"], record["destination"], record["requests"]) == ("a", "b", 1)
     assert record["rate_per_s"] is None

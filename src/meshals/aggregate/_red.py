@@ -1,7 +1,8 @@
-"""Inbound RED statistics per service, instance or endpoint, optionally in time windows.
+"""RED statistics per service, instance, endpoint or edge, optionally in time windows.
 
-:func:`red` groups the inbound traffic of service-mesh metrics by destination service,
-instance or endpoint (a :class:`Scope`), over the whole input or in epoch-aligned time windows
+:func:`red` groups the traffic of service-mesh metrics by destination service, instance or
+endpoint, or by edge (caller and called service; a :class:`Scope`), over the whole input or in
+epoch-aligned time windows
 (:mod:`meshals.aggregate._windows`). Each group is a
 :class:`~meshals.aggregate.ReportedTraffic`, so a call is counted once whichever sides
 reported it, and :class:`RedStats` merge exactly like the traffic they hold. Rates are over
@@ -33,32 +34,39 @@ _NS_PER_S = 1_000_000_000
 
 
 class Scope(enum.Enum):
-    """What :func:`red` groups inbound calls by: the called service, instance or endpoint."""
+    """What :func:`red` groups calls by: the called service, instance or endpoint, or the edge
+    (the calling and the called service, as the edges of :func:`~meshals.aggregate.topology`).
+    """
 
     SERVICE = "service"
     INSTANCE = "instance"
     ENDPOINT = "endpoint"
+    EDGE = "edge"
 
 
 @attrs.frozen(kw_only=True)
 class RedKey:
-    """One group of :class:`RedStats`: the called service, and per scope instance or endpoint.
+    """One group of :class:`RedStats`: the called service, and per scope instance, endpoint or
+    calling service.
 
     Attributes:
         service: the destination service.
         instance: the destination instance (instance scope), else None.
         endpoint: the endpoint called, ``METHOD:path`` (endpoint scope), else None.
         window_start_ns: the window's start in ns since the epoch (windowed), else None.
+        source: the calling service (edge scope), else None.
     """
 
     service: str
     instance: str | None = None
     endpoint: str | None = None
     window_start_ns: int | None = None
+    source: str | None = None
 
-    def sort_key(self) -> tuple[str, str, str, int]:
-        """A total order: service, instance, endpoint, window."""
+    def sort_key(self) -> tuple[str, str, str, str, int]:
+        """A total order: source (edges), service, instance, endpoint, window."""
         return (
+            self.source or "",
             self.service,
             self.instance or "",
             self.endpoint or "",
@@ -97,12 +105,14 @@ def _scope(scope: Scope | str) -> Scope:
     try:
         return Scope(scope)
     except ValueError as exc:
-        raise AggregateError(f"not a scope: {scope!r} (service, instance or endpoint)") from exc
+        raise AggregateError(
+            f"not a scope: {scope!r} (service, instance, endpoint or edge)"
+        ) from exc
 
 
 @attrs.frozen(kw_only=True)
 class RedStats:
-    """Inbound RED statistics per service, instance or endpoint, optionally per time window.
+    """RED statistics per service, instance, endpoint or edge, optionally per time window.
 
     Attributes:
         scope: what the groups are.
@@ -209,6 +219,7 @@ class RedStats:
             "period": self.period.to_dict(),
             "groups": [
                 {
+                    "source": row.key.source,
                     "service": row.key.service,
                     "instance": row.key.instance,
                     "endpoint": row.key.endpoint,
@@ -244,10 +255,19 @@ def _endpoint_key(metric: ServiceMeshMetric, window_start: int | None) -> RedKey
     )
 
 
+def _edge_key(metric: ServiceMeshMetric, window_start: int | None) -> RedKey | None:
+    return RedKey(
+        source=metric.source.service,
+        service=metric.destination.service,
+        window_start_ns=window_start,
+    )
+
+
 _KEYS: dict[Scope, Callable[[ServiceMeshMetric, int | None], RedKey | None]] = {
     Scope.SERVICE: _service_key,
     Scope.INSTANCE: _instance_key,
     Scope.ENDPOINT: _endpoint_key,
+    Scope.EDGE: _edge_key,
 }
 
 
@@ -274,7 +294,7 @@ class RedAccumulator:
         """Start empty.
 
         Args:
-            scope: group by destination service, instance or endpoint.
+            scope: group by destination service, instance or endpoint, or by edge.
             window: None for the whole input, else a window (``"1m"``, a timedelta, or ns).
             relative_accuracy: the latency sketches' alpha.
 
@@ -350,15 +370,17 @@ def red(
     window: str | datetime.timedelta | int | None = None,
     relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY,
 ) -> RedStats:
-    """Inbound RED statistics of metrics, per destination service, instance or endpoint.
+    """RED statistics of metrics, per destination service, instance or endpoint, or per edge.
 
-    A call counts for the service it was made to (its destination). Client and server
-    observations are kept apart per group; :meth:`RedStats.rows` combines them
-    (:meth:`ReportedTraffic.combined`).
+    A call counts for the service it was made to (its destination), and by edge for the pair
+    of the calling and the called service (an edge of :func:`~meshals.aggregate.topology`,
+    here optionally per window). Client and server observations are kept apart per group;
+    :meth:`RedStats.rows` combines them (:meth:`ReportedTraffic.combined`).
 
     Args:
         metrics: the metrics (e.g. ``meshals.analyze(...)``).
-        scope: ``"service"``, ``"instance"`` or ``"endpoint"`` (TCP calls have no endpoint).
+        scope: ``"service"``, ``"instance"``, ``"endpoint"`` (TCP calls have no endpoint) or
+            ``"edge"``.
         window: None for the whole input (rates over its analysed period: the earliest start
             to the latest end of all ``metrics``), or a window (``"1m"``, a timedelta, or ns)
             aligned to the epoch in UTC (rates per window).

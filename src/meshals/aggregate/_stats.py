@@ -9,7 +9,7 @@ Istio's ``reporter`` label. :meth:`ReportedTraffic.combined` counts each call on
 - otherwise (the destination has no sidecar, or is outside the mesh) the client's.
 
 Each side is a :class:`~meshals.aggregate.TrafficStats` (:mod:`meshals.aggregate._traffic`),
-exact and mergeable. The RED statistics per service, instance or endpoint are in
+exact and mergeable. The RED statistics per service, instance, endpoint or edge are in
 :mod:`meshals.aggregate._red`.
 """
 

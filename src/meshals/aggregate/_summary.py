@@ -232,7 +232,8 @@ def summarize(
         endpoint_query: ``"keep"`` or ``"strip"`` the query string of endpoints.
         analyzers: the analyzers to run, in order.
         mapping: how ``mx-mesh`` names workloads from metadata.
-        scope: the RED statistics' groups: ``"service"``, ``"instance"`` or ``"endpoint"``.
+        scope: the RED statistics' groups: ``"service"``, ``"instance"``, ``"endpoint"``
+            or ``"edge"``.
         window: None for the whole input, or the RED statistics' time window (``"1m"``...).
         relative_accuracy: the latency sketches' alpha.
 

@@ -229,7 +229,7 @@ def to_records(data: Tabular) -> list[dict[str, object]]:
     []
     """
     if isinstance(data, Topology):
-        return edge_records({None: data})
+        return edge_records(data)
     if isinstance(data, RedStats):
         return red_records(data)
     records = []

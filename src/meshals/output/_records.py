@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Final, NamedTuple
 
 from meshals.aggregate._health import health_of
-from meshals.aggregate._red import RedStats
+from meshals.aggregate._red import RedStats, Scope
 from meshals.aggregate._stats import ReportedTraffic
 from meshals.aggregate._topology import Topology
 from meshals.model._metrics import ServiceMeshMetric
@@ -159,8 +159,8 @@ SERIALISATIONS: Final[dict[str, Serialisation]] = {
 
 # --- statistics --------------------------------------------------------------------------------
 
-#: The groupings of ``meshals stats --by``.
-STATS_SCOPES: Final = ("service", "instance", "endpoint", "edge")
+#: The groupings of ``meshals stats --by``: every :class:`~meshals.aggregate.Scope`.
+STATS_SCOPES: Final = tuple(scope.value for scope in Scope)
 
 _STATS_VALUES: Final = (
     "requests",
@@ -242,7 +242,13 @@ def red_records(stats: RedStats) -> list[dict[str, object]]:
     records = []
     for row in stats.rows():
         key = row.key
-        names = {"service": key.service, "instance": key.instance, "endpoint": key.endpoint}
+        names = {
+            "service": key.service,
+            "instance": key.instance,
+            "endpoint": key.endpoint,
+            "source": key.source,
+            "destination": key.service,
+        }
         record: dict[str, object] = {column: names[column] for column in KEY_COLUMNS[scope]}
         record["window_start"] = _window_start(key.window_start_ns)
         record["window_start_ns"] = key.window_start_ns
@@ -251,31 +257,23 @@ def red_records(stats: RedStats) -> list[dict[str, object]]:
     return records
 
 
-def edge_records(
-    graphs: Mapping[int | None, Topology], *, window_ns: int | None = None
-) -> list[dict[str, object]]:
-    """One flat record per edge of each window's graph (keys: :func:`stats_columns` ``"edge"``).
+def edge_records(graph: Topology) -> list[dict[str, object]]:
+    """One flat record per edge of a service graph (keys: :func:`stats_columns` ``"edge"``).
 
-    Args:
-        graphs: the service graph of each window by its start in ns (``None``: no windows).
-        window_ns: the window length: rates per window; None: over each graph's analysed
-            period (:meth:`Topology.rate <meshals.aggregate.Topology.rate>`).
+    The same records as :func:`red_records` of ``red(metrics, scope="edge")``: each edge's
+    calls counted once, its rate over the graph's analysed period
+    (:meth:`Topology.rate <meshals.aggregate.Topology.rate>`).
     """
     records = []
-    for start, graph in graphs.items():
-        for key, edge in graph.edges.items():
-            record: dict[str, object] = {
-                "source": edge.source,
-                "destination": edge.destination,
-                "window_start": _window_start(start),
-                "window_start_ns": start,
-            }
-            if window_ns is None:
-                rate = graph.rate(*key)
-            else:
-                rate = edge.combined().rate(window_ns / 1_000_000_000)
-            record.update(_traffic_values(edge.traffic, rate))
-            records.append(record)
+    for key, edge in graph.edges.items():
+        record: dict[str, object] = {
+            "source": edge.source,
+            "destination": edge.destination,
+            "window_start": None,
+            "window_start_ns": None,
+        }
+        record.update(_traffic_values(edge.traffic, graph.rate(*key)))
+        records.append(record)
     return records
 
 
