@@ -135,6 +135,10 @@ def test_derived_numbers() -> None:
     assert stats.code_classes == {"2xx": 3, "4xx": 1, "5xx": 1, "none": 1}
     assert list(stats.code_classes) == ["2xx", "4xx", "5xx", "none"]
     assert stats.error_rate == 3 / 7
+    # What the health rules look at: the 404; the 503 and the call reset without a code.
+    assert (stats.errors_4xx, stats.error_rate_4xx) == (1, 1 / 6)
+    assert (stats.errors_5xx, stats.error_rate_5xx) == (2, 2 / 6)
+    assert stats.grpc_error_rate == 1 / 2
     assert stats.span_ns() == 5 * S
     assert stats.rate(70) == 0.1
     assert stats.rate(None) is None  # the period is what the caller knows, not the stats
@@ -161,6 +165,8 @@ def test_empty_stats() -> None:
     assert stats.span_ns() is None
     assert stats.p99 is None
     assert stats.code_classes == {}
+    assert (stats.errors_4xx, stats.errors_5xx) == (0, 0)
+    assert (stats.error_rate_4xx, stats.error_rate_5xx, stats.grpc_error_rate) == (None,) * 3
 
 
 def test_grpc_without_status_is_a_grpc_error() -> None:

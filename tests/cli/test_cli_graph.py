@@ -122,7 +122,11 @@ def test_dot(capsys: pytest.CaptureFixture[str]) -> None:
     assert status == 0
     assert out.startswith("digraph meshals {\n")
     assert out.count(" -> ") == len(EDGES)
-    assert '"reviews" -> "ratings" [label="gRPC 4 req\\n25.0% err\\np99 ' in out
+    # What decides each edge's health is on its label: the gRPC errors, the 4xx answers.
+    assert '"reviews" -> "ratings" [label="gRPC 4 req\\ngRPC err 25.0%\\np99 ' in out
+    details = next(line for line in out.splitlines() if '"productpage" -> "details"' in line)
+    assert 'label="HTTP 4 req\\n4xx 25.0%\\np99 ' in details
+    assert details.endswith('color="#c9190b", fontcolor="#c9190b"];')  # failing: 25 % > 20 %
 
 
 def test_mermaid(capsys: pytest.CaptureFixture[str]) -> None:

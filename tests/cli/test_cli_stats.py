@@ -66,9 +66,16 @@ def test_stats_by_service_jsonl(
         "service",
         "window_start",
         "window_start_ns",
+        "protocols",
         "requests",
         "errors",
         "error_rate",
+        "errors_4xx",
+        "error_rate_4xx",
+        "errors_5xx",
+        "error_rate_5xx",
+        "grpc_errors",
+        "grpc_error_rate",
         "rate_per_s",
         "latency_p50_ns",
         "latency_p90_ns",
@@ -111,6 +118,8 @@ def test_stats_table(capsys: pytest.CaptureFixture[str]) -> None:
         "CALLS",
         "ERRORS",
         "ERR%",
+        "4XX%",
+        "5XX%",
         "RATE/S",
         "P50",
         "P90",
@@ -119,9 +128,39 @@ def test_stats_table(capsys: pytest.CaptureFixture[str]) -> None:
     ]
     assert len(lines) == 10
     reviews = lines[9].split()
-    assert reviews[:4] == ["reviews", "5", "2", "40.0%"]
+    assert reviews[:6] == ["reviews", "5", "2", "40.0%", "0.0%", "40.0%"]
     assert reviews[-1] == "failing"
-    assert all(cell.endswith("ms") for cell in reviews[5:8])
+    assert all(cell.endswith("ms") for cell in reviews[7:10])
+    # details answered 3 x 200 and a 404: no error, yet failing, and the table says why.
+    assert lines[2].split()[:6] == ["details", "4", "0", "0.0%", "25.0%", "0.0%"]
+    assert lines[2].split()[-1] == "failing"
+    assert lines[4].split()[:6] == ["mongodb", "2", "0", "0.0%", "-", "-"]  # TCP: no HTTP
+
+
+# (group, protocols, (4xx, rate), (5xx, rate), (gRPC errors, rate), health), by hand from the
+# traffic plan (tests/fixtures/envoy/README.md), each call counted once.
+HEALTH_INPUTS = [
+    # GET /details/0 three times (200), GET /details/missing (404): 25 % 4xx > 20 %.
+    ("details", ["HTTP"], (1, 0.25), (0, 0.0), (0, None), "failing"),
+    # 3 x 200, a 500, the timed-out /reviews/slow reset without a code: 40 % 5xx.
+    ("reviews", ["HTTP"], (0, 0.0), (2, 0.4), (0, None), "failing"),
+    # 4 GetRating calls answered 200, one with grpc-status 5: 25 % gRPC errors > 10 %.
+    ("ratings", ["gRPC"], (0, 0.0), (0, 0.0), (1, 0.25), "failing"),
+    # Two MongoDB connections: no HTTP, no rule for TCP by default.
+    ("mongodb", ["TCP"], (0, None), (0, None), (0, None), "unknown"),
+]
+
+
+def test_stats_records_show_what_decides_health(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, "stats", "--example", "bookinfo", "--format", "jsonl")
+    records = {record["service"]: record for record in jsonl(out)}
+    for service, protocols, http_4xx, http_5xx, grpc, health in HEALTH_INPUTS:
+        record = records[service]
+        assert record["protocols"] == protocols
+        assert (record["errors_4xx"], record["error_rate_4xx"]) == http_4xx
+        assert (record["errors_5xx"], record["error_rate_5xx"]) == http_5xx
+        assert (record["grpc_errors"], record["grpc_error_rate"]) == grpc
+        assert record["health"] == health
 
 
 def test_stats_by_instance_and_endpoint(capsys: pytest.CaptureFixture[str]) -> None:

@@ -108,7 +108,7 @@ def test_dot_text() -> None:
     assert '  "PassthroughCluster" [label="PassthroughCluster\\npseudo", shape=note,' in dot
     # 2 calls, one failed: 503 is 50 % > 10 %: failing (red).
     assert (
-        '  "front" -> "back" [label="HTTP 2 req\\n50.0% err\\np99 30.00 ms",'
+        '  "front" -> "back" [label="HTTP 2 req\\n5xx 50.0%\\np99 30.00 ms",'
         ' color="#c9190b", fontcolor="#c9190b"];'
     ) in dot
     assert '  "back" -> "db" [label="TCP 1 conn\\n0.0% err\\np99 2.00 ms", color="#8a8d90"' in dot
@@ -166,7 +166,7 @@ def test_mermaid_structure() -> None:
     assert [re.sub(r'\|".*"\|', "||", line) for line in edges] == [
         f"  {ids[source]} -->|| {ids[destination]}" for source, destination in EDGES
     ]
-    assert '  n4 -->|"HTTP 2 req<br/>50.0% err<br/>p99 30.00 ms"| n2' in lines
+    assert '  n4 -->|"HTTP 2 req<br/>5xx 50.0%<br/>p99 30.00 ms"| n2' in lines
     assert "  classDef failing stroke:#c9190b,stroke-width:2px" in lines
     assert "  classDef degraded" not in "\n".join(lines)  # only the classes used
     assert [line for line in lines if line.startswith("  linkStyle")][5] == (
@@ -206,7 +206,7 @@ def test_builtin_svg_has_every_node_and_edge() -> None:
     texts = [text.text for text in nodes[ODD].iter(f"{SVG}text")]
     assert texts == [ODD]
     labels = [t.text for t in edges[5].iter(f"{SVG}text")]
-    assert labels == ["HTTP 2 req", "50.0% err", "p99 30.00 ms"]
+    assert labels == ["HTTP 2 req", "5xx 50.0%", "p99 30.00 ms"]
 
 
 def test_builtin_layout_is_layered_left_to_right() -> None:

@@ -205,16 +205,10 @@ def health_of(stats: TrafficStats, thresholds: HealthThresholds = DEFAULT_THRESH
     >>> health_of(stats).status
     <HealthStatus.DEGRADED: 'degraded'>
     """
-    classes = stats.code_classes
     candidates = (
         # A call with no response code was reset: it failed as surely as a 5xx did.
-        (
-            "5xx",
-            thresholds.http_5xx,
-            classes.get("5xx", 0) + classes.get("none", 0),
-            stats.http_requests,
-        ),
-        ("4xx", thresholds.http_4xx, classes.get("4xx", 0), stats.http_requests),
+        ("5xx", thresholds.http_5xx, stats.errors_5xx, stats.http_requests),
+        ("4xx", thresholds.http_4xx, stats.errors_4xx, stats.http_requests),
         ("grpc", thresholds.grpc, stats.grpc_errors, stats.grpc_requests),
         (
             "tcp",

@@ -153,6 +153,37 @@ class TrafficStats:
             classes["none"] = classes.get("none", 0) + self.http_requests - coded
         return _freeze(classes)
 
+    @property
+    def errors_4xx(self) -> int:
+        """HTTP and gRPC calls answered 4xx: what the ``4xx`` health rule counts.
+
+        Not in :attr:`errors` (the server answered as designed), yet Kiali's health looks at
+        them: a 25 % 4xx rate fails an edge with no :attr:`errors` at all.
+        """
+        return self.code_classes.get("4xx", 0)
+
+    @property
+    def errors_5xx(self) -> int:
+        """HTTP and gRPC calls answered 5xx or not at all (a reset: no response code): what the
+        ``5xx`` health rule counts."""
+        classes = self.code_classes
+        return classes.get("5xx", 0) + classes.get("none", 0)
+
+    @property
+    def error_rate_4xx(self) -> float | None:
+        """``errors_4xx / http_requests``, or None without HTTP or gRPC calls."""
+        return self.errors_4xx / self.http_requests if self.http_requests else None
+
+    @property
+    def error_rate_5xx(self) -> float | None:
+        """``errors_5xx / http_requests``, or None without HTTP or gRPC calls."""
+        return self.errors_5xx / self.http_requests if self.http_requests else None
+
+    @property
+    def grpc_error_rate(self) -> float | None:
+        """``grpc_errors / grpc_requests``: the ``grpc`` health rule's rate; None without gRPC."""
+        return self.grpc_errors / self.grpc_requests if self.grpc_requests else None
+
     def span_ns(self) -> int | None:
         """The observed span, ``last_end_ns - first_start_ns``, or None if unknown."""
         if self.first_start_ns is None or self.last_end_ns is None:

@@ -83,11 +83,6 @@ def _aligned(rows: Sequence[Sequence[str]], right: frozenset[int] = frozenset())
     return "".join(lines)
 
 
-_EDGE_HEADER: Final = (
-    "SOURCE -> DEST", "PROTO", "CALLS", "ERRORS", "ERR%", "P50", "P99", "REPORTED BY", "HEALTH"
-)  # fmt: skip
-
-
 def topology_table(graph: Topology, health: TopologyHealth | None = None) -> str:
     """The service graph as two text tables: its services, then its edges (calls counted once).
 
@@ -120,6 +115,8 @@ def topology_table(graph: Topology, health: TopologyHealth | None = None) -> str
             "CALLS",
             "ERRORS",
             "ERR%",
+            "4XX%",
+            "5XX%",
             "P50",
             "P99",
             "REPORTED BY",
@@ -135,13 +132,15 @@ def topology_table(graph: Topology, health: TopologyHealth | None = None) -> str
                 str(stats.requests),
                 str(stats.errors),
                 _percent(stats.error_rate),
+                _percent(stats.error_rate_4xx),
+                _percent(stats.error_rate_5xx),
                 _ms(stats.p50),
                 _ms(stats.p99),
                 reporters(edge.traffic),
                 health.edges[key].status.value,
             )
         )
-    return _aligned(nodes, frozenset({2})) + "\n" + _aligned(edges, frozenset(range(2, 7)))
+    return _aligned(nodes, frozenset({2})) + "\n" + _aligned(edges, frozenset(range(2, 9)))
 
 
 # --- statistics --------------------------------------------------------------------------------
@@ -152,12 +151,16 @@ def _stats_table(records: Sequence[Mapping[str, object]], scope: str) -> str:
         return "(no calls)\n"
     keys = KEY_COLUMNS[scope]
     windowed = any(record["window_start"] is not None for record in records)
+    protocols = scope == "edge"  # as the graph's edge table: an edge's calls share a protocol
     header = (
         *(key.upper() for key in keys),
         *(("WINDOW",) if windowed else ()),
+        *(("PROTO",) if protocols else ()),
         "CALLS",
         "ERRORS",
         "ERR%",
+        "4XX%",
+        "5XX%",
         "RATE/S",
         "P50",
         "P90",
@@ -167,14 +170,21 @@ def _stats_table(records: Sequence[Mapping[str, object]], scope: str) -> str:
     rows: list[tuple[str, ...]] = [header]
     for record in records:
         rate = record["rate_per_s"]
-        error_rate = record["error_rate"]
         rows.append(
             (
                 *(str(record[key] or _MISSING) for key in keys),
                 *((str(record["window_start"]),) if windowed else ()),
+                *((_joined(record["protocols"]),) if protocols else ()),
                 str(record["requests"]),
                 str(record["errors"]),
-                _percent(error_rate if isinstance(error_rate, float) else None),
+                *(
+                    _percent(value if isinstance(value, float) else None)
+                    for value in (
+                        record["error_rate"],
+                        record["error_rate_4xx"],
+                        record["error_rate_5xx"],
+                    )
+                ),
                 _MISSING if not isinstance(rate, float) else f"{rate:.2f}",
                 *(
                     _ms(value if isinstance(value, int) else None)
@@ -187,5 +197,12 @@ def _stats_table(records: Sequence[Mapping[str, object]], scope: str) -> str:
                 str(record["health"]),
             )
         )
-    first_number = len(keys) + (1 if windowed else 0)
-    return _aligned(rows, frozenset(range(first_number, first_number + 7)))
+    first_number = len(keys) + (1 if windowed else 0) + (1 if protocols else 0)
+    return _aligned(rows, frozenset(range(first_number, first_number + 9)))
+
+
+def _joined(items: object) -> str:
+    """A list cell of a table: its items joined with ``,`` (``-``: none)."""
+    if not isinstance(items, (list, tuple)):
+        return _MISSING
+    return ",".join(str(item) for item in items) or _MISSING

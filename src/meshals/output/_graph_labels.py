@@ -3,8 +3,8 @@
 Nodes are services (shaped by kind: gateway, service, unknown peer, Istio pseudo-service) and
 coloured by health like Kiali (green healthy, orange degraded, red failing, grey unknown);
 edges carry their calls counted once (:meth:`~meshals.aggregate.Edge.combined`): protocols,
-requests, error rate and p99 latency. DOT, Mermaid, SVG and networkx each write them in their
-own syntax.
+requests, the error rates health judges (4xx, 5xx, gRPC apart) and p99 latency. DOT, Mermaid,
+SVG and networkx each write them in their own syntax.
 """
 
 from __future__ import annotations
@@ -34,19 +34,39 @@ def _milliseconds(ns: int | None) -> str:
 
 
 def edge_summary(stats: TrafficStats) -> tuple[str, ...]:
-    """The lines that label an edge: protocols and requests, errors, p99 latency.
+    """The lines that label an edge: protocols and requests, what its health looks at, p99.
+
+    The middle line shows each error rate a health rule judges, apart, as Kiali does: 4xx,
+    5xx (with resets) and gRPC errors, those that are not zero; ``0.0% err`` with none; for
+    TCP, which no rule judges by default, the failed connections' rate.
 
     >>> from meshals.model import MeshProtocol
     >>> from meshals._values import FrozenMap
-    >>> edge_summary(TrafficStats(requests=4, errors=1,
-    ...                           protocols=FrozenMap({MeshProtocol.HTTP: 4})))
-    ('HTTP 4 req', '25.0% err', 'p99 -')
+    >>> edge_summary(TrafficStats(requests=4, protocols=FrozenMap({MeshProtocol.HTTP: 4}),
+    ...                           response_codes=FrozenMap({200: 3, 404: 1})))
+    ('HTTP 4 req', '4xx 25.0%', 'p99 -')
     """
     protocols = ",".join(protocol.value for protocol in stats.protocols) or "-"
-    noun = "req" if any(p.value != "TCP" for p in stats.protocols) else "conn"
-    error_rate = stats.error_rate
-    errors = "-" if error_rate is None else f"{error_rate:.1%} err"
-    return (f"{protocols} {stats.requests} {noun}", errors, f"p99 {_milliseconds(stats.p99)}")
+    noun = "req" if stats.http_requests else "conn"
+    return (
+        f"{protocols} {stats.requests} {noun}",
+        _errors(stats),
+        f"p99 {_milliseconds(stats.p99)}",
+    )
+
+
+def _errors(stats: TrafficStats) -> str:
+    if not stats.requests:
+        return "-"
+    rates = (
+        ("4xx", stats.errors_4xx, stats.error_rate_4xx),
+        ("5xx", stats.errors_5xx, stats.error_rate_5xx),
+        ("gRPC err", stats.grpc_errors, stats.grpc_error_rate),
+    )
+    shown = [f"{name} {rate:.1%}" for name, errors, rate in rates if errors and rate is not None]
+    if shown:
+        return ", ".join(shown)
+    return f"{stats.errors / stats.requests:.1%} err"
 
 
 def _node_caption(node: ServiceNode) -> str:

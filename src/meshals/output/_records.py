@@ -163,9 +163,16 @@ SERIALISATIONS: Final[dict[str, Serialisation]] = {
 STATS_SCOPES: Final = tuple(scope.value for scope in Scope)
 
 _STATS_VALUES: Final = (
+    "protocols",
     "requests",
     "errors",
     "error_rate",
+    "errors_4xx",
+    "error_rate_4xx",
+    "errors_5xx",
+    "error_rate_5xx",
+    "grpc_errors",
+    "grpc_error_rate",
     "rate_per_s",
     "latency_p50_ns",
     "latency_p90_ns",
@@ -215,9 +222,17 @@ def _traffic_values(traffic: ReportedTraffic, rate: float | None) -> dict[str, o
     sketch = stats.latency
     mean = sketch.mean
     return {
+        "protocols": [protocol.value for protocol in stats.protocols],
         "requests": stats.requests,
         "errors": stats.errors,
         "error_rate": stats.error_rate,
+        # What Kiali's health rules look at, each apart: the health beside them follows.
+        "errors_4xx": stats.errors_4xx,
+        "error_rate_4xx": stats.error_rate_4xx,
+        "errors_5xx": stats.errors_5xx,
+        "error_rate_5xx": stats.error_rate_5xx,
+        "grpc_errors": stats.grpc_errors,
+        "grpc_error_rate": stats.grpc_error_rate,
         "rate_per_s": rate,
         "latency_p50_ns": stats.p50,
         "latency_p90_ns": stats.p90,
