@@ -21,20 +21,24 @@ from meshals import (
     HttpResponse,
     Identifier,
     Node,
+    Role,
     TcpEntry,
     cli,
 )
 from meshals.cli import _inspect_lines
 from meshals.model import (
     AnyValue,
+    Direction,
     EnvoyInternalAddress,
     FrozenMap,
     HttpVersion,
+    MeshProtocol,
     OpaqueJson,
     PipeAddress,
     RequestMethod,
     ResponseFlag,
     SocketAddress,
+    TlsMode,
     TlsVersion,
 )
 from meshals.output._jsonout import JsonOut, to_json
@@ -103,7 +107,7 @@ def test_inspect_ingress_fixture(capsys: pytest.CaptureFixture[str]) -> None:
     assert (status, err) == (0, "")
     assert out.splitlines() == [
         f"{INGRESS}: container json",
-        f"message 0: node={ROUTER_ID} cluster=istio-ingressgateway log=als role=PROXY"
+        f"message 0: node={ROUTER_ID} cluster=istio-ingressgateway log=als role=proxy"
         " http entries=1",
         f"  {INGRESS_ENTRY}",
     ]
@@ -117,14 +121,14 @@ def test_inspect_carries_the_role_through_the_stream(
     assert (status, err) == (0, "")
     assert out.splitlines() == [
         f"{path}: container grpc",
-        f"message 0: node={SIDECAR_ID} cluster=product.default log=als role=SIDECAR http entries=1",
+        f"message 0: node={SIDECAR_ID} cluster=product.default log=als role=sidecar http entries=1",
         "  #0 2019-04-13T03:59:53.500Z POST /reviews - [::1]:80 -> - => - - 2.50ms flags=UH,UF",
-        "message 1: (no identifier: continues the stream) role=SIDECAR (from message 0)"
+        "message 1: (no identifier: continues the stream) role=sidecar (from message 0)"
         " tcp entries=2",
         "  #0 2019-04-13T03:59:54Z 127.0.0.1:5555 -> unix:/run/app.sock => outbound|3306||mysql -"
         " recv=12 sent=34 - flags=UF",
         "  #1 - - -> - => - - recv=- sent=- - flags=-",
-        "message 2: (no identifier: continues the stream) role=SIDECAR (from message 0)"
+        "message 2: (no identifier: continues the stream) role=sidecar (from message 0)"
         " no entries entries=0",
     ]
 
@@ -167,7 +171,7 @@ def test_inspect_json_ingress_fixture(capsys: pytest.CaptureFixture[str]) -> Non
         "message_index": 0,
         "entry_index": 0,
         "node_id": ROUTER_ID,
-        "role": "PROXY",
+        "role": "proxy",  # as analyze, stats and --role spell it
         "kind": "http",
     }
     common = entry["common_properties"]
@@ -211,14 +215,11 @@ def test_inspect_json_stream(capsys: pytest.CaptureFixture[str], tmp_path: Path)
     assert [
         (r["message_index"], r["entry_index"], r["node_id"], r["role"], r["kind"]) for r in records
     ] == [
-        (0, 0, SIDECAR_ID, "SIDECAR", "http"),
-        (1, 0, SIDECAR_ID, "SIDECAR", "tcp"),
-        (1, 1, SIDECAR_ID, "SIDECAR", "tcp"),
+        (0, 0, SIDECAR_ID, "sidecar", "http"),
+        (1, 0, SIDECAR_ID, "sidecar", "tcp"),
+        (1, 1, SIDECAR_ID, "sidecar", "tcp"),
     ]
-    assert records[0]["entry"]["common_properties"]["response_flags"] == [
-        "NO_HEALTHY_UPSTREAM",
-        "UPSTREAM_CONNECTION_FAILURE",
-    ]
+    assert records[0]["entry"]["common_properties"]["response_flags"] == ["UH", "UF"]
     assert records[0]["entry"]["common_properties"]["duration_ns"] == 2_500_000
     assert records[1]["entry"]["connection_properties"] == {"received_bytes": 12, "sent_bytes": 34}
     assert records[1]["entry"]["common_properties"]["downstream_local_address"] == {
@@ -276,9 +277,9 @@ def test_warnings_go_to_stderr_with_a_count(
     status, out, err = run(capsys, "inspect", path)
     assert status == 0
     assert [line for line in out.splitlines() if line.startswith("message")] == [
-        f"message 0: node={ROUTER_ID} cluster=istio-ingressgateway log=als role=PROXY"
+        f"message 0: node={ROUTER_ID} cluster=istio-ingressgateway log=als role=proxy"
         " http entries=1",
-        f"message 2: node={ROUTER_ID} cluster=istio-ingressgateway log=als role=PROXY"
+        f"message 2: node={ROUTER_ID} cluster=istio-ingressgateway log=als role=proxy"
         " http entries=1",
     ]
     skip, trailing, count = err.splitlines()
@@ -393,11 +394,11 @@ def test_method(method: RequestMethod | int, text: str) -> None:
 IDENTITIES = [
     (
         AlsMessage(identifier=Identifier(log_name="als")),
-        "node=- cluster=- log=als role=NONE",
+        "node=- cluster=- log=als role=none",
     ),
     (
         AlsMessage(identifier=Identifier(node=Node(id="waypoint~10.0.0.9~wp.ns~ns.svc"))),
-        "node=waypoint~10.0.0.9~wp.ns~ns.svc cluster=- log=- role=WAYPOINT",
+        "node=waypoint~10.0.0.9~wp.ns~ns.svc cluster=- log=- role=waypoint",
     ),
 ]
 
@@ -448,11 +449,23 @@ TO_JSON: list[tuple[object, JsonOut]] = [
     (b"\x00\xff", "AP8="),
     (HttpVersion.HTTP2, "HTTP2"),
     (TlsVersion.TLSv1_3, "TLSv1_3"),
-    (ResponseFlag.NO_ROUTE_FOUND, "NO_ROUTE_FOUND"),
+    # Spelled as in analyze's output: flags by short code, in Envoy's order (NR 9, DI 10,
+    # UAEX 13); enums with a text value by that value.
+    (ResponseFlag.NO_ROUTE_FOUND, "NR"),
     (
-        frozenset({ResponseFlag.NO_ROUTE_FOUND, ResponseFlag.DELAY_INJECTED}),
-        ["DELAY_INJECTED", "NO_ROUTE_FOUND"],
+        frozenset(
+            {
+                ResponseFlag.UNAUTHORIZED_EXTERNAL_SERVICE,
+                ResponseFlag.DELAY_INJECTED,
+                ResponseFlag.NO_ROUTE_FOUND,
+            }
+        ),
+        ["NR", "DI", "UAEX"],
     ),
+    (Role.SIDECAR, "sidecar"),
+    (MeshProtocol.GRPC, "gRPC"),
+    (TlsMode.MTLS, "mTLS"),
+    (Direction.INBOUND, "inbound"),
     ((1, "a", (2,)), [1, "a", [2]]),
     (FrozenMap({"b": 1.0, "a": FrozenMap({"x": None})}), {"b": 1.0, "a": {"x": None}}),
     (OpaqueJson(FrozenMap({"k": "v"})), {"k": "v"}),

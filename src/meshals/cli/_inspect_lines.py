@@ -82,7 +82,7 @@ def _identity(message: AlsMessage, stream: _Stream) -> str:
     if stream.role is None:
         return "(no identifier: continues the stream) role=unknown"
     return (
-        f"(no identifier: continues the stream) role={stream.role.name}"
+        f"(no identifier: continues the stream) role={stream.role.value}"
         f" (from message {stream.identified_at})"
     )
 
@@ -121,7 +121,7 @@ def _or_missing(text: str) -> str:
 
 
 def _role_name(role: Role | None) -> str:
-    return "unknown" if role is None else role.name
+    return "unknown" if role is None else role.value
 
 
 def _method(method: RequestMethod | int) -> str:
@@ -180,7 +180,7 @@ def _json_lines(path: str, message: AlsMessage, index: int, stream: _Stream) -> 
             "message_index": index,
             "entry_index": entry_index,
             "node_id": stream.node_id,
-            "role": None if stream.role is None else stream.role.name,
+            "role": None if stream.role is None else stream.role.value,
             "kind": message.kind,
             "entry": to_json(entry),
         }

@@ -1,8 +1,12 @@
 """Plain JSON values from meshals' typed model, for machine-readable CLI output.
 
-The mapping: attrs instances become objects with every field (``None`` as ``null``), enums
-their member name, maps objects, tuples and lists arrays, frozensets arrays sorted by
-name, ``bytes`` base64 strings, and :class:`~meshals.model.OpaqueJson` its fields. Integers stay
+The mapping: attrs instances become objects with every field (``None`` as ``null``), maps
+objects, tuples and lists arrays, frozensets sorted arrays, ``bytes`` base64 strings, and
+:class:`~meshals.model.OpaqueJson` its fields. Enums are spelled as everywhere else in meshals'
+output (``analyze``, ``stats``, ``graph``, the tables): an enum with a text value as that value
+(``"sidecar"``, ``"gRPC"``, ``"mTLS"``, ``"inbound"``), a response flag as Envoy's short code
+(``"UF"``; a set of them in Envoy's order), and the ALS' protobuf enums, which are integers in
+the model, by their proto3 JSON name (``"HTTP11"``, ``"GET"``). Integers stay
 integers (nanosecond timestamps and durations included); non-finite floats become the
 strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``, as in proto3 JSON.
 """
@@ -18,6 +22,7 @@ from typing import TypeAlias
 import attrs
 
 from meshals._values import OpaqueJson
+from meshals.model._als import ResponseFlag
 
 __all__: list[str] = []
 
@@ -31,7 +36,7 @@ def to_json(value: object) -> JsonOut:
         TypeError: *value* holds a type the model does not use.
     """
     if isinstance(value, enum.Enum):  # before int: IntEnum members are ints too
-        return value.name
+        return _enum(value)
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
@@ -48,8 +53,22 @@ def to_json(value: object) -> JsonOut:
     if isinstance(value, (tuple, list)):
         return [to_json(item) for item in value]
     if isinstance(value, frozenset):
+        if all(isinstance(item, ResponseFlag) for item in value):
+            return [to_json(flag) for flag in sorted(value, key=_flag_order)]
         return sorted((to_json(item) for item in value), key=str)
     raise TypeError(f"no JSON form for {type(value).__name__}")
+
+
+def _enum(value: enum.Enum) -> str:
+    if isinstance(value, ResponseFlag):
+        return value.short_code
+    if isinstance(value.value, str):
+        return value.value
+    return value.name
+
+
+def _flag_order(flag: ResponseFlag) -> int:
+    return flag.field_number
 
 
 def _non_finite(value: float) -> str:
