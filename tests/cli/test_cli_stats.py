@@ -88,7 +88,7 @@ def test_stats_by_service_jsonl(
         "health",
     ]
     assert (reviews["requests"], reviews["errors"], reviews["error_rate"]) == (5, 2, 0.4)
-    assert (reviews["reporters"], reviews["health"]) == ("client,server", "failing")
+    assert (reviews["reporters"], reviews["health"]) == (["client", "server"], "failing")
     assert reviews["window_start"] is None
     # Each call once: the server side's view where it reported.
     metrics = example_metrics(capsys)
@@ -196,6 +196,10 @@ def test_stats_by_edge_csv(capsys: pytest.CaptureFixture[str]) -> None:
     assert (ratings["requests"], ratings["errors"], ratings["reporters"]) == ("4", "1", "client")
     assert (ratings["window_start"], ratings["window_start_ns"]) == ("", "")
     assert ratings["error_rate"] == "0.25"
+    # A list is one cell, its items joined with "," (in JSON Lines an array).
+    details = edges[("productpage", "details")]
+    assert (details["protocols"], details["reporters"]) == ("HTTP", "client,server")
+    assert (details["errors_4xx"], details["error_rate_4xx"]) == ("1", "0.25")
 
 
 def test_stats_per_window(capsys: pytest.CaptureFixture[str]) -> None:

@@ -177,7 +177,7 @@ def test_to_records(recorded_period_ns: tuple[int, int]) -> None:
         "latency_max_ns": slow.latency.maximum,
         "received_bytes": 0,
         "sent_bytes": 0,
-        "reporters": "client,server",
+        "reporters": ["client", "server"],
         "health": "failing",
     }
     services = to_records(red(METRICS))

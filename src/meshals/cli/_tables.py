@@ -136,7 +136,7 @@ def topology_table(graph: Topology, health: TopologyHealth | None = None) -> str
                 _percent(stats.error_rate_5xx),
                 _ms(stats.p50),
                 _ms(stats.p99),
-                reporters(edge.traffic),
+                _joined(reporters(edge.traffic)),
                 health.edges[key].status.value,
             )
         )

@@ -67,8 +67,6 @@ CSV_COLUMNS: Final = (
     "origin_entry_index",
 )
 
-_MISSING: Final = "-"
-
 
 # --- JSON Lines and SkyWalking JSON -----------------------------------------------------------
 
@@ -211,10 +209,9 @@ def _window_start(ns: int | None) -> str | None:
     return f"{text}.{fraction:09d}Z".replace(".000000000Z", "Z")
 
 
-def reporters(traffic: ReportedTraffic) -> str:
-    """The sides that reported *traffic*, comma-separated (``-``: none)."""
-    sides = sorted(side.value for side in traffic.reporters)
-    return ",".join(sides) or _MISSING
+def reporters(traffic: ReportedTraffic) -> list[str]:
+    """The sides that reported *traffic*, sorted: ``["client", "server"]``, or ``[]``."""
+    return sorted(side.value for side in traffic.reporters)
 
 
 def _traffic_values(traffic: ReportedTraffic, rate: float | None) -> dict[str, object]:
