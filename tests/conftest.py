@@ -38,7 +38,7 @@ def _duration_ns(text: str) -> int:
     return int(whole) * 1_000_000_000 + int(fraction.ljust(9, "0"))
 
 
-def recorded_extents() -> list[tuple[int, int]]:
+def _recorded_extents() -> list[tuple[int, int]]:
     """When each call of the Envoy recordings started and ended on each side that logged it.
 
     From the ``.jsonl`` twins of the ``.bin`` files and ``ground_truth.json``'s directions, not
@@ -72,8 +72,15 @@ def recorded_extents() -> list[tuple[int, int]]:
 
 
 @pytest.fixture(scope="session")
-def recorded_period_ns() -> tuple[int, int]:
-    """The Envoy recordings' (and the bookinfo example's) first start and last end, in ns."""
-    extents = recorded_extents()
+def recorded_extents_ns() -> list[tuple[int, int]]:
+    """Each call side's start and end in the Envoy recordings (the bookinfo example), in ns."""
+    extents = _recorded_extents()
     assert len(extents) == 45  # one per metric meshals makes of them
+    return extents
+
+
+@pytest.fixture(scope="session")
+def recorded_period_ns(recorded_extents_ns: list[tuple[int, int]]) -> tuple[int, int]:
+    """The Envoy recordings' (and the bookinfo example's) first start and last end, in ns."""
+    extents = recorded_extents_ns
     return min(start for start, _ in extents), max(end for _, end in extents)

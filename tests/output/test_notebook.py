@@ -1,11 +1,10 @@
-"""Notebook helpers: HTML tables, the inline graph, the latency chart, records and pandas."""
+"""Notebook helpers: HTML tables, the inline graph and the latency chart."""
 
 from __future__ import annotations
 
 import datetime
 import json
 import pickle
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -26,8 +25,6 @@ from meshals.output._notebook import (
     latency_chart_svg,
     metrics_html,
     red_html,
-    to_pandas,
-    to_records,
     topology_html,
     traffic_html,
 )
@@ -146,67 +143,6 @@ def test_red_html(recorded_period_ns: tuple[int, int]) -> None:
     window = minute.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert f"<td>reviews</td><td>GET:/reviews/slow</td><td>{window}</td>" in windowed
     assert red_html(red([])) == "<p>no calls</p>"
-
-
-def test_to_records(recorded_period_ns: tuple[int, int]) -> None:
-    first, last = recorded_period_ns
-    assert to_records(METRICS) == [metric.to_dict() for metric in METRICS]
-    edges = to_records(GRAPH)
-    assert len(edges) == 9
-    slow = GRAPH.edge("productpage", "reviews").combined()
-    assert edges[7] == {
-        "source": "productpage",
-        "destination": "reviews",
-        "window_start": None,
-        "window_start_ns": None,
-        "protocols": ["HTTP"],
-        "requests": 5,
-        "errors": 2,
-        "error_rate": 0.4,
-        "errors_4xx": 0,
-        "error_rate_4xx": 0.0,
-        "errors_5xx": 2,  # a 500 and the reset /reviews/slow
-        "error_rate_5xx": 0.4,
-        "grpc_errors": 0,
-        "grpc_error_rate": None,
-        "rate_per_s": 5 / ((last - first) / 1e9),
-        "latency_p50_ns": slow.p50,
-        "latency_p90_ns": slow.p90,
-        "latency_p99_ns": slow.p99,
-        "latency_mean_ns": round(slow.latency.mean or 0),
-        "latency_max_ns": slow.latency.maximum,
-        "received_bytes": 0,
-        "sent_bytes": 0,
-        "reporters": ["client", "server"],
-        "health": "failing",
-    }
-    services = to_records(red(METRICS))
-    assert [record["service"] for record in services][:3] == [
-        "UNKNOWN",
-        "details",
-        "istio-ingressgateway",
-    ]
-    with pytest.raises(TypeError, match="not str"):
-        to_records(["not a metric"])  # type: ignore[list-item]
-
-
-def test_to_pandas() -> None:
-    pytest.importorskip("pandas", reason="needs the pandas extra")
-    frame = to_pandas(METRICS)
-    assert frame.shape == (45, 33)
-    assert list(frame.columns)[:4] == ["analyzer", "role", "detect_point", "protocol"]
-    edges = to_pandas(GRAPH)
-    assert edges.loc[7, "source"] == "productpage"
-    assert int(edges["requests"].sum()) == 29  # each call once
-    assert METRICS.to_pandas().shape == (45, 33)
-
-
-def test_to_pandas_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "pandas", None)
-    with pytest.raises(
-        MissingDependencyError, match=r"pip install pandas \(meshals' extra 'pandas'\)"
-    ):
-        to_pandas(METRICS)
 
 
 def test_latency_chart() -> None:

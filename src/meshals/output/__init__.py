@@ -8,6 +8,10 @@ networkx graphs, flat records and pandas frames, and the HTML that values show i
 from ._dot import (
     to_dot,
 )
+from ._frames import (
+    to_pandas,
+    to_records,
+)
 from ._istio_metrics import (
     ISTIO_BUCKETS,
     IstioHistogram,
@@ -22,8 +26,6 @@ from ._networkx import (
 )
 from ._notebook import (
     latency_chart_svg,
-    to_pandas,
-    to_records,
 )
 from ._skywalking import (
     COLLECT_METHOD,

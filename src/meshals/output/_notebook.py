@@ -1,20 +1,18 @@
-"""Notebook helpers: HTML tables and inline pictures for Jupyter, and records for pandas.
+"""Notebook helpers: HTML tables and inline pictures for Jupyter.
 
 The ``*_html`` functions return HTML fragments for ``_repr_html_`` methods: Jupyter shows
-them instead of the ``repr``. :func:`to_records` turns metrics, a service graph or RED
-statistics into flat, JSON-ready dicts (one per metric, edge or group); :func:`to_pandas`
-makes a ``pandas.DataFrame`` of them (the ``pandas`` extra). :func:`latency_chart_svg` draws
-p50/p99 latency per edge as an SVG bar chart, so a notebook needs no plotting library.
+them instead of the ``repr``. :func:`latency_chart_svg` draws p50/p99 latency per edge as an
+SVG bar chart, so a notebook needs no plotting library. Records and pandas frames of the same
+values: :mod:`meshals.output._frames`.
 """
 
 from __future__ import annotations
 
 import html
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from meshals import _display
-from meshals._optional import require
 from meshals.aggregate._health import TopologyHealth, health_of, topology_health
 from meshals.aggregate._red import RedStats
 from meshals.aggregate._topology import Topology
@@ -25,13 +23,10 @@ from meshals.model._metric_list import MetricList
 from meshals.model._metrics import ServiceMeshMetric
 
 from ._markup import escape, quoteattr
-from ._records import edge_records, red_records
+from ._records import red_records
 from ._svg import SvgRenderer, to_svg
 
-if TYPE_CHECKING:
-    import pandas
-
-__all__ = ["latency_chart_svg", "to_pandas", "to_records"]
+__all__ = ["latency_chart_svg"]
 
 _NS_PER_MS: Final = 1_000_000
 _MISSING: Final = "-"
@@ -210,52 +205,6 @@ def red_html(stats: RedStats) -> str:
     return _table(header, rows, caption=f"RED by {stats.scope.value}")
 
 
-# --- records and pandas ------------------------------------------------------------------------
-
-Tabular = Topology | RedStats | Iterable[ServiceMeshMetric]
-
-
-def to_records(data: Tabular) -> list[dict[str, object]]:
-    """Flat, JSON-ready records: one per metric, per edge of a graph, or per RED group.
-
-    Metrics give ``ServiceMeshMetric.to_dict()``; a :class:`~meshals.Topology` one record per
-    edge (its calls counted once: calls, errors, rates, latency percentiles in ns, health);
-    :class:`~meshals.RedStats` one per group (see ``meshals stats --format jsonl``).
-
-    Raises:
-        TypeError: ``data`` is none of these.
-
-    >>> to_records([])
-    []
-    """
-    if isinstance(data, Topology):
-        return edge_records(data)
-    if isinstance(data, RedStats):
-        return red_records(data)
-    records = []
-    for metric in data:
-        if not isinstance(metric, ServiceMeshMetric):
-            raise TypeError(
-                f"to_records() takes metrics, a Topology or RedStats, not {type(metric).__name__}"
-            )
-        records.append(metric.to_dict())
-    return records
-
-
-def to_pandas(data: Tabular) -> pandas.DataFrame:
-    """A ``pandas.DataFrame`` of :func:`to_records` (the ``pandas`` extra).
-
-    Raises:
-        MissingDependencyError: pandas is not installed.
-        TypeError: ``data`` is not metrics, a Topology or RedStats.
-    """
-    require("pandas", extra="pandas", feature="to_pandas()")
-    import pandas
-
-    frame: pandas.DataFrame = pandas.DataFrame(to_records(data))
-    return frame
-
-
 # --- latency chart -----------------------------------------------------------------------------
 
 _BAR_HEIGHT: Final = 12
@@ -324,4 +273,3 @@ _display.html.register(Analysis, _analysis_html)
 _display.html.register(TrafficStats, traffic_html)
 _display.html.register(Topology, topology_html)
 _display.html.register(RedStats, red_html)
-_display.pandas_frame.register(MetricList, to_pandas)
