@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -239,3 +240,66 @@ def test_usage_error_messages(capsys: pytest.CaptureFixture[str]) -> None:
         with pytest.raises(SystemExit):
             cli.main(argv)
         assert message in capsys.readouterr().err.splitlines()[-1]
+
+
+# --- JSON -----------------------------------------------------------------------------------------
+
+
+def test_json(capsys: pytest.CaptureFixture[str], recorded_period_ns: tuple[int, int]) -> None:
+    status, out, err = run(capsys, "graph", "--example", "bookinfo", "--format", "json")
+    assert (status, err) == (0, SUMMARY + "\n")
+    document = json.loads(out)
+    assert list(document) == ["period", "thresholds", "nodes", "edges"]
+    first, last = recorded_period_ns
+    seconds = (last - first) / 1e9
+    assert document["period"] == {
+        "first_start_ns": first,
+        "last_end_ns": last,
+        "seconds": seconds,
+    }
+    assert document["thresholds"] == {
+        "5xx": {"degraded": 0.001, "failing": 0.1},
+        "4xx": {"degraded": 0.1, "failing": 0.2},
+        "grpc": {"degraded": 0.0, "failing": 0.1},
+        "tcp": None,
+    }
+    nodes = {node["id"]: node for node in document["nodes"]}
+    assert list(nodes) == SERVICES
+    assert [edge["id"] for edge in document["edges"]] == EDGES
+    assert all(
+        edge["source"] in nodes and edge["destination"] in nodes for edge in document["edges"]
+    )
+    # The edge the issue was about: 3 x 200 and a 404 (GET /details/missing), both sides logged.
+    details = next(e for e in document["edges"] if e["id"] == "productpage -> details")
+    assert {key: details[key] for key in ("protocols", "requests", "errors", "errors_4xx")} == {
+        "protocols": ["HTTP"],
+        "requests": 4,
+        "errors": 0,
+        "errors_4xx": 1,
+    }
+    assert (details["error_rate_4xx"], details["health"]) == (0.25, "failing")
+    assert details["reporters"] == ["client", "server"]
+    assert details["rate_per_s"] == 4 / seconds
+    assert set(details) >= {"latency_p50_ns", "latency_p90_ns", "latency_p99_ns"}
+    # ratings has no sidecar: what reviews' sidecar saw, one grpc-status 5 in 4 calls.
+    ratings = nodes["ratings"]
+    assert (ratings["kind"], ratings["reporter_roles"], ratings["health"]) == (
+        "service",
+        [],
+        "failing",
+    )
+    assert (ratings["inbound"]["requests"], ratings["inbound"]["grpc_errors"]) == (4, 1)
+    assert ratings["inbound"]["grpc_error_rate"] == 0.25
+    assert ratings["outbound"]["requests"] == 0
+    gateway = nodes["istio-ingressgateway"]
+    assert (gateway["kind"], gateway["reporter_roles"]) == ("gateway", ["proxy"])
+    assert (gateway["inbound"]["requests"], gateway["outbound"]["requests"]) == (6, 5)
+    assert nodes["mongodb"]["health"] == "unknown"  # TCP only: no rule by default
+
+
+def test_json_to_a_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "bookinfo.json"  # .json names the format
+    status, out, err = run(capsys, "graph", "--example", "bookinfo", "-o", path)
+    assert (status, out) == (0, "")
+    assert err.endswith(f"meshals: wrote the service graph to {path}\n")
+    assert len(json.loads(path.read_text(encoding="utf-8"))["edges"]) == len(EDGES)

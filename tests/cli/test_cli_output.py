@@ -119,7 +119,7 @@ UNNAMED = [
         "graph",
         "map.png",
         ".png names no format meshals graph writes (.txt: table, .dot or .gv: dot, .mmd or"
-        " .mermaid: mermaid, .svg: svg); give --format to write another name",
+        " .mermaid: mermaid, .svg: svg, .json: json); give --format to write another name",
     ),
     (
         "analyze",

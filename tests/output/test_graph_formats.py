@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -12,10 +13,12 @@ import pytest
 
 from meshals import UNKNOWN, Role, ServiceMeshMetric, ServiceMetaInfo, analyze
 from meshals._optional import MissingDependencyError
+from meshals.aggregate._health import HealthThresholds, Threshold
 from meshals.aggregate._topology import Topology, topology
 from meshals.examples import example
 from meshals.model import DetectPoint, EntryTimings, MeshProtocol
 from meshals.output._dot import to_dot
+from meshals.output._graph_json import graph_json
 from meshals.output._mermaid import to_mermaid
 from meshals.output._networkx import to_networkx
 from meshals.output._svg import GraphRenderError, builtin_svg, graphviz_svg, to_svg
@@ -299,3 +302,31 @@ def test_dot_ids_read_back_by_graphviz(name: str) -> None:
     # A backslash before a quote or at the end comes back doubled (see _dot_id).
     expected = name.replace("\\", "\\\\") if name in ("ends\\", 'both\\"x') else name
     assert titles == {"front", expected}
+
+
+# --- JSON -----------------------------------------------------------------------------------------
+
+
+def test_graph_json() -> None:
+    document = graph_json(GRAPH)
+    assert [node["id"] for node in document["nodes"]] == NAMES  # type: ignore[attr-defined]
+    edges = {edge["id"]: edge for edge in document["edges"]}  # type: ignore[attr-defined]
+    assert list(edges) == [f"{source} -> {destination}" for source, destination in EDGES]
+    # front -> back: 200 and 503 (no status): 5xx 50 % > 10 %; all calls start at 0 and take
+    # at most 30 ms, so the period is 30 ms and the rate 2 / 0.03.
+    back = edges["front -> back"]
+    assert (back["errors_5xx"], back["error_rate_5xx"], back["health"]) == (1, 0.5, "failing")
+    assert back["rate_per_s"] == 2 / 0.03
+    assert document["period"] == {"first_start_ns": 0, "last_end_ns": 30 * MS, "seconds": 0.03}
+    assert json.loads(json.dumps(document)) == document  # plain JSON values only
+
+
+def test_graph_json_under_other_thresholds() -> None:
+    lenient = HealthThresholds(http_5xx=Threshold(degraded=0.5, failing=0.6))
+    document = graph_json(GRAPH, thresholds=lenient)
+    edges = {edge["id"]: edge for edge in document["edges"]}  # type: ignore[attr-defined]
+    assert edges["front -> back"]["health"] == "degraded"  # 50 %: at the degraded limit
+    front = next(node for node in document["nodes"] if node["id"] == "front")  # type: ignore[attr-defined]
+    # Its outbound calls together: one 503 in 4 calls, 25 % < 50 % (failing by default).
+    assert (front["health"], front["outbound"]["error_rate_5xx"]) == ("healthy", 0.25)
+    assert document["thresholds"]["5xx"] == {"degraded": 0.5, "failing": 0.6}  # type: ignore[index]

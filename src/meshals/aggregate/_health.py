@@ -112,6 +112,10 @@ class Threshold:
                 f"the degraded limit {self.degraded} is above the failing limit {self.failing}"
             )
 
+    def to_dict(self) -> dict[str, float]:
+        """The two limits as floats: ``{"degraded": 0.001, "failing": 0.1}``."""
+        return {"degraded": float(self.degraded), "failing": float(self.failing)}
+
     def status(self, errors: int, requests: int) -> HealthStatus:
         """The status of ``errors`` out of ``requests`` (unknown when ``requests`` is 0)."""
         if requests <= 0:
@@ -132,6 +136,20 @@ class HealthThresholds:
     http_4xx: Threshold | None = Threshold(degraded="0.1", failing="0.2")
     grpc: Threshold | None = Threshold(degraded=0, failing="0.1")
     tcp: Threshold | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """A plain, JSON-ready dict by rule name: each rule's limits as floats, or None (off).
+
+        >>> DEFAULT_THRESHOLDS.to_dict()["5xx"]
+        {'degraded': 0.001, 'failing': 0.1}
+        """
+        rules = (
+            ("5xx", self.http_5xx),
+            ("4xx", self.http_4xx),
+            ("grpc", self.grpc),
+            ("tcp", self.tcp),
+        )
+        return {name: None if limit is None else limit.to_dict() for name, limit in rules}
 
 
 #: Kiali's default thresholds: 5xx 0.1 %/10 %, 4xx 10 %/20 %, gRPC 0 %/10 %; no TCP rule.

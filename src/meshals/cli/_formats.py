@@ -25,7 +25,7 @@ FORMATS: Final = ("table", *SERIALISATIONS)
 STATS_FORMATS: Final = ("table", "jsonl", "csv")
 
 #: The output formats of ``meshals graph --format``.
-GRAPH_FORMATS: Final = ("table", "dot", "mermaid", "svg")
+GRAPH_FORMATS: Final = ("table", "dot", "mermaid", "svg", "json")
 
 #: The output formats of ``meshals inspect --format`` (``--json`` is ``--format jsonl``).
 INSPECT_FORMATS: Final = ("text", "jsonl")
@@ -44,6 +44,7 @@ EXTENSIONS: Final[dict[str, dict[str, str]]] = {
         ".mmd": "mermaid",
         ".mermaid": "mermaid",
         ".svg": "svg",
+        ".json": "json",
     },
     "stats": {".txt": "table", **_JSON_LINES, ".csv": "csv"},
     "metrics": {".prom": "prometheus", ".txt": "prometheus"},
@@ -63,7 +64,7 @@ def format_named_by(command: str, path: str) -> str | None:
     Traceback (most recent call last):
     ...
     ValueError: .png names no format meshals graph writes (.txt: table, .dot or .gv: dot, \
-.mmd or .mermaid: mermaid, .svg: svg); give --format to write another name
+.mmd or .mermaid: mermaid, .svg: svg, .json: json); give --format to write another name
     """
     extension = os.path.splitext(path)[1].lower()
     if not extension:

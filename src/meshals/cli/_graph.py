@@ -1,10 +1,11 @@
 """``meshals graph``: the service graph as a table (and the picture, SVG, with ``--example``),
-DOT, Mermaid or SVG.
+DOT, Mermaid, SVG or JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from typing import TextIO
@@ -14,6 +15,7 @@ from meshals.aggregate._health import TopologyHealth, topology_health
 from meshals.aggregate._topology import Topology, TopologyAccumulator, topology
 from meshals.capture._detect import Container
 from meshals.output._dot import to_dot
+from meshals.output._graph_json import graph_json
 from meshals.output._mermaid import to_mermaid
 from meshals.output._svg import SvgRenderer, to_svg
 
@@ -26,7 +28,8 @@ __all__: list[str] = []
 
 
 def _graph(args: argparse.Namespace, *, container: Container | None, out: TextIO) -> int:
-    """``graph``: the service graph as a table, DOT, Mermaid or SVG (and the example's picture)."""
+    """``graph``: the service graph as a table, DOT, Mermaid, SVG or JSON (and the example's
+    picture)."""
     # The example's picture beside its table, as the tutorial shows; never with -o.
     picture_path = None
     if args.format == "table" and args.output is None and args.example:
@@ -57,4 +60,5 @@ _GRAPH_TEXT: dict[str, Callable[[Topology, TopologyHealth, SvgRenderer], str]] =
     "dot": lambda graph, health, renderer: to_dot(graph, health=health),
     "mermaid": lambda graph, health, renderer: to_mermaid(graph, health=health),
     "svg": lambda graph, health, renderer: to_svg(graph, health=health, renderer=renderer),
+    "json": lambda graph, health, renderer: json.dumps(graph_json(graph), indent=2) + "\n",
 }

@@ -207,9 +207,10 @@ def _add_analysis_commands(commands: argparse._SubParsersAction[argparse.Argumen
     graph_parser = commands.add_parser(
         "graph",
         parents=shared,
-        help="the service graph: a table, DOT, Mermaid or SVG",
+        help="the service graph: a table, DOT, Mermaid, SVG or JSON",
         description="Build the service graph (services, calls between them, health) and "
-        "print it as a table of services and edges, DOT, Mermaid or SVG, on stdout or to -o "
+        "print it as a table of services and edges, DOT, Mermaid, SVG or JSON (nodes and "
+        "edges with their statistics, for other tools), on stdout or to -o "
         "PATH (e.g. -o map.svg writes the picture, and prints nothing on stdout). With "
         "--example and the table on stdout, the picture is also written to <example>.svg."
         + summary,

@@ -12,6 +12,9 @@ from ._frames import (
     to_pandas,
     to_records,
 )
+from ._graph_json import (
+    graph_json,
+)
 from ._istio_metrics import (
     ISTIO_BUCKETS,
     IstioHistogram,
@@ -53,6 +56,7 @@ __all__ = [
     "MeshProbeDownstream",
     "ServiceMeshMetrics",
     "builtin_svg",
+    "graph_json",
     "graphviz_svg",
     "istio_metrics",
     "latency_chart_svg",

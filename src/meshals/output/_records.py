@@ -21,6 +21,7 @@ from meshals.aggregate._health import health_of
 from meshals.aggregate._red import RedStats, Scope
 from meshals.aggregate._stats import ReportedTraffic
 from meshals.aggregate._topology import Topology
+from meshals.aggregate._traffic import TrafficStats
 from meshals.model._metrics import ServiceMeshMetric
 
 from ._skywalking import skywalking, skywalking_json
@@ -216,6 +217,16 @@ def reporters(traffic: ReportedTraffic) -> list[str]:
 
 def _traffic_values(traffic: ReportedTraffic, rate: float | None) -> dict[str, object]:
     stats = traffic.combined()
+    return {
+        **stats_values(stats, rate),
+        "reporters": reporters(traffic),
+        "health": health_of(stats).status.value,
+    }
+
+
+def stats_values(stats: TrafficStats, rate: float | None) -> dict[str, object]:
+    """The numbers of some calls, each counted once, as the records of ``stats`` show them:
+    protocols, counts, the error rates health judges, the rate, latencies (ns) and bytes."""
     sketch = stats.latency
     mean = sketch.mean
     return {
@@ -238,8 +249,6 @@ def _traffic_values(traffic: ReportedTraffic, rate: float | None) -> dict[str, o
         "latency_max_ns": sketch.maximum,
         "received_bytes": stats.received_bytes,
         "sent_bytes": stats.sent_bytes,
-        "reporters": reporters(traffic),
-        "health": health_of(stats).status.value,
     }
 
 
