@@ -45,7 +45,9 @@ from meshals import cli
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 # Packages an example may need that meshals itself does not depend on.
-OPTIONAL_MODULES = frozenset({"pandas", "networkx", "prometheus_client", "grpc", "envoy", "yaml"})
+OPTIONAL_MODULES = frozenset(
+    {"pandas", "networkx", "prometheus_client", "grpc", "envoy", "yaml", "jsonschema"}
+)
 NOT_RUN = re.compile(r"<!--\s*docs:\s*not run\b.*-->")
 ENVOY_CONFIG = re.compile(r"<!--\s*docs:\s*envoy-validate\s*-->")
 FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>[^`]*)$")
