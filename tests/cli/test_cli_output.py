@@ -21,6 +21,16 @@ DETAILS = str(ENVOY / "details-http.bin")
 REVIEWS = str(ENVOY / "reviews-http.bin")
 SCRIPT = str(Path(sysconfig.get_path("scripts")) / "meshals")
 EXAMPLE = ("--example", "bookinfo")
+
+
+@pytest.fixture(autouse=True)
+def _in_a_scratch_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """``graph --example NAME`` without ``-o`` writes ``NAME.svg`` into the working folder."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 SUMMARY = "meshals: 6 files: 40 entries, 40 analyzed, 0 skipped, 45 metrics"
 
 # (the command, what it writes, the extension, the --format the extension names)
