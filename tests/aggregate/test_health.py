@@ -264,6 +264,9 @@ def test_custom_thresholds_reach_nodes_and_edges() -> None:
     strict = HealthThresholds(http_5xx=Threshold(degraded=0, failing=0.01))
     assert topology_health(GRAPH, strict).edges["b", "c"].status is FAILING
     assert node_health(GRAPH, "b", strict).status is FAILING
+    # The health says which thresholds decided it (a picture's legend shows them).
+    assert topology_health(GRAPH, strict).thresholds is strict
+    assert topology_health(GRAPH).thresholds is DEFAULT_THRESHOLDS
 
 
 def test_to_dict() -> None:

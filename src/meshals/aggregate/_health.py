@@ -305,10 +305,17 @@ _NO_EDGES: FrozenMap[tuple[str, str], Health] = FrozenMap()
 
 @attrs.frozen(kw_only=True)
 class TopologyHealth:
-    """The health of every node and edge of a graph, in the graph's order."""
+    """The health of every node and edge of a graph, in the graph's order.
+
+    Attributes:
+        nodes: each node's health, by name.
+        edges: each edge's health, by ``(source, destination)``.
+        thresholds: the thresholds that decided them (a picture's legend shows them).
+    """
 
     nodes: FrozenMap[str, NodeHealth] = _NO_NODES
     edges: FrozenMap[tuple[str, str], Health] = _NO_EDGES
+    thresholds: HealthThresholds = DEFAULT_THRESHOLDS
 
 
 def topology_health(
@@ -342,4 +349,5 @@ def topology_health(
             }
         ),
         edges=FrozenMap({key: health_of(stats, thresholds) for key, stats in combined.items()}),
+        thresholds=thresholds,
     )
