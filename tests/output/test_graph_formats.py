@@ -19,6 +19,7 @@ from meshals.examples import example
 from meshals.model import DetectPoint, EntryTimings, MeshProtocol
 from meshals.output._dot import to_dot
 from meshals.output._graph_json import graph_json
+from meshals.output._layout import graph_layout
 from meshals.output._mermaid import to_mermaid
 from meshals.output._networkx import to_networkx
 from meshals.output._svg import GraphRenderError, builtin_svg, graphviz_svg, to_svg
@@ -180,7 +181,9 @@ def test_mermaid_structure() -> None:
 def test_empty_graph() -> None:
     assert to_mermaid(Topology()) == "flowchart LR\n"
     svg = ET.fromstring(builtin_svg(Topology()))
-    assert list(svg.iter(f"{SVG}g")) == []
+    classes = [g.get("class") for g in svg.iter(f"{SVG}g")]
+    assert classes == ["title", "drawing", "legend"]
+    assert texts(svg, "title") == ["Service graph", "no calls"]
 
 
 # --- builtin SVG ------------------------------------------------------------------------------
@@ -191,6 +194,12 @@ def parse_builtin(graph: Topology) -> tuple[ET.Element, dict[str, ET.Element], l
     nodes = {g.get("data-name") or "": g for g in svg.iter(f"{SVG}g") if g.get("class") == "node"}
     edges = [g for g in svg.iter(f"{SVG}g") if g.get("class") == "edge"]
     return svg, nodes, edges
+
+
+def texts(svg: ET.Element, group: str) -> list[str]:
+    """The texts of the ``<g class=group>`` element, tspans joined."""
+    (found,) = (g for g in svg.iter(f"{SVG}g") if g.get("class") == group)
+    return ["".join(text.itertext()) for text in found.iter(f"{SVG}text")]
 
 
 def box(node: ET.Element) -> tuple[float, float, float]:
@@ -213,16 +222,17 @@ def test_builtin_svg_has_every_node_and_edge() -> None:
 
 
 def test_builtin_layout_is_layered_left_to_right() -> None:
-    _, nodes, _ = parse_builtin(GRAPH)
-    x = {name: box(node)[0] + box(node)[2] / 2 for name, node in nodes.items()}
+    layout = graph_layout(GRAPH)
+    x = {name: box.x + box.width / 2 for name, box in layout.nodes.items()}
     # UNKNOWN -> gateway -> front -> back -> db: each a layer further right (the edge
     # back -> front closes a cycle and does not push front right).
     assert x["UNKNOWN"] < x["gateway"] < x["front"] < x["back"] < x["db"]
-    assert x["PassthroughCluster"] == x[ODD] == x["back"]
-    # Boxes in one layer do not overlap.
-    layer = sorted(box(nodes[name])[1] for name in ("PassthroughCluster", ODD, "back"))
-    assert layer[1] - layer[0] >= 44
-    assert layer[2] - layer[1] >= 44
+    assert [x["PassthroughCluster"], x[ODD]] == pytest.approx([x["back"]] * 2)
+    # The SVG draws the boxes where the layout put them.
+    _, nodes, _ = parse_builtin(GRAPH)
+    drawn = {name: box(node) for name, node in nodes.items()}
+    back = layout.nodes["back"]
+    assert drawn["back"] == pytest.approx((back.x, back.y, back.width), abs=0.06)
 
 
 def test_builtin_layout_of_a_cycle_without_a_source() -> None:
