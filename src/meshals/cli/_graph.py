@@ -17,7 +17,7 @@ from meshals.capture._detect import Container
 from meshals.output._dot import to_dot
 from meshals.output._graph_json import graph_json
 from meshals.output._mermaid import to_mermaid
-from meshals.output._svg import SvgRenderer, to_svg
+from meshals.output._svg import SvgRenderer, chosen_renderer, to_svg
 
 from ._output import AtomicFile
 from ._run import _analyze_all, _failed, _finish
@@ -50,6 +50,20 @@ def _graph(args: argparse.Namespace, *, container: Container | None, out: TextIO
         return _failed(exc)
     out.write(text)
     _finish(run)
+    drawn = args.format == "svg" or picture_path is not None
+    # "auto" without Graphviz falls back quietly in the library; a user of the command should
+    # know why the picture does not look like Graphviz' (and how to get that).
+    if (
+        drawn
+        and args.renderer == "auto"
+        and not args.quiet
+        and chosen_renderer("auto") == "builtin"
+    ):
+        print(
+            f"{_PROG}: note: Graphviz' dot is not installed, so meshals' own layout drew the"
+            " picture (for Graphviz': apt-get install graphviz, brew install graphviz)",
+            file=sys.stderr,
+        )
     if picture_path is not None and not args.quiet:
         print(f"{_PROG}: wrote the service graph to {picture_path}", file=sys.stderr)
     return 0
