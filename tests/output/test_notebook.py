@@ -5,18 +5,21 @@ from __future__ import annotations
 import datetime
 import json
 import pickle
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import attrs
 import pytest
 
+import meshals
 from meshals import DiagnosticKind, ServiceMetaInfo, analyze
 from meshals._optional import MissingDependencyError, require
 from meshals.aggregate._red import red
 from meshals.aggregate._topology import Topology, topology
 from meshals.aggregate._traffic import TrafficStats
 from meshals.examples import example
+from meshals.mesh import SkipReason
 from meshals.model import FrozenMap
 from meshals.model._metric_list import MetricList
 from meshals.model._metrics import ServiceMeshMetric
@@ -28,12 +31,12 @@ from meshals.output._notebook import (
     topology_html,
     traffic_html,
 )
+from meshals.output._svg import builtin_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 UTC = datetime.timezone.utc
-GROUND_TRUTH = json.loads(
-    (Path(__file__).parents[1] / "fixtures" / "envoy" / "ground_truth.json").read_text()
-)
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+GROUND_TRUTH = json.loads((FIXTURES / "envoy" / "ground_truth.json").read_text())
 # How Envoy batched entries into messages changes with every recording.
 MESSAGES = sum(stream["messages"] for stream in GROUND_TRUTH["streams"].values())
 BOOKINFO = example("bookinfo")
@@ -85,18 +88,56 @@ def test_metric_list() -> None:
     assert METRICS.to_records() == [metric.to_dict() for metric in METRICS]
 
 
+def count_rows(html: str) -> list[tuple[str, str]]:
+    """The (what, how many) rows of an accounting table."""
+    return re.findall(r"<tr><td[^>]*>([^<]*)</td><td[^>]*>([^<]*)</td></tr>", html)
+
+
 def test_accounting_html() -> None:
     html = accounting_html(ANALYSIS.accounting)
-    assert html_rows(html)[1] == (
-        f"<td>6</td><td>{MESSAGES}</td><td>40</td><td>40</td><td>0</td><td>45</td><td>none</td>"
-        "</tr></tbody></table>"
-    )
+    assert html.startswith('<table class="meshals"><caption>accounting</caption>')
+    assert count_rows(html) == [
+        ("streams", "6"),
+        ("messages", str(MESSAGES)),
+        ("entries read", "40"),
+        ("analysed", "40"),
+        ("skipped", "none"),
+        ("metrics made", "45"),
+        ("dropped while reading", "none"),
+    ]
+    assert ANALYSIS.accounting._repr_html_() == html
+    assert ANALYSIS._repr_html_() == accounting_html(ANALYSIS.accounting, caption="analysis so far")
     lossy = attrs.evolve(
         ANALYSIS.accounting,
+        skipped=FrozenMap({SkipReason.INTERMEDIATE_ENTRY: 2, SkipReason.NO_PEER: 1}),
         dropped=FrozenMap({DiagnosticKind.ENTRY_SKIPPED: 2, DiagnosticKind.MESSAGE_SKIPPED: 1}),
     )
-    assert html_rows(accounting_html(lossy))[1].endswith(
-        "<td>entry-skipped: 2, message-skipped: 1</td></tr></tbody></table>"
+    lossy_html = accounting_html(lossy)
+    assert count_rows(lossy_html)[4:] == [
+        ("skipped", "3"),
+        ("intermediate-entry", "2"),
+        ("no-peer", "1"),
+        ("metrics made", "45"),
+        ("dropped while reading", ""),
+        ("entries left out of their messages", "2"),
+        ("whole messages", "1"),
+        ("entries the input held", "unknown"),  # a whole message's entries were not counted
+    ]
+    assert '<td style="padding-left:2em">no-peer</td>' in lossy_html
+    one_entry = attrs.evolve(lossy, dropped=FrozenMap({DiagnosticKind.ENTRY_SKIPPED: 2}))
+    assert count_rows(accounting_html(one_entry))[-1] == ("entries the input held", "42")
+
+
+def test_an_analysis_with_diagnostics_says_where_they_are() -> None:
+    noisy = analyze(
+        meshals.read(FIXTURES / "mx" / "reviews-sidecar-http.bin"), analyzers=["mx-mesh"]
+    )
+    noisy.metrics()
+    # The truncated FlatNode and the string peer that is not base64 (tests/fixtures/mx).
+    assert len(noisy.diagnostics) == 2
+    assert noisy._repr_html_() == (
+        accounting_html(noisy.accounting, caption="analysis so far")
+        + "<p>2 diagnostics: see <code>.diagnostics</code></p>"
     )
 
 
@@ -111,17 +152,30 @@ def test_traffic_html() -> None:
 
 def test_topology_html() -> None:
     html = topology_html(GRAPH, renderer="builtin")
-    assert html.startswith("<div><svg ")
-    picture = ET.fromstring(html[len("<div>") : html.index("</svg>") + len("</svg>")])
+    # As wide as the cell, never wider than drawn; its height follows the viewBox.
+    assert html.startswith('<div><svg xmlns="http://www.w3.org/2000/svg" width="100%"')
+    element = html[len("<div>") : html.index("</svg></div>") + len("</svg>")]
+    picture = ET.fromstring(element)
+    drawn = ET.fromstring(builtin_svg(GRAPH))
+    assert picture.get("style") == f"max-width:{drawn.get('width')}px;height:auto"
+    assert picture.get("viewBox") == drawn.get("viewBox")
+    assert picture.get("height") is None
     nodes = [g for g in picture.iter(f"{SVG}g") if g.get("class") == "node"]
     assert len(nodes) == 9
-    assert "<caption>9 services, 9 edges</caption>" in html
+    assert "<caption>9 services</caption>" in html
+    assert (
+        "<tr><td>istio-ingressgateway</td><td>gateway</td><td>1</td><td>proxy</td>"
+        "<td>failing</td></tr>"
+    ) in html
+    assert "<tr><td>mysqldb</td><td>service</td><td>1</td><td>-</td><td>unknown</td></tr>" in html
+    assert "<caption>9 edges</caption>" in html
     slow = GRAPH.edge("productpage", "reviews").combined()
     assert (
         "<td>productpage</td><td>reviews</td><td>HTTP</td><td>5</td><td>2</td>"
         f"<td>{ms(slow.p50)}</td><td>{ms(slow.p99)}</td><td>failing</td>"
     ) in html
     assert "<?xml" not in topology_html(GRAPH)  # inline, whichever renderer
+    assert GRAPH._repr_html_() == topology_html(GRAPH)
     assert topology_html(Topology()) == "<p>empty service graph</p>"
 
 

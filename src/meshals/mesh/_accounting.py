@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from meshals._display import html
 from meshals._errors import Diagnostic, DiagnosticKind
 from meshals._values import FrozenMap
 
@@ -135,6 +136,10 @@ class Accounting:
         if not isinstance(other, Accounting):
             return NotImplemented
         return self.merge(other)
+
+    def _repr_html_(self) -> str | None:
+        """A table of the counts, for notebooks."""
+        return html(self)
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready dict; ``skipped`` maps reason values to counts, in :class:`SkipReason`

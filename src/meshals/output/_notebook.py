@@ -9,10 +9,12 @@ values: :mod:`meshals.output._frames`.
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Sequence
 from typing import Final
 
 from meshals import _display
+from meshals._errors import DiagnosticKind
 from meshals.aggregate._health import TopologyHealth, health_of, topology_health
 from meshals.aggregate._red import RedStats
 from meshals.aggregate._topology import Topology
@@ -102,21 +104,75 @@ def metrics_html(metrics: Sequence[ServiceMeshMetric], *, limit: int = 50) -> st
     return table + (f"<p>... and {more} more</p>" if more > 0 else "")
 
 
-def accounting_html(accounting: Accounting) -> str:
-    """A one-row HTML table of an analysis' accounting (what ``Analysis`` can show unconsumed)."""
-    skipped = ", ".join(f"{reason.value}: {n}" for reason, n in accounting.skipped.items() if n)
-    dropped = ", ".join(f"{kind.value}: {n}" for kind, n in accounting.dropped.items() if n)
-    header = ("streams", "messages", "entries", "analyzed", "skipped", "metrics", "dropped")
-    row = (
-        str(accounting.streams),
-        str(accounting.messages),
-        str(accounting.entries_in),
-        str(accounting.analyzed),
-        f"{accounting.skipped_total}" + (f" ({skipped})" if skipped else ""),
-        str(accounting.metrics_out),
-        dropped or "none",
+_DROPPED_UNITS: Final = {
+    DiagnosticKind.ENTRY_SKIPPED: "entries left out of their messages",
+    DiagnosticKind.MESSAGE_SKIPPED: "whole messages",
+    DiagnosticKind.LINE_SKIPPED: "L4 log lines (connections)",
+    DiagnosticKind.PART_SKIPPED: "parts of uncounted size",
+    DiagnosticKind.NOT_LISTED: "problems past the diagnostics limit",
+}
+
+
+def _count_rows(rows: Iterable[tuple[str, str, bool]]) -> str:
+    """A two-column table body: what, how many; a detail row is indented under its total."""
+    cells = []
+    for what, count, detail in rows:
+        indent = ' style="padding-left:2em"' if detail else ""
+        cells.append(
+            f"<tr><td{indent}>{html.escape(what)}</td>"
+            f'<td style="text-align:right">{html.escape(count)}</td></tr>'
+        )
+    return "".join(cells)
+
+
+def accounting_html(accounting: Accounting, *, caption: str = "accounting") -> str:
+    """A table of what an analysis read and did: entries analysed, skipped by reason, dropped
+    while reading by kind, metrics made.
+
+    >>> print(accounting_html(Accounting(streams=1, messages=2, entries_in=3, analyzed=3,
+    ...                                  metrics_out=4)).replace("</tr>", "</tr>\\n"))
+    ... # doctest: +ELLIPSIS
+    <table class="meshals"><caption>accounting</caption><tbody><tr><td>streams</td>...</tr>
+    <tr><td>messages</td><td style="text-align:right">2</td></tr>
+    <tr><td>entries read</td><td style="text-align:right">3</td></tr>
+    <tr><td>analysed</td><td style="text-align:right">3</td></tr>
+    <tr><td>skipped</td><td style="text-align:right">none</td></tr>
+    <tr><td>metrics made</td><td style="text-align:right">4</td></tr>
+    <tr><td>dropped while reading</td><td style="text-align:right">none</td></tr>
+    </tbody></table>
+    """
+    rows: list[tuple[str, str, bool]] = [
+        ("streams", str(accounting.streams), False),
+        ("messages", str(accounting.messages), False),
+        ("entries read", str(accounting.entries_in), False),
+        ("analysed", str(accounting.analyzed), False),
+        ("skipped", str(accounting.skipped_total or "none"), False),
+        *((reason.value, str(n), True) for reason, n in accounting.skipped.items()),
+        ("metrics made", str(accounting.metrics_out), False),
+        ("dropped while reading", "none" if not accounting.dropped else "", False),
+        *(
+            (_DROPPED_UNITS.get(kind, kind.value), str(n), True)
+            for kind, n in accounting.dropped.items()
+        ),
+    ]
+    if accounting.dropped:
+        total = accounting.input_entries
+        rows.append(("entries the input held", "unknown" if total is None else str(total), False))
+    return (
+        f'<table class="meshals"><caption>{html.escape(caption)}</caption><tbody>'
+        + _count_rows(rows)
+        + "</tbody></table>"
     )
-    return _table(header, [row], caption="analysis so far")
+
+
+def _analysis_html(analysis: Analysis) -> str:
+    """The accounting so far, and how many diagnostics there are to look at."""
+    table = accounting_html(analysis.accounting, caption="analysis so far")
+    count = len(analysis.diagnostics)
+    if not count:
+        return table
+    noun = "diagnostic" if count == 1 else "diagnostics"
+    return table + f"<p>{count} {noun}: see <code>.diagnostics</code></p>"
 
 
 # --- traffic, graph and RED statistics ---------------------------------------------------------
@@ -137,13 +193,29 @@ def traffic_html(stats: TrafficStats) -> str:
     return _table(header, [row])
 
 
+_SVG_SIZE: Final = re.compile(r'<svg([^>]*?) width="([\d.]+)" height="[\d.]+"')
+
+
+def inline_svg(svg: str) -> str:
+    """An SVG document as an element for HTML, as wide as the page allows and never wider than
+    drawn: without the XML declaration and comments before it, its height following its
+    ``viewBox``.
+
+    >>> inline_svg('<?xml version="1.0"?>\\n<svg width="300" height="100" viewBox="0 0 300 100"/>')
+    '<svg width="100%" style="max-width:300px;height:auto" viewBox="0 0 300 100"/>'
+    """
+    element = svg[svg.index("<svg") :].rstrip()
+    return _SVG_SIZE.sub(r'<svg\1 width="100%" style="max-width:\2px;height:auto"', element, 1)
+
+
 def topology_html(
     graph: Topology,
     *,
     health: TopologyHealth | None = None,
     renderer: SvgRenderer = "auto",
 ) -> str:
-    """The service graph's picture (inline SVG) above a table of its edges.
+    """The service graph's picture (inline SVG, as wide as the page) above tables of its
+    services and edges.
 
     Args:
         graph: the service graph.
@@ -154,8 +226,17 @@ def topology_html(
     if not graph.nodes:
         return "<p>empty service graph</p>"
     health = topology_health(graph) if health is None else health
-    svg = to_svg(graph, health=health, renderer=renderer)
-    svg = svg[svg.index("<svg") :]  # inline: without the XML declaration and doctype
+    svg = inline_svg(to_svg(graph, health=health, renderer=renderer))
+    services = [
+        (
+            name,
+            node.kind.value,
+            str(len(node.instances)),
+            ",".join(role.value for role in node.reporter_roles) or _MISSING,
+            health.nodes[name].status.value,
+        )
+        for name, node in graph.nodes.items()
+    ]
     header = ("source", "destination", "protocols", "calls", "errors", "p50", "p99", "health")
     rows = []
     for key, edge in graph.edges.items():
@@ -172,8 +253,12 @@ def topology_html(
                 health.edges[key].status.value,
             )
         )
-    caption = f"{len(graph.nodes)} services, {len(graph.edges)} edges"
-    return f"<div>{svg}</div>" + _table(header, rows, caption=caption)
+    service_header = ("service", "kind", "instances", "reported by", "health")
+    return (
+        f"<div>{svg}</div>"
+        + _table(service_header, services, caption=f"{len(graph.nodes)} services")
+        + _table(header, rows, caption=f"{len(graph.edges)} edges")
+    )
 
 
 def red_html(stats: RedStats) -> str:
@@ -264,12 +349,9 @@ def latency_chart_svg(graph: Topology) -> str:
 # --- what the values show in notebooks (they call these through meshals._display) ---------------
 
 
-def _analysis_html(analysis: Analysis) -> str:
-    return accounting_html(analysis.accounting)
-
-
 _display.html.register(MetricList, metrics_html)
 _display.html.register(Analysis, _analysis_html)
+_display.html.register(Accounting, accounting_html)
 _display.html.register(TrafficStats, traffic_html)
 _display.html.register(Topology, topology_html)
 _display.html.register(RedStats, red_html)
