@@ -23,20 +23,29 @@ release = meshals.__version__
 version = release
 
 extensions = [
-    "myst_parser",
+    # MyST-NB: MyST Markdown (it loads myst_parser) and the notebooks in docs/notebooks, which it
+    # executes during the build and shows with their outputs.
+    "myst_nb",
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.napoleon",
     "sphinxarg.ext",
 ]
 
-source_suffix = {".md": "markdown"}
+source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
 root_doc = "index"
-exclude_patterns = ["_build", "notebooks", "_generated"]
+exclude_patterns = ["_build", "_generated", "jupyter_execute", "**.ipynb_checkpoints"]
 nitpicky = True
 
 myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
+
+# Every build runs the notebooks afresh, so the pages show what this meshals makes; an error in
+# a cell fails the build.
+nb_execution_mode = "force"
+nb_execution_raise_on_error = True
+nb_execution_timeout = 120
+nb_execution_in_temp = True  # a notebook that wrote a file would leave it in a scratch folder
 
 autodoc_member_order = "bysource"
 # The API index lists the everyday names in tables (``.. autosummary::``) that link to where
