@@ -22,6 +22,8 @@ import attrs
 __all__: list[str] = []
 
 _SWEEPS = 8  # down-and-up barycentre sweeps; the best order seen wins
+_TRANSPOSE_ROUNDS = 4
+_SMALL = 400  # items (services, bends, labels) up to which every sweep also swaps neighbours
 
 
 class ItemKind(enum.Enum):
@@ -193,10 +195,13 @@ def _reduce_crossings(columns: list[list[int]], links: _Links) -> list[list[int]
             _sort_by_barycentre(current, index, links.left, index - 1)
         for index in range(len(current) - 2, -1, -1):
             _sort_by_barycentre(current, index, links.right, index + 1)
-        _transpose(current, links)
+        if len(links.left) <= _SMALL:
+            _transpose(current, links)
         crossings = _crossings(current, links)
         if crossings < best_crossings:
             best, best_crossings = [list(column) for column in current], crossings
+    if len(links.left) > _SMALL:  # once, on the best order: each round is a pass over all pairs
+        _transpose(best, links)
     return best
 
 
@@ -216,10 +221,13 @@ def _sort_by_barycentre(
 
 
 def _transpose(columns: list[list[int]], links: _Links) -> None:
-    """Swap two neighbours of a column wherever that crosses fewer edges, until none does."""
+    """Swap two neighbours of a column wherever that crosses fewer edges, until none does (or
+    for a few rounds: on a big graph each round costs a pass over every pair)."""
     improved = True
-    while improved:
+    rounds = 0
+    while improved and rounds < _TRANSPOSE_ROUNDS:
         improved = False
+        rounds += 1
         for index, column in enumerate(columns):
             before = columns[index - 1] if index > 0 else []
             after = columns[index + 1] if index + 1 < len(columns) else []
