@@ -9,8 +9,11 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from meshals import analyze
+from meshals._values import FrozenMap
 from meshals.aggregate._health import HealthThresholds, Threshold, topology_health
-from meshals.aggregate._topology import Topology, topology
+from meshals.aggregate._stats import ReportedTraffic
+from meshals.aggregate._topology import Edge, ServiceNode, Topology, topology
+from meshals.aggregate._traffic import TrafficStats
 from meshals.examples import example
 from meshals.output import _svg as svg_module
 from meshals.output._graph_frame import title_lines
@@ -90,9 +93,28 @@ def test_the_legend_shows_the_thresholds_that_decided() -> None:
     assert legend[8] == "no rule applies: no calls"
 
 
-def test_a_title_without_times() -> None:
-    graph = topology([])
-    assert title_lines(graph) == ("Service graph", "no calls")
+def test_a_title_without_times_and_one_of_each() -> None:
+    assert title_lines(topology([])) == ("Service graph", "no calls")
+    untimed = Topology(
+        nodes=FrozenMap({name: ServiceNode(name=name) for name in ("a", "b")}),
+        edges=FrozenMap({("a", "b"): Edge(source="a", destination="b")}),
+    )
+    assert title_lines(untimed) == ("Service graph", "2 services, 1 edge, 0 calls")
+
+
+def test_a_title_across_days() -> None:
+    day = 86_400 * 1_000_000_000
+    stats = TrafficStats(
+        requests=1, first_start_ns=day - 1_000_000, last_end_ns=day + 7_200 * 10**9
+    )
+    edge = Edge(source="a", destination="a", traffic=ReportedTraffic(client=stats))
+    graph = Topology(
+        nodes=FrozenMap({"a": ServiceNode(name="a")}), edges=FrozenMap({("a", "a"): edge})
+    )
+    assert title_lines(graph)[1] == (
+        "1 service, 1 edge, 1 call  ·  1970-01-01 23:59:59.999 to 1970-01-02 02:00:00.000 UTC"
+        " (2 h 0 min)"
+    )
 
 
 @needs_graphviz

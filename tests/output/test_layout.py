@@ -157,6 +157,24 @@ def test_a_self_loop_arches_over_its_box_under_its_label() -> None:
     assert centre(loop.label) == centre(box)
 
 
+def test_a_big_graph() -> None:
+    # 40 services, each calling the next five: hundreds of bends and labels, so the order
+    # swaps neighbours once, on the best order of the sweeps.
+    names = [f"service-{index:02}" for index in range(40)]
+    metrics = [
+        call(names[index], names[index + step])
+        for index in range(len(names))
+        for step in range(1, 6)
+        if index + step < len(names)
+    ]
+    graph = topology(metrics)
+    layout = graph_layout(graph)
+    check_geometry(graph, layout)
+    lefts = [layout.nodes[name].x for name in names]
+    assert lefts == sorted(lefts)  # each calls the next: one layer each
+    assert len(set(lefts)) == len(names)
+
+
 def test_the_empty_graph() -> None:
     layout = graph_layout(Topology())
     assert (layout.width, layout.height) == (0.0, 0.0)

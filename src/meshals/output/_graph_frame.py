@@ -100,27 +100,54 @@ def _when(ns: int) -> datetime.datetime:
     )
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def _duration(seconds: float) -> str:
+    """A span as people say it: ``3.04 s``, ``12 min 5 s``, ``3 h 12 min``, ``2 d 3 h``.
+
+    >>> _duration(3.0412), _duration(725), _duration(11_530), _duration(183_600)
+    ('3.04 s', '12 min 5 s', '3 h 12 min', '2 d 3 h')
+    """
+    if seconds < 60:
+        return f"{seconds:.3g} s"
+    whole = round(seconds)
+    for unit, size, smaller, smaller_size in (
+        ("d", 86_400, "h", 3_600),
+        ("h", 3_600, "min", 60),
+        ("min", 60, "s", 1),
+    ):
+        if whole >= size:
+            return f"{whole // size} {unit} {whole % size // smaller_size} {smaller}"
+    raise AssertionError(seconds)  # 60 s or more is at least a minute
+
+
 def title_lines(graph: Topology) -> tuple[str, str]:
     """The title and the line under it: what the graph holds, and when its calls were made.
 
     >>> title_lines(Topology())
     ('Service graph', 'no calls')
     """
-    stats = [edge.combined() for edge in graph.edges.values()]
-    calls = sum(s.requests for s in stats)
-    counts = f"{len(graph.nodes)} services, {len(graph.edges)} edges, {calls} calls"
-    starts = [s.first_start_ns for s in stats if s.first_start_ns is not None]
-    ends = [s.last_end_ns for s in stats if s.last_end_ns is not None]
     if not graph.nodes:
         return "Service graph", "no calls"
+    stats = [edge.combined() for edge in graph.edges.values()]
+    counts = ", ".join(
+        (
+            _count(len(graph.nodes), "service"),
+            _count(len(graph.edges), "edge"),
+            _count(sum(s.requests for s in stats), "call"),
+        )
+    )
+    starts = [s.first_start_ns for s in stats if s.first_start_ns is not None]
+    ends = [s.last_end_ns for s in stats if s.last_end_ns is not None]
     if not starts or not ends:
         return "Service graph", counts
     first, last = _when(min(starts)), _when(max(ends))
     end_format = "%H:%M:%S.%f" if first.date() == last.date() else "%Y-%m-%d %H:%M:%S.%f"
-    span = (max(ends) - min(starts)) / _NS_PER_S
     when = (
         f"{first.strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]} to {last.strftime(end_format)[:-3]} UTC"
-        f" ({span:.3g} s)"
+        f" ({_duration((max(ends) - min(starts)) / _NS_PER_S)})"
     )
     return "Service graph", f"{counts}  ·  {when}"
 
