@@ -1,7 +1,7 @@
 """The builtin layout's geometry: where each box, label and edge of the service graph goes.
 
 :func:`graph_layout` places the layered graph of :mod:`meshals.output._layout_order` in
-points, left to right, and returns it as data (:class:`GraphLayout`): node boxes, label boxes
+pixels, left to right, and returns it as data (:class:`GraphLayout`): node boxes, label boxes
 and each edge as pieces whose bounding boxes are known, so that what the picture promises can
 be checked without drawing it:
 
@@ -12,8 +12,9 @@ be checked without drawing it:
 - a self-loop arches over the top of its box, its label above it, in the box's own band.
 
 Vertical positions minimise the squared distance of each item from its neighbours' mean (so
-that long edges run straight) under the bands' order and spacing: a few sweeps of isotonic
-regression (pool adjacent violators) over the columns.
+that long edges run straight, and a label's edge runs straight into the box it points to)
+under the bands' order and spacing: a few sweeps of isotonic regression (pool adjacent
+violators) over the columns.
 """
 
 from __future__ import annotations
@@ -152,7 +153,7 @@ class _Slot:
 
 @attrs.frozen
 class _Placed:
-    """The layered graph in points: bands, columns, where each edge meets each box."""
+    """The layered graph in pixels: bands, columns, where each edge meets each box."""
 
     layered: Ordered
     slots: list[_Slot]

@@ -7,7 +7,7 @@ in between, a *bend* (where the edge passes a column) or its *label* (a box the 
 under, in the odd column next to the service it points to). A long edge therefore gets its
 own slot in every column it crosses: no service box lies on its way. The items of each column
 are then ordered to cross few edges (barycentres, then swaps of neighbours). Geometry, and
-so every number in points, is :mod:`meshals.output._layout`'s.
+so every number in pixels, is :mod:`meshals.output._layout`'s.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ class Chain:
 
     Attributes:
         edge: the edge's (source, destination).
-        backward: the edge points right to left (it closes a cycle, or calls a service that
-            sits further left): its source is the chain's last item.
+        backward: the edge points right to left (it closes a cycle): its source is the
+            chain's last item.
         items: the item ids, one per column from the left end's to the right end's.
     """
 
