@@ -115,7 +115,7 @@ def test_bookinfo_reads_left_to_right() -> None:
     back = layout.edges["productpage", "UNKNOWN"]
     assert back.pieces[0].start[0] == layout.nodes["productpage"].x
     assert back.pieces[-1].end[0] == layout.nodes["UNKNOWN"].right
-    assert back.lines == ("HTTP 1 req", "100.0% err", "p99 0.20 ms")
+    assert back.lines == ("HTTP 1 req", "5xx 100.0%", "p99 0.20 ms")
     # Its label sits next to UNKNOWN, the service it points to, above its edge.
     assert back.label.right < layout.nodes["istio-ingressgateway"].x
     assert layout.edges["reviews", "ratings"].label.x > layout.nodes["reviews"].right
