@@ -72,7 +72,10 @@ def _comparable(notebook: Any) -> list[list[tuple[str, dict[str, str]]]]:
             continue
         outputs = []
         for output in cell.outputs:
-            data = {mime: str(value) for mime, value in output.get("data", {}).items()}
+            data = {
+                mime: EXAMPLES_DIR.sub("<meshals.examples>/", str(value))
+                for mime, value in output.get("data", {}).items()
+            }
             data = {mime: PICTURE.sub("<svg/>", value) for mime, value in data.items()}
             data.pop("image/svg+xml", None)
             outputs.append((output["output_type"], data or {"text": output.get("text", "")}))
@@ -81,6 +84,8 @@ def _comparable(notebook: Any) -> list[list[tuple[str, dict[str, str]]]]:
 
 
 PICTURE = re.compile(r"<svg\b.*?</svg>", re.DOTALL)
+# The folder the example's captures were read from: the checkout, or an installed copy.
+EXAMPLES_DIR = re.compile(r"[^'\"\s]*/meshals/examples/")
 
 
 def cell_html(notebook: Any, index: int) -> str:
