@@ -30,6 +30,7 @@ from meshals.codec._limits import DEFAULT_LIMITS, Limits
 from meshals.model._als import AlsMessage
 from meshals.model._l4 import L4Connection, LineSkip
 
+from ._compression import Compression, Decompressing, Prefixed, compression_of
 from ._detect import _UTF8_BOM, NEED_MORE, Container, detect_container
 from ._framing import (
     DEFAULT_MAX_FRAME_SIZE,
@@ -71,12 +72,14 @@ class Reader(Iterator[Record]):
     Iterate over it for the records in order: :class:`~meshals.AlsMessage` from an ALS
     container, :class:`~meshals.L4Connection` from an L4 log (:attr:`Container.ZTUNNEL`,
     :attr:`Container.ZTUNNEL_JSON`); :meth:`messages` gives them typed as ALS messages, for
-    code that reads only ALS. ``container`` is the container given or detected (None
-    until the first record is requested, and for an empty input); ``diagnostics`` collects
-    the messages and L4 lines skipped in lenient mode, as they are skipped (each message's
-    own tolerated problems stay in its ``AlsMessage.diagnostics``); :attr:`skipped_lines`
-    counts the lines of an L4 log that are no entries. Use it as a context manager, or call
-    :meth:`close`, to close a file that :func:`read` opened before the end; at the end it is
+    code that reads only ALS. ``container`` is the container given or detected (None until
+    the first record is requested, and for an empty input); ``compression`` is ``"gzip"`` or
+    ``"zstd"`` when the input is compressed (known once the first record is requested, None
+    for an uncompressed input); ``diagnostics`` collects the messages and L4 lines skipped in
+    lenient mode, as they are skipped (each message's own tolerated problems stay in its
+    ``AlsMessage.diagnostics``); :attr:`skipped_lines` counts the lines of an L4 log that are
+    no entries. Use it as a context manager, or call :meth:`close`, to close a file that
+    :func:`read` opened before the end; at the end it is
     closed anyway.
     """
 
@@ -93,12 +96,17 @@ class Reader(Iterator[Record]):
     ) -> None:
         self.source = source
         self.container = container
+        self.compression: Compression | None = None
         self.strict = strict
         self.max_message_size = max_message_size
         self.limits = limits
         self.diagnostics: list[Diagnostic] = []
         self._skipped_lines: Counter[LineSkip] = Counter()
         self._stream = stream
+        # Where the input's bytes come from: the stream, or a decompressor reading it.
+        self._input: Decompressing | BinaryIO = stream
+        # Why the compressed data broke off, once it has: the input ends there.
+        self._input_error: DecodeError | None = None
         self._owns_stream = owns_stream
         self._messages = self._generate()
 
@@ -165,19 +173,30 @@ class Reader(Iterator[Record]):
         head, at_eof = self._read_head()
         container = self.container
         if container is None:
+            if self._input_error is not None:
+                raise self._input_error
             return
         framer = _FRAMERS[container](max_frame_size=self.max_message_size, source=self.source)
         if head:
             framer.receive_data(head)
-        if at_eof:
+        if at_eof and self._input_error is None:
             framer.receive_data(b"")
         del head
         while True:
             try:
                 frame = framer.next_frame()
+                if frame is NEED_DATA:
+                    if self._input_error is None:
+                        chunk = self._read_chunk(_CHUNK_SIZE)
+                        if chunk or self._input_error is None:
+                            framer.receive_data(chunk)
+                            continue
+                    # The compressed data broke off: the frames before it were whole, this
+                    # one is not (the framer would call it truncated; the cause is this).
+                    raise self._input_error
             except DecodeError as exc:
-                # A stream cut off (or broken) mid-frame: in lenient mode keep what came before
-                # it and say where the rest was lost.
+                # A stream cut off (or broken) mid-frame, or its compressed data: in lenient
+                # mode keep what came before it and say where the rest was lost.
                 if self.strict or container not in _STREAM_CONTAINERS:
                     raise
                 reason = f"the rest of the stream is skipped: {exc.reason}"
@@ -187,23 +206,29 @@ class Reader(Iterator[Record]):
                     )
                 )
                 return
-            if frame is NEED_DATA:
-                framer.receive_data(self._read_chunk(_CHUNK_SIZE))
-            elif frame is END_OF_STREAM:
+            if frame is END_OF_STREAM:
                 return
+            if container in _L4_CONTAINERS:
+                record: Record | None = self._parse_l4(frame, framer)
             else:
-                if container in _L4_CONTAINERS:
-                    record: Record | None = self._parse_l4(frame, framer)
-                else:
-                    record = self._decode(frame, framer, container)
-                if record is not None:
-                    yield record
+                record = self._decode(frame, framer, container)
+            if record is not None:
+                yield record
 
     def _read_head(self) -> tuple[bytearray, bool]:
-        """The first bytes of the input, enough to detect its container if none was given."""
+        """The first bytes of the input, decompressed, enough to detect its container if none
+        was given; and whether they are all there is."""
         head = bytearray()
         # A whole chunk (short reads from pipes add up): detection needs more than a byte or two.
         at_eof = self._fill(head, _CHUNK_SIZE)
+        compression = compression_of(head)
+        if compression is not None:
+            self.compression = compression
+            self._input = Decompressing(
+                compression, Prefixed(bytes(head), self._stream), source=self.source
+            )
+            head = bytearray()
+            at_eof = self._fill(head, _CHUNK_SIZE)
         if self.container is not None:
             return head, at_eof
         while True:
@@ -216,7 +241,8 @@ class Reader(Iterator[Record]):
             at_eof = self._fill(head, 2 * len(head))
 
     def _fill(self, buffer: bytearray, size: int) -> bool:
-        """Read into *buffer* until it holds *size* bytes; whether the input ended first."""
+        """Read into *buffer* until it holds *size* bytes; whether the input ended (or broke
+        off) first."""
         while len(buffer) < size:
             chunk = self._read_chunk(size - len(buffer))
             if not chunk:
@@ -225,7 +251,13 @@ class Reader(Iterator[Record]):
         return False
 
     def _read_chunk(self, size: int) -> bytes:
-        chunk = self._stream.read(size)
+        """Up to *size* bytes of the input; ``b""`` at its end, or where its compressed data
+        broke off (then ``_input_error`` says why)."""
+        try:
+            chunk = self._input.read(size)
+        except DecodeError as exc:  # only a decompressor raises it
+            self._input_error = exc
+            return b""
         if not isinstance(chunk, bytes):
             raise TypeError(f"{self.source}: read() needs a binary file, opened with 'rb'")
         return chunk
@@ -290,14 +322,21 @@ def read(
     strict: bool = False,
     max_message_size: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    name: str | None = None,
 ) -> Reader:
     """Read the ALS messages, or L4 connections, of a file (or binary file object), lazily.
 
     The container is detected from the content (see :func:`detect_container`) unless
     *container* is given. The input is read in 64 KiB chunks and only one message is held at
     a time, so memory follows the largest message, not the file. Each message is decoded with
-    ``source`` (the path, or the file object's name) and ``index`` (its position in the
-    file from 0, counting skipped messages).
+    ``source`` (*name*: the path, or the file object's name) and ``index`` (its position in
+    the file from 0, counting skipped messages).
+
+    A gzip- or zstd-compressed input is decompressed as it is read, whatever the container
+    (given or detected): the compression is recognised by its magic bytes, not by a file name,
+    so pipes work too (``reader.compression`` says which it was). Zstandard needs the
+    ``zstandard`` package (the ``zstd`` extra). A compressed input cut off inside
+    its compressed data reads like a stream cut off inside a frame (see below).
 
     In lenient mode (the default) a message of a stream (JSON Lines, delimited, gRPC) that
     fails to decode is skipped and recorded in the returned reader's ``diagnostics``, and a
@@ -319,6 +358,9 @@ def read(
             most read ahead when detection needs a long first line. Default:
             ``limits.max_message_size``.
         limits: the decoders' limits (:class:`~meshals.codec.Limits`), passed to each message.
+        name: what errors, diagnostics and each record's ``source`` call the input. Default:
+            the path, or the file object's ``name`` (``"<stdin>"`` for ``sys.stdin.buffer``),
+            else ``"<stream>"``.
 
     Returns:
         A :class:`Reader`: an iterator of :data:`Record` (:class:`~meshals.AlsMessage`, or
@@ -328,8 +370,10 @@ def read(
     Raises:
         OSError: the file cannot be opened (at once) or read (while iterating).
         DecodeError: while iterating, the input is in no known container, is truncated or
-            malformed, or a message or L4 entry in it is invalid (see above for lenient
-            mode), or a line is longer than *max_message_size*.
+            malformed (its compressed data too), or a message or L4 entry in it is invalid
+            (see above for lenient mode), or a line is longer than *max_message_size*.
+        MissingDependencyError: while iterating, the input is zstd-compressed and the
+            ``zstandard`` package (the ``zstd`` extra) is not installed.
     """
     if max_message_size is None:
         max_message_size = limits.max_message_size
@@ -338,17 +382,19 @@ def read(
         stream: BinaryIO = open(path, "rb")  # noqa: SIM115 -- the Reader closes it
         return Reader(
             stream,
-            source=path,
+            source=path if name is None else name,
             container=container,
             strict=strict,
             max_message_size=max_message_size,
             owns_stream=True,
             limits=limits,
         )
-    name = getattr(source, "name", None)
+    if name is None:
+        stream_name = getattr(source, "name", None)
+        name = stream_name if isinstance(stream_name, str) else "<stream>"
     return Reader(
         source,
-        source=name if isinstance(name, str) else "<stream>",
+        source=name,
         container=container,
         strict=strict,
         max_message_size=max_message_size,

@@ -14,6 +14,7 @@ from typing import Final, Literal, NamedTuple
 from meshals._errors import DecodeError
 from meshals.codec._l4_lines import log_line_format
 
+from ._compression import compression_of, unsupported_compression
 from ._framing import Buffer, parse_varint
 
 __all__ = ["Container"]
@@ -144,11 +145,25 @@ def detect_container(
         return Container.BINARY
     if starts_like_text:
         return Container.JSON
-    raise DecodeError(
+    raise DecodeError(_unrecognised(prefix), source=name)
+
+
+def _unrecognised(prefix: bytes | bytearray) -> str:
+    """Why *prefix* is no container: what it starts with, and what it is if it is compressed."""
+    reason = (
         "not a recognisable ALS container (JSON, JSON Lines, binary, delimited or gRPC);"
-        f" it starts with bytes {bytes(prefix[:8]).hex(' ')}",
-        source=name,
+        f" it starts with bytes {bytes(prefix[:8]).hex(' ')}"
     )
+    compressed = compression_of(prefix)
+    if compressed is not None:  # read() undoes one layer: this is a second one
+        return f"{reason}: {compressed}-compressed data (meshals decompresses one layer only)"
+    other = unsupported_compression(prefix)
+    if other is not None:
+        return (
+            f"{reason}: {other}, which meshals does not read (decompress it, or compress it"
+            " with gzip or zstd)"
+        )
+    return reason
 
 
 def _skip_whitespace(data: bytes | bytearray, position: int) -> int:

@@ -63,7 +63,8 @@ def _render_file(
         warnings.extend(reader.diagnostics[reported:])
     if not as_json:
         detected = _MISSING if reader.container is None else reader.container.value
-        lines.insert(0, f"{path}: container {detected}")
+        compressed = "" if reader.compression is None else f" ({reader.compression})"
+        lines.insert(0, f"{path}: container {detected}{compressed}")
     return lines, warnings
 
 
