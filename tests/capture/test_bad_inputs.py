@@ -656,9 +656,23 @@ WKT = "type.googleapis.com/google.protobuf."
 JSON_CASES: list[tuple[str, str | bytes, Outcome, Outcome | None]] = [
     (
         "long-unknown-key",
-        '{"' + "k" * 100 + '": 1}',
-        Keeps(None, 0, ((None, "k" * 77 + "...", f"unknown field {'k' * 100!r}; ignored"),)),
+        '{"httpLogs": {}, "' + "k" * 100 + '": 1}',
+        Keeps("http", 0, ((None, "k" * 77 + "...", f"unknown field {'k' * 100!r}; ignored"),)),
         Raises(f"unknown field {'k' * 100!r}", None, "k" * 77 + "..."),
+    ),
+    (
+        # Other JSON, not a message with unknown fields: an error in both modes.
+        "not-an-als-message",
+        '{"envoy_version": "1.40.0", "' + "k" * 100 + '": 1, "calls": [], "streams": {}}',
+        Raises(
+            'not an ALS message: a JSON object whose members ("envoy_version", "'
+            + "k" * 77
+            + '...", "calls", ...) include none of identifier, httpLogs, tcpLogs'
+            " (http_logs, tcp_logs)",
+            None,
+            None,
+        ),
+        None,
     ),
     (
         "duration-out-of-range-in-envoys-form",

@@ -71,3 +71,15 @@ def test_a_gzip_file_that_holds_no_capture_says_what_it_holds(tmp_path: Path) ->
         " delimited or gRPC); it starts with bytes 1f 8b 08 00 00 00 00 00: gzip-compressed"
         " data (meshals decompresses one layer only)\n",
     )
+
+
+@pytest.mark.parametrize("command", ["inspect", "analyze", "graph", "stats", "metrics"])
+def test_json_that_is_not_an_als_message_is_an_error_naming_the_file(command: str) -> None:
+    truth = ENVOY / "ground_truth.json"
+    assert meshals(command, truth) == (
+        1,
+        "",
+        f"meshals: error: {truth}, message 0: not an ALS message: a JSON object whose members"
+        ' ("envoy_version", "envoy_build", "resolver", ...) include none of identifier,'
+        " httpLogs, tcpLogs (http_logs, tcp_logs)\n",
+    )

@@ -76,7 +76,7 @@ def _bad_ztunnel_line() -> tuple[Diagnostic, ...]:
 
 
 def _too_many_problems() -> tuple[Diagnostic, ...]:
-    text = '{"a": 1, "b": 2, "c": 3}'
+    text = '{"httpLogs": {}, "a": 1, "b": 2, "c": 3}'
     return decode_json(text, source="c.json", limits=Limits(max_diagnostics=1)).diagnostics
 
 

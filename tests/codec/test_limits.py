@@ -626,7 +626,7 @@ def test_diagnostics_per_message() -> None:
 
 def test_strict_mode_raises_at_the_first_problem_whatever_the_diagnostics_limit() -> None:
     with pytest.raises(DecodeError, match="unknown field 'bogus'"):
-        decode_json('{"bogus": 1}', strict=True, limits=Limits(max_diagnostics=1))
+        decode_json('{"tcpLogs": {}, "bogus": 1}', strict=True, limits=Limits(max_diagnostics=1))
 
 
 def test_values_within_the_limits_are_frozen_all_the_way_down() -> None:

@@ -9,15 +9,21 @@ otherwise. Leaf values are parsed by :mod:`meshals.codec._json_scalars`.
 
 from __future__ import annotations
 
+import itertools
+import json
+
 from meshals.model._als import AlsMessage
 
 from ._json_load import _load
-from ._json_messages import _als_message
+from ._json_messages import _STREAM_MESSAGE, _als_message
 from ._json_scalars import describe
-from ._json_walk import _Context
+from ._json_walk import _Context, _printable
 from ._limits import DEFAULT_LIMITS, LimitExceeded, Limits
 
 __all__ = ["decode_json"]
+
+# How many of an object's member names "not an ALS message" lists.
+_MEMBERS_SHOWN = 3
 
 
 def decode_json(
@@ -50,7 +56,9 @@ def decode_json(
         would slow every message by about 15%), unless *strict*.
 
     Raises:
-        DecodeError: The text is not JSON, its top-level value is not an object, it breaks
+        DecodeError: The text is not JSON, its top-level value is not an object or is not an
+            ALS message (an object with members, none of them ``identifier``, ``httpLogs``,
+            ``tcpLogs``, ``http_logs`` or ``tcp_logs``: other JSON, in both modes), it breaks
             a message-wide limit (size, entries) or a limit outside the entries (in the
             identifier), or (in strict mode) any value breaks the mapping. ``field`` names
             the protobuf field path (``http_logs.log_entry[0].common_properties.start_time``)
@@ -70,9 +78,28 @@ def decode_json(
         raise context.error(
             f"expected a JSON object (StreamAccessLogsMessage), got {describe(document)}"
         )
+    _check_is_als_message(document, context)
     if trailing is not None:  # SkyWalking's recordings: the first value is the message
         context.problem(f"trailing text after the JSON value at {trailing}", None)
     try:
         return _als_message(document, context)
     except LimitExceeded as exceeded:  # outside any entry: the message as a whole
         raise context.error(exceeded.reason, exceeded.field) from None
+
+
+def _check_is_als_message(document: dict[str, object], context: _Context) -> None:
+    """Raise if *document* has members but none of StreamAccessLogsMessage's.
+
+    Such an object is other JSON (a test's ground truth, a Kubernetes list, a metric record),
+    not a message with a few unknown fields: lenient decoding would make an empty message of
+    it and bury the mistake under "unknown field" notes. ``{}`` stays the empty message that
+    proto3 JSON says it is.
+    """
+    if not document or any(key in _STREAM_MESSAGE for key in document):
+        return
+    names = [json.dumps(_printable(key)) for key in itertools.islice(document, _MEMBERS_SHOWN)]
+    more = ", ..." if len(document) > _MEMBERS_SHOWN else ""
+    raise context.error(
+        f"not an ALS message: a JSON object whose members ({', '.join(names)}{more}) include"
+        " none of identifier, httpLogs, tcpLogs (http_logs, tcp_logs)"
+    )
