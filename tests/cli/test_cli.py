@@ -144,7 +144,11 @@ def test_inspect_without_any_identifier(capsys: pytest.CaptureFixture[str], tmp_
 def test_inspect_empty_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "empty.msg"
     path.write_bytes(b"")
-    assert run(capsys, "inspect", path) == (0, f"{path}: container -\n", "")
+    assert run(capsys, "inspect", path) == (
+        0,
+        f"{path}: container -\n",
+        f"meshals: warning: {path}: empty input: nothing was read\nmeshals: {path}: 1 warning\n",
+    )
 
 
 def test_container_option_overrides_detection(

@@ -244,7 +244,10 @@ def test_table_without_metrics_is_the_header(
     status, out, err = run(capsys, "analyze", "--resolver", MOCK_RESOLVER, path)
     assert status == 0
     assert out == "SIDE  PROTO  SOURCE -> DEST  ENDPOINT  CODE  STATUS  LATENCY  FLAGS\n"
-    assert err == "meshals: 1 file: 0 entries, 0 analyzed, 0 skipped, 0 metrics\n"
+    assert err == (
+        f"meshals: warning: {path}: empty input: nothing was read\n"
+        "meshals: 1 file: 0 entries, 0 analyzed, 0 skipped, 0 metrics\n"
+    )
 
 
 def test_csv_parses_back_to_the_jsonl_records(capsys: pytest.CaptureFixture[str]) -> None:

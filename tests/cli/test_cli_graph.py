@@ -245,7 +245,10 @@ def test_an_empty_capture(capsys: pytest.CaptureFixture[str], tmp_path: Path) ->
     empty.write_bytes(b"")
     status, out, err = run(capsys, "graph", "--resolver", RESOLVER, empty)
     assert (status, out) == (0, "(no calls)\n")
-    assert err == "meshals: 1 file: 0 entries, 0 analyzed, 0 skipped, 0 metrics\n"
+    assert err == (
+        f"meshals: warning: {empty}: empty input: nothing was read\n"
+        "meshals: 1 file: 0 entries, 0 analyzed, 0 skipped, 0 metrics\n"
+    )
 
 
 GRAPH_USAGE_ERRORS = [

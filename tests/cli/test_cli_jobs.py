@@ -21,7 +21,7 @@ from typing import Any, ClassVar, NamedTuple, cast
 import pytest
 
 from meshals import ServiceMeshMetric, cli, examples, topology
-from meshals.cli import _jobs, _parser, _run, _stats
+from meshals.cli import _inputs, _jobs, _parser, _run, _stats
 from meshals.cli._formats import FORMATS, STATS_FORMATS
 from meshals.cli._jobs import in_order
 from meshals.output._records import STATS_SCOPES
@@ -253,7 +253,9 @@ def test_each_files_result_pickles(command: tuple[str, ...]) -> None:
     with contextlib.ExitStack() as stack:
         for capture in examples.example("bookinfo").captures():
             path = os.fspath(stack.enter_context(resources.as_file(capture)))
-            result = analysis(naming, path)
+            source = _inputs.Input(path, path)
+            assert pickle.loads(pickle.dumps(source)) == source
+            result = analysis(naming, source)
             assert result.entries == result.accounting.entries_in > 0
             assert pickle.loads(pickle.dumps(result)) == result
 

@@ -29,13 +29,14 @@ from meshals.capture._detect import Container
 
 from ._analyze import _analyze
 from ._graph import _graph
+from ._inputs import inputs
 from ._inspect import _inspect_file
 from ._metrics import _metrics
 from ._output import destination
-from ._parser import _check_analysis_args, _check_output_args, build_parser
+from ._parser import _check_analysis_args, _check_inputs, _check_output_args, build_parser
 from ._run import _failed
 from ._stats import _stats
-from ._stderr import _PROG
+from ._stderr import _PROG, _error
 
 __all__ = ["entrypoint", "main"]
 
@@ -116,13 +117,24 @@ def _discard_stdout() -> None:
 
 
 def _inspect(args: argparse.Namespace, *, container: Container | None, out: TextIO) -> int:
+    """``inspect``: each input's report in turn; exit status 1 if any failed."""
+    _check_inputs(args)
     status = 0
     as_json = args.format == "jsonl"
-    for path in args.files:
-        if not _inspect_file(
-            path, container=container, strict=args.strict, as_json=as_json, out=out
-        ):
+    for argument in args.files:
+        try:
+            sources, notes = inputs([argument])
+        except OSError as exc:  # a directory that cannot be listed
+            _error(f"{argument}: {exc.strerror or exc}")
             status = 1
+            continue
+        for note in notes:
+            print(f"{_PROG}: warning: {note}", file=sys.stderr)
+        for source in sources:
+            if not _inspect_file(
+                source, container=container, strict=args.strict, as_json=as_json, out=out
+            ):
+                status = 1
     return status
 
 

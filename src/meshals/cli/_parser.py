@@ -28,6 +28,7 @@ from ._formats import (
     extensions_help,
     format_named_by,
 )
+from ._inputs import FILE_HELP, STDIN_ARGUMENT, stdin_count
 from ._stderr import _PROG
 
 __all__: list[str] = []
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="show the messages and entries of ALS capture files",
         description="Show the container, messages and entries of ALS capture files.",
     )
-    inspect.add_argument("files", nargs="+", metavar="FILE", help="a capture file")
+    inspect.add_argument("files", nargs="+", metavar="FILE", help=FILE_HELP)
     inspect.add_argument(
         "--format",
         choices=INSPECT_FORMATS,
@@ -93,7 +94,9 @@ def _analysis_options() -> argparse.ArgumentParser:
     """The input and analysis options every analysing command shares (a parent parser)."""
     options = argparse.ArgumentParser(add_help=False)
     inputs = options.add_argument_group("input (FILEs or --example)")
-    inputs.add_argument("files", nargs="*", metavar="FILE", help="a capture file (one stream)")
+    inputs.add_argument(
+        "files", nargs="*", metavar="FILE", help=f"{FILE_HELP}; each file one stream"
+    )
     inputs.add_argument(
         "--example",
         choices=examples.names(),
@@ -284,11 +287,18 @@ def _check_output_args(args: argparse.Namespace) -> None:
         args.format = DEFAULT_FORMATS[args.command]
 
 
+def _check_inputs(args: argparse.Namespace) -> None:
+    """Standard input can be read once: ``-`` may stand among the FILEs once (exit status 2)."""
+    if stdin_count(args.files) > 1:
+        args.command_parser.error(f"{STDIN_ARGUMENT} (standard input) can be given once")
+
+
 def _check_analysis_args(args: argparse.Namespace) -> None:
     """Usage errors the parser cannot find itself (exit status 2)."""
     error = args.command_parser.error
     if bool(args.files) == bool(args.example):
         error("give capture FILEs or --example NAME (not both)")
+    _check_inputs(args)
     if (args.service_rule or args.instance_rule) and not args.k8s_snapshot:
         error("--service-rule and --instance-rule need --k8s-snapshot")
     names = [name.strip() for value in args.analyzer for name in value.split(",")]

@@ -165,11 +165,15 @@ def _bar(
     return bar
 
 
-def file_sizes(paths: Sequence[str]) -> list[int | None]:
+def file_sizes(paths: Sequence[str | None]) -> list[int | None]:
     """The size of each of *paths* in bytes; None for one that is no regular file (a pipe, a
-    device) or cannot be examined (reading it will report why, in its turn)."""
+    device), standard input (None), or cannot be examined (reading it will report why, in its
+    turn)."""
     sizes: list[int | None] = []
     for path in paths:
+        if path is None:
+            sizes.append(None)
+            continue
         try:
             status = os.stat(path)
         except OSError:

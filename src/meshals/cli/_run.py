@@ -2,7 +2,8 @@
 warnings and a summary of the run on stderr.
 
 The analysing commands share their input and analysis options (one parent parser): capture
-FILEs (each file one stream) or ``--example NAME`` (a bundled recording, with its resolver),
+FILEs (each file one stream; ``-`` standard input, a directory its files: ``_inputs``) or
+``--example NAME`` (a bundled recording, with its resolver),
 ``--resolver``, ``--k8s-snapshot``, ``--analyzer``... Each analyses everything first, then
 prints at once, except ``analyze``'s line-oriented formats, which are written as the metrics
 are made; the first failure prints ``meshals: error: <where>: <reason>`` (and nothing more on
@@ -24,13 +25,12 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import resources
-from typing import BinaryIO, Final, Generic, TypeVar
+from typing import Final, Generic, TypeVar
 
 import attrs
 
 from meshals import examples
 from meshals._errors import Diagnostic, DiagnosticKind, MeshalsError
-from meshals.capture._containers import read
 from meshals.capture._detect import Container
 from meshals.mesh._accounting import Accounting, SkipReason, dropped_by
 from meshals.mesh._analysis import analyze
@@ -39,9 +39,10 @@ from meshals.model._als import AlsMessage
 from meshals.model._metrics import ServiceMeshMetric
 from meshals.model._role import Role
 
+from ._inputs import Input, Spool, inputs, nothing_read
 from ._jobs import in_order
 from ._naming import Naming, NamingOptions
-from ._progress import Progress, counted, file_sizes
+from ._progress import Progress, file_sizes
 from ._stderr import _PROG, _error
 
 __all__: list[str] = []
@@ -120,13 +121,13 @@ class _FileAnalysis(Generic[FileSummary]):
     def __call__(
         self,
         naming: Naming,
-        path: str,
+        source: Input,
         *,
         on_entries: Callable[[int], None] | None = None,
         on_bytes: Callable[[int], None] | None = None,
     ) -> _FileResult[FileSummary]:
-        """Analyse the file at *path* as one stream; *on_entries* counts entries as they come,
-        *on_bytes* the bytes read from the file.
+        """Analyse the input as one stream; *on_entries* counts entries as they come,
+        *on_bytes* the bytes read from its file.
 
         Raises:
             MeshalsError, OSError: reading or analysing failed.
@@ -140,11 +141,7 @@ class _FileAnalysis(Generic[FileSummary]):
                 on_entries(more)
 
         message_warnings: list[Diagnostic] = []
-        with contextlib.ExitStack() as stack:
-            source: str | BinaryIO = path
-            if on_bytes is not None:
-                source = stack.enter_context(counted(path, on_bytes))
-            reader = stack.enter_context(read(source, container=self.container, strict=self.strict))
+        with source.open(container=self.container, strict=self.strict, on_bytes=on_bytes) as reader:
             analysis = analyze(
                 _noting(reader, message_warnings, count),
                 resolver=naming.resolver,
@@ -155,9 +152,15 @@ class _FileAnalysis(Generic[FileSummary]):
                 analyzers=self.analyzers,
             )
             summary = self.summarise(analysis)
+        empty = nothing_read(reader)
         return _FileResult(
             summary=summary,
-            warnings=(*reader.diagnostics, *message_warnings, *analysis.diagnostics),
+            warnings=(
+                *reader.diagnostics,
+                *message_warnings,
+                *analysis.diagnostics,
+                *(() if empty is None else (empty,)),
+            ),
             # The analysis saw the reader's records through _noting, not the reader itself.
             accounting=analysis.accounting + dropped_by(reader.diagnostics),
             entries=entries,
@@ -175,9 +178,11 @@ def _analyze_all(
 ) -> _Run:
     """Analyse every input (FILEs or the example's captures), each file one stream.
 
-    Each file's metrics are summarised by *summarise* (in a worker process with ``--jobs``),
-    and the summaries go to *merge* in file order, so the result does not depend on the
-    number of processes. A progress bar is drawn on a terminal stderr (not with ``--quiet``).
+    FILEs are expanded (``-`` standard input, a directory its files); with worker processes,
+    standard input is first copied to a temporary file they can read. Each file's metrics are
+    summarised by *summarise* (in a worker process with ``--jobs``), and the summaries go to
+    *merge* in file order, so the result does not depend on the number of processes. A
+    progress bar is drawn on a terminal stderr (not with ``--quiet``).
 
     Args:
         args: the parsed and checked options.
@@ -193,13 +198,22 @@ def _analyze_all(
     analysis = _FileAnalysis.of(args, container=container, summarise=summarise)
     run = _Run(unnamed=analysis.naming.unnamed, quiet=args.quiet)
     with contextlib.ExitStack() as stack:
-        paths = list(args.files)
         if args.example:
-            paths = [
-                os.fspath(stack.enter_context(resources.as_file(capture)))
-                for capture in examples.example(args.example).captures()
+            sources = [
+                Input(path, path)
+                for path in (
+                    os.fspath(stack.enter_context(resources.as_file(capture)))
+                    for capture in examples.example(args.example).captures()
+                )
             ]
-        sizes = file_sizes(paths)
+        else:
+            sources, notes = inputs(args.files)
+            run.warnings.extend(notes)
+        parallel = args.jobs > 1 and len(sources) > 1
+        if parallel:  # a worker process cannot read this one's standard input: copy it
+            spool = stack.enter_context(Spool())
+            sources = [spool.of(source) for source in sources]
+        sizes = file_sizes([source.path for source in sources])
         total = None if None in sizes else sum(size or 0 for size in sizes)
         # Metrics written to a terminal as they are made show the progress themselves, and a
         # bar drawn on the same screen would be torn by them.
@@ -208,13 +222,12 @@ def _analyze_all(
             Progress(
                 sys.stderr,
                 total_bytes=total,
-                files=len(paths),
+                files=len(sources),
                 quiet=args.quiet or streaming_to_terminal,
             )
         )
-        parallel = args.jobs > 1 and len(paths) > 1
         # Here, bytes and entries are counted as they are read; from workers, per file done.
-        work: Callable[[Naming, str], _FileResult[FileSummary]] = analysis
+        work: Callable[[Naming, Input], _FileResult[FileSummary]] = analysis
         if not parallel:
             here = analysis
             if summarise_here is not None:
@@ -224,7 +237,7 @@ def _analyze_all(
                 work = functools.partial(here, on_entries=progress.entries, on_bytes=progress.read)
         # Workers start with the whole command imported: the summarisers are its modules'.
         results = in_order(
-            work, paths, setup=analysis.naming.load, jobs=args.jobs, preload=("meshals.cli",)
+            work, sources, setup=analysis.naming.load, jobs=args.jobs, preload=("meshals.cli",)
         )
         for size, result in zip(
             sizes, stack.enter_context(contextlib.closing(results)), strict=True
@@ -238,7 +251,7 @@ def _analyze_all(
             merge(result.summary)
             run.warnings.extend(result.warnings)
             run.accounts.append(result.accounting)
-    run.files = len(paths)
+    run.files = len(sources)
     return run
 
 
