@@ -1,4 +1,5 @@
-"""Shared test set-up: Hypothesis profiles, fixture paths and the recordings' period."""
+"""Shared test set-up: Hypothesis profiles, fixture paths, the recordings' period, and their
+entries as Envoy's own protos read them."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ import calendar
 import json
 import os
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import attrs
 import pytest
+from envoy.service.accesslog.v3 import als_pb2
 from hypothesis import HealthCheck, settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -84,3 +88,95 @@ def recorded_period_ns(recorded_extents_ns: list[tuple[int, int]]) -> tuple[int,
     """The Envoy recordings' (and the bookinfo example's) first start and last end, in ns."""
     extents = recorded_extents_ns
     return min(start for start, _ in extents), max(end for _, end in extents)
+
+
+# --- the entries of the Envoy recordings, read with Envoy's generated protos -------------------
+
+
+@attrs.frozen
+class RecordedEntry:
+    """One entry of the bookinfo recordings (``tests/fixtures/envoy/*.bin``), read with Envoy's
+    generated protos, not meshals: when it started and ended (ns since the epoch, the end the
+    start plus the longest time offset logged), and how many metrics it makes (a gateway entry
+    two when routed to an upstream host, one otherwise; a sidecar entry one)."""
+
+    start_ns: int
+    end_ns: int
+    metrics: int
+
+
+def _frames(data: bytes) -> Iterator[bytes]:
+    """The messages of a varint-delimited stream."""
+    offset = 0
+    while offset < len(data):
+        size = shift = 0
+        while True:
+            byte = data[offset]
+            offset += 1
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        yield data[offset : offset + size]
+        offset += size
+
+
+_OFFSETS = (
+    "duration",
+    "time_to_last_rx_byte",
+    "time_to_first_upstream_tx_byte",
+    "time_to_last_upstream_tx_byte",
+    "time_to_first_upstream_rx_byte",
+    "time_to_last_upstream_rx_byte",
+    "time_to_first_downstream_tx_byte",
+    "time_to_last_downstream_tx_byte",
+)
+
+
+@pytest.fixture(scope="session")
+def recorded_entries() -> list[RecordedEntry]:
+    """Every entry of the bookinfo recordings, in start order."""
+    found = []
+    for path in sorted((FIXTURES / "envoy").glob("*.bin")):
+        gateway = path.name.startswith("istio-ingressgateway")
+        for frame in _frames(path.read_bytes()):
+            message = als_pb2.StreamAccessLogsMessage.FromString(frame)
+            logs = message.http_logs if message.HasField("http_logs") else message.tcp_logs
+            for entry in logs.log_entry:
+                common = entry.common_properties
+                start = common.start_time.ToNanoseconds()
+                longest = max(getattr(common, name).ToNanoseconds() for name in _OFFSETS)
+                routed = common.HasField("upstream_remote_address")
+                found.append(RecordedEntry(start, start + longest, 2 if gateway and routed else 1))
+    return sorted(found, key=lambda entry: entry.start_ns)
+
+
+@pytest.fixture(scope="session")
+def recorded_starts(recorded_entries: list[RecordedEntry]) -> list[int]:
+    """The recordings' entries' start times, in order (ns since the epoch)."""
+    return [entry.start_ns for entry in recorded_entries]
+
+
+@pytest.fixture(scope="session")
+def recorded_end(recorded_entries: list[RecordedEntry]) -> int:
+    """Where the recordings end: the latest end of an entry."""
+    return max(entry.end_ns for entry in recorded_entries)
+
+
+@pytest.fixture(scope="session")
+def count_in_range(
+    recorded_entries: list[RecordedEntry],
+) -> Callable[[int | None, int | None], tuple[int, int]]:
+    """``count_in_range(since_ns, until_ns)``: how many of the recordings' entries started in
+    ``[since_ns, until_ns)``, and how many metrics they make."""
+
+    def count(since_ns: int | None, until_ns: int | None) -> tuple[int, int]:
+        kept = [
+            entry.metrics
+            for entry in recorded_entries
+            if (since_ns is None or entry.start_ns >= since_ns)
+            and (until_ns is None or entry.start_ns < until_ns)
+        ]
+        return len(kept), sum(kept)
+
+    return count

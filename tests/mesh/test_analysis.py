@@ -1003,6 +1003,8 @@ def test_skip_reason_values_are_stable() -> None:
         "no-peer",
         "malformed-peer",
         "reported-by-envoy",
+        "outside-time-range",
+        "no-start-time",
     ]
 
 

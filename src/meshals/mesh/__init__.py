@@ -1,8 +1,8 @@
 """The analysis: from access-log entries to ``ServiceMeshMetric`` values.
 
 Streams and the role of each Envoy, addresses, status and TLS, Istio peer metadata, the
-k8s-mesh (gateway, sidecar, waypoint), mx-mesh and L4 analyses, ``analyze()`` and the
-accounting of every entry it was given.
+k8s-mesh (gateway, sidecar, waypoint), mx-mesh and L4 analyses, ``analyze()`` (over a time
+range, if asked) and the accounting of every entry it was given.
 """
 
 from ._accounting import (
@@ -39,6 +39,9 @@ from ._streams import (
     Stream,
     StreamMessage,
 )
+from ._time_range import (
+    latest_end_ns,
+)
 
 __all__ = [
     "ANALYZERS",
@@ -56,6 +59,7 @@ __all__ = [
     "default_role_rule",
     "fixed_role",
     "l4_metrics",
+    "latest_end_ns",
     "protocol_of",
     "role_of",
     "status_of",

@@ -67,6 +67,11 @@ class SkipReason(enum.Enum):
     REPORTED_BY_ENVOY = "reported-by-envoy"
     """An L4 (ztunnel/Kmesh) line about a connection side that an Envoy in the same analysis
     reports through ALS: counted once, from the Envoy."""
+    OUTSIDE_TIME_RANGE = "outside-time-range"
+    """The entry (or L4 connection) started before the analysis' ``since`` or at or after its
+    ``until`` (``--since``/``--until``)."""
+    NO_START_TIME = "no-start-time"
+    """A time range was given, and the entry has no ``start_time`` to place in it."""
 
 
 @attrs.frozen(kw_only=True)

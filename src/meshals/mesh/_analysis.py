@@ -50,6 +50,7 @@ resolution                               IP only                 IP and port (a 
 
 from __future__ import annotations
 
+import datetime
 import itertools
 from collections.abc import Generator, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
@@ -72,6 +73,7 @@ from ._k8s_mesh import EndpointQuery
 from ._l4 import EnvoyReporters, l4_metrics
 from ._roles import RoleRule
 from ._streams import Stream, StreamMessage, split_streams
+from ._time_range import TimeRange
 
 if TYPE_CHECKING:
     from meshals.model._metric_list import MetricList
@@ -114,8 +116,11 @@ class Analysis(Iterator[ServiceMeshMetric]):
         endpoint_query: EndpointQuery,
         analyzers: Sequence[str] = (K8S_MESH,),
         mapping: MetadataServiceMapping | None = None,
+        since: datetime.datetime | int | None = None,
+        until: datetime.datetime | int | None = None,
     ) -> None:
         self._tally = Tally()
+        self._time_range = TimeRange.of(since, until)
         self._streams: list[Stream] = []
         self._notes: list[Diagnostic] = []
         # The readers of read() in the input: their diagnostics are drops to count.
@@ -212,6 +217,11 @@ class Analysis(Iterator[ServiceMeshMetric]):
                     f"a stream mixes L4 connection lines with {type(record).__name__} values"
                 )
             tally.entries_in += 1
+            if self._time_range is not None:
+                skip = self._time_range.place(record.start_time_ns)
+                if skip is not None:
+                    tally.skipped[skip] += 1
+                    continue
             if self._envoys.reports(record):
                 tally.skipped[SkipReason.REPORTED_BY_ENVOY] += 1
                 continue
@@ -250,8 +260,15 @@ class Analysis(Iterator[ServiceMeshMetric]):
         if message.diagnostics:
             tally.count_dropped(message.diagnostics)
         entries: tuple[LogEntry, ...] = message.entries
+        time_range = self._time_range
         for entry_index, entry in enumerate(entries):
             tally.entries_in += 1
+            # The range first: the other reasons then describe only the entries inside it.
+            if time_range is not None:
+                skip = time_range.place_entry(entry)
+                if skip is not None:
+                    tally.skipped[skip] += 1
+                    continue
             if item.identifier is None:
                 tally.skipped[SkipReason.NO_IDENTIFIER] += 1
                 continue
@@ -308,6 +325,8 @@ def analyze(
     endpoint_query: EndpointQuery = "keep",
     analyzers: Sequence[str] = (K8S_MESH,),
     mapping: MetadataServiceMapping | None = None,
+    since: datetime.datetime | int | None = None,
+    until: datetime.datetime | int | None = None,
 ) -> Analysis:
     """Analyse ALS streams into service-mesh metrics, lazily.
 
@@ -331,6 +350,13 @@ def analyze(
         analyzers: the analyzers to run, in order: ``"k8s-mesh"``, ``"mx-mesh"``.
         mapping: how ``mx-mesh`` names workloads from metadata; SkyWalking's default
             ``metadata-service-mapping.yaml`` rules when None.
+        since: analyse only the entries that started at or after this time: an aware
+            :class:`~datetime.datetime`, or ns since the Unix epoch. An entry's time is its
+            ``common_properties.start_time`` (an L4 connection's start); the others are
+            skipped as ``outside-time-range`` (and, with a range, those without a start time
+            as ``no-start-time``), counted in the accounting.
+        until: analyse only the entries that started before this time (the range is
+            half-open: ``since <= start < until``).
 
     Returns:
         The :class:`Analysis`: an iterator of metrics with accounting and diagnostics.
@@ -338,7 +364,9 @@ def analyze(
     Raises:
         ValueError: *endpoint_query* is neither ``"keep"`` nor ``"strip"``; *analyzers* is
             empty, a string, names an unknown analyzer or one twice; ``k8s-mesh`` is asked
-            for without a *resolver*.
+            for without a *resolver*; *since* or *until* is a naive datetime, or *until* is
+            not after *since*.
+        TypeError: *since* or *until* is neither a datetime nor an int.
 
     Iterating the result raises :class:`~meshals.StreamError` when *messages* is not one
     stream or an iterable of streams, and passes on errors of the input (e.g. a
@@ -367,4 +395,6 @@ def analyze(
         endpoint_query=endpoint_query,
         analyzers=_checked_analyzers(analyzers),
         mapping=mapping,
+        since=since,
+        until=until,
     )

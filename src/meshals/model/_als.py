@@ -376,6 +376,27 @@ class AccessLogCommon:
         """``start_time`` in whole epoch milliseconds, sub-millisecond digits truncated."""
         return None if self.start_time_ns is None else self.start_time_ns // 1_000_000
 
+    @property
+    def end_time_ns(self) -> int | None:
+        """When the request or connection ended, as far as Envoy logged it: ``start_time``
+        plus the longest of ``duration`` and the ``time_to_*`` offsets it logged (``start_time``
+        when it logged none, or only negative ones); None without ``start_time``. In ns since
+        the epoch."""
+        if self.start_time_ns is None:
+            return None
+        offsets = (
+            self.duration_ns,
+            self.time_to_last_rx_byte_ns,
+            self.time_to_first_upstream_tx_byte_ns,
+            self.time_to_last_upstream_tx_byte_ns,
+            self.time_to_first_upstream_rx_byte_ns,
+            self.time_to_last_upstream_rx_byte_ns,
+            self.time_to_first_downstream_tx_byte_ns,
+            self.time_to_last_downstream_tx_byte_ns,
+        )
+        longest = max((offset for offset in offsets if offset is not None), default=0)
+        return self.start_time_ns + max(longest, 0)  # a negative offset is no end
+
 
 @attrs.frozen(kw_only=True)
 class HttpRequest:
