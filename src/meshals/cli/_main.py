@@ -37,13 +37,14 @@ from ._parser import _check_analysis_args, _check_inputs, _check_output_args, bu
 from ._run import _failed
 from ._stats import _stats
 from ._stderr import _PROG, _error
+from ._times import attach_negative_times
 
 __all__ = ["entrypoint", "main"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``meshals`` command with *argv* (default: ``sys.argv[1:]``); the exit status."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(attach_negative_times(sys.argv[1:] if argv is None else argv))
     _check_output_args(args)
     if args.command != "inspect":
         _check_analysis_args(args)

@@ -30,6 +30,7 @@ from ._formats import (
 )
 from ._inputs import FILE_HELP, STDIN_ARGUMENT, stdin_count
 from ._stderr import _PROG
+from ._times import SINCE_HELP, UNTIL_HELP, TimeArgument, parse_time
 
 __all__: list[str] = []
 
@@ -143,6 +144,11 @@ def _analysis_options() -> argparse.ArgumentParser:
         " default SkyWalking's rules. --service-rule and --instance-rule are the snapshot's,"
         " for k8s-mesh",
     )
+    times = options.add_argument_group(
+        "time range (by each entry's start time; half-open: since <= start < until)"
+    )
+    times.add_argument("--since", type=_time, metavar="TIME", help=SINCE_HELP)
+    times.add_argument("--until", type=_time, metavar="TIME", help=UNTIL_HELP)
     analysis = options.add_argument_group("analysis")
     analysis.add_argument(
         "--analyzer",
@@ -181,6 +187,14 @@ def _analysis_options() -> argparse.ArgumentParser:
         " warnings and errors are still printed",
     )
     return options
+
+
+def _time(text: str) -> TimeArgument:
+    """``--since``'s and ``--until``'s value."""
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _job_count(text: str) -> int:
@@ -293,6 +307,19 @@ def _check_inputs(args: argparse.Namespace) -> None:
         args.command_parser.error(f"{STDIN_ARGUMENT} (standard input) can be given once")
 
 
+def _check_time_range(args: argparse.Namespace) -> None:
+    """A range that is empty whatever the capture (exit status 2): until not after since."""
+    since: TimeArgument | None = args.since
+    until: TimeArgument | None = args.until
+    if since is None or until is None or since.relative != until.relative:
+        return  # one absolute and one relative: known once the capture's end is
+    end = 0  # relative forms compare the same wherever the capture ends
+    if until.at(end) <= since.at(end):
+        args.command_parser.error(
+            f"--until {until.text} is not after --since {since.text}: the range is empty"
+        )
+
+
 def _check_analysis_args(args: argparse.Namespace) -> None:
     """Usage errors the parser cannot find itself (exit status 2)."""
     error = args.command_parser.error
@@ -312,6 +339,7 @@ def _check_analysis_args(args: argparse.Namespace) -> None:
         # The rules would go unused: the k8s-mesh analyzer names by address (the snapshot's
         # --service-rule and --instance-rule), never by metadata.
         error("--mapping names workloads for the mx-mesh analyzer: add --analyzer mx-mesh")
+    _check_time_range(args)
     args.jobs = args.jobs or os.cpu_count() or 1
     if args.command == "stats" and args.window is not None:
         try:

@@ -35,6 +35,7 @@ from meshals.capture._detect import Container
 from meshals.mesh._accounting import Accounting, SkipReason, dropped_by
 from meshals.mesh._analysis import analyze
 from meshals.mesh._roles import fixed_role
+from meshals.mesh._time_range import latest_end_ns
 from meshals.model._als import AlsMessage
 from meshals.model._metrics import ServiceMeshMetric
 from meshals.model._role import Role
@@ -44,6 +45,7 @@ from ._jobs import in_order
 from ._naming import Naming, NamingOptions
 from ._progress import Progress, file_sizes
 from ._stderr import _PROG, _error
+from ._times import TimeArgument, range_note
 
 __all__: list[str] = []
 
@@ -54,6 +56,7 @@ class _Run:
 
     files: int = 0
     naming_notes: tuple[Diagnostic, ...] = ()  # what the snapshot cannot name
+    notes: list[str] = attrs.Factory(list)  # lines about the run itself, before the summary
     warnings: list[Diagnostic] = attrs.Factory(list)
     accounts: list[Accounting] = attrs.Factory(list)
     unnamed: bool = False  # k8s-mesh ran without any resolver
@@ -98,6 +101,8 @@ class _FileAnalysis(Generic[FileSummary]):
     analyzers: tuple[str, ...]
     naming: NamingOptions
     summarise: Callable[[Iterable[ServiceMeshMetric]], FileSummary]
+    since_ns: int | None = None
+    until_ns: int | None = None
 
     @classmethod
     def of(
@@ -150,6 +155,8 @@ class _FileAnalysis(Generic[FileSummary]):
                 reidentify=self.reidentify,
                 endpoint_query="strip" if self.strip_query else "keep",
                 analyzers=self.analyzers,
+                since=self.since_ns,
+                until=self.until_ns,
             )
             summary = self.summarise(analysis)
         empty = nothing_read(reader)
@@ -210,9 +217,13 @@ def _analyze_all(
             sources, notes = inputs(args.files)
             run.warnings.extend(notes)
         parallel = args.jobs > 1 and len(sources) > 1
-        if parallel:  # a worker process cannot read this one's standard input: copy it
+        relative = any(time is not None and time.relative for time in (args.since, args.until))
+        if parallel or relative:
+            # Workers cannot read this process' standard input, and two passes cannot read it
+            # twice: a copy can be read anywhere, any number of times.
             spool = stack.enter_context(Spool())
             sources = [spool.of(source) for source in sources]
+        analysis = _with_time_range(analysis, args, sources, run)
         sizes = file_sizes([source.path for source in sources])
         total = None if None in sizes else sum(size or 0 for size in sizes)
         # Metrics written to a terminal as they are made show the progress themselves, and a
@@ -255,6 +266,65 @@ def _analyze_all(
     return run
 
 
+def _with_time_range(
+    analysis: _FileAnalysis[FileSummary],
+    args: argparse.Namespace,
+    sources: Sequence[Input],
+    run: _Run,
+) -> _FileAnalysis[FileSummary]:
+    """*analysis* over ``--since``/``--until``'s range: for relative forms, first a pass over
+    every input for the capture's end (in worker processes with ``--jobs``).
+
+    Raises:
+        MeshalsError, OSError: reading failed in the first pass.
+    """
+    since: TimeArgument | None = args.since
+    until: TimeArgument | None = args.until
+    if since is None and until is None:
+        return analysis
+    end_ns: int | None = None
+    if any(time is not None and time.relative for time in (since, until)):
+        ends = in_order(
+            _LatestEnd(analysis.container, analysis.strict),
+            sources,
+            setup=_nothing,
+            jobs=args.jobs,
+            preload=("meshals.cli",),
+        )
+        with contextlib.closing(ends):
+            found = [end for end in ends if end is not None]
+        end_ns = max(found, default=None)
+        note = range_note(since, until, end_ns)
+        assert note is not None, "a relative form makes a note"
+        run.notes.append(note)
+        if end_ns is None:  # no entry has a time: nothing to count back from, no range
+            return analysis
+    since_ns = None if since is None else since.at(end_ns)
+    until_ns = None if until is None else until.at(end_ns)
+    if since_ns is not None and until_ns is not None and until_ns <= since_ns:
+        args.command_parser.error(
+            f"--until {until.text if until else ''} is not after --since"
+            f" {since.text if since else ''}: the range is empty for this capture"
+        )
+    return attrs.evolve(analysis, since_ns=since_ns, until_ns=until_ns)
+
+
+@attrs.frozen
+class _LatestEnd:
+    """The first pass of relative ranges: where one input ends (picklable, for workers)."""
+
+    container: Container | None
+    strict: bool
+
+    def __call__(self, state: None, source: Input) -> int | None:
+        with source.open(container=self.container, strict=self.strict) as reader:
+            return latest_end_ns(reader)
+
+
+def _nothing() -> None:
+    """No state to set up in a worker process."""
+
+
 def _noting(
     records: Iterable[object], sink: list[Diagnostic], count: Callable[[int], None]
 ) -> Iterator[object]:
@@ -279,6 +349,8 @@ def _finish(run: _Run) -> None:
         print(f"{_PROG}: warning: {warning}", file=sys.stderr)
     if run.quiet:
         return
+    for note in run.notes:
+        print(f"{_PROG}: {note}", file=sys.stderr)
     dropped = _dropped(run.accounts)
     summary = _summary(run.accounts, run.files)
     print(f"{_PROG}: {summary}{f'; {dropped}' if dropped else ''}", file=sys.stderr)
