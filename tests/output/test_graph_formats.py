@@ -223,7 +223,7 @@ def test_builtin_svg_has_every_node_and_edge() -> None:
 
 def test_builtin_layout_is_layered_left_to_right() -> None:
     layout = graph_layout(GRAPH)
-    x = {name: box.x + box.width / 2 for name, box in layout.nodes.items()}
+    x = {name: node.x + node.width / 2 for name, node in layout.nodes.items()}
     # UNKNOWN -> gateway -> front -> back -> db: each a layer further right (the edge
     # back -> front closes a cycle and does not push front right).
     assert x["UNKNOWN"] < x["gateway"] < x["front"] < x["back"] < x["db"]
