@@ -9,18 +9,10 @@ from __future__ import annotations
 import warnings
 
 from meshals import output
+from meshals.output import _skywalking
 
-_NAMES = frozenset(
-    {
-        "COLLECT_METHOD",
-        "DEFAULT_BATCH_SIZE",
-        "MeshProbeDownstream",
-        "ServiceMeshMetrics",
-        "skywalking",
-        "skywalking_json",
-        "skywalking_metric",
-    }
-)
+# Exactly what the old module exported: the SkyWalking output's names.
+_NAMES = frozenset(_skywalking.__all__)
 
 
 def __getattr__(name: str) -> object:
