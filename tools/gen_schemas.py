@@ -264,6 +264,9 @@ def metric_schema() -> Schema:
         "latency_ns": described(NS, "end_time_ns - start_time_ns"),
         "tls_mode": described({"enum": values_of(TlsMode)}, "the downstream connection's TLS"),
         "peer_identity": described(nullable(STRING), "the peer certificate's SPIFFE id"),
+        "local_identity": described(
+            nullable(STRING), "the local certificate's SPIFFE id (the one this side presented)"
+        ),
         "response_flags": FLAGS,
         "internal_error_code": described(STRING, "SkyWalking's single flag name, or ''"),
         "internal_request_latency_ns": described(NS, "Envoy's time to the first upstream byte"),

@@ -28,7 +28,7 @@ from meshals.mesh._analysis import analyze
 from meshals.mesh._k8s_mesh import is_intermediate
 from meshals.mesh._roles import default_role_rule, fixed_role
 from meshals.mesh._status import TCP_FAILURE_FLAGS, grpc_status_of, protocol_of, status_of
-from meshals.mesh._tls import peer_identity_of, tls_mode_of
+from meshals.mesh._tls import local_identity_of, peer_identity_of, tls_mode_of
 from meshals.model import (
     AccessLogType,
     Address,
@@ -342,6 +342,7 @@ def _certificate(
 
 
 SPIFFE = "spiffe://cluster.local/ns/default/sa/productpage"
+GATEWAY_SPIFFE = "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway"
 # (tls properties, mode, peer identity)
 TLS_CASES = [
     (None, TlsMode.NONE, None),
@@ -400,6 +401,15 @@ TLS_CASES = [
 def test_tls_rule(tls: TlsProperties | None, mode: TlsMode, identity: str | None) -> None:
     assert tls_mode_of(tls) is mode
     assert peer_identity_of(tls) == identity
+    # The same choice on the other certificate: swap them and the local identity is the peer's.
+    swapped = None
+    if tls is not None:
+        swapped = attrs.evolve(
+            tls,
+            local_certificate_properties=tls.peer_certificate_properties,
+            peer_certificate_properties=tls.local_certificate_properties,
+        )
+    assert local_identity_of(swapped) == identity
 
 
 INTERMEDIATE_CASES = [
@@ -491,7 +501,7 @@ def test_gateway_entry_gives_server_and_client_metrics() -> None:
             upstream=_addr(PRODUCTPAGE_IP, 9080),
             cluster="outbound|9080||productpage.default.svc.cluster.local",
             tls_properties=TlsProperties(
-                local_certificate_properties=_certificate("CN=gw"),
+                local_certificate_properties=_certificate("CN=gw", uris=(GATEWAY_SPIFFE,)),
                 peer_certificate_properties=_certificate(uris=(SPIFFE,)),
             ),
         )
@@ -509,8 +519,16 @@ def test_gateway_entry_gives_server_and_client_metrics() -> None:
         PRODUCTPAGE,
     )
     # The downstream connection's TLS is the server side's; the client side's is not logged.
-    assert (server.tls_mode, server.peer_identity) == (TlsMode.MTLS, SPIFFE)
-    assert (client.tls_mode, client.peer_identity) == (TlsMode.NONE, None)
+    assert (server.tls_mode, server.peer_identity, server.local_identity) == (
+        TlsMode.MTLS,
+        SPIFFE,
+        GATEWAY_SPIFFE,
+    )
+    assert (client.tls_mode, client.peer_identity, client.local_identity) == (
+        TlsMode.NONE,
+        None,
+        None,
+    )
     assert {server.role, client.role} == {Role.PROXY}
     assert accounting == Accounting(streams=1, messages=1, entries_in=1, analyzed=1, metrics_out=2)
 

@@ -91,6 +91,7 @@ def test_inbound_is_the_server_side() -> None:
         status=True,
         tls_mode=TlsMode.MTLS,
         peer_identity=SLEEP_ID,
+        local_identity=HTTPBIN_ID,
         timings=EntryTimings(start_time_ns=LOG_TIME - 2_000_000, duration_ns=2_000_000),
         received_bytes=76,
         sent_bytes=239,
@@ -112,7 +113,11 @@ def test_inbound_is_the_server_side() -> None:
 
 def test_outbound_is_the_client_side_with_the_bytes_swapped() -> None:
     metric = only_metric(OUTBOUND)
-    assert (metric.detect_point, metric.peer_identity) == (DetectPoint.CLIENT, HTTPBIN_ID)
+    assert (metric.detect_point, metric.peer_identity, metric.local_identity) == (
+        DetectPoint.CLIENT,
+        HTTPBIN_ID,
+        SLEEP_ID,
+    )
     # Both sides of one connection report the request as received, the response as sent.
     assert (metric.received_bytes, metric.sent_bytes) == (76, 239)
     assert (metric.source, metric.destination) == (SLEEP_INFO, HTTPBIN_INFO)

@@ -220,6 +220,7 @@ def test_to_dict_http() -> None:
         status=False,
         tls_mode=TlsMode.MTLS,
         peer_identity="spiffe://cluster.local/ns/default/sa/reviews",
+        local_identity="spiffe://cluster.local/ns/default/sa/ratings",
         response_flags=frozenset(
             {ResponseFlag.UPSTREAM_RETRY_LIMIT_EXCEEDED, ResponseFlag.UPSTREAM_CONNECTION_FAILURE}
         ),
@@ -250,6 +251,7 @@ def test_to_dict_http() -> None:
         "latency_ns": 1_010_700_000,
         "tls_mode": "mTLS",
         "peer_identity": "spiffe://cluster.local/ns/default/sa/reviews",
+        "local_identity": "spiffe://cluster.local/ns/default/sa/ratings",
         "response_flags": ["UF", "URX"],  # Envoy's field order, not the set's
         "internal_error_code": "upstream_connection_failure",
         "internal_request_latency_ns": 2 * S + 869_250,

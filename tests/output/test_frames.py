@@ -44,6 +44,7 @@ METRIC_DTYPES = {
     "latency": "timedelta64[ns]",
     "tls_mode": "category",
     "peer_identity": "category",
+    "local_identity": "category",
     "response_flags": "object",
     "internal_error_code": "category",
     "internal_request_latency": "timedelta64[ns]",
@@ -141,12 +142,12 @@ def test_to_records(recorded_period_ns: tuple[int, int]) -> None:
 def test_metric_frame_types() -> None:
     pytest.importorskip("pandas", reason="needs the pandas extra")
     frame = to_pandas(METRICS)
-    assert frame.shape == (45, 35)
+    assert frame.shape == (45, 36)
     assert dtypes(frame) == METRIC_DTYPES
     assert dtypes(METRICS.to_pandas()) == METRIC_DTYPES
     assert no_none(frame)
     empty = to_pandas([])
-    assert (empty.shape, dtypes(empty)) == ((0, 35), METRIC_DTYPES)
+    assert (empty.shape, dtypes(empty)) == ((0, 36), METRIC_DTYPES)
 
 
 def test_metric_frame_times_are_exact(recorded_extents_ns: list[tuple[int, int]]) -> None:
@@ -177,6 +178,7 @@ def test_metric_frame_values() -> None:
     assert frame["protocol"].value_counts().to_dict() == {"HTTP": 36, "TCP": 5, "gRPC": 4}
     assert frame["received_bytes"].iloc[0] is pandas.NA  # HTTP: no TCP byte counts
     assert frame["peer_identity"].isna().all()
+    assert frame["local_identity"].isna().all()  # plaintext recordings
     tcp = frame[frame["protocol"] == "TCP"]
     assert sorted(tcp["received_bytes"]) == [0, 64, 64, 1500, 1500]  # mongodb: echoed
     assert list(frame["origin_source"].cat.categories) == sorted(

@@ -72,7 +72,7 @@ from meshals.resolve._protocol import Resolver
 from ._accounting import SkipReason
 from ._addresses import Endpoint, endpoint_of, is_own_ip
 from ._status import grpc_status_of, protocol_of, status_of
-from ._tls import peer_identity_of, tls_mode_of
+from ._tls import local_identity_of, peer_identity_of, tls_mode_of
 
 __all__: list[str] = []
 
@@ -268,6 +268,7 @@ class MetricBuilder:
         self._flags = common.response_flags
         self._tls_mode = tls_mode_of(common.tls_properties)
         self._peer_identity = peer_identity_of(common.tls_properties)
+        self._local_identity = local_identity_of(common.tls_properties)
         self._endpoint: str | None = None
         self._response_code: int | None = None
         self._grpc_status: int | None = None
@@ -324,6 +325,7 @@ class MetricBuilder:
             ),
             tls_mode=self._tls_mode if tls else TlsMode.NONE,
             peer_identity=self._peer_identity if tls else None,
+            local_identity=self._local_identity if tls else None,
             response_flags=self._flags,
             timings=self._timings,
             received_bytes=self._received,

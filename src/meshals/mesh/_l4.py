@@ -20,8 +20,8 @@
   destination's ``dst.hbone_addr`` when it is an IP, else ``dst.addr``) and the line's names
   are the fallback: pass the resolver of the ALS analysis, and both name peers alike.
 - ``peer_identity`` is the far side's SPIFFE id (inbound ``src.identity``, outbound
-  ``dst.identity``); TLS mode is mTLS when both identities are logged (ztunnel logs them only
-  for mTLS connections), else NONE.
+  ``dst.identity``), ``local_identity`` the near side's; TLS mode is mTLS when both
+  identities are logged (ztunnel logs them only for mTLS connections), else NONE.
 - Bytes: ``received_bytes`` is what the client sent (the request direction) and
   ``sent_bytes`` what it got back, on both sides, as for an Envoy's downstream connection
   (and Istio's ``istio_tcp_received_bytes_total``/``istio_tcp_sent_bytes_total``). ztunnel
@@ -152,6 +152,7 @@ def l4_metrics(
         status=connection.error is None and connection.event is ConnectionEvent.COMPLETE,
         tls_mode=TlsMode.MTLS if mutual else TlsMode.NONE,
         peer_identity=src.identity if inbound else dst.identity,
+        local_identity=dst.identity if inbound else src.identity,
         timings=EntryTimings(
             start_time_ns=connection.start_time_ns, duration_ns=connection.duration_ns
         ),

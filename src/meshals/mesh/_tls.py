@@ -1,4 +1,4 @@
-"""The TLS mode of the connection an entry describes, and the peer's SPIFFE identity.
+"""The TLS mode of the connection an entry describes, and both sides' SPIFFE identities.
 
 Envoy's ``tls_properties`` describe the downstream connection only. The mode follows
 SkyWalking: NONE without TLS properties or when the local certificate names nothing (no subject,
@@ -38,6 +38,15 @@ def tls_mode_of(tls: TlsProperties | None) -> TlsMode:
     return TlsMode.MTLS
 
 
+def _identity(certificate: CertificateProperties | None) -> str | None:
+    if certificate is None:
+        return None
+    uris = [san.uri for san in certificate.subject_alt_name if san.uri]
+    spiffe = [uri for uri in uris if uri.startswith("spiffe://")]
+    chosen = spiffe or uris
+    return chosen[0] if chosen else None
+
+
 def peer_identity_of(tls: TlsProperties | None) -> str | None:
     """The peer certificate's SPIFFE id: its first ``spiffe://`` URI SAN, else its first URI SAN.
 
@@ -52,9 +61,22 @@ def peer_identity_of(tls: TlsProperties | None) -> str | None:
     ...     subject_alt_name=(SubjectAltName(uri="spiffe://cluster.local/ns/default/sa/reviews"),))))
     'spiffe://cluster.local/ns/default/sa/reviews'
     """
-    if tls is None or tls.peer_certificate_properties is None:
-        return None
-    uris = [san.uri for san in tls.peer_certificate_properties.subject_alt_name if san.uri]
-    spiffe = [uri for uri in uris if uri.startswith("spiffe://")]
-    chosen = spiffe or uris
-    return chosen[0] if chosen else None
+    return None if tls is None else _identity(tls.peer_certificate_properties)
+
+
+def local_identity_of(tls: TlsProperties | None) -> str | None:
+    """The local certificate's SPIFFE id, chosen as :func:`peer_identity_of` chooses the peer's.
+
+    Args:
+        tls: the entry's ``tls_properties``.
+
+    Returns:
+        The URI, or None when the local certificate has no URI SAN.
+
+    >>> from meshals.model import CertificateProperties, SubjectAltName
+    >>> local_identity_of(TlsProperties(local_certificate_properties=CertificateProperties(
+    ...     subject_alt_name=(SubjectAltName(dns="details"),
+    ...                       SubjectAltName(uri="spiffe://cluster.local/ns/default/sa/details"),))))
+    'spiffe://cluster.local/ns/default/sa/details'
+    """
+    return None if tls is None else _identity(tls.local_certificate_properties)

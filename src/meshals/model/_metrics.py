@@ -206,6 +206,8 @@ class ServiceMeshMetric:
         status: whether the call succeeded (see ``meshals.mesh._status``).
         tls_mode: NONE, TLS or mTLS.
         peer_identity: the peer certificate's first URI SAN (a SPIFFE id), or None.
+        local_identity: the local certificate's first URI SAN (the identity this side
+            presented; a SPIFFE id), or None.
         response_flags: every Envoy response flag of the entry.
         timings: the entry's raw times, from which the time views are computed.
         received_bytes: TCP bytes received from the downstream, or None.
@@ -228,6 +230,7 @@ class ServiceMeshMetric:
     status: bool
     tls_mode: TlsMode = TlsMode.NONE
     peer_identity: str | None = None
+    local_identity: str | None = None
     response_flags: frozenset[ResponseFlag] = _NO_FLAGS
     timings: EntryTimings = EntryTimings()
     received_bytes: int | None = None
@@ -364,6 +367,7 @@ class ServiceMeshMetric:
             "latency_ns": self.latency_ns,
             "tls_mode": self.tls_mode.value,
             "peer_identity": self.peer_identity,
+            "local_identity": self.local_identity,
             "response_flags": [
                 flag.short_code
                 for flag in sorted(self.response_flags, key=lambda flag: flag.field_number)

@@ -203,6 +203,7 @@ _METRIC_COLUMNS: Final[tuple[tuple[str, str, _Convert], ...]] = (
     ("latency_ns", "latency", _durations),
     ("tls_mode", "tls_mode", _category),
     ("peer_identity", "peer_identity", _category),
+    ("local_identity", "local_identity", _category),
     ("response_flags", "response_flags", _objects),
     ("internal_error_code", "internal_error_code", _category),
     ("internal_request_latency_ns", "internal_request_latency", _durations),

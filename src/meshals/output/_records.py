@@ -55,6 +55,7 @@ CSV_COLUMNS: Final = (
     "latency_ns",
     "tls_mode",
     "peer_identity",
+    "local_identity",
     "response_flags",
     "internal_error_code",
     "internal_request_latency_ns",
