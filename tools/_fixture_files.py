@@ -1,6 +1,7 @@
 """Writing the recorded streams, the ground truth and the README into the fixtures folder.
 
-Dev tooling for ``record_fixtures.py``; not part of meshals.
+Dev tooling for ``record_fixtures.py``; not part of meshals. A mesh with mutual TLS adds
+each entry's TLS facts to the ground truth and has its own README (``_mtls_readme``).
 """
 
 from __future__ import annotations
@@ -13,19 +14,21 @@ from _bookinfo import (
     EXTERNAL,
     EXTERNAL_CLIENT_IP,
     GATEWAY,
+    GATEWAY_HOST,
     GATEWAY_PORT,
     PHASE_GAP_S,
-    PODS,
-    SERVICES,
     Call,
+    Mesh,
     Protocol,
 )
+from _expected import ExpectedTls
 from _mesh_envoys import BUFFERING
+from _mtls_readme import MTLS_README_TEMPLATE, tls_rows
 from _recording import Plan, PlannedEntry, RecordingError, log_name_of, split_stream_name
 from envoy.service.accesslog.v3 import als_pb2
 from google.protobuf import json_format
 
-__all__ = ["ground_truth", "readme", "write_stream"]
+__all__ = ["ground_truth", "kept_extensions", "readme", "write_stream"]
 
 # node.extensions lists all ~500 extensions compiled into Envoy (~60 KB per identifier). The
 # fixtures keep only those the recording uses; the rest of every message is byte-for-byte.
@@ -41,6 +44,12 @@ KEPT_EXTENSIONS = frozenset(
         "envoy.filters.network.tcp_proxy",
     }
 )
+# And those a mesh with mutual TLS uses as well.
+TLS_EXTENSIONS = frozenset({"envoy.filters.listener.tls_inspector", "envoy.transport_sockets.tls"})
+
+
+def kept_extensions(mesh: Mesh) -> frozenset[str]:
+    return KEPT_EXTENSIONS | TLS_EXTENSIONS if mesh.mtls else KEPT_EXTENSIONS
 
 
 # --- writing the fixtures ---------------------------------------------------------------------
@@ -58,23 +67,23 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def trimmed(raw: bytes) -> tuple[bytes, als_pb2.StreamAccessLogsMessage]:
-    """The message, with node.extensions cut to KEPT_EXTENSIONS if it has an identifier."""
+def trimmed(raw: bytes, kept: frozenset[str]) -> tuple[bytes, als_pb2.StreamAccessLogsMessage]:
+    """The message, with node.extensions cut to *kept* if it has an identifier."""
     message = als_pb2.StreamAccessLogsMessage.FromString(raw)
     if not message.HasField("identifier"):
         return raw, message  # byte-for-byte what Envoy sent
     extensions = message.identifier.node.extensions
-    kept = [extension for extension in extensions if extension.name in KEPT_EXTENSIONS]
+    names = [extension for extension in extensions if extension.name in kept]
     del extensions[:]
-    extensions.extend(kept)
+    extensions.extend(names)
     return message.SerializeToString(), message
 
 
-def write_stream(output: Path, name: str, stream: RecordedStream) -> None:
+def write_stream(output: Path, name: str, stream: RecordedStream, kept: frozenset[str]) -> None:
     binary = bytearray()
     lines = []
     for raw in stream.raw_messages:
-        data, message = trimmed(raw)
+        data, message = trimmed(raw, kept)
         binary += _varint(len(data)) + data
         line = json_format.MessageToJson(message, indent=None)
         if "\n" in line:
@@ -84,8 +93,8 @@ def write_stream(output: Path, name: str, stream: RecordedStream) -> None:
     (output / f"{name}.jsonl").write_text("".join(lines), encoding="utf-8")
 
 
-def _peer(service: str | None, ip: str) -> dict[str, str | None]:
-    pod = PODS.get(service) if service else None
+def _peer(mesh: Mesh, service: str | None, ip: str) -> dict[str, str | None]:
+    pod = mesh.pods.get(service) if service else None
     return {
         "service": pod.service if pod else None,
         "instance": pod.instance if pod else None,
@@ -94,19 +103,20 @@ def _peer(service: str | None, ip: str) -> dict[str, str | None]:
 
 
 def _call_record(
-    number: int, parent: int | None, call: Call, logged_by: list[dict[str, object]]
+    mesh: Mesh, number: int, parent: int | None, call: Call, logged_by: list[dict[str, object]]
 ) -> dict[str, object]:
-    service = SERVICES[call.service]
+    service = mesh.services[call.service]
+    client = None if call.client == EXTERNAL else call.client
     record: dict[str, object] = {
         "id": number,
         "parent": parent,
         "protocol": call.protocol.value,
         "method": call.method or None,
         "path": call.path or None,
-        "authority": call.authority if call.protocol is not Protocol.TCP else None,
-        "client": _peer(None if call.client == EXTERNAL else call.client, call.client_ip),
+        "authority": mesh.authority(call) if call.protocol is not Protocol.TCP else None,
+        "client": _peer(mesh, client, mesh.client_ip(call)),
         "via": GATEWAY if call.client == EXTERNAL else None,
-        "server": _peer(service.pod, PODS[service.pod].ip),
+        "server": _peer(mesh, service.pod, mesh.pods[service.pod].ip),
         "outcome": call.outcome.value,
         "client_status": call.client_status,
         "grpc_status": call.grpc_status,
@@ -116,7 +126,21 @@ def _call_record(
     return record
 
 
-def _entry_record(planned: PlannedEntry) -> dict[str, object]:
+def _tls_record(tls: ExpectedTls | None) -> dict[str, object]:
+    if tls is None:
+        return {"downstream_tls": False}
+    return {
+        "downstream_tls": True,
+        "tls_version": tls.version,
+        "sni": tls.sni,
+        "local_subject": tls.local_subject,
+        "local_uri_sans": list(tls.local_uri_sans),
+        "peer_subject": "",
+        "peer_uri_sans": list(tls.peer_uri_sans),
+    }
+
+
+def _entry_record(mesh: Mesh, planned: PlannedEntry) -> dict[str, object]:
     log = planned.log
     call = planned.call
     record: dict[str, object] = {
@@ -138,42 +162,47 @@ def _entry_record(planned: PlannedEntry) -> dict[str, object]:
     if log.kind == "tcp":
         record.update(bytes_received=log.bytes_received, bytes_sent=log.bytes_sent)
     record.update(
-        downstream_peer=_peer_record(log.downstream_peer),
-        upstream_peer=_peer_record(log.upstream_peer),
+        downstream_peer=_peer_record(mesh, log.downstream_peer),
+        upstream_peer=_peer_record(mesh, log.upstream_peer),
     )
+    if mesh.mtls:
+        record["tls"] = _tls_record(log.tls)
     return record
 
 
-def _peer_record(service: str | None) -> dict[str, str] | None:
+def _peer_record(mesh: Mesh, service: str | None) -> dict[str, str] | None:
     if service is None:
         return None
-    pod = PODS[service]
+    pod = mesh.pods[service]
     return {"service": pod.service, "instance": pod.instance, "namespace": pod.namespace}
 
 
-def _envoy_record(name: str) -> dict[str, object]:
-    pod = PODS[name]
-    return {
+def _envoy_record(mesh: Mesh, name: str) -> dict[str, object]:
+    pod = mesh.pods[name]
+    record: dict[str, object] = {
         "role": pod.role,
         "node_id": pod.node_id,
         "ip": pod.ip,
         "service": pod.service,
         "instance": pod.instance,
     }
+    if mesh.mtls:
+        record.update(service_account=pod.service_account, spiffe_id=pod.spiffe_id)
+    return record
 
 
 def _stream_record(
-    name: str, entries: list[PlannedEntry], stream: RecordedStream
+    mesh: Mesh, name: str, entries: list[PlannedEntry], stream: RecordedStream
 ) -> dict[str, object]:
     envoy, kind = split_stream_name(name)
     return {
         "envoy": envoy,
         "kind": kind,
-        "node_id": PODS[envoy].node_id,
+        "node_id": mesh.pods[envoy].node_id,
         "log_name": log_name_of(kind),
         # How Envoy batched the entries into messages varies from run to run.
         "messages": len(stream.raw_messages),
-        "entries": [_entry_record(planned) for planned in entries],
+        "entries": [_entry_record(mesh, planned) for planned in entries],
     }
 
 
@@ -185,22 +214,23 @@ def ground_truth(
     for name, entries in plan.streams.items():
         for index, planned in enumerate(entries):
             logged_by.setdefault(planned.call_number, []).append({"stream": name, "index": index})
+    mesh = plan.mesh
     envoys = dict.fromkeys(split_stream_name(name)[0] for name in plan.streams)
     return {
         "envoy_version": version.split("/")[1],
         "envoy_build": version,
         "resolver": {
-            pod.ip: {"service": pod.service, "instance": pod.instance} for pod in PODS.values()
+            pod.ip: {"service": pod.service, "instance": pod.instance} for pod in mesh.pods.values()
         },
         "external_client_ip": EXTERNAL_CLIENT_IP,
-        "service_vips": {service.vip: service.name for service in SERVICES.values()},
-        "envoys": {name: _envoy_record(name) for name in envoys},
+        "service_vips": {service.vip: service.name for service in mesh.services.values()},
+        "envoys": {name: _envoy_record(mesh, name) for name in envoys},
         "streams": {
-            name: _stream_record(name, entries, recorded[name])
+            name: _stream_record(mesh, name, entries, recorded[name])
             for name, entries in plan.streams.items()
         },
         "calls": [
-            _call_record(number, parent, call, logged_by.get(number, []))
+            _call_record(mesh, number, parent, call, logged_by.get(number, []))
             for number, parent, call in plan.calls
         ],
     }
@@ -212,8 +242,9 @@ def _table_cell(text: str) -> str:
 
 
 def readme(plan: Plan, version: str, recorded: dict[str, RecordedStream], elapsed: float) -> str:
+    mesh = plan.mesh
     stream_rows = "\n".join(
-        f"| `{name}` | `{PODS[split_stream_name(name)[0]].node_id}` | "
+        f"| `{name}` | `{mesh.pods[split_stream_name(name)[0]].node_id}` | "
         f"{len(recorded[name].raw_messages)} | {len(entries)} |"
         for name, entries in plan.streams.items()
     )
@@ -221,29 +252,41 @@ def readme(plan: Plan, version: str, recorded: dict[str, RecordedStream], elapse
         f"| {pod.ip} | {pod.service} | {pod.instance} | "
         f"{'gateway Envoy' if pod.role == 'router' else 'sidecar Envoy' if pod.has_envoy else '-'}"
         f" | {'yes' if pod.alive else 'no (nothing listens)'} |"
-        for pod in PODS.values()
+        for pod in mesh.pods.values()
     )
     service_rows = "\n".join(
         f"| `{service.host}` | {service.vip}:{service.port} | {service.protocol.value} | "
         f"`{_table_cell(service.outbound_cluster())}` |"
-        for service in SERVICES.values()
+        for service in mesh.services.values()
     )
-    return _README_TEMPLATE.format(
+    template, extra = _README_TEMPLATE, {}
+    if mesh.mtls:
+        template, extra = MTLS_README_TEMPLATE, {"tls": tls_rows(plan), "host": GATEWAY_HOST}
+    return template.format(
+        **extra,
         version=version.split("/")[1],
         build=version,
         elapsed=f"{elapsed:.1f}",
         streams=stream_rows,
-        pods=pod_rows,
-        services=service_rows,
+        tables=_TABLES.format(pods=pod_rows, services=service_rows),
         buffer=BUFFERING.size_bytes,
         interval=BUFFERING.flush_interval_ms,
         gap=int(PHASE_GAP_S * 1000),
-        extensions=", ".join(f"`{name}`" for name in sorted(KEPT_EXTENSIONS)),
+        extensions=", ".join(f"`{name}`" for name in sorted(kept_extensions(mesh))),
         client=EXTERNAL_CLIENT_IP,
         gateway_port=GATEWAY_PORT,
         app_offset=APP_PORT_OFFSET,
     )
 
+
+_TABLES = """\
+| pod IP | service | instance | Envoy | alive |
+|---|---|---|---|---|
+{pods}
+
+| service | ClusterIP:port | protocol | outbound cluster |
+|---|---|---|---|
+{services}"""
 
 _README_TEMPLATE = """\
 # Real Envoy ALS recordings
@@ -313,13 +356,7 @@ application listens on the same IP at service port + {app_offset}. Every Envoy c
 from its own pod IP, so the next hop sees the caller's pod IP as the downstream remote address.
 The outside client is {client}; the gateway listens on 127.0.0.1:{gateway_port}.
 
-| pod IP | service | instance | Envoy | alive |
-|---|---|---|---|---|
-{pods}
-
-| service | ClusterIP:port | protocol | outbound cluster |
-|---|---|---|---|
-{services}
+{tables}
 
 ## Traffic (in this order; {gap} ms pause between phases)
 

@@ -10,12 +10,14 @@ import http.client
 import http.server
 import socket
 import socketserver
+import ssl
 import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 
@@ -207,11 +209,20 @@ def http_call(
     path: str,
     authority: str,
     headers: Mapping[str, str] | None = None,
+    tls: tuple[str, Path] | None = None,
 ) -> HttpResult:
-    """One HTTP/1.1 request on a fresh connection from *source_ip*."""
-    connection = http.client.HTTPConnection(
-        *address, timeout=IO_TIMEOUT, source_address=(source_ip, 0)
-    )
+    """One HTTP/1.1 request on a fresh connection from *source_ip*.
+
+    *tls*: (server name, CA file): HTTPS, sending that SNI and verifying the server's
+    certificate for that name against the CA, without a client certificate.
+    """
+    connection: http.client.HTTPConnection
+    if tls is None:
+        connection = http.client.HTTPConnection(
+            *address, timeout=IO_TIMEOUT, source_address=(source_ip, 0)
+        )
+    else:
+        connection = _HttpsToName(address, source_ip, *tls)
     try:
         connection.request(
             method,
@@ -222,6 +233,23 @@ def http_call(
         return HttpResult(status=response.status, body=response.read())
     finally:
         connection.close()
+
+
+class _HttpsToName(http.client.HTTPConnection):
+    """HTTPS to an IP address, with the SNI and certificate check of a host name.
+
+    ``HTTPSConnection`` would take the name from the address, and Python sends no SNI for an
+    IP address.
+    """
+
+    def __init__(self, address: tuple[str, int], source_ip: str, name: str, ca: Path) -> None:
+        super().__init__(*address, timeout=IO_TIMEOUT, source_address=(source_ip, 0))
+        self._name = name
+        self._context = ssl.create_default_context(cafile=str(ca))
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self._name)
 
 
 def tcp_call(address: tuple[str, int], *, source_ip: str, payload: bytes) -> bytes:

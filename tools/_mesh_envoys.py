@@ -1,6 +1,7 @@
-"""The mesh's Envoys: a bootstrap per Envoy, derived from ``_bookinfo``, and the processes.
+"""The mesh's Envoys: a bootstrap per Envoy, derived from a ``_bookinfo.Mesh``, and the processes.
 
-Dev tooling for ``record_fixtures.py``; not part of meshals.
+Dev tooling for ``record_fixtures.py``; not part of meshals. With mutual TLS (``Mesh.mtls``)
+the TLS pieces come from ``_envoy_tls`` and the certificates from ``_pki``.
 """
 
 from __future__ import annotations
@@ -18,15 +19,13 @@ from _bookinfo import (
     APP_PORT_OFFSET,
     GATEWAY,
     GATEWAY_EXACT_PATHS,
+    GATEWAY_HOST,
     GATEWAY_PORT,
     GATEWAY_PREFIXES,
-    PODS,
-    SERVICES,
+    Mesh,
     Pod,
     Protocol,
     Service,
-    all_calls,
-    sidecar_outbound_services,
 )
 from _envoy_configs import (
     AlsBuffering,
@@ -37,6 +36,8 @@ from _envoy_configs import (
     static_cluster,
     tcp_listener,
 )
+from _envoy_tls import client_tls, gateway_https, inbound_chains, with_upstream_tls
+from _pki import MeshPki
 from _recording import RecordingError
 from google.protobuf import struct_pb2
 
@@ -61,9 +62,9 @@ READY_TIMEOUT_S = 20.0
 # --- Envoy configurations ---------------------------------------------------------------------
 
 
-def app_port(service: Service) -> int:
+def app_port(mesh: Mesh, service: Service) -> int:
     """The port *service*'s application listens on."""
-    pod = PODS[service.pod]
+    pod = mesh.pods[service.pod]
     return service.port + APP_PORT_OFFSET if pod.has_envoy else service.port
 
 
@@ -72,7 +73,7 @@ def _node_metadata(pod: Pod) -> JsonDict:
     labels: JsonDict = {
         "app": pod.service,
         "service.istio.io/canonical-name": pod.service,
-        "service.istio.io/canonical-revision": pod.version,
+        "service.istio.io/canonical-revision": pod.revision,
     }
     if pod.service == GATEWAY:
         labels["istio"] = "ingressgateway"
@@ -87,7 +88,7 @@ def _node_metadata(pod: Pod) -> JsonDict:
         "INSTANCE_IPS": pod.ip,
         "CLUSTER_ID": "Kubernetes",
         "MESH_ID": "cluster.local",
-        "SERVICE_ACCOUNT": f"bookinfo-{pod.service}",
+        "SERVICE_ACCOUNT": pod.service_account,
     }
 
 
@@ -98,45 +99,63 @@ def mx_header(pod: Pod) -> str:
     return base64.b64encode(metadata.SerializeToString(deterministic=True)).decode("ascii")
 
 
-def answers_with_peer(service: Service, *, subset: str = "", timeout_ms: int = 0) -> bool:
+def answers_with_peer(
+    mesh: Mesh, service: Service, *, subset: str = "", timeout_ms: int = 0
+) -> bool:
     """Whether calls on such a route get an answer from a meshed workload (an Envoy).
 
     Only then does the caller learn its upstream peer (Istio: from the response's mx header).
     A subset with no endpoints, a route that times out, a pod without Envoy or a dead one:
     no answer with metadata.
     """
-    pod = PODS[service.pod]
+    pod = mesh.pods[service.pod]
     return pod.has_envoy and pod.alive and not timeout_ms and subset not in service.empty_subsets
 
 
-def _upstream_peer_header(service: Service, *, subset: str = "", timeout_ms: int = 0) -> str | None:
-    if answers_with_peer(service, subset=subset, timeout_ms=timeout_ms):
-        return mx_header(PODS[service.pod])
+def _upstream_peer_header(
+    mesh: Mesh, service: Service, *, subset: str = "", timeout_ms: int = 0
+) -> str | None:
+    if answers_with_peer(mesh, service, subset=subset, timeout_ms=timeout_ms):
+        return mx_header(mesh.pods[service.pod])
     return None
 
 
-def _outbound_cluster_configs(service: Service, source_ip: str) -> list[JsonDict]:
-    target = PODS[service.pod]
+def _outbound_cluster_configs(
+    mesh: Mesh, service: Service, client: Pod, pki: MeshPki | None
+) -> list[JsonDict]:
+    target = mesh.pods[service.pod]
     http2 = service.protocol is Protocol.GRPC
     clusters = [
         static_cluster(
-            service.outbound_cluster(),
-            [(target.ip, service.port)],
-            source_ip=source_ip,
+            service.outbound_cluster(subset),
+            [] if subset in service.empty_subsets else [(target.ip, service.port)],
+            source_ip=client.ip,
             http2=http2,
         )
+        for subset in ("", *service.empty_subsets)
     ]
-    clusters += [
-        static_cluster(service.outbound_cluster(subset), [], source_ip=source_ip, http2=http2)
-        for subset in service.empty_subsets
+    if pki is None or not mesh.tls_between(client.service, target):
+        return clusters
+    # Istio's auto mTLS: the destination has a sidecar, so the client presents its own
+    # workload certificate and checks the server's SPIFFE id; each subset has its own SNI.
+    return [
+        with_upstream_tls(
+            cluster,
+            client_tls(
+                pki.workloads[client.service],
+                pki.root,
+                sni=service.sni(subset),
+                server_id=target.spiffe_id,
+            ),
+        )
+        for cluster, subset in zip(clusters, ("", *service.empty_subsets), strict=True)
     ]
-    return clusters
 
 
-def _outbound_listener(service: Service, client: Pod) -> JsonDict:
+def _outbound_listener(mesh: Mesh, service: Service, client: Pod) -> JsonDict:
     name = f"{service.vip}_{service.port}"
     if service.protocol is Protocol.TCP:
-        upstream = _upstream_peer_header(service)
+        upstream = _upstream_peer_header(mesh, service)
         return tcp_listener(
             name,
             service.vip,
@@ -155,7 +174,7 @@ def _outbound_listener(service: Service, client: Pod) -> JsonDict:
             name=rule.name,
             own_peer_header=own,
             upstream_peer_header=_upstream_peer_header(
-                service, subset=rule.subset, timeout_ms=rule.timeout_ms
+                mesh, service, subset=rule.subset, timeout_ms=rule.timeout_ms
             ),
         )
         for rule in service.routes
@@ -165,7 +184,7 @@ def _outbound_listener(service: Service, client: Pod) -> JsonDict:
             cluster=service.outbound_cluster(),
             retries=True,
             own_peer_header=own,
-            upstream_peer_header=_upstream_peer_header(service),
+            upstream_peer_header=_upstream_peer_header(mesh, service),
         )
     )
     return http_listener(
@@ -173,15 +192,18 @@ def _outbound_listener(service: Service, client: Pod) -> JsonDict:
     )
 
 
-def _inbound(service: Service) -> tuple[JsonDict, JsonDict]:
-    pod = PODS[service.pod]
+def _inbound(mesh: Mesh, service: Service, pki: MeshPki | None) -> tuple[JsonDict, JsonDict]:
+    pod = mesh.pods[service.pod]
     cluster = static_cluster(
-        service.inbound_cluster, [(pod.ip, app_port(service))], source_ip=pod.ip
+        service.inbound_cluster,
+        [(pod.ip, app_port(mesh, service))],
+        source_ip=pod.ip,
+        http2=service.protocol is Protocol.GRPC,  # a gRPC application speaks HTTP/2 only
     )
     if service.protocol is Protocol.TCP:
         # Plain TCP carries no mx header: the inbound peer is fixed, the one pod that calls.
-        callers = sorted({call.client for call in all_calls() if call.service == service.name})
-        peers = {"downstream_peer": mx_header(PODS[callers[0]])} if len(callers) == 1 else {}
+        callers = sorted({call.client for call in mesh.all_calls() if call.service == service.name})
+        peers = {"downstream_peer": mx_header(mesh.pods[callers[0]])} if len(callers) == 1 else {}
         listener = tcp_listener(
             "virtualInbound",
             pod.ip,
@@ -200,15 +222,22 @@ def _inbound(service: Service) -> tuple[JsonDict, JsonDict]:
             buffering=BUFFERING,
             preserve_request_id=True,
         )
+    if pki is not None:
+        listener = inbound_chains(
+            listener,
+            pki.workloads[pod.service],
+            pki.root,
+            permissive=service.name in mesh.permissive,
+        )
     return listener, cluster
 
 
-def _gateway_config(collector_port: int) -> JsonDict:
-    pod = PODS[GATEWAY]
-    productpage = SERVICES["productpage"]
+def _gateway_config(mesh: Mesh, collector_port: int, pki: MeshPki | None) -> JsonDict:
+    pod = mesh.pods[GATEWAY]
+    productpage = mesh.services["productpage"]
     cluster = productpage.outbound_cluster()
     own = mx_header(pod)
-    upstream = _upstream_peer_header(productpage)
+    upstream = _upstream_peer_header(mesh, productpage)
     routes = [
         Route(
             cluster=cluster,
@@ -230,27 +259,29 @@ def _gateway_config(collector_port: int) -> JsonDict:
         buffering=BUFFERING,
         preserve_request_id=False,
     )
+    if pki is not None:
+        listener = gateway_https(listener, pki.host, GATEWAY_HOST)
     return bootstrap(
         node_id=pod.node_id,
         node_cluster=f"{pod.service}.{pod.namespace}",
         node_metadata=_node_metadata(pod),
         listeners=[listener],
-        clusters=_outbound_cluster_configs(productpage, pod.ip),
+        clusters=_outbound_cluster_configs(mesh, productpage, pod, pki),
         collector_port=collector_port,
     )
 
 
-def _sidecar_config(pod: Pod, collector_port: int) -> JsonDict:
+def _sidecar_config(mesh: Mesh, pod: Pod, collector_port: int, pki: MeshPki | None) -> JsonDict:
     listeners: list[JsonDict] = []
     clusters: list[JsonDict] = []
-    for service in SERVICES.values():
+    for service in mesh.services.values():
         if service.pod == pod.service:
-            listener, cluster = _inbound(service)
+            listener, cluster = _inbound(mesh, service, pki)
             listeners.append(listener)
             clusters.append(cluster)
-    for service in sidecar_outbound_services(pod.service):
-        listeners.append(_outbound_listener(service, pod))
-        clusters += _outbound_cluster_configs(service, pod.ip)
+    for service in mesh.sidecar_outbound_services(pod.service):
+        listeners.append(_outbound_listener(mesh, service, pod))
+        clusters += _outbound_cluster_configs(mesh, service, pod, pki)
     return bootstrap(
         node_id=pod.node_id,
         node_cluster=f"{pod.service}.{pod.namespace}",
@@ -261,12 +292,19 @@ def _sidecar_config(pod: Pod, collector_port: int) -> JsonDict:
     )
 
 
-def envoy_configs(collector_port: int) -> dict[str, JsonDict]:
-    """One bootstrap per Envoy: the gateway, then each sidecar, keyed by pod (service) name."""
-    configs = {GATEWAY: _gateway_config(collector_port)}
-    for pod in PODS.values():
+def envoy_configs(
+    mesh: Mesh, collector_port: int, pki: MeshPki | None = None
+) -> dict[str, JsonDict]:
+    """One bootstrap per Envoy: the gateway, then each sidecar, keyed by pod (service) name.
+
+    *pki*: the certificates, for a mesh with mutual TLS (``mesh.mtls``).
+    """
+    if mesh.mtls != (pki is not None):
+        raise RecordingError(f"the {mesh.name} mesh needs certificates exactly if it has mTLS")
+    configs = {GATEWAY: _gateway_config(mesh, collector_port, pki)}
+    for pod in mesh.pods.values():
         if pod.has_envoy and pod.service != GATEWAY:
-            configs[pod.service] = _sidecar_config(pod, collector_port)
+            configs[pod.service] = _sidecar_config(mesh, pod, collector_port, pki)
     return configs
 
 

