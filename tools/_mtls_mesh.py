@@ -39,6 +39,7 @@ def _pods() -> dict[str, Pod]:
             "127.0.0.1",
             namespace="istio-system",
             account="istio-ingressgateway-service-account",
+            canonical_revision="latest",  # what Istio's gateway chart labels it with
             template_hash="7c9f8d6b5",
         ),
         Pod("productpage", "productpage-v1-6b746f74dc-x7k2p", "127.0.0.2",
