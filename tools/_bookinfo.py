@@ -225,6 +225,8 @@ class Mesh:
     ``mtls``: sidecar -> sidecar and gateway -> sidecar hops use Istio's mutual TLS and the
     gateway's listener is HTTPS. ``permissive``: services whose inbound listener also accepts
     plaintext (Istio's PERMISSIVE mode); the others accept mutual TLS only (STRICT).
+    ``reconnect_after``: the phases (indices into ``phases``) after which the ALS collector ends
+    every open gRPC stream, as a restarting collector would; Envoy then opens new ones.
     """
 
     name: str
@@ -233,6 +235,7 @@ class Mesh:
     phases: tuple[tuple[Call, ...], ...]
     mtls: bool = False
     permissive: frozenset[str] = frozenset()
+    reconnect_after: tuple[int, ...] = ()
 
     def client_ip(self, call: Call) -> str:
         return EXTERNAL_CLIENT_IP if call.client == EXTERNAL else self.pods[call.client].ip
@@ -255,17 +258,23 @@ class Mesh:
         only when the destination has a sidecar to terminate it)."""
         return self.mtls and self.is_meshed(client) and target.has_envoy
 
-    def all_calls(self) -> Iterator[Call]:
-        """Every call, parents before their children, in traffic order."""
+    def all_calls(self, *, through_phase: int | None = None) -> Iterator[Call]:
+        """Every call (up to and including *through_phase*), parents before their children,
+        in traffic order."""
 
         def walk(call: Call) -> Iterator[Call]:
             yield call
             for child in call.calls:
                 yield from walk(child)
 
-        for phase in self.phases:
+        last = len(self.phases) - 1 if through_phase is None else through_phase
+        for phase in self.phases[: last + 1]:
             for call in phase:
                 yield from walk(call)
+
+    def segment_of(self, phase: int) -> int:
+        """How many times the collector has ended the streams before *phase* starts."""
+        return sum(1 for after in self.reconnect_after if after < phase)
 
     def sidecar_outbound_services(self, pod: str) -> list[Service]:
         """The services whose ClusterIP *pod*'s sidecar listens on: those its application calls."""

@@ -1,7 +1,9 @@
 """Writing the recorded streams, the ground truth and the README into the fixtures folder.
 
 Dev tooling for ``record_fixtures.py``; not part of meshals. A mesh with mutual TLS adds
-each entry's TLS facts to the ground truth and has its own README (``_mtls_readme``).
+each entry's TLS facts to the ground truth and has its own README (``_mtls_readme``); so does
+one whose collector ends streams, with when each stream was opened and ended
+(``_reconnect_readme``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,17 @@ from _bookinfo import (
 from _expected import ExpectedTls
 from _mesh_envoys import BUFFERING
 from _mtls_readme import MTLS_README_TEMPLATE, tls_rows
-from _recording import Plan, PlannedEntry, RecordingError, log_name_of, split_stream_name
+from _reconnect_mesh import RECONNECT_STATUS
+from _reconnect_readme import RECONNECT_README_TEMPLATE, phase_list, reconnect_rows, stream_rows
+from _recording import (
+    Plan,
+    PlannedEntry,
+    RecordingError,
+    generation_of,
+    log_name_of,
+    reconnects,
+    split_stream_name,
+)
 from envoy.service.accesslog.v3 import als_pb2
 from google.protobuf import json_format
 
@@ -191,19 +203,45 @@ def _envoy_record(mesh: Mesh, name: str) -> dict[str, object]:
     return record
 
 
-def _stream_record(
-    mesh: Mesh, name: str, entries: list[PlannedEntry], stream: RecordedStream
-) -> dict[str, object]:
+def _stream_record(plan: Plan, name: str, stream: RecordedStream) -> dict[str, object]:
+    mesh = plan.mesh
     envoy, kind = split_stream_name(name)
-    return {
+    record: dict[str, object] = {
         "envoy": envoy,
         "kind": kind,
         "node_id": mesh.pods[envoy].node_id,
         "log_name": log_name_of(kind),
-        # How Envoy batched the entries into messages varies from run to run.
-        "messages": len(stream.raw_messages),
-        "entries": [_entry_record(mesh, planned) for planned in entries],
     }
+    if mesh.reconnect_after:
+        ended = plan.ended_after[name]
+        record.update(
+            # The n-th stream this Envoy opened for this log type, and how it ended (phases
+            # are numbered from 1, as in the README).
+            stream=generation_of(name),
+            phases=sorted({planned.phase + 1 for planned in plan.streams[name]}),
+            ended_by="envoy shutdown" if ended is None else f"collector {RECONNECT_STATUS}",
+            ended_after_phase=None if ended is None else ended + 1,
+        )
+    # How Envoy batched the entries into messages varies from run to run.
+    record["messages"] = len(stream.raw_messages)
+    record["entries"] = [_entry_record(mesh, planned) for planned in plan.streams[name]]
+    return record
+
+
+def _reconnect_records(plan: Plan) -> list[dict[str, object]]:
+    """When the collector ended streams, which ones, and which Envoy opened next."""
+    return [
+        {
+            "after_phase": after + 1,
+            # Calls are numbered in traffic order, parents first (make_plan).
+            "after_call": sum(1 for _ in plan.mesh.all_calls(through_phase=after)),
+            "status": RECONNECT_STATUS,
+            "ended": ended,
+            # Envoy opens a stream when it next flushes entries.
+            "opened_next": opened,
+        }
+        for after, ended, opened in reconnects(plan)
+    ]
 
 
 def ground_truth(
@@ -216,7 +254,7 @@ def ground_truth(
             logged_by.setdefault(planned.call_number, []).append({"stream": name, "index": index})
     mesh = plan.mesh
     envoys = dict.fromkeys(split_stream_name(name)[0] for name in plan.streams)
-    return {
+    truth: dict[str, object] = {
         "envoy_version": version.split("/")[1],
         "envoy_build": version,
         "resolver": {
@@ -225,15 +263,15 @@ def ground_truth(
         "external_client_ip": EXTERNAL_CLIENT_IP,
         "service_vips": {service.vip: service.name for service in mesh.services.values()},
         "envoys": {name: _envoy_record(mesh, name) for name in envoys},
-        "streams": {
-            name: _stream_record(mesh, name, entries, recorded[name])
-            for name, entries in plan.streams.items()
-        },
+        "streams": {name: _stream_record(plan, name, recorded[name]) for name in plan.streams},
         "calls": [
             _call_record(mesh, number, parent, call, logged_by.get(number, []))
             for number, parent, call in plan.calls
         ],
     }
+    if mesh.reconnect_after:
+        truth["reconnects"] = _reconnect_records(plan)
+    return truth
 
 
 def _table_cell(text: str) -> str:
@@ -243,7 +281,7 @@ def _table_cell(text: str) -> str:
 
 def readme(plan: Plan, version: str, recorded: dict[str, RecordedStream], elapsed: float) -> str:
     mesh = plan.mesh
-    stream_rows = "\n".join(
+    rows = "\n".join(
         f"| `{name}` | `{mesh.pods[split_stream_name(name)[0]].node_id}` | "
         f"{len(recorded[name].raw_messages)} | {len(entries)} |"
         for name, entries in plan.streams.items()
@@ -262,12 +300,20 @@ def readme(plan: Plan, version: str, recorded: dict[str, RecordedStream], elapse
     template, extra = _README_TEMPLATE, {}
     if mesh.mtls:
         template, extra = MTLS_README_TEMPLATE, {"tls": tls_rows(plan), "host": GATEWAY_HOST}
+    if mesh.reconnect_after:
+        template, rows = RECONNECT_README_TEMPLATE, stream_rows(plan, recorded)
+        ends = [after + 1 for after in mesh.reconnect_after]
+        extra = {
+            "reconnects": reconnect_rows(plan),
+            "status": RECONNECT_STATUS,
+            "ends": phase_list(ends),
+        }
     return template.format(
         **extra,
         version=version.split("/")[1],
         build=version,
         elapsed=f"{elapsed:.1f}",
-        streams=stream_rows,
+        streams=rows,
         tables=_TABLES.format(pods=pod_rows, services=service_rows),
         buffer=BUFFERING.size_bytes,
         interval=BUFFERING.flush_interval_ms,

@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import importlib.resources
 import json
+import re
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 from contextlib import ExitStack
 from pathlib import Path
@@ -376,6 +378,16 @@ class EnvoyProcess:
                 return bool(response.status == 200)
         except OSError:
             return False
+
+    def counters(self, prefix: str) -> dict[str, int]:
+        """Envoy's own counters whose names start with *prefix* (admin ``/stats``)."""
+        admin = self._admin_path.read_text().strip()
+        query = urllib.parse.urlencode({"filter": "^" + re.escape(prefix), "type": "Counters"})
+        with urllib.request.urlopen(f"http://{admin}/stats?{query}", timeout=5.0) as response:
+            text = response.read().decode("utf-8")
+        # One "name: value" per line.
+        pairs = (line.rsplit(": ", 1) for line in text.splitlines() if line.strip())
+        return {name.removeprefix(prefix): int(value) for name, value in pairs}
 
     def stop(self) -> None:
         if self._process is None or self._process.poll() is not None:

