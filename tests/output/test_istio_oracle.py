@@ -64,6 +64,13 @@ ENVOY_RECORDINGS.append(
         marks=pytest.mark.skipif(not _MTLS.is_dir(), reason="the mTLS recording is not here yet"),
     )
 )
+# The basic traffic again, its collector ending the streams twice: one file per gRPC stream,
+# several per Envoy logger; its pods are the basic recording's.
+ENVOY_RECORDINGS.append(
+    pytest.param(
+        sorted((FIXTURES / "envoy" / "reconnect").glob("*.jsonl")), SNAPSHOT, (), id="reconnect"
+    )
+)
 
 
 @LABELS_XFAIL
