@@ -14,6 +14,7 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -379,15 +380,16 @@ class EnvoyProcess:
         except OSError:
             return False
 
-    def counters(self, prefix: str) -> dict[str, int]:
-        """Envoy's own counters whose names start with *prefix* (admin ``/stats``)."""
+    def counters(self, prefixes: Sequence[str]) -> dict[str, int]:
+        """Envoy's own counters whose names start with one of *prefixes* (admin ``/stats``)."""
         admin = self._admin_path.read_text().strip()
-        query = urllib.parse.urlencode({"filter": "^" + re.escape(prefix), "type": "Counters"})
+        pattern = "^(" + "|".join(re.escape(prefix) for prefix in prefixes) + ")"
+        query = urllib.parse.urlencode({"filter": pattern, "type": "Counters"})
         with urllib.request.urlopen(f"http://{admin}/stats?{query}", timeout=5.0) as response:
             text = response.read().decode("utf-8")
         # One "name: value" per line.
         pairs = (line.rsplit(": ", 1) for line in text.splitlines() if line.strip())
-        return {name.removeprefix(prefix): int(value) for name, value in pairs}
+        return {name: int(value) for name, value in pairs}
 
     def stop(self) -> None:
         if self._process is None or self._process.poll() is not None:

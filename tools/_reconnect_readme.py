@@ -79,11 +79,13 @@ stream (see the table's last row).
 before an end on the stream that ended, those after it on the new one. The recorder checks
 this two ways and writes nothing unless both hold: every planned entry is in the stream planned
 for it, once and in order (what the collector received), and each Envoy's own counters (its
-admin `/stats`: `access_logs.grpc_access_log.grpc_entries_flushed`, `logs_dropped` and
-`grpc_entries_flush_failed`) say it flushed exactly the planned number of entries and dropped
-none. What Envoy does with entries still in its buffer when a stream ends, or with a message it
-writes to a stream the collector has just ended, is not shown by this recording: which entries
-that would touch depends on timing, and a fixture has to be reproducible.
+admin `/stats`) say it flushed exactly the planned number of entries and dropped none
+(`access_logs.grpc_access_log.grpc_entries_flushed`, `logs_dropped`,
+`grpc_entries_flush_failed`), and opened exactly the planned streams, all on one connection
+(`cluster.envoy_accesslog_service.upstream_rq_total`, `upstream_cx_total`). What Envoy does
+with entries still in its buffer when a stream ends, or with a message it writes to a stream
+the collector has just ended, is not shown by this recording: which entries that would touch
+depends on timing, and a fixture has to be reproducible.
 
 ## Files
 

@@ -18,12 +18,12 @@ from typing import Any
 
 from _als_collector import RecordedStream
 from _bookinfo import Call, Mesh
-from _envoy_configs import HTTP_LOG_NAME, PEER_KEYS, TCP_LOG_NAME
+from _envoy_configs import ALS_CLUSTER, HTTP_LOG_NAME, PEER_KEYS, TCP_LOG_NAME
 from _expected import ExpectedLog, ExpectedTls, expected_logs
 from google.protobuf import struct_pb2, wrappers_pb2
 
 __all__ = [
-    "ACCESS_LOG_STATS",
+    "ENVOY_COUNTERS",
     "Plan",
     "PlannedEntry",
     "RecordingError",
@@ -70,9 +70,12 @@ FLAG_CODES = {
     "dns_resolution_failure": "DF",
     "downstream_remote_reset": "DRR",
 }
-# The prefix of the counters Envoy keeps for its gRPC access loggers (all of one Envoy's
-# loggers together): entries flushed to the collector, entries dropped, failed flushes.
-ACCESS_LOG_STATS = "access_logs.grpc_access_log."
+# The counters of Envoy's gRPC access loggers (all of one Envoy's loggers together): entries
+# flushed to the collector, entries dropped, failed flushes; and of its collector cluster:
+# connections made, requests (gRPC streams) opened.
+_ACCESS_LOG_STATS = "access_logs.grpc_access_log."
+_COLLECTOR_STATS = f"cluster.{ALS_CLUSTER}."
+ENVOY_COUNTERS = (_ACCESS_LOG_STATS, _COLLECTOR_STATS)
 
 
 class RecordingError(Exception):
@@ -376,18 +379,26 @@ def check_recording(plan: Plan, streams: Sequence[RecordedStream]) -> list[str]:
 def check_envoy_counters(plan: Plan, counters: dict[str, dict[str, int]]) -> list[str]:
     """Every difference between what each Envoy says it sent and the plan.
 
-    *counters*: per Envoy, its ``ACCESS_LOG_STATS`` counters without the prefix. Envoy counts
-    an entry as flushed when it writes it to a stream; with the collector's own count (the
-    recording check) this shows that nothing was dropped between the two.
+    *counters*: per Envoy, its ``ENVOY_COUNTERS``. Envoy counts an entry as flushed when it
+    writes it to a stream; with the collector's own count (the recording check) this shows
+    that nothing was dropped between the two. And every stream it opened, ended ones too, was
+    a new request on its one connection to the collector.
     """
-    planned: dict[str, int] = {}
+    planned: dict[str, tuple[int, int]] = {}  # Envoy -> (entries, streams)
     for name, entries in plan.streams.items():
         envoy, _ = split_stream_name(name)
-        planned[envoy] = planned.get(envoy, 0) + len(entries)
+        count, streams = planned.get(envoy, (0, 0))
+        planned[envoy] = (count + len(entries), streams + 1)
     problems = []
-    for envoy, count in planned.items():
+    for envoy, (count, streams) in planned.items():
         got = counters.get(envoy, {})
-        want = {"grpc_entries_flushed": count, "logs_dropped": 0, "grpc_entries_flush_failed": 0}
+        want = {
+            _ACCESS_LOG_STATS + "grpc_entries_flushed": count,
+            _ACCESS_LOG_STATS + "logs_dropped": 0,
+            _ACCESS_LOG_STATS + "grpc_entries_flush_failed": 0,
+            _COLLECTOR_STATS + "upstream_cx_total": 1,
+            _COLLECTOR_STATS + "upstream_rq_total": streams,
+        }
         for key, value in want.items():
             if got.get(key) != value:
                 problems.append(f"Envoy {envoy} counted {key} {got.get(key)}, planned {value}")

@@ -66,7 +66,7 @@ from _mtls_mesh import MTLS
 from _pki import MeshPki, make_pki
 from _reconnect_mesh import RECONNECT, RECONNECT_STATUS
 from _recording import (
-    ACCESS_LOG_STATS,
+    ENVOY_COUNTERS,
     Plan,
     RecordingError,
     check_envoy_counters,
@@ -239,7 +239,7 @@ def ender(plan: Plan, collector: AlsCollector) -> Callable[[int], None]:
 def run_mesh(plan: Plan) -> tuple[list[RecordedStream], dict[str, dict[str, int]]]:
     """Start everything, send the traffic, wait for its entries, stop everything (always).
 
-    Returns the recorded streams and, per Envoy, its access-log counters at the end.
+    Returns the recorded streams and, per Envoy, its access-log and collector counters.
     """
     with (
         tempfile.TemporaryDirectory(prefix="meshals-record-") as tmp,
@@ -262,7 +262,7 @@ def run_mesh(plan: Plan) -> tuple[list[RecordedStream], dict[str, dict[str, int]
         if not collector.wait_for(is_complete(plan), timeout=COLLECT_TIMEOUT_S):
             raise RecordingError("not every expected entry reached the collector in time")
         time.sleep(SETTLE_S)
-        counters = {envoy.name: envoy.counters(ACCESS_LOG_STATS) for envoy in envoys}
+        counters = {envoy.name: envoy.counters(ENVOY_COUNTERS) for envoy in envoys}
         return collector.streams(), counters
 
 
