@@ -652,6 +652,12 @@ def entry_doc(**common_properties: Json) -> Json:
 COMMON = "http_logs.log_entry[0].common_properties"
 WKT = "type.googleapis.com/google.protobuf."
 
+DUP_ENTRY = "httpLogs.logEntry[0]"
+DUP_PATH = "key 'path' appears 2 times in one object"
+DUP_LOGS = "key 'httpLogs' appears 2 times in one object"
+DUP_ENTRIES = "key 'logEntry' appears 3 times in one object"
+DROPPED = "kept the last, so entry {} of occurrence {} is dropped"
+
 # (id, text, lenient outcome, strict outcome; None: the same as lenient)
 JSON_CASES: list[tuple[str, str | bytes, Outcome, Outcome | None]] = [
     (
@@ -799,8 +805,65 @@ JSON_CASES: list[tuple[str, str | bytes, Outcome, Outcome | None]] = [
     (
         "duplicate-key",
         '{"httpLogs": {"logEntry": [{"request": {"path": "/a", "path": "/b"}}]}}',
-        Keeps("http", 1),  # the last value wins, as in json.loads (see docs/errors.md)
-        Raises("invalid JSON: key 'path' appears twice in one object"),
+        # The last value wins, as in json.loads (see docs/errors.md), and that is said.
+        Keeps("http", 1, ((0, f"{DUP_ENTRY}.request.path", f"{DUP_PATH}; kept the last"),)),
+        Raises(DUP_PATH, 0, f"{DUP_ENTRY}.request.path"),
+    ),
+    (
+        # The example: the first entry list is replaced, its entry counted as skipped.
+        "duplicate-entry-list",
+        '{"httpLogs":{"logEntry":[{"request":{"path":"/a"}}]},"httpLogs":{"logEntry":[]}}',
+        Keeps("http", 0, ((None, "httpLogs", f"{DUP_LOGS}; {DROPPED.format(0, 1)}"),)),
+        Raises(DUP_LOGS, None, "httpLogs"),
+    ),
+    (
+        "duplicate-log-entry-key-three-times",
+        '{"tcpLogs": {"logEntry": [{}, {}], "logEntry": [{}], "logEntry": [{}, {}, {}]}}',
+        Keeps(
+            "tcp",
+            3,
+            tuple(
+                (None, "tcpLogs.logEntry", f"{DUP_ENTRIES}; {DROPPED.format(entry, occurrence)}")
+                for occurrence, entry in ((1, 0), (1, 1), (2, 0))
+            ),
+        ),
+        Raises(DUP_ENTRIES, None, "tcpLogs.logEntry"),
+    ),
+    (
+        "duplicate-key-spaced-colon",
+        '{"httpLogs" : {"logEntry": [{"request": {"path": "/a", "path" : "/b"}}]}}',
+        Keeps("http", 1, ((0, f"{DUP_ENTRY}.request.path", f"{DUP_PATH}; kept the last"),)),
+        Raises(DUP_PATH, 0, f"{DUP_ENTRY}.request.path"),
+    ),
+    (
+        "duplicate-key-in-map-struct-and-any",
+        '{"httpLogs": {"logEntry": [{"commonProperties": {"metadata": {"filterMetadata":'
+        ' {"istio": {"k": 1, "k": {"n": 2, "n": 3}}}}, "filterStateObjects": {"s": {"@type":'
+        ' "type.googleapis.com/x.Y", "v": 1, "v": 2}}, "customTags": {"team": "a", "team": "b"}'
+        "}}]}}",
+        Keeps(
+            "http",
+            1,
+            tuple(
+                (
+                    0,
+                    f"{DUP_ENTRY}.{path}",
+                    f"key {key!r} appears 2 times in one object; kept the last",
+                )
+                for path, key in (
+                    # The kept value of k repeats a key of its own.
+                    ("commonProperties.metadata.filterMetadata.istio.k", "k"),
+                    ("commonProperties.metadata.filterMetadata.istio.k.n", "n"),
+                    ("commonProperties.filterStateObjects.s.v", "v"),
+                    ("commonProperties.customTags.team", "team"),
+                )
+            ),
+        ),
+        Raises(
+            "key 'k' appears 2 times in one object",
+            0,
+            f"{DUP_ENTRY}.commonProperties.metadata.filterMetadata.istio.k",
+        ),
     ),
     (
         "both-spellings",

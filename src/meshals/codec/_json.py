@@ -12,8 +12,11 @@ from __future__ import annotations
 import itertools
 import json
 
+import attrs
+
 from meshals.model._als import AlsMessage
 
+from ._json_duplicates import report_duplicates
 from ._json_load import _load
 from ._json_messages import _STREAM_MESSAGE, _als_message
 from ._json_scalars import describe
@@ -46,14 +49,15 @@ def decode_json(
         source: Where the text came from, for error locations (a file name).
         index: The message's position in its file or stream, if it has one.
         strict: Raise on anything off-spec (unknown fields, bad values, trailing text,
-            duplicate keys) instead of skipping it and recording a :class:`Diagnostic`.
+            a key repeated in one object) instead of skipping it and recording a
+            :class:`Diagnostic`.
         limits: The resource limits (:class:`~meshals.codec.Limits`); an entry that breaks a
             per-value limit (nesting, string length) is skipped in lenient mode.
 
     Returns:
         The message, with its ``diagnostics`` listing what lenient decoding skipped. A key
-        given twice in one object keeps its last value (as :func:`json.loads` does; checking
-        would slow every message by about 15%), unless *strict*.
+        repeated in one object keeps its last value, as :func:`json.loads` does, and each
+        repetition is reported (the entries of a dropped entry list as skipped entries).
 
     Raises:
         DecodeError: The text is not JSON, its top-level value is not an object or is not an
@@ -73,7 +77,8 @@ def decode_json(
     "unknown field 'bogus'; ignored"
     """
     context = _Context(source, index, strict, limits)
-    document, trailing = _load(text, context)
+    loaded = _load(text, context)
+    document, trailing = loaded.document, loaded.trailing
     if type(document) is not dict:
         raise context.error(
             f"expected a JSON object (StreamAccessLogsMessage), got {describe(document)}"
@@ -82,9 +87,13 @@ def decode_json(
     if trailing is not None:  # SkyWalking's recordings: the first value is the message
         context.problem(f"trailing text after the JSON value at {trailing}", None)
     try:
-        return _als_message(document, context)
+        message = _als_message(document, context)
     except LimitExceeded as exceeded:  # outside any entry: the message as a whole
         raise context.error(exceeded.reason, exceeded.field) from None
+    # Fewer members read than the text has: a key may repeat (json.loads kept its last value).
+    if context.pairs != loaded.pairs and report_duplicates(loaded.text, loaded.start, context):
+        message = attrs.evolve(message, diagnostics=context.message_diagnostics())
+    return message
 
 
 def _check_is_als_message(document: dict[str, object], context: _Context) -> None:

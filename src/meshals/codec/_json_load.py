@@ -1,7 +1,7 @@
-"""Text to a JSON document for ``decode_json``: size, UTF-8, duplicate keys, recorded files.
+"""Text to a JSON document for ``decode_json``: size, UTF-8, recorded files.
 
-Well-formed input is read by :func:`json.loads` in one go; strict mode adds an
-``object_pairs_hook`` that refuses a repeated key. Text it refuses gets a second look: the
+Well-formed input is read by :func:`json.loads` in one go, its members counted for
+:mod:`meshals.codec._json_duplicates`. Text it refuses gets a second look: the
 ``.msg`` files Apache SkyWalking records have whole-line ``#`` and ``//`` comments, and text
 may follow the first JSON value.
 """
@@ -13,7 +13,8 @@ from typing import NamedTuple
 
 from meshals._errors import DecodeError
 
-from ._json_walk import _Context, _printable
+from ._json_duplicates import member_count
+from ._json_walk import _Context
 
 __all__: list[str] = []
 
@@ -25,31 +26,13 @@ _DECODER = json.JSONDecoder()
 class _Loaded(NamedTuple):
     document: object
     trailing: str | None  # where text after the JSON value starts ("line 3 column 1"), if any
+    text: str  # the text parsed (comment lines blanked), to parse again if a key repeats
+    start: int  # where the JSON value starts in it
+    pairs: int  # at least the members of its objects (see _json_duplicates.member_count)
 
 
 class _NotTextError(DecodeError, TypeError):
     """decode_json() was given neither str nor bytes: a DecodeError, and a TypeError."""
-
-
-class _DuplicateKeyError(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
-    """An object_pairs_hook for strict mode: the object, unless a key repeats."""
-    document = dict(pairs)
-    if len(document) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:  # pragma: no branch -- a repeated key is there to be found
-            if key in seen:
-                raise _DuplicateKeyError(key)
-            seen.add(key)
-    return document
-
-
-_STRICT_DECODER = json.JSONDecoder(object_pairs_hook=_unique_keys)
 
 
 def _load(text: str | bytes | bytearray, context: _Context) -> _Loaded:
@@ -75,17 +58,13 @@ def _load(text: str | bytes | bytearray, context: _Context) -> _Loaded:
             raise context.error(f"not UTF-8: invalid byte at offset {invalid.start}") from None
     text = text.removeprefix("\ufeff")
     try:
-        try:
-            document = _STRICT_DECODER.decode(text) if context.strict else json.loads(text)
-            return _Loaded(document, None)
-        except RecursionError:
-            raise context.error("invalid JSON: nested too deeply") from None
-        except ValueError:
-            pass  # comments, trailing text, or not JSON at all: look closer
-        return _load_recorded(text, context)
-    except _DuplicateKeyError as duplicate:
-        key = _printable(duplicate.key)
-        raise context.error(f"invalid JSON: key {key!r} appears twice in one object") from None
+        document = json.loads(text)
+    except RecursionError:
+        raise context.error("invalid JSON: nested too deeply") from None
+    except ValueError:
+        return _load_recorded(text, context)  # comments, trailing text, or not JSON at all
+    start = 0 if text[:1] == "{" else len(text) - len(text.lstrip(_JSON_WHITESPACE))
+    return _Loaded(document, None, text, start, member_count(text, start, len(text)))
 
 
 def _load_recorded(text: str, context: _Context) -> _Loaded:
@@ -96,8 +75,7 @@ def _load_recorded(text: str, context: _Context) -> _Loaded:
     )
     start = len(cleaned) - len(cleaned.lstrip(_JSON_WHITESPACE))
     try:
-        decoder = _STRICT_DECODER if context.strict else _DECODER
-        document, end = decoder.raw_decode(cleaned, start)
+        document, end = _DECODER.raw_decode(cleaned, start)
     except json.JSONDecodeError as invalid:
         raise context.error(
             f"invalid JSON: {invalid.msg} at line {invalid.lineno} column {invalid.colno}"
@@ -106,10 +84,11 @@ def _load_recorded(text: str, context: _Context) -> _Loaded:
         raise context.error("invalid JSON: nested too deeply") from None
     except ValueError:  # the only other ValueError: a number longer than int() converts
         raise context.error("invalid JSON: a number with too many digits") from None
+    pairs = member_count(cleaned, start, end)
     rest = cleaned[end:]
     if not rest.strip(_JSON_WHITESPACE):
-        return _Loaded(document, None)
+        return _Loaded(document, None, cleaned, start, pairs)
     trailing = end + len(rest) - len(rest.lstrip(_JSON_WHITESPACE))
     line = cleaned.count("\n", 0, trailing) + 1
     column = trailing - cleaned.rfind("\n", 0, trailing)
-    return _Loaded(document, f"line {line} column {column}")
+    return _Loaded(document, f"line {line} column {column}", cleaned, start, pairs)

@@ -142,6 +142,7 @@ def _address(raw: object, context: _Context, path: str) -> Address | None:
         if type(inner) is dict:
             cached = _cached_socket_address(inner)
             if cached is not None:
+                context.pairs += 3  # the address's one member and its socket address's two
                 return cached
     raw = _first_member_only(raw, _ADDRESS_ONEOF, context, path)
     return next(iter(_read(raw, _ADDRESS, context, path).values()), None)

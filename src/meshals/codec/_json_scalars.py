@@ -420,6 +420,22 @@ def freeze_json(raw: object, leaf: Callable[[object], object], max_depth: int) -
             parent[2].append(done if type(parent[0]) is list else (parent_key, done))
 
 
+def count_members(raw: object) -> int:
+    """How many members the JSON objects in *raw* have, all of them, at every depth."""
+    count = 0
+    stack = [raw]
+    while stack:
+        value = stack.pop()
+        if type(value) is dict:
+            count += len(value)
+            stack.extend(
+                item for item in value.values() if type(item) is dict or type(item) is list
+            )
+        elif type(value) is list:
+            stack.extend(value)
+    return count
+
+
 def _frame(container: object, key: object) -> _Frame:
     if isinstance(container, dict):
         return (container, iter(container.items()), [], key)

@@ -26,6 +26,7 @@ from ._json_scalars import (
     INT64,
     InvalidValueError,
     check_text,
+    count_members,
     describe,
     freeze_json,
     keep_json_leaf,
@@ -57,7 +58,7 @@ _E = TypeVar("_E", bound=enum.IntEnum)
 class _Context(DiagnosticRecorder):
     """Where decoding is, and what to do about a problem (raise, or note it and go on)."""
 
-    __slots__ = ("check_strings", "entry_index")
+    __slots__ = ("check_strings", "entry_index", "pairs")
 
     def __init__(
         self, source: str, message_index: int | None, strict: bool, limits: Limits
@@ -66,6 +67,9 @@ class _Context(DiagnosticRecorder):
         # Only a text longer than max_string_length can hold a string that is.
         self.check_strings = False
         self.entry_index: int | None = None  # set while inside log_entry[i]
+        # Members of the JSON objects the walk has read, each object counted once: equal to
+        # the member count of the text when no key repeats (see _json_duplicates).
+        self.pairs = 0
 
     def error(self, reason: str, field: str | None = None) -> DecodeError:
         return DecodeError(
@@ -158,6 +162,7 @@ def _read(raw: object, table: _Table, context: _Context, path: str) -> dict[str,
     """The model keyword arguments for the message *raw*, one per field present and valid."""
     if type(raw) is not dict:
         raise InvalidValueError(f"expected a JSON object, got {describe(raw)}")
+    context.pairs += len(raw)
     values: dict[str, Any] = {}
     for key, item in raw.items():
         field = table.get(key)
@@ -266,6 +271,7 @@ def _map_of(convert: _Convert, *, nested: bool = False) -> _Convert:
     def convert_map(raw: object, context: _Context, path: str) -> FrozenMap[str, object]:
         if type(raw) is not dict:
             raise InvalidValueError(f"expected a JSON object (map), got {describe(raw)}")
+        context.pairs += len(raw)
         entries: dict[str, object] = {}
         for key, item in raw.items():
             try:
@@ -290,6 +296,7 @@ def _string_map(raw: object, context: _Context, path: str) -> FrozenMap[str, str
             if type(item) is not str or not item.isascii() or not key.isascii():
                 break
         else:
+            context.pairs += len(raw)
             return FrozenMap(raw)
     return _STRING_MAP_SLOW(raw, context, path)  # type: ignore[no-any-return]
 
@@ -319,7 +326,9 @@ def _enum(kind: type[_E], proto_name: str) -> Callable[[object], _E | int]:
 
 
 def _struct(raw: object, context: _Context, path: str) -> FrozenMap[str, JsonValue]:
-    return parse_struct(raw, context.limits.max_nesting_depth)
+    struct = parse_struct(raw, context.limits.max_nesting_depth)
+    context.pairs += count_members(raw)
+    return struct
 
 
 def _parse_empty(raw: object) -> None:
@@ -365,6 +374,7 @@ def _any(raw: object, context: _Context, path: str) -> AnyValue:
         raise InvalidValueError(f"expected a JSON object (Any), got {describe(raw)}")
     if not raw:
         return AnyValue(type_url="", value=b"", known=False)  # an empty Any, as on the wire
+    context.pairs += count_members(raw)
     type_url = raw.get("@type")
     if type(type_url) is not str:
         raise InvalidValueError(f"Any needs an '@type' string, got {describe(type_url)}")
