@@ -184,6 +184,24 @@ def fuzz_l4(data: bytes) -> None:
     hash(result)
 
 
+def fuzz_json_oracle(data: bytes) -> None:
+    """decode_json held to json_format (tools/_oracle.py): same content, or a problem said."""
+    from _oracle import check_json
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return  # bytes that are not UTF-8: the json target's business
+    check_json(text)
+
+
+def fuzz_binary_oracle(data: bytes) -> None:
+    """decode_binary held to upb (tools/_oracle.py): same content, or a problem said."""
+    from _oracle import check_binary
+
+    check_binary(data)
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "json": fuzz_json,
     "binary": fuzz_binary,
@@ -194,4 +212,6 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "static": fuzz_static,
     "kubernetes": fuzz_kubernetes,
     "l4": fuzz_l4,
+    "json_oracle": fuzz_json_oracle,
+    "binary_oracle": fuzz_binary_oracle,
 }
