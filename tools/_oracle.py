@@ -185,12 +185,17 @@ def python_number_syntax(text: str, meshals: AlsMessage | None) -> bool:
     return _reported(meshals, _PYTHON_NUMBER)
 
 
-_BAD_OFFSET = re.compile(r"has an invalid UTC offset")
+# json_format reads timestamps with time.strptime, which takes one-digit fields
+# ("09:08:1.5Z") and UTC offsets of 24 hours or more ("+25:00"); RFC 3339 has neither.
+_STRPTIME_TIMESTAMP = re.compile(
+    r"has an invalid UTC offset|timestamp string, got string "
+    r"'[0-9]{4}-(?:[0-9]{1,2}-){1,2}[0-9]{1,2}[Tt](?:[0-9]{1,2}:){1,2}[0-9]{1,2}[.Zz+-]"
+)
 
 
-def utc_offset_out_of_range(text: str, meshals: AlsMessage | None) -> bool:
-    """json_format takes a timestamp's UTC offset of 24 hours or more (+25:00); RFC 3339 not."""
-    return _reported(meshals, _BAD_OFFSET)
+def python_timestamp_syntax(text: str, meshals: AlsMessage | None) -> bool:
+    """json_format takes what strptime takes: one-digit fields, offsets of 24 hours or more."""
+    return _reported(meshals, _STRPTIME_TIMESTAMP)
 
 
 def _reported(meshals: AlsMessage | None, reason: re.Pattern[str]) -> bool:
@@ -206,7 +211,7 @@ JSON_LENIENCIES: dict[str, Callable[[str, AlsMessage | None], bool]] = {
     "opaque-any": opaque_any,
     "not-an-als-message": not_an_als_message,
     "python-number-syntax": python_number_syntax,
-    "utc-offset-out-of-range": utc_offset_out_of_range,
+    "python-timestamp-syntax": python_timestamp_syntax,
 }
 
 
