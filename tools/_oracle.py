@@ -176,7 +176,8 @@ _ALS_KEYS = frozenset(("identifier", "httpLogs", "http_logs", "tcpLogs", "tcp_lo
 # ("1.s") or with more than nine digits (rounded); true/false and fractions as enum numbers.
 _PYTHON_NUMBER = re.compile(
     r"(?:got string|value) '(?:[+ \t\n\r].*|.*[ \t\n\r]s?|[^']*_[^']*|-?[0-9]+\.s"
-    r"|-?[0-9]+\.[0-9]{10,}s)'|got (?:true|false)|\(int32\), got number -?[0-9]*\.[0-9]+"
+    r")'|got string '-?[0-9]+\.[0-9]{10,}|got (?:true|false)"
+    r"|\(int32\), got number -?[0-9]*\.[0-9]+"
 )
 
 

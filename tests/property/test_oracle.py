@@ -93,6 +93,8 @@ JSON_FINDINGS: list[tuple[str, str]] = [
     (common('"timeToLastRxByte": "+1s"'), "python-number-syntax"),
     (common('"timeToLastRxByte": "1.s"'), "python-number-syntax"),
     (common('"timeToLastRxByte": "1.0000000001s"'), "python-number-syntax"),
+    # The json_oracle fuzz target's second finding, reduced: a long fraction, shown shortened.
+    (common('"timeToLastRxByte": "0.' + "0" * 4 + "38" + "2" * 60 + 's"'), "python-number-syntax"),
     (common('"accessLogType": 1.5'), "python-number-syntax"),
     (common('"accessLogType": " 1"'), "python-number-syntax"),
     (entry('"request": {"requestMethod": true}'), "python-number-syntax"),
