@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -180,3 +181,133 @@ def count_in_range(
         return len(kept), sum(kept)
 
     return count
+
+
+# --- mutual TLS captures --------------------------------------------------------------------------
+
+#: The bundled example's resolver file: names the pods of the Envoy recordings.
+BOOKINFO_RESOLVER = Path(__file__).parents[1] / "src/meshals/examples/bookinfo/resolver.json"
+
+
+def spiffe_id(service: str) -> str:
+    """The SPIFFE id the synthetic mTLS capture gives a service (Istio's form)."""
+    if service == "istio-ingressgateway":
+        return "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
+    return f"spiffe://cluster.local/ns/default/sa/bookinfo-{service}"
+
+
+@attrs.frozen
+class MtlsCapture:
+    """A directory of capture files with TLS, and the resolver file that names its pods."""
+
+    name: str
+    directory: Path
+    resolver: Path
+
+    def files(self) -> list[Path]:
+        return sorted(self.directory.glob("*.bin"))
+
+
+def _certificate(identity: str) -> Any:
+    from meshals.model import CertificateProperties, SubjectAltName
+
+    # Istio's workload certificates: an empty subject and one URI SAN.
+    return CertificateProperties(subject_alt_name=(SubjectAltName(uri=identity),))
+
+
+def write_mtls_capture(directory: Path, *, conflicts: bool = False) -> MtlsCapture:
+    """The Envoy recordings with Istio's TLS added to every entry a server side logged.
+
+    Each file is re-encoded with meshals' encoder; only ``tls_properties`` change. A sidecar's
+    inbound entry gets mutual TLS (its own certificate local, the caller's as the peer), the
+    gateway's downstream entries one-way TLS (an HTTPS listener), and the second of the two
+    productpage -> mongodb connections stays plaintext: plaintext into a meshed workload.
+    With ``conflicts``, the reviews sidecar presents another service account on its first
+    inbound call, and details presents productpage's.
+    """
+    import meshals
+    from meshals.codec import encode_binary
+    from meshals.codec._wire import encode_varint
+    from meshals.model import DetectPoint, TlsProperties, TlsVersion
+
+    resolver = meshals.StaticResolver.from_json(BOOKINFO_RESOLVER.read_bytes())
+    server_side: dict[tuple[str, int | None, int], meshals.ServiceMeshMetric] = {}
+    for path in sorted(ENVOY_FIXTURES.glob("*.bin")):
+        for metric in meshals.analyze(meshals.read(path), resolver=resolver):
+            if metric.detect_point is DetectPoint.SERVER:
+                origin = metric.origin
+                server_side[Path(origin.source).name, origin.message_index, origin.entry_index] = (
+                    metric
+                )
+    ids = {service: spiffe_id(service) for service in ("reviews", "details")}
+    if conflicts:
+        ids["details"] = spiffe_id("productpage")
+    seen: dict[str, int] = {}
+
+    def tls_of(metric: meshals.ServiceMeshMetric) -> TlsProperties | None:
+        source, destination = metric.source.service, metric.destination.service
+        seen[destination] = seen.get(destination, 0) + 1
+        if destination == "mongodb" and seen[destination] == 2:
+            return None
+        local = ids.get(destination, spiffe_id(destination))
+        if conflicts and destination == "reviews" and seen[destination] == 1:
+            local = "spiffe://cluster.local/ns/default/sa/reviews-canary"
+        return TlsProperties(
+            tls_version=TlsVersion.TLSv1_3,
+            local_certificate_properties=_certificate(local),
+            peer_certificate_properties=(
+                None if source == "UNKNOWN" else _certificate(spiffe_id(source))
+            ),
+        )
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in sorted(ENVOY_FIXTURES.glob("*.bin")):
+        frames = []
+        for message in meshals.read(path):
+            entries = []
+            for index, entry in enumerate(message.entries):
+                metric = server_side.get((path.name, message.index, index))
+                common = entry.common_properties
+                if metric is None or common is None:
+                    entries.append(entry)
+                    continue
+                common = attrs.evolve(common, tls_properties=tls_of(metric))
+                entries.append(attrs.evolve(entry, common_properties=common))
+            data = encode_binary(attrs.evolve(message, entries=tuple(entries)))
+            frames.append(encode_varint(len(data)) + data)
+        (directory / path.name).write_bytes(b"".join(frames))
+    return MtlsCapture(
+        "synthetic-conflicts" if conflicts else "synthetic", directory, BOOKINFO_RESOLVER
+    )
+
+
+@pytest.fixture(scope="session")
+def synthetic_mtls(tmp_path_factory: pytest.TempPathFactory) -> MtlsCapture:
+    """The Envoy recordings with Istio-style TLS added (see :func:`write_mtls_capture`)."""
+    return write_mtls_capture(tmp_path_factory.mktemp("mtls"))
+
+
+#: Real mutual-TLS recordings, once recorded (tests over every capture take them too).
+RECORDED_MTLS = ENVOY_FIXTURES / "mtls"
+
+
+def _recorded_mtls() -> list[Any]:
+    if not RECORDED_MTLS.is_dir():
+        return []
+    return [pytest.param("recorded", id="recorded")]
+
+
+@pytest.fixture(params=[pytest.param("synthetic", id="synthetic"), *_recorded_mtls()])
+def mtls_capture(
+    request: pytest.FixtureRequest,
+    synthetic_mtls: MtlsCapture,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> MtlsCapture:
+    """Every TLS capture: the synthetic one, and the real recording where it exists (its
+    resolver the ``resolver`` table of its ``ground_truth.json``, written out)."""
+    if request.param == "synthetic":
+        return synthetic_mtls
+    truth = json.loads((RECORDED_MTLS / "ground_truth.json").read_text(encoding="utf-8"))
+    resolver = tmp_path_factory.mktemp("mtls-resolver") / "resolver.json"
+    resolver.write_text(json.dumps(truth["resolver"]), encoding="utf-8")
+    return MtlsCapture("recorded", RECORDED_MTLS, resolver)

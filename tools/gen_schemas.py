@@ -43,7 +43,7 @@ from meshals.model import (
     TcpEntry,
     TlsMode,
 )
-from meshals.output._records import KEY_COLUMNS
+from meshals.output._records import KEY_COLUMNS, SECURITY_COLUMNS
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "docs" / "reference" / "schemas"
@@ -329,6 +329,43 @@ def stats_values() -> dict[str, Schema]:
     }
 
 
+def security_values() -> dict[str, Schema]:
+    """An edge's TLS and identities (``_records.security_values``)."""
+    principals = {
+        "type": "object",
+        "additionalProperties": {"type": "integer", "minimum": 1},
+        "propertyNames": {"minLength": 1},
+    }
+    values: dict[str, Schema] = {}
+    for kind, noun in (("requests", "HTTP and gRPC calls"), ("connections", "TCP connections")):
+        values[f"mtls_{kind}"] = described(INTEGER, f"{noun} the server side logged over mTLS")
+        values[f"tls_{kind}"] = described(
+            INTEGER, f"{noun} the server side logged over one-way TLS"
+        )
+        values[f"plaintext_{kind}"] = described(
+            INTEGER, f"{noun} the server side logged in plaintext"
+        )
+    for kind, noun in (("requests", "HTTP and gRPC calls"), ("connections", "TCP connections")):
+        values[f"unknown_tls_{kind}"] = described(
+            INTEGER, f"{noun} seen only client-side: their TLS is not known"
+        )
+    return {
+        **{column: values[column] for column in SECURITY_COLUMNS[:8]},
+        "mtls_share": described(
+            RATIO, "mTLS calls / calls the server side logged; null when it logged none"
+        ),
+        "client_principals": described(
+            principals, "the clients' SPIFFE ids (peer certificates) -> calls, sorted"
+        ),
+        "server_principals": described(
+            principals, "the servers' SPIFFE ids (local certificates) -> calls, sorted"
+        ),
+        "plaintext_into_meshed": described(
+            INTEGER, "server-side plaintext calls logged by a sidecar, waypoint or ztunnel"
+        ),
+    }
+
+
 REPORTERS: Schema = described(
     {"type": "array", "items": {"enum": values_of(DetectPoint)}, "uniqueItems": True},
     "the sides that reported the calls",
@@ -357,6 +394,7 @@ def stats_schema(scope: str) -> Schema:
             **stats_values(),
             "reporters": REPORTERS,
             "health": HEALTH,
+            **(security_values() if scope == "edge" else {}),
         }
     )
     return {
@@ -395,6 +433,7 @@ def graph_schema() -> Schema:
             **stats_values(),
             "reporters": REPORTERS,
             "health": HEALTH,
+            **security_values(),
         },
         "The calls from one service to another.",
     )

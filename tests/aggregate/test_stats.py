@@ -333,7 +333,7 @@ def test_reported_traffic_merge_and_dict() -> None:
     both = a + b
     assert both == ReportedTraffic(client=a.client, server=b.server)
     assert both.to_dict()["combined"] == b.server.to_dict()
-    assert set(both.to_dict()) == {"client", "server", "unreached", "combined"}
+    assert set(both.to_dict()) == {"client", "server", "unreached", "combined", "security"}
 
 
 def test_reported_accumulator_add_traffic() -> None:

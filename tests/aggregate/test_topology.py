@@ -11,6 +11,8 @@ import pytest
 
 import meshals
 from meshals import AggregateError, Role
+from meshals._values import FrozenMap
+from meshals.aggregate._security import SecurityStats
 from meshals.aggregate._stats import ReportedTraffic, merge
 from meshals.aggregate._topology import (
     Edge,
@@ -22,7 +24,13 @@ from meshals.aggregate._topology import (
 )
 from meshals.aggregate._traffic import TrafficStats, code_class
 from meshals.model import ResponseFlag
-from meshals.model._metrics import DetectPoint, EntryTimings, MeshProtocol, ServiceMeshMetric
+from meshals.model._metrics import (
+    DetectPoint,
+    EntryTimings,
+    MeshProtocol,
+    ServiceMeshMetric,
+    TlsMode,
+)
 from meshals.model._service import UNKNOWN, ServiceMetaInfo
 from meshals.resolve._resolvers import StaticResolver
 
@@ -173,7 +181,13 @@ def test_edges() -> None:
         source="istio-ingressgateway",
         destination="productpage",
         traffic=ReportedTraffic(
-            client=TrafficStats.of([MESH[1]]), server=TrafficStats.of([MESH[2]])
+            client=TrafficStats.of([MESH[1]]),
+            server=TrafficStats.of([MESH[2]]),
+            security=SecurityStats(
+                server_requests=FrozenMap({TlsMode.NONE: 1}),
+                client_requests=1,
+                plaintext_into_meshed=1,  # productpage's sidecar logged it
+            ),
         ),
     )
     assert gateway_edge.combined() == TrafficStats.of([MESH[2]])

@@ -80,6 +80,21 @@ STATS_DTYPES = {
     "reporters": "object",
     "health": "category",
 }
+EDGE_DTYPES = {
+    **STATS_DTYPES,
+    "mtls_requests": "int64",
+    "tls_requests": "int64",
+    "plaintext_requests": "int64",
+    "unknown_tls_requests": "int64",
+    "mtls_connections": "int64",
+    "tls_connections": "int64",
+    "plaintext_connections": "int64",
+    "unknown_tls_connections": "int64",
+    "mtls_share": "float64",
+    "client_principals": "object",
+    "server_principals": "object",
+    "plaintext_into_meshed": "int64",
+}
 
 
 def dtypes(frame: Any) -> dict[str, str]:
@@ -125,6 +140,19 @@ def test_to_records(recorded_period_ns: tuple[int, int]) -> None:
         "sent_bytes": 0,
         "reporters": ["client", "server"],
         "health": "failing",
+        # The recordings are plaintext: reviews' sidecar logged every call.
+        "mtls_requests": 0,
+        "tls_requests": 0,
+        "plaintext_requests": 5,
+        "unknown_tls_requests": 0,
+        "mtls_connections": 0,
+        "tls_connections": 0,
+        "plaintext_connections": 0,
+        "unknown_tls_connections": 0,
+        "mtls_share": 0.0,
+        "client_principals": {},
+        "server_principals": {},
+        "plaintext_into_meshed": 5,
     }
     services = to_records(red(METRICS))
     assert [record["service"] for record in services][:3] == [
@@ -215,7 +243,7 @@ def test_stats_frame_windows_and_edges() -> None:
     # Everything happened within 09:08 UTC on 2026-11-21 (the recordings' minute).
     assert set(windowed["window_start"]) == {pandas.Timestamp("2026-11-21T09:08:00Z")}
     edges = to_pandas(GRAPH)
-    assert dtypes(edges) == {"source": "category", "destination": "category", **STATS_DTYPES}
+    assert dtypes(edges) == {"source": "category", "destination": "category", **EDGE_DTYPES}
     assert edges.loc[7, "source"] == "productpage"
     assert int(edges["requests"].sum()) == 29  # each call once
     by_edge = to_pandas(red(METRICS, scope="edge"))

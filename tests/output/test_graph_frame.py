@@ -61,6 +61,10 @@ LEGEND = [
     "protocol and calls (conn: TCP connections)  ·  error rate  ·  p99 latency",
     "dashed",
     "a peer no resolver named (UNKNOWN) or an Istio pseudo-service",
+    "mTLS",
+    "label mTLS 100%: every call whose TLS its server logged was mutual TLS; n %: a share",
+    "dashed",
+    "plaintext calls into a workload with a proxy (sidecar, waypoint or ztunnel)",
 ]
 
 

@@ -19,6 +19,15 @@ from ._health import (
     node_health,
     topology_health,
 )
+from ._identities import (
+    ConflictKind,
+    Identities,
+    IdentitiesAccumulator,
+    IdentityConflict,
+    Sighting,
+    WorkloadIdentity,
+    identities,
+)
 from ._period import (
     Period,
 )
@@ -29,6 +38,10 @@ from ._red import (
     RedStats,
     Scope,
     red,
+)
+from ._security import (
+    SecurityAccumulator,
+    SecurityStats,
 )
 from ._sketch import (
     LatencySketch,
@@ -62,10 +75,14 @@ from ._windows import (
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
+    "ConflictKind",
     "Edge",
     "Health",
     "HealthStatus",
     "HealthThresholds",
+    "Identities",
+    "IdentitiesAccumulator",
+    "IdentityConflict",
     "LatencySketch",
     "NodeHealth",
     "NodeKind",
@@ -78,7 +95,10 @@ __all__ = [
     "ReportedTraffic",
     "RuleResult",
     "Scope",
+    "SecurityAccumulator",
+    "SecurityStats",
     "ServiceNode",
+    "Sighting",
     "SketchAccumulator",
     "Summary",
     "Threshold",
@@ -87,9 +107,11 @@ __all__ = [
     "TopologyHealth",
     "TrafficAccumulator",
     "TrafficStats",
+    "WorkloadIdentity",
     "code_class",
     "edge_health",
     "health_of",
+    "identities",
     "merge",
     "node_health",
     "parse_window",

@@ -22,6 +22,7 @@ import attrs
 from meshals.model._als import ResponseFlag
 from meshals.model._metrics import DetectPoint, ServiceMeshMetric
 
+from ._security import SecurityAccumulator, SecurityStats
 from ._sketch import DEFAULT_RELATIVE_ACCURACY, check_relative_accuracy
 from ._traffic import EMPTY_TRAFFIC, TrafficAccumulator, TrafficStats
 
@@ -50,6 +51,9 @@ UNREACHED_FLAGS: frozenset[ResponseFlag] = frozenset(
 )
 
 
+_NO_SECURITY = SecurityStats()
+
+
 def _unreached(metric: ServiceMeshMetric) -> bool:
     return not UNREACHED_FLAGS.isdisjoint(metric.response_flags)
 
@@ -62,11 +66,14 @@ class ReportedTraffic:
         client: what client-side Envoys (the callers' sidecars, gateways calling out) saw.
         server: what server-side Envoys (the callees' sidecars, gateways called) saw.
         unreached: the part of ``client`` that never reached a server (:data:`UNREACHED_FLAGS`).
+        security: how the calls were secured: TLS modes and principals, as the server side
+            logged them (:class:`~meshals.aggregate.SecurityStats`).
     """
 
     client: TrafficStats = EMPTY_TRAFFIC
     server: TrafficStats = EMPTY_TRAFFIC
     unreached: TrafficStats = EMPTY_TRAFFIC
+    security: SecurityStats = _NO_SECURITY
 
     def combined(self) -> TrafficStats:
         """Each call counted once: the server's view (plus unreached calls), else the client's.
@@ -100,6 +107,7 @@ class ReportedTraffic:
             client=self.client + other.client,
             server=self.server + other.server,
             unreached=self.unreached + other.unreached,
+            security=self.security + other.security,
         )
 
     def __add__(self, other: ReportedTraffic) -> ReportedTraffic:
@@ -108,19 +116,21 @@ class ReportedTraffic:
         return self.merge(other)
 
     def to_dict(self) -> dict[str, object]:
-        """A plain, JSON-ready dict: ``client``, ``server``, ``unreached`` and ``combined``."""
+        """A plain, JSON-ready dict: ``client``, ``server``, ``unreached``, ``combined`` and
+        ``security``."""
         return {
             "client": self.client.to_dict(),
             "server": self.server.to_dict(),
             "unreached": self.unreached.to_dict(),
             "combined": self.combined().to_dict(),
+            "security": self.security.to_dict(),
         }
 
 
 class ReportedAccumulator:
     """Builds :class:`ReportedTraffic` one metric at a time (mutable, O(1) per metric)."""
 
-    __slots__ = ("_client", "_relative_accuracy", "_server", "_unreached")
+    __slots__ = ("_client", "_relative_accuracy", "_security", "_server", "_unreached")
 
     def __init__(self, *, relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY) -> None:
         """Start empty.
@@ -132,6 +142,7 @@ class ReportedAccumulator:
         self._client: TrafficAccumulator | None = None
         self._server: TrafficAccumulator | None = None
         self._unreached: TrafficAccumulator | None = None
+        self._security = SecurityAccumulator()
 
     def _side(self, name: str) -> TrafficAccumulator:
         accumulator: TrafficAccumulator | None = getattr(self, name)
@@ -144,10 +155,13 @@ class ReportedAccumulator:
         """Count one metric on its side."""
         if metric.detect_point is DetectPoint.SERVER:
             self._side("_server").add(metric)
+            self._security.add(metric, unreached=False)
             return
         self._side("_client").add(metric)
-        if _unreached(metric):
+        unreached = _unreached(metric)
+        if unreached:
             self._side("_unreached").add(metric)
+        self._security.add(metric, unreached=unreached)
 
     def add_traffic(self, traffic: ReportedTraffic) -> None:
         """Count every call a :class:`ReportedTraffic` summarises (a merge)."""
@@ -158,6 +172,7 @@ class ReportedAccumulator:
         ):
             if stats.requests:
                 self._side(name).add_stats(stats)
+        self._security.add_stats(traffic.security)
 
     def result(self) -> ReportedTraffic:
         """The immutable traffic counted so far."""
@@ -165,6 +180,7 @@ class ReportedAccumulator:
             client=EMPTY_TRAFFIC if self._client is None else self._client.result(),
             server=EMPTY_TRAFFIC if self._server is None else self._server.result(),
             unreached=EMPTY_TRAFFIC if self._unreached is None else self._unreached.result(),
+            security=self._security.result(),
         )
 
 

@@ -32,6 +32,7 @@ from meshals.model._role import Role
 from meshals.model._service import UNKNOWN
 
 from ._period import NO_PERIOD, Period, PeriodAccumulator
+from ._security import SecurityStats
 from ._sketch import DEFAULT_RELATIVE_ACCURACY, check_relative_accuracy
 from ._stats import ReportedAccumulator, ReportedTraffic
 from ._traffic import TrafficStats
@@ -151,6 +152,12 @@ class Edge:
     def combined(self) -> TrafficStats:
         """Each call counted once: see :meth:`~meshals.aggregate.ReportedTraffic.combined`."""
         return self.traffic.combined()
+
+    @property
+    def security(self) -> SecurityStats:
+        """How the calls were secured: requests and connections by TLS mode, the mTLS share,
+        the client and server principals, plaintext into a meshed workload."""
+        return self.traffic.security
 
     def to_dict(self) -> dict[str, object]:
         """A plain, JSON-ready dict."""

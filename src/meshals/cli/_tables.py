@@ -165,6 +165,9 @@ def _stats_table(records: Sequence[Mapping[str, object]], scope: str) -> str:
         "P50",
         "P90",
         "P99",
+        # An edge's share of calls over mTLS, and its plaintext calls into a workload with a
+        # proxy (the rest of its TLS facts are in the other formats).
+        *(("MTLS%", "PLAIN-IN") if protocols else ()),
         "HEALTH",
     )
     rows: list[tuple[str, ...]] = [header]
@@ -194,11 +197,20 @@ def _stats_table(records: Sequence[Mapping[str, object]], scope: str) -> str:
                         record["latency_p99_ns"],
                     )
                 ),
+                *(_security_cells(record) if protocols else ()),
                 str(record["health"]),
             )
         )
     first_number = len(keys) + (1 if windowed else 0) + (1 if protocols else 0)
-    return _aligned(rows, frozenset(range(first_number, first_number + 9)))
+    numbers = 11 if protocols else 9
+    return _aligned(rows, frozenset(range(first_number, first_number + numbers)))
+
+
+def _security_cells(record: Mapping[str, object]) -> tuple[str, str]:
+    share = record["mtls_share"]
+    return _percent(share if isinstance(share, float) else None), str(
+        record["plaintext_into_meshed"]
+    )
 
 
 def _joined(items: object) -> str:

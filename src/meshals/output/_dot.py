@@ -15,7 +15,9 @@ from ._graph_labels import (
     _health,
     _node_caption,
     _node_status,
-    edge_summary,
+    edge_lines,
+    plain,
+    plaintext_into_meshed,
 )
 
 __all__ = ["to_dot"]
@@ -57,7 +59,8 @@ def to_dot(graph: Topology, *, health: TopologyHealth | None = None) -> str:
         thresholds).
 
     Returns:
-        A ``digraph`` with one node per service and one edge per (source, destination).
+        A ``digraph`` with one node per service and one edge per (source, destination);
+        an edge with plaintext calls into a workload with a proxy is dashed.
 
     >>> print(to_dot(Topology()))
     digraph meshals {
@@ -83,10 +86,12 @@ def to_dot(graph: Topology, *, health: TopologyHealth | None = None) -> str:
         )
     for edge in graph.edges.values():
         colour = HEALTH_COLOURS[_edge_status(health, edge)]
+        label = _dot_label(plain(line) for line in edge_lines(edge))
+        dashed = ", style=dashed" if plaintext_into_meshed(edge) else ""
         lines.append(
             f"  {_dot_id(edge.source)} -> {_dot_id(edge.destination)}"
-            f" [label={_dot_label(edge_summary(edge.combined()))},"
-            f" color={_dot_string(colour)}, fontcolor={_dot_string(colour)}];"
+            f" [label={label}, color={_dot_string(colour)}, fontcolor={_dot_string(colour)}"
+            f"{dashed}];"
         )
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -13,7 +13,8 @@ the types pandas computes with, column by column:
 - repeated strings (services, instances, endpoints, protocols, sides, roles...) are
   ``category``, health an ordered one (unknown < healthy < degraded < failing);
 - ratios and rates are ``float64`` (``NaN`` where unknown); lists, such as response flags,
-  protocols and reporters, stay lists and tags dicts (``object``);
+  protocols and reporters, stay lists, and tags and an edge's principals (``{id: calls}``)
+  dicts (``object``);
 - a metric's ``origin`` is spread over ``origin_source``, ``origin_message_index`` and
   ``origin_entry_index``, as in CSV.
 
@@ -33,7 +34,7 @@ from meshals.aggregate._topology import Topology
 from meshals.model._metric_list import MetricList
 from meshals.model._metrics import ServiceMeshMetric
 
-from ._records import KEY_COLUMNS, edge_records, red_records
+from ._records import KEY_COLUMNS, SECURITY_COLUMNS, edge_records, red_records
 
 if TYPE_CHECKING:
     import pandas
@@ -242,9 +243,22 @@ _STATS_VALUE_COLUMNS: Final[tuple[tuple[str, str, _Convert], ...]] = (
 )
 
 
+def _security_convert(column: str) -> _Convert:
+    if column == "mtls_share":
+        return _float
+    return _objects if column.endswith("_principals") else _int
+
+
+# An edge's TLS and identities, in the records' order; principals stay {id: calls} dicts.
+_SECURITY_VALUE_COLUMNS: Final = tuple(
+    (column, column, _security_convert(column)) for column in SECURITY_COLUMNS
+)
+
+
 def _stats_columns(scope: str) -> Sequence[tuple[str, str, _Convert]]:
     keys = tuple((key, key, _category) for key in KEY_COLUMNS[scope])
-    return keys + _STATS_VALUE_COLUMNS
+    security = _SECURITY_VALUE_COLUMNS if scope == "edge" else ()
+    return keys + _STATS_VALUE_COLUMNS + security
 
 
 _display.pandas_frame.register(MetricList, to_pandas)

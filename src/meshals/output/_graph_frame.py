@@ -60,7 +60,8 @@ def _rule_limits(thresholds: HealthThresholds) -> tuple[str, str]:
 
 
 def _legend_rows(thresholds: HealthThresholds) -> list[tuple[str, str, str]]:
-    """The legend's rows: (key, name, text); a key is a health status, ``edge`` or ``dashed``."""
+    """The legend's rows: (key, name, text); a key is a health status, ``heading``, ``note``,
+    ``edge``, ``dashed`` (a node), ``lock`` or ``plaintext`` (an edge)."""
     degraded, failing = _rule_limits(thresholds)
     unknown = "no rule applies: no calls" + (
         "" if thresholds.tcp else ", or TCP only (no TCP rule)"
@@ -91,6 +92,16 @@ def _legend_rows(thresholds: HealthThresholds) -> list[tuple[str, str, str]]:
             "protocol and calls (conn: TCP connections)  ·  error rate  ·  p99 latency",
         ),
         ("dashed", "dashed", "a peer no resolver named (UNKNOWN) or an Istio pseudo-service"),
+        (
+            "lock",
+            "mTLS",
+            "label mTLS 100%: every call whose TLS its server logged was mutual TLS; n %: a share",
+        ),
+        (
+            "plaintext",
+            "dashed",
+            "plaintext calls into a workload with a proxy (sidecar, waypoint or ztunnel)",
+        ),
     ]
 
 
@@ -180,11 +191,26 @@ def _key(key: str, y: float) -> str:
             f'<rect {swatch} rx="3" fill="#ffffff" stroke="{MUTED_COLOUR}" stroke-width="2"'
             ' stroke-dasharray="4,2"/>'
         )
+    if key == "plaintext":
+        return (
+            f'<path d="M 2 {middle:.1f} L 30 {middle:.1f}" stroke="{MUTED_COLOUR}"'
+            ' stroke-width="1.6" stroke-dasharray="7,4" marker-end="url(#legend-arrow)"/>'
+        )
+    if key == "lock":
+        # The padlock the edge labels carry, at the legend's size.
+        top, left = middle - 6, 10.0
+        return (
+            f'<path d="M {left + 2:.1f} {top + 5:.1f} V {top + 3:.1f} A 3.5 3.5 0 0 1'
+            f' {left + 9:.1f} {top + 3:.1f} V {top + 5:.1f}" fill="none" stroke="{TEXT_COLOUR}"'
+            f' stroke-width="1.4"/><rect x="{left:.1f}" y="{top + 5:.1f}" width="11"'
+            f' height="8" rx="1.5" fill="{TEXT_COLOUR}"/>'
+        )
     return ""
 
 
-def _legend(thresholds: HealthThresholds) -> tuple[list[str], float, float]:
-    """The legend's elements (from its own (0, 0)), its width and its height."""
+def _legend(thresholds: HealthThresholds, *, locks: bool) -> tuple[list[str], float, float]:
+    """The legend's elements (from its own (0, 0)), its width and its height; ``locks``: the
+    drawing puts a padlock before ``mTLS 100%`` (Graphviz' does not)."""
     parts: list[str] = []
     width = 0.0
     y = _LEGEND_FONT
@@ -201,7 +227,8 @@ def _legend(thresholds: HealthThresholds) -> tuple[list[str], float, float]:
                 width, text_width(name, _LEGEND_FONT) * 1.1 + 8 + text_width(text, _LEGEND_FONT)
             )
         else:
-            parts.append(_key(key, y))
+            # Without padlocks in the drawing, the row stays (the label text) but shows none.
+            parts.append(_key(key if locks or key != "lock" else "", y))
             if name:
                 parts.append(_text(_KEY_WIDTH, y, name, _LEGEND_FONT, fill=TEXT_COLOUR))
             parts.append(_text(_KEY_WIDTH + _NAME_WIDTH, y, text, _LEGEND_FONT, fill=MUTED_COLOUR))
@@ -218,11 +245,13 @@ def framed_svg(
     graph: Topology,
     health: TopologyHealth,
     comment: str = "",
+    locks: bool = False,
 ) -> str:
     """A standalone SVG document: the title, the drawing (``width`` x ``height``, drawn from
-    (0, 0)) and the legend, in a ``viewBox`` that holds them all."""
+    (0, 0)) and the legend, in a ``viewBox`` that holds them all; ``locks``: the drawing
+    marks all-mTLS edges with a padlock (the legend shows it)."""
     title, subtitle = title_lines(graph)
-    legend, legend_width, legend_height = _legend(health.thresholds)
+    legend, legend_width, legend_height = _legend(health.thresholds, locks=locks)
     title_height = _TITLE_FONT + 8 + _SUBTITLE_FONT + 16
     drawing_top = MARGIN + title_height
     legend_top = drawing_top + height + (24.0 if height else 0.0)

@@ -10,7 +10,10 @@ names, the ones ``meshals stats`` records use:
 - every edge has its ``id`` (``"source -> destination"``), the ``source`` and ``destination``
   node ids, and the numbers of a ``stats --by edge`` record: protocols, requests, errors and
   the 4xx, 5xx and gRPC error rates health judges, the rate over the analysed period, latency
-  quantiles in ns, bytes, the reporting sides and health;
+  quantiles in ns, bytes, the reporting sides and health, and how the calls were secured:
+  requests and connections by TLS mode as the server side logged them (``unknown_tls_*``:
+  seen only client-side), the ``mtls_share``, the client and server SPIFFE principals with
+  their calls, and ``plaintext_into_meshed``;
 - the document carries the analysed ``period`` rates are over and the health ``thresholds``.
 
 Nodes come in name order, edges in (source, destination) order, so equal graphs give equal

@@ -3,8 +3,11 @@
 Nodes are services (shaped by kind: gateway, service, unknown peer, Istio pseudo-service) and
 coloured by health like Kiali (green healthy, orange degraded, red failing, grey unknown);
 edges carry their calls counted once (:meth:`~meshals.aggregate.Edge.combined`): protocols,
-requests, the error rates health judges (4xx, 5xx, gRPC apart) and p99 latency. DOT, Mermaid,
-SVG and networkx each write them in their own syntax.
+requests, the error rates health judges (4xx, 5xx, gRPC apart) and p99 latency, then how they
+were secured (:attr:`~meshals.aggregate.Edge.security`): ``mTLS 100%`` with a lock when every
+call of known TLS was mutual TLS, the share for a mix; an edge with plaintext calls into a
+workload with a proxy is drawn dashed. DOT, Mermaid, SVG and networkx each write them in their
+own syntax.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from __future__ import annotations
 from typing import Final
 
 from meshals.aggregate._health import HealthStatus, TopologyHealth, topology_health
+from meshals.aggregate._security import SecurityStats
 from meshals.aggregate._topology import Edge, NodeKind, ServiceNode, Topology
 from meshals.aggregate._traffic import TrafficStats
+from meshals.model._metrics import TlsMode
 
 __all__: list[str] = []
 
@@ -53,6 +58,51 @@ def edge_summary(stats: TrafficStats) -> tuple[str, ...]:
         _errors(stats),
         f"p99 {_milliseconds(stats.p99)}",
     )
+
+
+#: Opens an edge's security line when every call of known TLS was mutual TLS: meshals' own
+#: SVG draws a padlock in its place (its width is reserved as one wide character); the text
+#: formats leave it out (:func:`plain`), as a font may have no such glyph.
+LOCK: Final = "\N{LOCK}"
+
+
+def security_line(security: SecurityStats) -> str | None:
+    """The label line of an edge's TLS: ``mTLS 100%`` (after :data:`LOCK`), ``mTLS 60%``,
+    ``TLS 100%`` (one-way); None when no call was over TLS or none's TLS is known.
+
+    Shares are rounded down, so only all calls show 100%.
+
+    >>> from meshals._values import FrozenMap
+    >>> from meshals.model import TlsMode
+    >>> security_line(SecurityStats(server_requests=FrozenMap({TlsMode.MTLS: 199,
+    ...                                                       TlsMode.NONE: 1})))
+    'mTLS 99%'
+    """
+    known = security.known
+    mutual = security.requests(TlsMode.MTLS) + security.connections(TlsMode.MTLS)
+    one_way = security.requests(TlsMode.TLS) + security.connections(TlsMode.TLS)
+    if mutual:
+        share = mutual * 100 // known
+        return f"{LOCK} mTLS 100%" if mutual == known else f"mTLS {share}%"
+    if one_way:
+        return f"TLS {one_way * 100 // known}%"
+    return None
+
+
+def edge_lines(edge: Edge) -> tuple[str, ...]:
+    """Every line of an edge's label: :func:`edge_summary`, then its :func:`security_line`."""
+    security = security_line(edge.security)
+    return edge_summary(edge.combined()) + (() if security is None else (security,))
+
+
+def plain(line: str) -> str:
+    """A label line without the :data:`LOCK` placeholder (for DOT and Mermaid)."""
+    return line.removeprefix(f"{LOCK} ")
+
+
+def plaintext_into_meshed(edge: Edge) -> bool:
+    """Whether a workload with a proxy took plaintext calls over the edge (drawn dashed)."""
+    return edge.security.plaintext_into_meshed > 0
 
 
 def _errors(stats: TrafficStats) -> str:

@@ -29,7 +29,7 @@ import attrs
 from meshals._values import FrozenMap
 from meshals.aggregate._topology import Topology
 
-from ._graph_labels import _node_caption, edge_summary
+from ._graph_labels import _node_caption, edge_lines
 from ._layout_order import Chain, Item, ItemKind, Ordered, order
 from ._text_width import text_width
 
@@ -178,7 +178,7 @@ def graph_layout(graph: Topology) -> GraphLayout:
     """
     names = list(graph.nodes)
     loops = {key for key in graph.edges if key[0] == key[1]}
-    labels = {key: edge_summary(edge.combined()) for key, edge in graph.edges.items()}
+    labels = {key: edge_lines(edge) for key, edge in graph.edges.items()}
     layered = order(names, [key for key in graph.edges if key not in loops])
     sides = _side_counts(layered)
     slots = [

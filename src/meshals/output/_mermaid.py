@@ -13,7 +13,9 @@ from ._graph_labels import (
     _health,
     _node_caption,
     _node_status,
-    edge_summary,
+    edge_lines,
+    plain,
+    plaintext_into_meshed,
 )
 
 __all__ = ["to_mermaid"]
@@ -59,8 +61,10 @@ def to_mermaid(graph: Topology, *, health: TopologyHealth | None = None) -> str:
         status = _node_status(health, name)
         lines.append(f'  {ids[name]}{opening}"{label}"{closing}:::{status.value}')
     for edge in graph.edges.values():
-        label = "<br/>".join(_mermaid_text(line) for line in edge_summary(edge.combined()))
-        lines.append(f'  {ids[edge.source]} -->|"{label}"| {ids[edge.destination]}')
+        label = "<br/>".join(_mermaid_text(plain(line)) for line in edge_lines(edge))
+        # A dotted link: plaintext calls into a workload with a proxy.
+        arrow = "-.->" if plaintext_into_meshed(edge) else "-->"
+        lines.append(f'  {ids[edge.source]} {arrow}|"{label}"| {ids[edge.destination]}')
     used = {_node_status(health, name) for name in graph.nodes}
     for status, colour in HEALTH_COLOURS.items():
         if status in used:

@@ -19,10 +19,11 @@ from typing import Final, NamedTuple
 
 from meshals.aggregate._health import health_of
 from meshals.aggregate._red import RedStats, Scope
+from meshals.aggregate._security import SecurityStats
 from meshals.aggregate._stats import ReportedTraffic
 from meshals.aggregate._topology import Topology
 from meshals.aggregate._traffic import TrafficStats
-from meshals.model._metrics import ServiceMeshMetric
+from meshals.model._metrics import ServiceMeshMetric, TlsMode
 
 from ._skywalking import skywalking, skywalking_json
 
@@ -184,6 +185,23 @@ _STATS_VALUES: Final = (
     "reporters",
     "health",
 )
+#: The columns of the edges' TLS and identities (``stats --by edge`` and the graph's edges):
+#: calls the server side logged by TLS mode, those seen only client-side (``unknown_tls``),
+#: requests (HTTP, gRPC) and connections (TCP) apart; see :class:`~meshals.aggregate.SecurityStats`.
+SECURITY_COLUMNS: Final = (
+    "mtls_requests",
+    "tls_requests",
+    "plaintext_requests",
+    "unknown_tls_requests",
+    "mtls_connections",
+    "tls_connections",
+    "plaintext_connections",
+    "unknown_tls_connections",
+    "mtls_share",
+    "client_principals",
+    "server_principals",
+    "plaintext_into_meshed",
+)
 #: The columns that name a group of statistics, by grouping.
 KEY_COLUMNS: Final = {
     "service": ("service",),
@@ -198,8 +216,11 @@ def stats_columns(scope: str) -> tuple[str, ...]:
 
     >>> stats_columns("edge")[:4]
     ('source', 'destination', 'window_start', 'window_start_ns')
+    >>> stats_columns("edge")[-1], stats_columns("service")[-1]
+    ('plaintext_into_meshed', 'health')
     """
-    return (*KEY_COLUMNS[scope], "window_start", "window_start_ns", *_STATS_VALUES)
+    security = SECURITY_COLUMNS if scope == "edge" else ()
+    return (*KEY_COLUMNS[scope], "window_start", "window_start_ns", *_STATS_VALUES, *security)
 
 
 def _window_start(ns: int | None) -> str | None:
@@ -216,13 +237,38 @@ def reporters(traffic: ReportedTraffic) -> list[str]:
     return sorted(side.value for side in traffic.reporters)
 
 
-def _traffic_values(traffic: ReportedTraffic, rate: float | None) -> dict[str, object]:
+def _traffic_values(
+    traffic: ReportedTraffic, rate: float | None, *, edge: bool
+) -> dict[str, object]:
     stats = traffic.combined()
-    return {
+    values = {
         **stats_values(stats, rate),
         "reporters": reporters(traffic),
         "health": health_of(stats).status.value,
     }
+    if edge:
+        values.update(security_values(traffic.security))
+    return values
+
+
+def security_values(security: SecurityStats) -> dict[str, object]:
+    """The TLS and identity numbers of an edge (keys: :data:`SECURITY_COLUMNS`); principals as
+    ``{id: calls}`` in id order, ``mtls_share`` None without calls."""
+    values: dict[str, object] = {}
+    for kind, counts in (
+        ("requests", security.server_requests),
+        ("connections", security.server_connections),
+    ):
+        values[f"mtls_{kind}"] = counts.get(TlsMode.MTLS, 0)
+        values[f"tls_{kind}"] = counts.get(TlsMode.TLS, 0)
+        values[f"plaintext_{kind}"] = counts.get(TlsMode.NONE, 0)
+    values["unknown_tls_requests"] = security.unknown_requests
+    values["unknown_tls_connections"] = security.unknown_connections
+    values["mtls_share"] = security.mtls_share
+    values["client_principals"] = dict(security.client_principals)
+    values["server_principals"] = dict(security.server_principals)
+    values["plaintext_into_meshed"] = security.plaintext_into_meshed
+    return {column: values[column] for column in SECURITY_COLUMNS}
 
 
 def stats_values(stats: TrafficStats, rate: float | None) -> dict[str, object]:
@@ -274,7 +320,7 @@ def red_records(stats: RedStats) -> list[dict[str, object]]:
         record: dict[str, object] = {column: names[column] for column in KEY_COLUMNS[scope]}
         record["window_start"] = _window_start(key.window_start_ns)
         record["window_start_ns"] = key.window_start_ns
-        record.update(_traffic_values(stats.groups[key], row.rate))
+        record.update(_traffic_values(stats.groups[key], row.rate, edge=scope == "edge"))
         records.append(record)
     return records
 
@@ -294,7 +340,7 @@ def edge_records(graph: Topology) -> list[dict[str, object]]:
             "window_start": None,
             "window_start_ns": None,
         }
-        record.update(_traffic_values(edge.traffic, graph.rate(*key)))
+        record.update(_traffic_values(edge.traffic, graph.rate(*key), edge=True))
         records.append(record)
     return records
 

@@ -20,7 +20,15 @@ from meshals.aggregate._topology import NodeKind, ServiceNode, Topology
 
 from ._dot import to_dot
 from ._graph_frame import TEXT_COLOUR, framed_svg
-from ._graph_labels import HEALTH_COLOURS, _edge_status, _health, _node_caption, _node_status
+from ._graph_labels import (
+    HEALTH_COLOURS,
+    LOCK,
+    _edge_status,
+    _health,
+    _node_caption,
+    _node_status,
+    plaintext_into_meshed,
+)
 from ._layout import (
     CAPTION_FONT,
     LABEL_FONT,
@@ -33,6 +41,7 @@ from ._layout import (
     graph_layout,
 )
 from ._markup import escape, quoteattr
+from ._text_width import text_width
 
 __all__ = ["GraphRenderError", "builtin_svg", "graphviz_svg", "to_svg"]
 
@@ -147,9 +156,10 @@ def builtin_svg(graph: Topology, *, health: TopologyHealth | None = None) -> str
     Services stand in layers left to right, each right of its callers (cycles broken
     depth-first), ordered to cross few edges. Every edge gets its own lane through each
     column it passes, so it never runs behind a service that is not its end, and its label
-    (the same as :func:`to_dot`'s) sits on it next to the service it points to; labels
-    never overlap each other or a service. A self-loop arches over its box. Framed with a title
-    and a legend, like :func:`to_svg`'s Graphviz pictures.
+    (the same as :func:`to_dot`'s, with a padlock before ``mTLS 100%``) sits on it next to the
+    service it points to; labels never overlap each other or a service. An edge with
+    plaintext calls into a workload with a proxy is dashed. A self-loop arches over its box.
+    Framed with a title and a legend, like :func:`to_svg`'s Graphviz pictures.
 
     Args:
         graph: the service graph.
@@ -169,11 +179,20 @@ def builtin_svg(graph: Topology, *, health: TopologyHealth | None = None) -> str
     )
     parts = [f"<defs>{markers}</defs>"]
     for key, place in layout.edges.items():
-        parts.append(_svg_edge(place, _edge_status(health, graph.edges[key])))
+        edge = graph.edges[key]
+        parts.append(
+            _svg_edge(place, _edge_status(health, edge), dashed=plaintext_into_meshed(edge))
+        )
     for name, box in layout.nodes.items():
         parts.append(_svg_node(name, graph.nodes[name], box, _node_status(health, name)))
     return framed_svg(
-        "\n".join(parts), layout.width, layout.height, graph=graph, health=health, comment=""
+        "\n".join(parts),
+        layout.width,
+        layout.height,
+        graph=graph,
+        health=health,
+        comment="",
+        locks=True,
     )
 
 
@@ -230,22 +249,53 @@ def _path(pieces: tuple[Piece, ...]) -> str:
     return " ".join(data)
 
 
-def _svg_edge(place: EdgePlace, status: HealthStatus) -> str:
+def _svg_edge(place: EdgePlace, status: HealthStatus, *, dashed: bool) -> str:
     colour = HEALTH_COLOURS[status]
     label = place.label
+    dash = ' stroke-dasharray="7,4"' if dashed else ""
+    plaintext = ' data-plaintext-into-meshed="true"' if dashed else ""
     lines = [
         f'<g class="edge" data-source={quoteattr(place.source)}'
         f" data-destination={quoteattr(place.destination)}"
-        f' data-health="{status.value}">',
+        f' data-health="{status.value}"{plaintext}>',
         f"<title>{escape(place.source)} -&gt; {escape(place.destination)}</title>",
         f'<path d="{_path(place.pieces)}" fill="none" stroke="{colour}" stroke-width="1.8"'
-        f' marker-end="url(#arrow-{status.value})"/>',
+        f'{dash} marker-end="url(#arrow-{status.value})"/>',
     ]
     centre = label.x + label.width / 2
     for index, line in enumerate(place.lines):
         baseline = label.y + (index + 1) * LABEL_LINE
+        if line.startswith(LOCK):
+            lines.extend(_locked_line(centre, baseline, line))
+            continue
         lines.append(
             _text(centre, baseline, line, LABEL_FONT, text_anchor="middle", fill=TEXT_COLOUR)
         )
     lines.append("</g>")
     return "\n".join(lines)
+
+
+def _locked_line(centre: float, baseline: float, line: str) -> list[str]:
+    """A label line opening with :data:`LOCK`: a padlock drawn in the place the layout measured
+    for it (one em), then the text."""
+    size = LABEL_FONT
+    left = centre - text_width(line, size) / 2
+    body_x, body_y = left + 0.12 * size, baseline - 0.5 * size
+    arc_left, arc_right = body_x + 0.16 * size, body_x + 0.6 * size
+    arc_top = body_y - 0.2 * size
+    radius = (arc_right - arc_left) / 2
+    return [
+        f'<g class="lock"><title>mutual TLS</title>'
+        f'<path d="M {arc_left:.1f} {body_y:.1f} V {arc_top:.1f}'
+        f' A {radius:.1f} {radius:.1f} 0 0 1 {arc_right:.1f} {arc_top:.1f} V {body_y:.1f}"'
+        f' fill="none" stroke="{TEXT_COLOUR}" stroke-width="1.2"/>'
+        f'<rect x="{body_x:.1f}" y="{body_y:.1f}" width="{0.76 * size:.1f}"'
+        f' height="{0.55 * size:.1f}" rx="1" fill="{TEXT_COLOUR}"/></g>',
+        _text(
+            left + text_width(f"{LOCK} ", size),
+            baseline,
+            line.removeprefix(f"{LOCK} "),
+            LABEL_FONT,
+            fill=TEXT_COLOUR,
+        ),
+    ]
