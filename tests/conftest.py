@@ -228,7 +228,14 @@ def write_mtls_capture(directory: Path, *, conflicts: bool = False) -> MtlsCaptu
     import meshals
     from meshals.codec import encode_binary
     from meshals.codec._wire import encode_varint
-    from meshals.model import DetectPoint, TlsProperties, TlsVersion
+    from meshals.model import (
+        AlsMessage,
+        DetectPoint,
+        HttpEntry,
+        TcpEntry,
+        TlsProperties,
+        TlsVersion,
+    )
 
     resolver = meshals.StaticResolver.from_json(BOOKINFO_RESOLVER.read_bytes())
     server_side: dict[tuple[str, int | None, int], meshals.ServiceMeshMetric] = {}
@@ -264,14 +271,16 @@ def write_mtls_capture(directory: Path, *, conflicts: bool = False) -> MtlsCaptu
     for path in sorted(ENVOY_FIXTURES.glob("*.bin")):
         frames = []
         for message in meshals.read(path):
-            entries = []
-            for index, entry in enumerate(message.entries):
-                metric = server_side.get((path.name, message.index, index))
+            assert isinstance(message, AlsMessage)
+            entries: list[Any] = []  # one kind per message, as read
+            read_entries: tuple[HttpEntry | TcpEntry, ...] = message.entries
+            for index, entry in enumerate(read_entries):
+                server = server_side.get((path.name, message.index, index))
                 common = entry.common_properties
-                if metric is None or common is None:
+                if server is None or common is None:
                     entries.append(entry)
                     continue
-                common = attrs.evolve(common, tls_properties=tls_of(metric))
+                common = attrs.evolve(common, tls_properties=tls_of(server))
                 entries.append(attrs.evolve(entry, common_properties=common))
             data = encode_binary(attrs.evolve(message, entries=tuple(entries)))
             frames.append(encode_varint(len(data)) + data)

@@ -3,8 +3,9 @@
 The schemas in ``docs/reference/schemas/`` are written by ``tools/gen_schemas.py`` (the
 inspect entry's from the typed model); these tests check that the committed files are what it
 writes, that each is a valid draft 2020-12 schema, and that what ``inspect --json``,
-``analyze --format jsonl``, ``stats --format jsonl`` (every scope) and ``graph --format json``
-print over the Envoy, mx, ztunnel and SkyWalking recordings validates, line by line.
+``analyze --format jsonl``, ``stats --format jsonl`` (every scope), ``graph --format json`` and
+``identities`` print over the Envoy, mx, ztunnel and SkyWalking recordings (and TLS captures
+built from the Envoy ones) validates, line by line.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import MtlsCapture, write_mtls_capture
 
 from meshals import cli
 
@@ -155,6 +157,33 @@ def test_stats_jsonl(capsys: pytest.CaptureFixture[str], scope: str, window: str
 )
 def test_graph_json(capsys: pytest.CaptureFixture[str], inputs: list[str | Path]) -> None:
     check("graph", [json.loads(run(capsys, "graph", "--format", "json", *inputs))])
+
+
+def test_graph_and_edge_stats_of_a_tls_capture(
+    capsys: pytest.CaptureFixture[str], mtls_capture: MtlsCapture
+) -> None:
+    inputs: list[str | Path] = ["--resolver", mtls_capture.resolver, *mtls_capture.files()]
+    graph = json.loads(run(capsys, "graph", "--format", "json", *inputs))
+    check("graph", [graph])
+    assert any(edge["client_principals"] for edge in graph["edges"])
+    check("stats-edge", lines(run(capsys, "stats", "--by", "edge", "--format", "jsonl", *inputs)))
+
+
+def test_identities_json_and_jsonl(
+    capsys: pytest.CaptureFixture[str], mtls_capture: MtlsCapture, tmp_path: Path
+) -> None:
+    conflicts = write_mtls_capture(tmp_path, conflicts=True)
+    for capture in (mtls_capture, conflicts):
+        inputs: list[str | Path] = ["--resolver", capture.resolver, *capture.files()]
+        document = json.loads(run(capsys, "identities", "--format", "json", *inputs))
+        check("identities", [document])
+        assert document["workloads"]
+        rows = lines(run(capsys, "identities", "--format", "jsonl", *inputs))
+        assert rows == document["workloads"]
+        check("identities", [{"workloads": rows, "conflicts": []}])
+    assert [conflict["kind"] for conflict in document["conflicts"]] == ["workload", "identity"]
+    for other in (["--example", "bookinfo"], [ZTUNNEL[0]]):
+        check("identities", [json.loads(run(capsys, "identities", "--format", "json", *other))])
 
 
 def test_graph_json_of_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 import attrs
 
 from meshals._values import AnyValue, FrozenMap, OpaqueJson
-from meshals.aggregate import HealthStatus, NodeKind, Scope
+from meshals.aggregate import ConflictKind, HealthStatus, NodeKind, Scope
 from meshals.model import (
     DetectPoint,
     HttpEntry,
@@ -467,6 +467,61 @@ def graph_schema() -> Schema:
     }
 
 
+# --- identities ---------------------------------------------------------------------------------
+
+
+def identities_schema() -> Schema:
+    """``identities --format json``; ``--format jsonl`` writes its ``workloads``, one a line."""
+    count = {"type": "integer", "minimum": 0}
+    conflict_kinds = {"enum": values_of(ConflictKind)}
+    first_seen = strict_object(
+        {
+            "start_time_ns": described(NS, "the call's start, epoch ns; null when unknown"),
+            "source": described(STRING, "the file (or <input>) of the entry"),
+            "message_index": described(
+                {"type": ["integer", "null"], "minimum": 0}, "the message's index in it"
+            ),
+            "entry_index": described({"type": "integer", "minimum": 0}, "the entry's index"),
+        },
+        "the earliest call that showed the id",
+    )
+    workload = strict_object(
+        {
+            "service": described(STRING, "the workload's service"),
+            "instance": described(STRING, "its instance"),
+            "identity": described(STRING, "the SPIFFE id (a certificate's URI SAN)"),
+            "as_server": described(count, "calls it served with it (its local certificate)"),
+            "as_client": described(count, "calls it made with it (the peer certificate)"),
+            "first_seen": first_seen,
+            "conflicts": described(
+                {"type": "array", "items": conflict_kinds, "uniqueItems": True},
+                "the conflicts the row is in: workload (several ids), identity (several workloads)",
+            ),
+        },
+        "One SPIFFE id one workload instance presented.",
+    )
+    conflict = strict_object(
+        {
+            "kind": conflict_kinds,
+            "subject": described(STRING, "the service (workload) or the id (identity)"),
+            "seen": described(STRING_LIST, "its ids, or the services, sorted"),
+            "reason": described(STRING, "the conflict in words, as the warning says it"),
+        },
+        "A workload with several ids, or an id of several workloads.",
+    )
+    return {
+        "title": "meshals identities --format json",
+        **strict_object(
+            {
+                "workloads": {"type": "array", "items": {"$ref": "#/$defs/workload"}},
+                "conflicts": {"type": "array", "items": {"$ref": "#/$defs/conflict"}},
+            },
+            "The SPIFFE ids each workload presented, and their conflicts.",
+        ),
+        "$defs": {"workload": workload, "conflict": conflict},
+    }
+
+
 # --- the files ------------------------------------------------------------------------------------
 
 
@@ -476,6 +531,7 @@ def schemas() -> dict[str, Schema]:
     for scope in Scope:
         found[f"stats-{scope.value}"] = stats_schema(scope.value)
     found["graph"] = graph_schema()
+    found["identities"] = identities_schema()
     return {name: {"$schema": DRAFT, **schema} for name, schema in found.items()}
 
 

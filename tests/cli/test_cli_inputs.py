@@ -75,7 +75,9 @@ def test_a_gzip_file_that_holds_no_capture_says_what_it_holds(tmp_path: Path) ->
     )
 
 
-@pytest.mark.parametrize("command", ["inspect", "analyze", "graph", "stats", "metrics"])
+@pytest.mark.parametrize(
+    "command", ["inspect", "analyze", "graph", "stats", "metrics", "identities"]
+)
 def test_json_that_is_not_an_als_message_is_an_error_naming_the_file(command: str) -> None:
     truth = ENVOY / "ground_truth.json"
     assert meshals(command, truth) == (

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import io
 import operator
 import os
 import pickle
+import shutil
 import signal
 import tempfile
 import threading
@@ -19,10 +21,12 @@ from pathlib import Path
 from typing import Any, ClassVar, NamedTuple, cast
 
 import pytest
+from conftest import write_mtls_capture
 
-from meshals import ServiceMeshMetric, cli, examples, topology
+from meshals import ServiceMeshMetric, StaticResolver, analyze, cli, examples, read, topology
+from meshals.aggregate import identities
 from meshals.cli import _inputs, _jobs, _parser, _run, _stats
-from meshals.cli._formats import FORMATS, STATS_FORMATS
+from meshals.cli._formats import FORMATS, IDENTITIES_FORMATS, STATS_FORMATS
 from meshals.cli._jobs import in_order
 from meshals.output._records import STATS_SCOPES
 
@@ -45,6 +49,14 @@ INPUTS: dict[str, tuple[str, ...]] = {
         *sorted(str(path) for path in ENVOY.glob("*.jsonl")),
     ),
 }
+# The recordings with TLS added (built once, removed at exit): identities and edges' TLS.
+_TLS_DIRECTORY = Path(tempfile.mkdtemp(prefix="meshals-test-cli-jobs-tls-"))
+atexit.register(shutil.rmtree, _TLS_DIRECTORY, ignore_errors=True)
+INPUTS["tls"] = (
+    "--resolver",
+    str(BOOKINFO_RESOLVER),
+    *(str(path) for path in write_mtls_capture(_TLS_DIRECTORY, conflicts=True).files()),
+)
 # Both analyzers, a Kubernetes snapshot loaded in each worker, L4 logs and many warnings.
 MIXED = (
     "--analyzer",
@@ -66,6 +78,8 @@ COMMANDS: list[tuple[str, ...]] = [
     *(("stats", "--by", by, "--format", output) for by in STATS_SCOPES for output in STATS_FORMATS),
     *(("stats", "--by", by, "--window", "1m", "--format", "csv") for by in STATS_SCOPES),
     ("metrics", "--format", "prometheus"),
+    # JSON Lines of no certificates is empty: the TLS input covers it.
+    *(("identities", "--format", output) for output in IDENTITIES_FORMATS if output != "jsonl"),
 ]
 
 
@@ -108,6 +122,25 @@ def one_process(*argv: str) -> Outcome:
 def test_two_jobs_print_what_one_prints(command: tuple[str, ...], inputs: str) -> None:
     argv = (*command, *INPUTS[inputs])
     assert run(*argv, "--jobs", "2") == one_process(*argv)
+
+
+def test_identities_as_json_lines_with_tls() -> None:
+    argv = ("identities", "--format", "jsonl", *INPUTS["tls"])
+    assert run(*argv, "--jobs", "2") == one_process(*argv)
+
+
+def test_identities_of_each_file_pickle() -> None:
+    # What an identities worker sends back: its file's table, certificates and sightings.
+    metrics = [
+        metric
+        for path in INPUTS["tls"][2:]
+        for metric in analyze(
+            read(path), resolver=StaticResolver.from_json(BOOKINFO_RESOLVER.read_bytes())
+        )
+    ]
+    table = identities(metrics)
+    assert table.rows
+    assert pickle.loads(pickle.dumps(table)) == table
 
 
 @pytest.mark.parametrize("inputs", sorted(INPUTS))

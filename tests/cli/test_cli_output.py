@@ -53,6 +53,9 @@ NAMED = [
     ("stats", "the statistics", ".csv", "csv"),
     ("metrics", "the metrics", ".prom", "prometheus"),
     ("metrics", "the metrics", ".txt", "prometheus"),
+    ("identities", "the identities", ".txt", "table"),
+    ("identities", "the identities", ".json", "json"),
+    ("identities", "the identities", ".jsonl", "jsonl"),
 ]
 
 

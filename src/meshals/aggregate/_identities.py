@@ -199,6 +199,33 @@ class Identities:
             *_conflicts(ConflictKind.IDENTITY, services_of),
         )
 
+    def row_conflicts(self) -> dict[_Key, tuple[ConflictKind, ...]]:
+        """For each row, the kinds of conflict it takes part in (in :class:`ConflictKind`'s
+        order; none for most)."""
+        conflicts = self.conflicts
+        workloads = {c.subject for c in conflicts if c.kind is ConflictKind.WORKLOAD}
+        shared = {c.subject for c in conflicts if c.kind is ConflictKind.IDENTITY}
+        return {
+            key: tuple(
+                kind
+                for kind, subject, among in (
+                    (ConflictKind.WORKLOAD, row.service, workloads),
+                    (ConflictKind.IDENTITY, row.identity, shared),
+                )
+                if subject in among
+            )
+            for key, row in self.rows.items()
+        }
+
+    def records(self) -> list[dict[str, object]]:
+        """One plain, JSON-ready record per row, with the kinds of conflict it is in
+        (``conflicts``: ``[]``, ``["workload"]``, ``["identity"]`` or both)."""
+        conflicts = self.row_conflicts()
+        return [
+            {**row.to_dict(), "conflicts": [kind.value for kind in conflicts[key]]}
+            for key, row in self.rows.items()
+        ]
+
     def merge(self, other: Identities) -> Identities:
         """The identities of both inputs."""
         return Identities.merge_all((self, other))
@@ -217,9 +244,9 @@ class Identities:
         return accumulator.result()
 
     def to_dict(self) -> dict[str, object]:
-        """A plain, JSON-ready dict: ``workloads`` (the rows) and ``conflicts``."""
+        """A plain, JSON-ready dict: ``workloads`` (:meth:`records`) and ``conflicts``."""
         return {
-            "workloads": [row.to_dict() for row in self.rows.values()],
+            "workloads": self.records(),
             "conflicts": [conflict.to_dict() for conflict in self.conflicts],
         }
 

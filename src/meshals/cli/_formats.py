@@ -27,6 +27,9 @@ STATS_FORMATS: Final = ("table", "jsonl", "csv")
 #: The output formats of ``meshals graph --format``.
 GRAPH_FORMATS: Final = ("table", "dot", "mermaid", "svg", "json")
 
+#: The output formats of ``meshals identities --format``.
+IDENTITIES_FORMATS: Final = ("table", "json", "jsonl")
+
 #: The output formats of ``meshals inspect --format`` (``--json`` is ``--format jsonl``).
 INSPECT_FORMATS: Final = ("text", "jsonl")
 
@@ -48,6 +51,7 @@ EXTENSIONS: Final[dict[str, dict[str, str]]] = {
     },
     "stats": {".txt": "table", **_JSON_LINES, ".csv": "csv"},
     "metrics": {".prom": "prometheus", ".txt": "prometheus"},
+    "identities": {".txt": "table", ".json": "json", **_JSON_LINES},
 }
 
 

@@ -10,6 +10,8 @@ One module per command:
 - ``meshals stats`` (``_stats``): RED statistics by service, instance, endpoint or edge,
   optionally per time window, as a table, JSON Lines or CSV.
 - ``meshals metrics`` (``_metrics``): Istio's standard metrics in Prometheus' text format.
+- ``meshals identities`` (``_identities``): the SPIFFE ids each workload presented, with their
+  conflicts, as a table, JSON or JSON Lines.
 
 The analysing commands (all but ``inspect``) share their input and analysis options
 (``_parser``) and how files are read, analysed and summed up on stderr (``_run``). Every
@@ -29,6 +31,7 @@ from meshals.capture._detect import Container
 
 from ._analyze import _analyze
 from ._graph import _graph
+from ._identities import _identities
 from ._inputs import inputs
 from ._inspect import _inspect_file
 from ._metrics import _metrics
@@ -145,6 +148,7 @@ _COMMANDS: dict[str, Callable[..., int]] = {
     "graph": _graph,
     "stats": _stats,
     "metrics": _metrics,
+    "identities": _identities,
 }
 
 # What each command writes, as the line after ``-o PATH`` says.
@@ -154,4 +158,5 @@ _WHAT = {
     "graph": "the service graph",
     "stats": "the statistics",
     "metrics": "the metrics",
+    "identities": "the identities",
 }

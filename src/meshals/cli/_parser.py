@@ -23,6 +23,7 @@ from meshals.output._records import STATS_SCOPES
 from ._formats import (
     FORMATS,
     GRAPH_FORMATS,
+    IDENTITIES_FORMATS,
     INSPECT_FORMATS,
     STATS_FORMATS,
     extensions_help,
@@ -264,11 +265,24 @@ def _add_analysis_commands(commands: argparse._SubParsersAction[argparse.Argumen
     metrics_parser.add_argument(
         "--format", choices=("prometheus",), help="the output (the only one: prometheus)"
     )
+    identities_parser = commands.add_parser(
+        "identities",
+        parents=shared,
+        help="the SPIFFE ids each workload presented, and their conflicts",
+        description="List each workload (service and instance, as the resolver names them) "
+        "with the SPIFFE ids it presented: as a server its local certificate, as a client the "
+        "peer certificate its servers saw (Envoy logs the TLS of the connections it accepts, "
+        "so server-side entries count), with the calls and where each was first seen. A "
+        "workload with several ids, or an id of several workloads, is a conflict: a warning "
+        "on stderr, and in the JSON output." + summary,
+    )
+    identities_parser.add_argument("--format", choices=IDENTITIES_FORMATS, help=_FORMAT_HELP)
     command_parsers = {
         "analyze": analyze_parser,
         "graph": graph_parser,
         "stats": stats_parser,
         "metrics": metrics_parser,
+        "identities": identities_parser,
     }
     for command, command_parser in command_parsers.items():
         _add_output_option(command_parser, command)
@@ -284,6 +298,7 @@ DEFAULT_FORMATS: Final = {
     "graph": "table",
     "stats": "table",
     "metrics": "prometheus",
+    "identities": "table",
 }
 
 

@@ -1,4 +1,5 @@
-"""The aligned text tables for the terminal: metrics, the service graph and RED statistics.
+"""The aligned text tables for the terminal: metrics, the service graph, RED statistics and the
+workloads' SPIFFE ids.
 
 Each table takes everything of the run and returns the whole text as one string, so the
 command can print it at once (or not at all, after an error). Columns are two spaces apart,
@@ -11,9 +12,12 @@ from collections.abc import Mapping, Sequence
 from typing import Final
 
 from meshals.aggregate._health import TopologyHealth, topology_health
+from meshals.aggregate._identities import Identities
 from meshals.aggregate._topology import Topology
 from meshals.model._metrics import ServiceMeshMetric
 from meshals.output._records import KEY_COLUMNS, reporters
+
+from ._times import rfc3339
 
 __all__: list[str] = []
 
@@ -218,3 +222,32 @@ def _joined(items: object) -> str:
     if not isinstance(items, (list, tuple)):
         return _MISSING
     return ",".join(str(item) for item in items) or _MISSING
+
+
+# --- identities -----------------------------------------------------------------------------------
+
+
+def identities_table(table: Identities) -> str:
+    """The workloads' SPIFFE ids: one row per (service, instance, id), the calls it served and
+    made with it, where it was first seen, and the conflicts it is in (``-``: none)."""
+    if not table.rows:
+        return "(no certificates: no server side logged a local or peer certificate)\n"
+    rows: list[tuple[str, ...]] = [
+        ("SERVICE", "INSTANCE", "SPIFFE ID", "AS SERVER", "AS CLIENT", "FIRST SEEN", "CONFLICT")
+    ]
+    conflicts = table.row_conflicts()
+    for key, row in table.rows.items():
+        seen = row.first_seen
+        when = "" if seen.unknown_time else f"{rfc3339(seen.start_time_ns)} "
+        rows.append(
+            (
+                row.service,
+                row.instance,
+                row.identity,
+                str(row.as_server),
+                str(row.as_client),
+                f"{when}{seen}",
+                ",".join(kind.value for kind in conflicts[key]) or _MISSING,
+            )
+        )
+    return _aligned(rows, frozenset({3, 4}))
