@@ -207,6 +207,17 @@ class MtlsCapture:
     def files(self) -> list[Path]:
         return sorted(self.directory.glob("*.bin"))
 
+    def metrics(self) -> list[Any]:
+        """Every file's metrics (k8s-mesh, named by the resolver), file by file."""
+        import meshals
+
+        resolver = meshals.StaticResolver.from_json(self.resolver.read_bytes())
+        return [
+            metric
+            for path in self.files()
+            for metric in meshals.analyze(meshals.read(path), resolver=resolver)
+        ]
+
 
 def _certificate(identity: str) -> Any:
     from meshals.model import CertificateProperties, SubjectAltName

@@ -10,7 +10,6 @@ import pytest
 from conftest import FIXTURES, MtlsCapture, spiffe_id, write_mtls_capture
 
 import meshals
-from meshals import ServiceMeshMetric
 from meshals._values import FrozenMap
 from meshals.aggregate import (
     ConflictKind,
@@ -23,15 +22,6 @@ from meshals.aggregate import (
 from meshals.model import DetectPoint
 
 
-def metrics_of(capture: MtlsCapture) -> list[ServiceMeshMetric]:
-    resolver = meshals.StaticResolver.from_json(capture.resolver.read_bytes())
-    return [
-        metric
-        for path in capture.files()
-        for metric in meshals.analyze(meshals.read(path), resolver=resolver)
-    ]
-
-
 def rows(table: Identities) -> list[tuple[str, str, str, int, int]]:
     return [
         (row.service, row.instance, row.identity, row.as_server, row.as_client)
@@ -40,7 +30,7 @@ def rows(table: Identities) -> list[tuple[str, str, str, int, int]]:
 
 
 def test_the_synthetic_capture(synthetic_mtls: MtlsCapture) -> None:
-    table = identities(metrics_of(synthetic_mtls))
+    table = identities(synthetic_mtls.metrics())
     assert rows(table) == [
         ("details", "details-v1-dtl", spiffe_id("details"), 4, 0),
         # It served the outside client (one-way TLS), and called productpage with it.
@@ -68,7 +58,7 @@ def test_the_synthetic_capture(synthetic_mtls: MtlsCapture) -> None:
 
 def test_conflicts(tmp_path: Path) -> None:
     capture = write_mtls_capture(tmp_path, conflicts=True)
-    table = identities(metrics_of(capture))
+    table = identities(capture.metrics())
     canary = "spiffe://cluster.local/ns/default/sa/reviews-canary"
     assert table.conflicts == (
         IdentityConflict(
@@ -174,7 +164,7 @@ def test_client_side_and_unnamed_workloads() -> None:
 def test_split_in_parts_merged_in_every_order_is_the_whole(
     mtls_capture: MtlsCapture, count: int
 ) -> None:
-    metrics = metrics_of(mtls_capture)
+    metrics = mtls_capture.metrics()
     whole = identities(metrics)
     size = -(-len(metrics) // count)
     pieces = [metrics[start : start + size] for start in range(0, len(metrics), size)]

@@ -20,15 +20,6 @@ GATEWAY_ID = spiffe_id("istio-ingressgateway")
 PRODUCTPAGE_ID = spiffe_id("productpage")
 
 
-def metrics_of(capture: MtlsCapture) -> list[ServiceMeshMetric]:
-    resolver = meshals.StaticResolver.from_json(capture.resolver.read_bytes())
-    return [
-        metric
-        for path in capture.files()
-        for metric in meshals.analyze(meshals.read(path), resolver=resolver)
-    ]
-
-
 def call(
     side: DetectPoint,
     *,
@@ -116,7 +107,7 @@ def test_empty() -> None:
 
 
 def test_the_synthetic_capture_edge_by_edge(synthetic_mtls: MtlsCapture) -> None:
-    graph = topology(metrics_of(synthetic_mtls))
+    graph = topology(synthetic_mtls.metrics())
     rows = {
         key: (
             edge.security.to_dict()["requests"],
@@ -151,7 +142,7 @@ def test_the_synthetic_capture_edge_by_edge(synthetic_mtls: MtlsCapture) -> None
 
 def test_principals_of_every_capture_match_its_certificates(mtls_capture: MtlsCapture) -> None:
     # Every server-side certificate shows as a principal of its edge, each call once.
-    metrics = metrics_of(mtls_capture)
+    metrics = mtls_capture.metrics()
     graph = topology(metrics)
     for kind, attribute in (("client", "peer_identity"), ("server", "local_identity")):
         expected: dict[tuple[str, str, str], int] = {}
@@ -180,7 +171,7 @@ def parts(items: list[ServiceMeshMetric], count: int) -> list[list[ServiceMeshMe
 def test_split_in_parts_merged_in_every_order_is_the_whole(
     mtls_capture: MtlsCapture, count: int
 ) -> None:
-    metrics = metrics_of(mtls_capture)
+    metrics = mtls_capture.metrics()
     whole_graph = topology(metrics)
     whole_red = red(metrics, scope="edge")
     pieces = parts(metrics, count)
