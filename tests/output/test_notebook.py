@@ -11,6 +11,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+from conftest import MtlsCapture, spiffe_id
 
 import meshals
 from meshals import DiagnosticKind, ServiceMetaInfo, analyze
@@ -173,6 +174,8 @@ def test_topology_html() -> None:
     assert (
         "<td>productpage</td><td>reviews</td><td>HTTP</td><td>5</td><td>2</td>"
         f"<td>{ms(slow.p50)}</td><td>{ms(slow.p99)}</td><td>failing</td>"
+        # Plaintext recordings: no mTLS, no principals, reviews' sidecar took 5 in plaintext.
+        "<td>0.0%</td><td>-</td><td>-</td><td>5</td>"
     ) in html
     assert "<?xml" not in topology_html(GRAPH)  # inline, whichever renderer
     assert GRAPH._repr_html_() == topology_html(GRAPH)
@@ -197,6 +200,25 @@ def test_red_html(recorded_period_ns: tuple[int, int]) -> None:
     window = minute.strftime("%Y-%m-%dT%H:%M:%SZ")
     assert f"<td>reviews</td><td>GET:/reviews/slow</td><td>{window}</td>" in windowed
     assert red_html(red([])) == "<p>no calls</p>"
+
+
+def test_the_edges_tls_in_html(synthetic_mtls: MtlsCapture) -> None:
+    metrics = synthetic_mtls.metrics()
+    graph_html = topology_html(topology(metrics), renderer="builtin")
+    assert (
+        "<th>health</th><th>mTLS</th><th>client principals</th><th>server principals</th>"
+        "<th>plaintext in</th>"
+    ) in graph_html
+    productpage, mongodb = spiffe_id("productpage"), spiffe_id("mongodb")
+    assert (
+        f"<td>unknown</td><td>50.0%</td><td>{productpage} (1)</td><td>{mongodb} (1)</td><td>1</td>"
+    ) in graph_html
+    assert graph_html.count('<g class="lock">') == 3
+    by_edge = red_html(red(metrics, scope="edge"))
+    assert "<th>source</th><th>destination</th><th>calls</th>" in by_edge
+    assert "<td>productpage</td><td>mongodb</td><td>2</td>" in by_edge
+    assert f"<td>50.0%</td><td>{productpage} (1)</td><td>{mongodb} (1)</td><td>1</td>" in by_edge
+    assert "<th>mTLS</th>" not in red_html(red(metrics))  # by service: no edge columns
 
 
 def test_latency_chart() -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Final
 
 from meshals import _display
 from meshals._errors import DiagnosticKind
 from meshals.aggregate._health import TopologyHealth, health_of, topology_health
-from meshals.aggregate._red import RedStats
+from meshals.aggregate._red import RedStats, Scope
 from meshals.aggregate._topology import Topology
 from meshals.aggregate._traffic import TrafficStats
 from meshals.mesh._accounting import Accounting
@@ -25,7 +25,7 @@ from meshals.model._metric_list import MetricList
 from meshals.model._metrics import ServiceMeshMetric
 
 from ._markup import escape, quoteattr
-from ._records import red_records
+from ._records import KEY_COLUMNS, red_records, security_values
 from ._svg import SvgRenderer, to_svg
 
 __all__ = ["latency_chart_svg"]
@@ -237,7 +237,17 @@ def topology_html(
         )
         for name, node in graph.nodes.items()
     ]
-    header = ("source", "destination", "protocols", "calls", "errors", "p50", "p99", "health")
+    header = (
+        "source",
+        "destination",
+        "protocols",
+        "calls",
+        "errors",
+        "p50",
+        "p99",
+        "health",
+        *_SECURITY_HEADER,
+    )
     rows = []
     for key, edge in graph.edges.items():
         stats = edge.combined()
@@ -251,6 +261,7 @@ def topology_html(
                 _ms(stats.p50),
                 _ms(stats.p99),
                 health.edges[key].status.value,
+                *_security_cells(security_values(edge.security)),
             )
         )
     service_header = ("service", "kind", "instances", "reported by", "health")
@@ -261,15 +272,37 @@ def topology_html(
     )
 
 
+# An edge's TLS: the mTLS share of calls of known TLS, the principals seen, and plaintext
+# calls into a workload with a proxy.
+_SECURITY_HEADER: Final = ("mTLS", "client principals", "server principals", "plaintext in")
+
+
+def _principals(value: object) -> str:
+    if not isinstance(value, Mapping) or not value:
+        return _MISSING
+    return ", ".join(f"{principal} ({calls})" for principal, calls in value.items())
+
+
+def _security_cells(record: Mapping[str, object]) -> tuple[str, str, str, str]:
+    return (
+        _percent(record["mtls_share"]),
+        _principals(record["client_principals"]),
+        _principals(record["server_principals"]),
+        _cell(record["plaintext_into_meshed"]),
+    )
+
+
 def red_html(stats: RedStats) -> str:
-    """An HTML table of RED statistics, one row per group (and window)."""
+    """An HTML table of RED statistics, one row per group (and window); by edge, with the
+    edges' TLS."""
     records = red_records(stats)
     if not records:
         return "<p>no calls</p>"
-    keys = [key for key in ("service", "instance", "endpoint") if key in records[0]]
+    edges = stats.scope is Scope.EDGE
+    keys = list(KEY_COLUMNS[stats.scope.value])
     windowed = stats.window_ns is not None
     header = [*keys, *(["window"] if windowed else []), "calls", "errors", "error rate"]
-    header += ["rate/s", "p50", "p90", "p99", "health"]
+    header += ["rate/s", "p50", "p90", "p99", "health", *(_SECURITY_HEADER if edges else ())]
     rows = []
     for record in records:
         rate = record["rate_per_s"]
@@ -285,6 +318,7 @@ def red_html(stats: RedStats) -> str:
                 _ms(record["latency_p90_ns"]),
                 _ms(record["latency_p99_ns"]),
                 _cell(record["health"]),
+                *(_security_cells(record) if edges else ()),
             ]
         )
     return _table(header, rows, caption=f"RED by {stats.scope.value}")
