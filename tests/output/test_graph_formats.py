@@ -287,6 +287,11 @@ def test_networkx() -> None:
         "client_requests": 2,
         "server_requests": 0,
         "health": "failing",
+        # Seen only client-side: TLS unknown.
+        "mtls_share": None,
+        "client_principals": {},
+        "server_principals": {},
+        "plaintext_into_meshed": 0,
     }
     assert front_back["edge"] is GRAPH.edge("front", "back")
 

@@ -26,7 +26,9 @@ def to_networkx(graph: Topology, *, health: TopologyHealth | None = None) -> net
     Node attributes: ``kind``, ``instances``, ``namespaces``, ``reporter_roles`` (values),
     ``health``. Edge attributes: ``requests``, ``errors``, ``error_rate``, ``p50_ns``,
     ``p99_ns``, ``protocols`` (the combined calls), ``client_requests``,
-    ``server_requests``, ``health``, and ``edge`` (the :class:`~meshals.aggregate.Edge`).
+    ``server_requests``, ``health``, how the calls were secured (``mtls_share``,
+    ``client_principals`` and ``server_principals`` as ``{id: calls}``,
+    ``plaintext_into_meshed``), and ``edge`` (the :class:`~meshals.aggregate.Edge`).
 
     Raises:
         MissingDependencyError: networkx is not installed.
@@ -59,6 +61,10 @@ def to_networkx(graph: Topology, *, health: TopologyHealth | None = None) -> net
             client_requests=edge.client.requests,
             server_requests=edge.server.requests,
             health=_edge_status(health, edge).value,
+            mtls_share=edge.security.mtls_share,
+            client_principals=dict(edge.security.client_principals),
+            server_principals=dict(edge.security.server_principals),
+            plaintext_into_meshed=edge.security.plaintext_into_meshed,
             edge=edge,
         )
     return result
