@@ -131,6 +131,16 @@ def test_bookinfo_notebook_runs_and_shows_the_values_as_html(tmp_path: Path) -> 
     assert re.search(r"<td>reviews</td><td>5</td><td>2</td><td>40.0%</td>", red)
     slowest = cell_html(notebook, 5)
     assert re.search(r"<th>14</th>\s*<td>reviews</td>\s*<td>GET:/reviews/slow</td>", slowest)
+    # The edges' TLS: plaintext recordings, so no mTLS and plaintext into every sidecar.
+    security = cell_html(notebook, 6)
+    assert re.search(
+        r"<td>productpage</td>\s*<td>reviews</td>\s*<td>0.0</td>\s*<td>5</td>\s*<td>0</td>"
+        r"\s*<td>5</td>",
+        security,
+    )
+    assert cell_html(notebook, 7) == (
+        "<p>no certificates: no server side logged a local or peer certificate</p>"
+    )
     assert list(tmp_path.iterdir()) == []  # writes nothing
 
 

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import attrs
 import pytest
-from conftest import MtlsCapture, spiffe_id
+from conftest import MtlsCapture, spiffe_id, write_mtls_capture
 
 import meshals
 from meshals import DiagnosticKind, ServiceMetaInfo, analyze
 from meshals._optional import MissingDependencyError, require
+from meshals.aggregate._identities import Identities, identities
 from meshals.aggregate._red import red
 from meshals.aggregate._topology import Topology, topology
 from meshals.aggregate._traffic import TrafficStats
@@ -26,6 +27,7 @@ from meshals.model._metric_list import MetricList
 from meshals.model._metrics import ServiceMeshMetric
 from meshals.output._notebook import (
     accounting_html,
+    identities_html,
     latency_chart_svg,
     metrics_html,
     red_html,
@@ -219,6 +221,22 @@ def test_the_edges_tls_in_html(synthetic_mtls: MtlsCapture) -> None:
     assert "<td>productpage</td><td>mongodb</td><td>2</td>" in by_edge
     assert f"<td>50.0%</td><td>{productpage} (1)</td><td>{mongodb} (1)</td><td>1</td>" in by_edge
     assert "<th>mTLS</th>" not in red_html(red(metrics))  # by service: no edge columns
+
+
+def test_identities_html(tmp_path: Path) -> None:
+    table = identities(write_mtls_capture(tmp_path, conflicts=True).metrics())
+    html = identities_html(table)
+    assert "<caption>6 workload identities</caption>" in html
+    details = str(tmp_path / "details-http.bin")
+    assert (
+        f"<tr><td>details</td><td>details-v1-dtl</td><td>{spiffe_id('productpage')}</td>"
+        f"<td>4</td><td>0</td><td>{details}, message 0, entry 0</td><td>identity</td></tr>"
+    ) in html
+    assert "<p>conflict: workload reviews presented 2 SPIFFE ids: " in html
+    assert table._repr_html_() == html
+    assert identities_html(Identities()) == (
+        "<p>no certificates: no server side logged a local or peer certificate</p>"
+    )
 
 
 def test_latency_chart() -> None:

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 
 import attrs
 
+from meshals._display import html
 from meshals._values import FrozenMap
 from meshals.model._metrics import DetectPoint, ServiceMeshMetric
 from meshals.model._service import UNKNOWN
@@ -242,6 +243,10 @@ class Identities:
         for table in tables:
             accumulator.add_identities(table)
         return accumulator.result()
+
+    def _repr_html_(self) -> str | None:
+        """The table as HTML, for notebooks."""
+        return html(self)
 
     def to_dict(self) -> dict[str, object]:
         """A plain, JSON-ready dict: ``workloads`` (:meth:`records`) and ``conflicts``."""

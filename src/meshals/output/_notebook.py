@@ -16,6 +16,7 @@ from typing import Final
 from meshals import _display
 from meshals._errors import DiagnosticKind
 from meshals.aggregate._health import TopologyHealth, health_of, topology_health
+from meshals.aggregate._identities import Identities
 from meshals.aggregate._red import RedStats, Scope
 from meshals.aggregate._topology import Topology
 from meshals.aggregate._traffic import TrafficStats
@@ -324,6 +325,31 @@ def red_html(stats: RedStats) -> str:
     return _table(header, rows, caption=f"RED by {stats.scope.value}")
 
 
+def identities_html(table: Identities) -> str:
+    """An HTML table of the workloads' SPIFFE ids, then their conflicts."""
+    if not table.rows:
+        return "<p>no certificates: no server side logged a local or peer certificate</p>"
+    header = ["service", "instance", "SPIFFE id", "as server", "as client", "first seen"]
+    header.append("conflict")
+    kinds = table.row_conflicts()
+    rows = [
+        (
+            row.service,
+            row.instance,
+            row.identity,
+            str(row.as_server),
+            str(row.as_client),
+            str(row.first_seen),
+            ",".join(kind.value for kind in kinds[key]) or _MISSING,
+        )
+        for key, row in table.rows.items()
+    ]
+    conflicts = "".join(
+        f"<p>conflict: {html.escape(conflict.reason)}</p>" for conflict in table.conflicts
+    )
+    return _table(header, rows, caption=f"{len(rows)} workload identities") + conflicts
+
+
 # --- latency chart -----------------------------------------------------------------------------
 
 _BAR_HEIGHT: Final = 12
@@ -389,3 +415,4 @@ _display.html.register(Accounting, accounting_html)
 _display.html.register(TrafficStats, traffic_html)
 _display.html.register(Topology, topology_html)
 _display.html.register(RedStats, red_html)
+_display.html.register(Identities, identities_html)
