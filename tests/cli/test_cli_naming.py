@@ -35,12 +35,12 @@ MESHALS = Path(sysconfig.get_path("scripts")) / "meshals"
 MX_SUMMARY = "meshals: 6 files: 40 entries, 32 analyzed, 8 skipped (no-peer: 8), 37 metrics\n"
 # SkyWalking's test mapping: the canonical revision, then the default service name.
 REVISION_EDGES = """\
-SOURCE                                DESTINATION                           PROTO  CALLS  ERRORS   ERR%   4XX%   5XX%  RATE/S      P50       P90       P99  HEALTH
-UNKNOWN                               v1.istio-ingressgateway.istio-system  HTTP       6       1  16.7%  33.3%  16.7%    2.36  22.99ms   91.21ms   91.21ms  failing
-v1.istio-ingressgateway.istio-system  v1.productpage.default                HTTP       5       1  20.0%  20.0%  20.0%    1.97  44.48ms   90.47ms   90.47ms  failing
-v1.productpage.default                v1.details.default                    HTTP       4       0   0.0%  25.0%   0.0%    1.57   1.06ms   41.90ms   41.90ms  failing
-v1.productpage.default                v1.mongodb.default                    TCP        2       0   0.0%      -      -    0.79   1.00ms    1.86ms    1.86ms  unknown
-v1.productpage.default                v1.reviews.default                    HTTP       5       2  40.0%   0.0%  40.0%    1.97   2.09ms  250.96ms  250.96ms  failing
+SOURCE                                DESTINATION                           PROTO  CALLS  ERRORS   ERR%   4XX%   5XX%  RATE/S      P50       P90       P99  MTLS%  PLAIN-IN  HEALTH
+UNKNOWN                               v1.istio-ingressgateway.istio-system  HTTP       6       1  16.7%  33.3%  16.7%    2.36  22.99ms   91.21ms   91.21ms   0.0%         0  failing
+v1.istio-ingressgateway.istio-system  v1.productpage.default                HTTP       5       1  20.0%  20.0%  20.0%    1.97  44.48ms   90.47ms   90.47ms   0.0%         5  failing
+v1.productpage.default                v1.details.default                    HTTP       4       0   0.0%  25.0%   0.0%    1.57   1.06ms   41.90ms   41.90ms   0.0%         4  failing
+v1.productpage.default                v1.mongodb.default                    TCP        2       0   0.0%      -      -    0.79   1.00ms    1.86ms    1.86ms   0.0%         2  unknown
+v1.productpage.default                v1.reviews.default                    HTTP       5       2  40.0%   0.0%  40.0%    1.97   2.09ms  250.96ms  250.96ms   0.0%         5  failing
 """  # noqa: E501 -- the table as printed
 PODS_ONLY_WARNING = (
     "meshals: warning: {path}: the snapshot has 8 Pods but no Services, Endpoints or"

@@ -62,7 +62,8 @@ LEGEND = [
     "dashed",
     "a peer no resolver named (UNKNOWN) or an Istio pseudo-service",
     "mTLS",
-    "label mTLS 100%: every call whose TLS its server logged was mutual TLS; n %: a share",
+    "label mTLS 100%: all calls its server logged were mutual TLS; mTLS n %: a share;"
+    " TLS n %: one-way TLS",
     "dashed",
     "plaintext calls into a workload with a proxy (sidecar, waypoint or ztunnel)",
 ]

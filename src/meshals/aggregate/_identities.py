@@ -169,8 +169,7 @@ class IdentityConflict:
         }
 
 
-_Key = tuple[str, str, str]
-_NO_ROWS: FrozenMap[_Key, WorkloadIdentity] = FrozenMap()
+_NO_ROWS: FrozenMap[tuple[str, str, str], WorkloadIdentity] = FrozenMap()
 
 
 @attrs.frozen(kw_only=True)
@@ -182,7 +181,7 @@ class Identities:
         rows: by (service, instance, id), sorted.
     """
 
-    rows: FrozenMap[_Key, WorkloadIdentity] = _NO_ROWS
+    rows: FrozenMap[tuple[str, str, str], WorkloadIdentity] = _NO_ROWS
 
     @property
     def conflicts(self) -> tuple[IdentityConflict, ...]:
@@ -200,7 +199,7 @@ class Identities:
             *_conflicts(ConflictKind.IDENTITY, services_of),
         )
 
-    def row_conflicts(self) -> dict[_Key, tuple[ConflictKind, ...]]:
+    def row_conflicts(self) -> dict[tuple[str, str, str], tuple[ConflictKind, ...]]:
         """For each row, the kinds of conflict it takes part in (in :class:`ConflictKind`'s
         order; none for most)."""
         conflicts = self.conflicts
@@ -269,7 +268,7 @@ class IdentitiesAccumulator:
 
     def __init__(self) -> None:
         """Start empty."""
-        self._rows: dict[_Key, WorkloadIdentity] = {}
+        self._rows: dict[tuple[str, str, str], WorkloadIdentity] = {}
 
     def _count(self, row: WorkloadIdentity) -> None:
         key = (row.service, row.instance, row.identity)

@@ -95,7 +95,8 @@ def _legend_rows(thresholds: HealthThresholds) -> list[tuple[str, str, str]]:
         (
             "lock",
             "mTLS",
-            "label mTLS 100%: every call whose TLS its server logged was mutual TLS; n %: a share",
+            "label mTLS 100%: all calls its server logged were mutual TLS; mTLS n %: a share;"
+            " TLS n %: one-way TLS",
         ),
         (
             "plaintext",
