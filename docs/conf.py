@@ -6,6 +6,8 @@ The build is offline: no intersphinx, nothing fetched. ``nox -s docs`` runs it w
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 import sys
 from pathlib import Path
@@ -257,22 +259,40 @@ def _resolve_public(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     return None
 
 
-def _draw_example(app: Any) -> None:
-    """Draw the bookinfo example's service graph for the tutorial: ``_generated/bookinfo.svg``.
-
-    Drawn by meshals' own layout, so the picture does not depend on Graphviz being installed;
-    written only when it changed, so that Sphinx does not rebuild the page for nothing.
-    """
-    bookinfo = meshals.examples.example("bookinfo")
-    metrics = meshals.analyze(bookinfo.streams(), resolver=bookinfo.resolver()).metrics()
-    graph = meshals.topology(metrics)
-    svg = meshals.output.to_svg(
-        graph, health=meshals.aggregate.topology_health(graph), renderer="builtin"
-    )
-    target = Path(app.srcdir) / "_generated" / "bookinfo.svg"
+def _write_if_changed(app: Any, name: str, svg: str) -> None:
+    # Only when it changed, so that Sphinx does not rebuild the page for nothing.
+    target = Path(app.srcdir) / "_generated" / name
     target.parent.mkdir(exist_ok=True)
     if not target.is_file() or target.read_text(encoding="utf-8") != svg:
         target.write_text(svg, encoding="utf-8")
+
+
+def _picture(metrics: Any) -> str:
+    graph = meshals.topology(metrics)
+    return meshals.output.to_svg(
+        graph, health=meshals.aggregate.topology_health(graph), renderer="builtin"
+    )
+
+
+def _draw_example(app: Any) -> None:
+    """Draw the service graphs for the tutorial: the bookinfo example's,
+    ``_generated/bookinfo.svg``, and the mutual-TLS recording's, ``_generated/bookinfo-mtls.svg``
+    (named by the resolver table of its ``ground_truth.json``).
+
+    Drawn by meshals' own layout, so the pictures do not depend on Graphviz being installed.
+    """
+    bookinfo = meshals.examples.example("bookinfo")
+    metrics = meshals.analyze(bookinfo.streams(), resolver=bookinfo.resolver()).metrics()
+    _write_if_changed(app, "bookinfo.svg", _picture(metrics))
+    recording = Path(app.srcdir).parent / "tests" / "fixtures" / "envoy" / "mtls"
+    truth = json.loads((recording / "ground_truth.json").read_text(encoding="utf-8"))
+    resolver = meshals.StaticResolver.from_json(json.dumps(truth["resolver"]).encode())
+    with contextlib.ExitStack() as stack:
+        streams = [
+            stack.enter_context(meshals.read(path)) for path in sorted(recording.glob("*.bin"))
+        ]
+        metrics = meshals.analyze(streams, resolver=resolver).metrics()
+    _write_if_changed(app, "bookinfo-mtls.svg", _picture(metrics))
 
 
 def setup(app: Any) -> None:
