@@ -317,17 +317,21 @@ def _recorded_mtls() -> list[Any]:
     return [pytest.param("recorded", id="recorded")]
 
 
-@pytest.fixture(params=[pytest.param("synthetic", id="synthetic"), *_recorded_mtls()])
-def mtls_capture(
-    request: pytest.FixtureRequest,
-    synthetic_mtls: MtlsCapture,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> MtlsCapture:
-    """Every TLS capture: the synthetic one, and the real recording where it exists (its
-    resolver the ``resolver`` table of its ``ground_truth.json``, written out)."""
-    if request.param == "synthetic":
-        return synthetic_mtls
+@pytest.fixture(scope="session")
+def recorded_mtls(tmp_path_factory: pytest.TempPathFactory) -> MtlsCapture:
+    """The real mutual-TLS recording, named by the ``resolver`` table of its
+    ``ground_truth.json`` (written out); skipped where it is not recorded."""
+    if not RECORDED_MTLS.is_dir():
+        pytest.skip("no mutual-TLS recording in tests/fixtures/envoy/mtls")
     truth = json.loads((RECORDED_MTLS / "ground_truth.json").read_text(encoding="utf-8"))
     resolver = tmp_path_factory.mktemp("mtls-resolver") / "resolver.json"
     resolver.write_text(json.dumps(truth["resolver"]), encoding="utf-8")
     return MtlsCapture("recorded", RECORDED_MTLS, resolver)
+
+
+@pytest.fixture(params=[pytest.param("synthetic", id="synthetic"), *_recorded_mtls()])
+def mtls_capture(request: pytest.FixtureRequest) -> MtlsCapture:
+    """Every TLS capture: the synthetic one, and the real recording where it exists."""
+    name = "synthetic_mtls" if request.param == "synthetic" else "recorded_mtls"
+    capture: MtlsCapture = request.getfixturevalue(name)
+    return capture

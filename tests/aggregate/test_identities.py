@@ -56,6 +56,23 @@ def test_the_synthetic_capture(synthetic_mtls: MtlsCapture) -> None:
     }
 
 
+def test_the_mtls_recording(recorded_mtls: MtlsCapture) -> None:
+    table = identities(recorded_mtls.metrics())
+    assert [
+        (row.service, row.identity, row.as_server, row.as_client) for row in table.rows.values()
+    ] == [
+        ("details", spiffe_id("details"), 4, 0),
+        # Its HTTPS certificate names a host, not a SPIFFE id: a client only.
+        ("istio-ingressgateway", spiffe_id("istio-ingressgateway"), 0, 5),
+        ("mongodb", spiffe_id("mongodb"), 2, 0),
+        # Served the gateway (5); called details (4), mongodb (2) and reviews (5).
+        ("productpage", spiffe_id("productpage"), 5, 11),
+        ("ratings", spiffe_id("ratings"), 4, 0),
+        ("reviews", spiffe_id("reviews"), 5, 4),
+    ]
+    assert table.conflicts == ()
+
+
 def test_conflicts(tmp_path: Path) -> None:
     capture = write_mtls_capture(tmp_path, conflicts=True)
     table = identities(capture.metrics())

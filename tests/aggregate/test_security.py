@@ -140,6 +140,38 @@ def test_the_synthetic_capture_edge_by_edge(synthetic_mtls: MtlsCapture) -> None
     assert dict(gateway.client_principals) == {GATEWAY_ID: 5}
 
 
+def test_the_mtls_recording_edge_by_edge(recorded_mtls: MtlsCapture) -> None:
+    # As its README describes the hops: sidecar -> sidecar and gateway -> sidecar mutual TLS,
+    # the gateway's HTTPS listener one-way TLS, legacy (no sidecar) -> details' PERMISSIVE
+    # listener plaintext, and calls to workloads without a sidecar seen client-side only.
+    graph = topology(recorded_mtls.metrics())
+    none = {"mtls": 0, "tls": 0, "plaintext": 0, "unknown": 0}
+    rows = {
+        key: (
+            edge.security.to_dict()["requests"],
+            edge.security.to_dict()["connections"],
+            edge.security.plaintext_into_meshed,
+            dict(edge.security.client_principals),
+        )
+        for key, edge in graph.edges.items()
+    }
+    assert rows == {
+        ("UNKNOWN", "istio-ingressgateway"): ({**none, "tls": 6}, none, 0, {}),
+        ("istio-ingressgateway", "productpage"): ({**none, "mtls": 5}, none, 0, {GATEWAY_ID: 5}),
+        ("legacy", "details"): ({**none, "plaintext": 1}, none, 1, {}),
+        ("productpage", "UNKNOWN"): ({**none, "unknown": 1}, none, 0, {}),
+        ("productpage", "details"): ({**none, "mtls": 4}, none, 0, {PRODUCTPAGE_ID: 4}),
+        ("productpage", "legacy"): ({**none, "unknown": 1}, none, 0, {}),
+        ("productpage", "mongodb"): (none, {**none, "mtls": 2}, 0, {PRODUCTPAGE_ID: 2}),
+        ("productpage", "mysqldb"): (none, {**none, "unknown": 1}, 0, {}),
+        ("productpage", "recommendations"): ({**none, "unknown": 1}, none, 0, {}),
+        ("productpage", "reviews"): ({**none, "mtls": 5}, none, 0, {PRODUCTPAGE_ID: 5}),
+        ("reviews", "ratings"): ({**none, "mtls": 4}, none, 0, {spiffe_id("reviews"): 4}),
+    }
+    # The gateway's HTTPS certificate names a host, no SPIFFE id: no server principal.
+    assert dict(graph.edge("UNKNOWN", "istio-ingressgateway").security.server_principals) == {}
+
+
 def test_principals_of_every_capture_match_its_certificates(mtls_capture: MtlsCapture) -> None:
     # Every server-side certificate shows as a principal of its edge, each call once.
     metrics = mtls_capture.metrics()
