@@ -2,7 +2,8 @@
 
 ALS messages and their HTTP and TCP entries, Istio ambient's L4 connections, the
 ``ServiceMeshMetric`` an analysis makes, the service and instance a peer is named by, Envoy's
-role and Istio's cluster names. Values only: no parsing of bytes, no analysis, no rendering.
+role, Istio's cluster names, and Istio's workloads and metric samples. Values only: no parsing
+of bytes, no analysis, no rendering.
 """
 
 from meshals._values import AnyValue, FrozenMap, JsonValue, OpaqueJson
@@ -44,6 +45,10 @@ from ._clusters import (
     SpecialCluster,
     parse_istio_cluster,
     special_cluster_of,
+)
+from ._istio import (
+    IstioSample,
+    IstioWorkload,
 )
 from ._l4 import (
     ConnectionEvent,
@@ -101,6 +106,8 @@ __all__ = [
     "HttpVersion",
     "Identifier",
     "IstioCluster",
+    "IstioSample",
+    "IstioWorkload",
     "JsonValue",
     "L4Address",
     "L4Connection",

@@ -1,11 +1,15 @@
 """Who is behind an address or a peer's metadata: the ``Resolver`` protocol and resolvers.
 
-Static tables, offline Kubernetes snapshots (Pods, Services, Endpoints, ServiceEntries),
-SkyWalking-syntax name templates, the metadata-to-service mapping, chains and caches.
+Static tables, offline Kubernetes snapshots (Pods, Services, Endpoints, ServiceEntries; and
+Istio's workload of a pod), SkyWalking-syntax name templates, the metadata-to-service mapping,
+chains and caches.
 """
 
 from ._k8s_naming import (
     KubernetesNaming,
+)
+from ._k8s_workloads import (
+    KubernetesWorkloads,
 )
 from ._kubernetes import (
     KubernetesResolver,
@@ -41,6 +45,7 @@ __all__ = [
     "ChainResolver",
     "KubernetesNaming",
     "KubernetesResolver",
+    "KubernetesWorkloads",
     "MetadataServiceMapping",
     "MetadataTemplate",
     "NameTemplate",

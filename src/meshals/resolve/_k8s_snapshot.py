@@ -10,6 +10,7 @@ hold and how :class:`~meshals.resolve.KubernetesResolver` answers from it:
 
 from __future__ import annotations
 
+import collections
 import ipaddress
 from collections.abc import Mapping
 
@@ -116,6 +117,10 @@ class _Pod:
     ips: tuple[IPAddress, ...]
     host_network: bool
     finished: bool
+    # What Istio's workload rules read (istio/istio pkg/kube/util.go, GetDeployMetaFromPod):
+    generate_name: str = ""
+    controller: tuple[str, str] | None = None  # (kind, name) of the controlling owner
+    service_account: str | None = None
 
 
 @attrs.frozen(eq=False)
@@ -197,6 +202,9 @@ class _Snapshot:
             ips=tuple(ips),
             host_network=obj.field("spec").field("hostNetwork").flag(),
             finished=status.field("phase").text() in _FINISHED_PHASES,
+            generate_name=obj.field("metadata").field("generateName").text() or "",
+            controller=_controller(obj.field("metadata")),
+            service_account=obj.field("spec").field("serviceAccountName").text() or None,
         )
 
     def add_endpoints(self, obj: _Json) -> None:
@@ -252,6 +260,48 @@ class _Snapshot:
         self.service_entries[key] = _ServiceEntry(
             key=key, raw=_as_mapping(obj), networks=networks, endpoints=tuple(endpoints)
         )
+
+
+def _controller(metadata: _Json) -> tuple[str, str] | None:
+    """The owner reference with ``controller: true``: (kind, name), or None."""
+    for owner in metadata.field("ownerReferences").elements():
+        if owner.field("controller").flag():
+            return owner.field("kind").required_text(), owner.field("name").required_text()
+    return None
+
+
+class _ServiceIndex:
+    """Which Services' Endpoints or EndpointSlices list a pod, by reference or by IP."""
+
+    def __init__(self, snapshot: _Snapshot) -> None:
+        self._by_ip: dict[IPAddress, set[_Key]] = collections.defaultdict(set)
+        self._by_pod: dict[_Key, set[_Key]] = collections.defaultdict(set)
+        for members in snapshot.members.values():
+            for ip in members.ips:
+                self._by_ip[ip].add(members.service)
+            for pod_key in members.pods:
+                self._by_pod[pod_key].add(members.service)
+
+    def of(self, pod: _Pod) -> set[_Key]:
+        services = set(self._by_pod.get(pod.key, ()))
+        for ip in pod.ips:
+            services.update(self._by_ip.get(ip, ()))
+        return services
+
+
+def pods_by_ip(snapshot: _Snapshot) -> dict[IPAddress, _Pod]:
+    """The pod each pod IP names: none for ``hostNetwork`` pods (their IP is the node's,
+    shared with every such pod); of several pods on one IP (a finished Job's IP reused),
+    running ones first, then by (namespace, name)."""
+    candidates: dict[IPAddress, list[_Pod]] = collections.defaultdict(list)
+    for pod in snapshot.pods.values():
+        if not pod.host_network:
+            for ip in pod.ips:
+                candidates[ip].append(pod)
+    return {
+        ip: min(pods, key=lambda candidate: (candidate.finished, candidate.key))
+        for ip, pods in candidates.items()
+    }
 
 
 def _cluster_ips(spec: _Json) -> tuple[IPAddress, ...]:

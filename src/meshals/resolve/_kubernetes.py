@@ -34,7 +34,6 @@ without a name) is a :class:`ResolverError` naming the document and JSON path.
 
 from __future__ import annotations
 
-import collections
 import ipaddress
 import os
 from collections.abc import Iterable, Mapping
@@ -44,7 +43,16 @@ from meshals.model._service import ServiceMetaInfo
 
 from ._k8s_gaps import snapshot_gaps
 from ._k8s_naming import KubernetesNaming
-from ._k8s_snapshot import IPNetwork, _Key, _Pod, _ServiceEntry, _Snapshot
+from ._k8s_snapshot import (
+    IPNetwork,
+    _Key,
+    _Pod,
+    _ServiceEntry,
+    _ServiceIndex,
+    _Snapshot,
+    pods_by_ip,
+)
+from ._k8s_workloads import KubernetesWorkloads
 from ._resolvers import IPAddress, canonical_ip, load_json
 from ._resolvers import read_file as _read_file
 
@@ -56,30 +64,13 @@ _NetworkTables = list[tuple[int, dict[IPNetwork, ServiceMetaInfo]]]
 def _pod_answers(
     snapshot: _Snapshot, naming: KubernetesNaming, exact: dict[IPAddress, ServiceMetaInfo | None]
 ) -> None:
-    services_by_ip: dict[IPAddress, set[_Key]] = collections.defaultdict(set)
-    services_by_pod: dict[_Key, set[_Key]] = collections.defaultdict(set)
-    for members in snapshot.members.values():
-        for ip in members.ips:
-            services_by_ip[ip].add(members.service)
-        for pod_key in members.pods:
-            services_by_pod[pod_key].add(members.service)
-
-    pods_by_ip: dict[IPAddress, list[_Pod]] = collections.defaultdict(list)
-    for pod in snapshot.pods.values():
-        if not pod.host_network:  # its IP is the node's, shared with every such pod
-            for ip in pod.ips:
-                pods_by_ip[ip].append(pod)
-
+    services = _ServiceIndex(snapshot)
     answers: dict[_Key, ServiceMetaInfo | None] = {}
-    for ip, candidates in pods_by_ip.items():
+    for ip, pod in pods_by_ip(snapshot).items():
         if ip in exact:  # a node or cluster IP: decided already
             continue
-        pod = min(candidates, key=lambda candidate: (candidate.finished, candidate.key))
         if pod.key not in answers:
-            services = set(services_by_pod.get(pod.key, ()))
-            for pod_ip in pod.ips:
-                services.update(services_by_ip.get(pod_ip, ()))
-            answers[pod.key] = _pod_answer(snapshot, naming, pod, services)
+            answers[pod.key] = _pod_answer(snapshot, naming, pod, services.of(pod))
         exact[ip] = answers[pod.key]
 
 
@@ -156,6 +147,8 @@ class KubernetesResolver:
             of object: Pods without Endpoints or EndpointSlices leave every pod UNKNOWN, a
             snapshot without Pods names no pod IP, rules that read ``service`` need Services.
             Empty for a complete snapshot.
+        workloads: the same snapshot by Istio's workload rules, for the Istio metrics
+            (:class:`~meshals.resolve.KubernetesWorkloads`).
 
     Raises:
         ResolverError: a document is malformed; the message names the document and JSON path.
@@ -176,7 +169,7 @@ class KubernetesResolver:
     <document 1>: the snapshot has 1 Pod but no Services, Endpoints or EndpointSlices: ...
     """
 
-    __slots__ = ("_exact", "_networks", "diagnostics", "naming")
+    __slots__ = ("_exact", "_networks", "diagnostics", "naming", "workloads")
 
     def __init__(
         self, *documents: Mapping[str, object], naming: KubernetesNaming | None = None
@@ -248,6 +241,7 @@ class KubernetesResolver:
         _pod_answers(snapshot, self.naming, exact)
         self._networks = _service_entry_answers(snapshot, self.naming, exact)
         self._exact = exact
+        self.workloads = KubernetesWorkloads._of(snapshot)
 
     def resolve(self, ip: str, port: int | None, /) -> ServiceMetaInfo | None:
         """The service and instance behind ``ip`` (``port`` is ignored), or None if unknown."""
