@@ -17,6 +17,7 @@ from meshals import examples
 from meshals._errors import Diagnostic
 from meshals.model._metrics import K8S_MESH
 from meshals.resolve._k8s_naming import KubernetesNaming
+from meshals.resolve._k8s_workloads import KubernetesWorkloads
 from meshals.resolve._kubernetes import KubernetesResolver
 from meshals.resolve._naming import MetadataServiceMapping
 from meshals.resolve._protocol import Resolver
@@ -35,11 +36,13 @@ class Naming:
         resolver: for ``k8s-mesh`` (None when it does not run).
         mapping: for ``mx-mesh``; None for SkyWalking's default rules.
         notes: what the inputs cannot name (a snapshot's missing kinds), to print as warnings.
+        workloads: the snapshot's pods by Istio's workload rules (the Istio metrics), if any.
     """
 
     resolver: Resolver | None
     mapping: MetadataServiceMapping | None
     notes: tuple[Diagnostic, ...]
+    workloads: KubernetesWorkloads | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -83,6 +86,7 @@ class NamingOptions:
         """
         resolvers: list[Resolver] = []
         notes: tuple[Diagnostic, ...] = ()
+        workloads = None
         if self.resolver_table is not None:
             resolvers.append(StaticResolver.from_file(self.resolver_table))
         if self.k8s_snapshots:
@@ -90,6 +94,7 @@ class NamingOptions:
             naming = KubernetesNaming(**{key: rule for key, rule in rules.items() if rule})
             snapshot = KubernetesResolver.from_files(self.k8s_snapshots, naming=naming)
             notes = snapshot.diagnostics
+            workloads = snapshot.workloads
             resolvers.append(snapshot)
         if not resolvers and self.example:
             resolvers.append(examples.example(self.example).resolver())
@@ -101,4 +106,4 @@ class NamingOptions:
         mapping = None
         if self.mapping_file is not None:
             mapping = MetadataServiceMapping.from_file(self.mapping_file)
-        return Naming(resolver=resolver, mapping=mapping, notes=notes)
+        return Naming(resolver=resolver, mapping=mapping, notes=notes, workloads=workloads)

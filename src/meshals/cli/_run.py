@@ -18,6 +18,7 @@ so the output is the same as with one process.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import functools
 import os
@@ -25,7 +26,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib import resources
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, Protocol, TypeVar
 
 import attrs
 
@@ -64,6 +65,18 @@ class _Run:
 
 
 FileSummary = TypeVar("FileSummary")
+Summary_co = TypeVar("Summary_co", covariant=True)
+
+
+class RecordTap(Protocol[Summary_co]):
+    """Sees every record of a file as the analysis reads it, and summarises the file from
+    the records themselves (for what the metrics alone cannot tell, e.g. Istio's labels)."""
+
+    def add(self, record: object) -> None:
+        """One record (an ALS message or an L4 connection line), in file order."""
+
+    def result(self) -> Summary_co:
+        """The file's summary, once every record was added."""
 
 
 @attrs.frozen(kw_only=True)
@@ -103,6 +116,8 @@ class _FileAnalysis(Generic[FileSummary]):
     summarise: Callable[[Iterable[ServiceMeshMetric]], FileSummary]
     since_ns: int | None = None
     until_ns: int | None = None
+    # When set, the file's summary is the tap's (the metrics are only drained).
+    tap: Callable[[Naming, _FileAnalysis[FileSummary]], RecordTap[FileSummary]] | None = None
 
     @classmethod
     def of(
@@ -111,8 +126,10 @@ class _FileAnalysis(Generic[FileSummary]):
         *,
         container: Container | None,
         summarise: Callable[[Iterable[ServiceMeshMetric]], FileSummary],
+        tap: Callable[[Naming, _FileAnalysis[FileSummary]], RecordTap[FileSummary]] | None = None,
     ) -> _FileAnalysis[FileSummary]:
         return cls(
+            tap=tap,
             container=container,
             strict=args.strict,
             role=None if args.role is None else Role(args.role),
@@ -146,9 +163,11 @@ class _FileAnalysis(Generic[FileSummary]):
                 on_entries(more)
 
         message_warnings: list[Diagnostic] = []
+        tap = None if self.tap is None else self.tap(naming, self)
         with source.open(container=self.container, strict=self.strict, on_bytes=on_bytes) as reader:
+            records = _noting(reader, message_warnings, count)
             analysis = analyze(
-                _noting(reader, message_warnings, count),
+                records if tap is None else _tapped(records, tap),
                 resolver=naming.resolver,
                 mapping=naming.mapping,
                 role_rule=None if self.role is None else fixed_role(self.role),
@@ -158,7 +177,11 @@ class _FileAnalysis(Generic[FileSummary]):
                 since=self.since_ns,
                 until=self.until_ns,
             )
-            summary = self.summarise(analysis)
+            if tap is None:
+                summary = self.summarise(analysis)
+            else:
+                collections.deque(analysis, maxlen=0)  # every record passes the tap
+                summary = tap.result()
         empty = nothing_read(reader)
         return _FileResult(
             summary=summary,
@@ -182,6 +205,7 @@ def _analyze_all(
     summarise: Callable[[Iterable[ServiceMeshMetric]], FileSummary],
     merge: Callable[[FileSummary], None],
     summarise_here: Callable[[Iterable[ServiceMeshMetric]], FileSummary] | None = None,
+    tap: Callable[[Naming, _FileAnalysis[FileSummary]], RecordTap[FileSummary]] | None = None,
 ) -> _Run:
     """Analyse every input (FILEs or the example's captures), each file one stream.
 
@@ -198,11 +222,13 @@ def _analyze_all(
         merge: takes each file's summary, in file order.
         summarise_here: how files analysed in this process are summarised instead (default
             *summarise*): e.g. writing each metric out as it comes, to hold none of them.
+        tap: when given, makes each file's summary from its records instead of its metrics
+            (in the file's process; picklable).
 
     Raises:
         MeshalsError, OSError: reading or analysing failed.
     """
-    analysis = _FileAnalysis.of(args, container=container, summarise=summarise)
+    analysis = _FileAnalysis.of(args, container=container, summarise=summarise, tap=tap)
     run = _Run(unnamed=analysis.naming.unnamed, quiet=args.quiet)
     with contextlib.ExitStack() as stack:
         if args.example:
@@ -335,6 +361,13 @@ def _noting(
             count(len(record.entries))
         else:  # one connection of an L4 log
             count(1)
+        yield record
+
+
+def _tapped(records: Iterable[object], tap: RecordTap[object]) -> Iterator[object]:
+    """*records*, each shown to *tap* as it is read."""
+    for record in records:
+        tap.add(record)
         yield record
 
 

@@ -2,7 +2,8 @@
 
 Streams and the role of each Envoy, addresses, status and TLS, Istio peer metadata, the
 k8s-mesh (gateway, sidecar, waypoint), mx-mesh and L4 analyses, ``analyze()`` (over a time
-range, if asked) and the accounting of every entry it was given.
+range, if asked) and the accounting of every entry it was given; and, apart from those, Istio's
+own rules for its standard metrics (``istio_samples()``).
 """
 
 from ._accounting import (
@@ -15,6 +16,10 @@ from ._analysis import (
 )
 from ._chain import (
     ANALYZERS,
+)
+from ._istio_walk import (
+    IstioWalk,
+    istio_samples,
 )
 from ._l4 import (
     ZTUNNEL,
@@ -50,6 +55,7 @@ __all__ = [
     "Accounting",
     "Analysis",
     "EnvoyReporters",
+    "IstioWalk",
     "MxMeshAnalyzer",
     "RoleRule",
     "SkipReason",
@@ -58,6 +64,7 @@ __all__ = [
     "analyze",
     "default_role_rule",
     "fixed_role",
+    "istio_samples",
     "l4_metrics",
     "latest_end_ns",
     "protocol_of",

@@ -17,7 +17,7 @@ import ipaddress
 
 import attrs
 
-from meshals.model._als import Address, EnvoyInternalAddress, Node, SocketAddress
+from meshals.model._als import AccessLogCommon, Address, EnvoyInternalAddress, Node, SocketAddress
 
 __all__: list[str] = []
 
@@ -72,6 +72,15 @@ def endpoint_of(address: Address | None) -> Endpoint | None:
     if isinstance(address, EnvoyInternalAddress):
         return _parse_host_port(address.endpoint_id)
     return None
+
+
+def caller_of(common: AccessLogCommon) -> Endpoint | None:
+    """The caller's IP and port: ``downstream_direct_remote_address`` when it names an IP (the
+    TCP peer), else ``downstream_remote_address`` (which may come from ``X-Forwarded-For``).
+    """
+    return endpoint_of(common.downstream_direct_remote_address) or endpoint_of(
+        common.downstream_remote_address
+    )
 
 
 def node_ips(node: Node | None) -> tuple[str, ...]:

@@ -70,7 +70,7 @@ from meshals.model._service import UNKNOWN, ServiceMetaInfo
 from meshals.resolve._protocol import Resolver
 
 from ._accounting import SkipReason
-from ._addresses import Endpoint, endpoint_of, is_own_ip
+from ._addresses import Endpoint, caller_of, endpoint_of, is_own_ip
 from ._status import grpc_status_of, protocol_of, status_of
 from ._tls import local_identity_of, peer_identity_of, tls_mode_of
 
@@ -111,6 +111,17 @@ def is_intermediate(common: AccessLogCommon) -> bool:
     return common.intermediate_log_entry or common.access_log_type in _INTERMEDIATE_TYPES
 
 
+def final_common(entry: LogEntry) -> AccessLogCommon | SkipReason:
+    """The common properties of a final entry, or why *entry* is not analysed: it has none,
+    or it is an intermediate entry (:func:`is_intermediate`)."""
+    common = entry.common_properties
+    if common is None:
+        return SkipReason.NO_COMMON_PROPERTIES
+    if is_intermediate(common):
+        return SkipReason.INTERMEDIATE_ENTRY
+    return common
+
+
 def _method_name(method: RequestMethod | int) -> str:
     return method.name if isinstance(method, RequestMethod) else str(method)
 
@@ -141,14 +152,10 @@ class EntryAnalyzer:
         Returns:
             One metric (sidecar) or one or two (gateway, waypoint); or the reason for none.
         """
-        common = entry.common_properties
-        if common is None:
-            return SkipReason.NO_COMMON_PROPERTIES
-        if is_intermediate(common):
-            return SkipReason.INTERMEDIATE_ENTRY
-        caller = endpoint_of(common.downstream_direct_remote_address) or endpoint_of(
-            common.downstream_remote_address
-        )
+        common = final_common(entry)
+        if isinstance(common, SkipReason):
+            return common
+        caller = caller_of(common)
         if caller is None:
             return SkipReason.NO_SOURCE_ADDRESS
         build = MetricBuilder(entry, common, role, origin, self._strip_query)
@@ -218,6 +225,15 @@ _CAPTURE_DIRECTIONS: dict[int | None, ClusterDirection] = {
     _OUTBOUND_CAPTURE_PORT: ClusterDirection.OUTBOUND,
     _INBOUND_CAPTURE_PORT: ClusterDirection.INBOUND,
 }
+
+
+def sidecar_direction(
+    cluster: str, local: Endpoint, caller: Endpoint, own_ips: tuple[str, ...]
+) -> ClusterDirection | None:
+    """A sidecar entry's direction by the rules of the module docstring, or None when the
+    evidence does not decide it. The Istio metrics decide their reporter here too.
+    """
+    return _direction(cluster, special_cluster_of(cluster), local, caller, own_ips)
 
 
 def _direction(

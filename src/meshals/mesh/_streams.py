@@ -112,7 +112,16 @@ class Stream(Iterator[StreamMessage]):
         return self
 
     def __next__(self) -> StreamMessage:
-        message = next(self._messages)
+        return self.take(next(self._messages))
+
+    def take(self, message: object) -> StreamMessage:
+        """The next *message* of the stream, given rather than read from ``messages``: for
+        walks that are handed the messages one at a time.
+
+        Raises:
+            StreamError: *message* is not an :class:`~meshals.AlsMessage`, or the role rule
+                returned something that is not a :class:`~meshals.Role`.
+        """
         if not isinstance(message, AlsMessage):
             raise StreamError(f"a stream must hold AlsMessage values, not {message!r:.60}")
         self._identify(message)

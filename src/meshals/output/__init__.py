@@ -16,10 +16,13 @@ from ._graph_json import (
     graph_json,
 )
 from ._istio_metrics import (
+    HTTP_LABELS,
     ISTIO_BUCKETS,
+    TCP_LABELS,
     IstioHistogram,
     IstioMetrics,
     istio_metrics,
+    istio_metrics_of,
 )
 from ._mermaid import (
     to_mermaid,
@@ -49,7 +52,9 @@ from ._svg import (
 __all__ = [
     "COLLECT_METHOD",
     "DEFAULT_BATCH_SIZE",
+    "HTTP_LABELS",
     "ISTIO_BUCKETS",
+    "TCP_LABELS",
     "GraphRenderError",
     "IstioHistogram",
     "IstioMetrics",
@@ -59,6 +64,7 @@ __all__ = [
     "graph_json",
     "graphviz_svg",
     "istio_metrics",
+    "istio_metrics_of",
     "latency_chart_svg",
     "skywalking",
     "skywalking_json",

@@ -1,84 +1,62 @@
-"""Istio's standard metrics computed from service-mesh metrics, and their Prometheus exposition.
+"""Istio's standard metrics from ALS streams, and their Prometheus exposition.
 
-:func:`istio_metrics` aggregates :class:`~meshals.ServiceMeshMetric` s into the series an Istio
-proxy would have exported for the same calls: ``istio_requests_total``,
-``istio_request_duration_milliseconds``, ``istio_request_bytes`` and ``istio_response_bytes``
-(histograms) for HTTP and gRPC; ``istio_tcp_sent_bytes_total``,
-``istio_tcp_received_bytes_total``, ``istio_tcp_connections_opened_total`` and
-``istio_tcp_connections_closed_total`` for TCP. :meth:`IstioMetrics.to_prometheus` renders them
-in Prometheus' text format through ``prometheus_client`` (the ``prometheus`` extra).
+:func:`istio_metrics` reads ALS streams (and ztunnel/Kmesh L4 logs), optionally with a
+Kubernetes snapshot, and aggregates the series Istio's proxies would have exported for the
+same traffic: ``istio_requests_total``, ``istio_request_duration_milliseconds``,
+``istio_request_bytes``, ``istio_response_bytes`` (histograms),
+``istio_request_messages_total`` and ``istio_response_messages_total`` (gRPC) for HTTP and
+gRPC; ``istio_tcp_sent_bytes_total``, ``istio_tcp_received_bytes_total``,
+``istio_tcp_connections_opened_total`` and ``istio_tcp_connections_closed_total`` for TCP.
+:meth:`IstioMetrics.to_prometheus` renders them in Prometheus' text format through
+``prometheus_client`` (the ``prometheus`` extra).
 
-**One sample per request per proxy.** Istio's proxies count each request once:
-
-- a sidecar's client-side metric is ``reporter="source"``, its server-side metric
-  ``reporter="destination"``;
-- a gateway (:attr:`~meshals.Role.PROXY`) reports ``reporter="source"`` only: its caller ->
-  gateway and gateway -> upstream metrics of one entry become one sample, gateway ->
-  upstream (destination ``unknown`` when no upstream was chosen, e.g. ``NR``);
-- a waypoint reports ``reporter="waypoint"`` (Istio ambient): its two metrics of one entry
-  become one sample, caller -> upstream.
-
-Measurements of a merged sample (code, flags, latency, bytes) are the gateway's or waypoint's
-server-side ones: the request as the proxy served it. The two metrics of one entry are found
-as the analysis emits them, one after the other with equal ``origin``.
-
-**Labels.** meshals knows services, instances, namespaces and the resolver's tags, not Istio's
-workload labels; each label is ``"unknown"`` where meshals cannot know it, as Istio writes it:
-
-=================================  ==========================================================
-label                              value
-=================================  ==========================================================
-``*_workload``                     tag ``workload``, else the service name without a trailing
-                                   ``.<namespace>``
-``*_workload_namespace``           the namespace
-``*_app``, ``*_version``           tags ``app``, ``version``
-``*_canonical_service``            tag ``service.istio.io/canonical-name``, else ``app``, else
-                                   the workload
-``*_canonical_revision``           tag ``service.istio.io/canonical-revision``, else
-                                   ``version``, else ``latest`` (Istio's default)
-``destination_service``            the service name as resolved (meshals has no Service host)
-``destination_service_name``       the service name without ``.<namespace>``
-``destination_service_namespace``  the namespace
-``source_principal``               the peer certificate's SPIFFE id, destination and waypoint
-                                   reporters only (Envoy logs TLS for the downstream only)
-``destination_principal``          always ``unknown`` (the local certificate is not kept)
-``connection_security_policy``     ``mutual_tls`` or ``none`` for destination and waypoint
-                                   reporters; ``unknown`` for source reporters, as Istio
-``request_protocol``               ``http``, ``grpc`` or ``tcp``
-``response_code``                  the HTTP status, ``0`` when none was sent (a reset)
-``grpc_response_status``           the gRPC status, ``""`` when none (not gRPC)
-``response_flags``                 Envoy's short codes joined with ``,``, ``-`` when none
-=================================  ==========================================================
-
-TCP series have no ``response_code`` nor ``grpc_response_status``. Every TCP metric is one
-closed connection (the analysis skips intermediate entries): it counts once in both
-``..._opened_total`` and ``..._closed_total``.
+Every label is computed by Istio's rules: the reporter and labels of an Envoy entry by
+:mod:`meshals.mesh._istio_rules` (who the sides are: :mod:`meshals.mesh._istio_identity`),
+those of a ztunnel line by :mod:`meshals.mesh._istio_l4`. Istio's naming is its own: the
+SkyWalking service names of :func:`~meshals.analyze` play no part.
 
 Histograms use Istio's buckets, which are Envoy's defaults, for durations (ms) and byte sizes
-alike: :data:`ISTIO_BUCKETS`. A request without a latency (no start time) is counted in
-``istio_requests_total`` but not observed in the duration histogram; one without a logged
-request (or response) not in the request (or response) bytes histogram. Sizes are body sizes,
-as Istio measures them.
+alike (:data:`ISTIO_BUCKETS`), printed as Envoy prints them (``le="1800000"``). A request
+without a logged duration is counted in ``istio_requests_total`` but not observed in the
+duration histogram. Every TCP sample is one closed connection: it counts once in both
+``..._opened_total`` and ``..._closed_total``.
 """
 
 from __future__ import annotations
 
+import datetime
+import itertools
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeVar
 
 import attrs
 
 from meshals._optional import require
 from meshals._values import FrozenMap
-from meshals.model._metrics import DetectPoint, MeshProtocol, ServiceMeshMetric, TlsMode
-from meshals.model._role import Role
-from meshals.model._service import UNKNOWN, ServiceMetaInfo
+from meshals.mesh._istio_rules import ISTIO_LABELS, TCP_LABELS
+from meshals.mesh._istio_walk import istio_samples
+from meshals.mesh._roles import RoleRule
+from meshals.model._istio import IstioSample
+from meshals.model._metrics import ServiceMeshMetric
+from meshals.resolve._k8s_workloads import KubernetesWorkloads
+from meshals.resolve._kubernetes import KubernetesResolver
+
+from ._istio_legacy import legacy_samples
 
 if TYPE_CHECKING:
     from prometheus_client.core import Metric
     from prometheus_client.registry import Collector
 
-__all__ = ["ISTIO_BUCKETS", "IstioHistogram", "IstioMetrics", "istio_metrics"]
+__all__ = [
+    "HTTP_LABELS",
+    "ISTIO_BUCKETS",
+    "TCP_LABELS",
+    "IstioHistogram",
+    "IstioMetrics",
+    "istio_metrics",
+    "istio_metrics_of",
+]
 
 #: Istio's histogram buckets (Envoy's defaults): upper bounds in ms, or in bytes.
 ISTIO_BUCKETS: Final = (
@@ -103,32 +81,8 @@ ISTIO_BUCKETS: Final = (
     3600000,
 )
 
-_PEER_LABELS: Final = ("workload", "workload_namespace", "principal", "app", "version")
-_CANONICAL: Final = ("canonical_service", "canonical_revision")
-
-#: The labels of the TCP series, in the order they are written.
-TCP_LABELS: Final = (
-    "reporter",
-    *(f"source_{label}" for label in _PEER_LABELS),
-    *(f"source_{label}" for label in _CANONICAL),
-    *(f"destination_{label}" for label in _PEER_LABELS),
-    "destination_service",
-    "destination_service_name",
-    "destination_service_namespace",
-    *(f"destination_{label}" for label in _CANONICAL),
-    "request_protocol",
-    "response_flags",
-    "connection_security_policy",
-)
-
-#: The labels of the HTTP and gRPC series, in the order they are written.
-HTTP_LABELS: Final = (*TCP_LABELS, "response_code", "grpc_response_status")
-
-_UNKNOWN_LABEL: Final = "unknown"
-_NS_PER_MS: Final = 1_000_000
-# Bucket bounds in the unit of the integers observed: ns for durations, bytes for sizes.
-_DURATION_BOUNDS_NS: Final = tuple(int(bound * _NS_PER_MS) for bound in ISTIO_BUCKETS)
-_BYTE_BOUNDS: Final = tuple(float(bound) for bound in ISTIO_BUCKETS)
+#: The labels of the HTTP and gRPC series, in the order Istio's stats filter lists them.
+HTTP_LABELS: Final = ISTIO_LABELS
 
 LabelValues = tuple[str, ...]
 
@@ -140,20 +94,31 @@ class IstioHistogram:
     Attributes:
         buckets: ``(upper bound, observations <= bound)`` for each bound, ascending.
         count: all observations (the ``+Inf`` bucket).
-        sum: the sum of the observations (ms for durations, bytes for sizes).
+        sum: the sum of the observations (whole ms for durations, bytes for sizes).
     """
 
     buckets: tuple[tuple[float, int], ...]
     count: int
     sum: float
 
+    def __add__(self, other: IstioHistogram) -> IstioHistogram:
+        return IstioHistogram(
+            buckets=tuple(
+                (bound, mine + theirs)
+                for (bound, mine), (_, theirs) in zip(self.buckets, other.buckets, strict=True)
+            ),
+            count=self.count + other.count,
+            sum=self.sum + other.sum,
+        )
+
 
 @attrs.frozen(kw_only=True)
 class IstioMetrics:
-    """Istio's standard metrics over some calls: label values -> counter value or histogram.
+    """Istio's standard metrics over some traffic: label values -> counter value or histogram.
 
     Keys are the label values in the order of :data:`HTTP_LABELS` (request series) or
-    :data:`TCP_LABELS` (TCP series). Build it with :func:`istio_metrics`.
+    :data:`TCP_LABELS` (TCP series), sorted. Build it with :func:`istio_metrics`; ``a + b``
+    adds two (e.g. of two files) exactly.
     """
 
     requests_total: FrozenMap[LabelValues, int]
@@ -164,6 +129,17 @@ class IstioMetrics:
     tcp_received_bytes_total: FrozenMap[LabelValues, int]
     tcp_connections_opened_total: FrozenMap[LabelValues, int]
     tcp_connections_closed_total: FrozenMap[LabelValues, int]
+    request_messages_total: FrozenMap[LabelValues, int]
+    response_messages_total: FrozenMap[LabelValues, int]
+
+    def __add__(self, other: IstioMetrics) -> IstioMetrics:
+        counters = {
+            name: _added(getattr(self, name), getattr(other, name)) for name in _COUNTER_FIELDS
+        }
+        histograms = {
+            name: _added(getattr(self, name), getattr(other, name)) for name in _HISTOGRAM_FIELDS
+        }
+        return _metrics_of(counters, histograms)
 
     def collector(self) -> Collector:
         """A ``prometheus_client`` collector of these series, to register in any registry.
@@ -190,269 +166,255 @@ class IstioMetrics:
         return generate_latest(registry).decode("utf-8")
 
 
-def istio_metrics(metrics: Iterable[ServiceMeshMetric]) -> IstioMetrics:
-    """Aggregate service-mesh metrics into Istio's standard metrics (rules: module docstring).
+_Value = TypeVar("_Value", int, IstioHistogram)
+
+
+def _added(
+    mine: Mapping[LabelValues, _Value], theirs: Mapping[LabelValues, _Value]
+) -> FrozenMap[LabelValues, _Value]:
+    out = dict(mine)
+    for labels, value in theirs.items():
+        out[labels] = value if labels not in out else out[labels] + value
+    return FrozenMap({labels: out[labels] for labels in sorted(out)})
+
+
+def _metrics_of(
+    counters: Mapping[str, FrozenMap[LabelValues, int]],
+    histograms: Mapping[str, FrozenMap[LabelValues, IstioHistogram]],
+) -> IstioMetrics:
+    return IstioMetrics(
+        requests_total=counters["requests_total"],
+        request_messages_total=counters["request_messages_total"],
+        response_messages_total=counters["response_messages_total"],
+        tcp_sent_bytes_total=counters["tcp_sent_bytes_total"],
+        tcp_received_bytes_total=counters["tcp_received_bytes_total"],
+        tcp_connections_opened_total=counters["tcp_connections_opened_total"],
+        tcp_connections_closed_total=counters["tcp_connections_closed_total"],
+        request_duration_milliseconds=histograms["request_duration_milliseconds"],
+        request_bytes=histograms["request_bytes"],
+        response_bytes=histograms["response_bytes"],
+    )
+
+
+Snapshot = KubernetesResolver | KubernetesWorkloads
+
+
+def istio_metrics(
+    messages: Iterable[object],
+    *,
+    snapshot: Snapshot | None = None,
+    role_rule: RoleRule | None = None,
+    reidentify: bool = False,
+    since: datetime.datetime | int | None = None,
+    until: datetime.datetime | int | None = None,
+) -> IstioMetrics:
+    """Istio's standard metrics of ALS streams, by Istio's rules (module docstring).
 
     Args:
-        metrics: metrics in the order the analysis emitted them (a gateway's or waypoint's
-            two metrics of one entry next to each other).
+        messages: what :func:`~meshals.analyze` reads: one stream (``meshals.read(path)``) or
+            an iterable of streams, of ALS messages or L4 connection lines.
+        snapshot: a Kubernetes snapshot (:class:`~meshals.resolve.KubernetesResolver` or
+            :class:`~meshals.resolve.KubernetesWorkloads`) naming peers that carry no Istio
+            metadata, by their IP; None: such peers are ``unknown``.
+        role_rule: decides an Envoy's role; Istio's node id prefixes when None.
+        reidentify: take every identifier a stream carries.
+        since: count only entries that started at or after this time (aware datetime or ns).
+        until: count only entries that started before this time.
 
     Returns:
         The series, label values sorted.
 
-    >>> from meshals.model import DetectPoint, MeshProtocol
-    >>> from meshals import Role, ServiceMeshMetric, ServiceMetaInfo
-    >>> call = ServiceMeshMetric(
-    ...     role=Role.SIDECAR, detect_point=DetectPoint.CLIENT, protocol=MeshProtocol.HTTP,
-    ...     source=ServiceMetaInfo(service="a", instance="a-0"),
-    ...     destination=ServiceMetaInfo(service="b", instance="b-0"),
-    ...     response_code=200, status=True)
-    >>> [(dict(zip(HTTP_LABELS, labels))["reporter"], count)
-    ...  for labels, count in istio_metrics([call]).requests_total.items()]
-    [('source', 1)]
+    Raises:
+        StreamError: (while reading) *messages* is not one stream or an iterable of streams.
+
+    .. deprecated:: next
+        Passing :class:`~meshals.ServiceMeshMetric` s (e.g. ``analyze(...)``) approximates
+        Istio's labels from SkyWalking's names; it warns and will be removed.
+
+    >>> from meshals import examples
+    >>> bookinfo = examples.example("bookinfo")
+    >>> series = istio_metrics(bookinfo.streams())
+    >>> sum(series.requests_total.values())  # 37 HTTP entries, two of them the gateway's NR
+    35
+    """
+    items = iter(messages)
+    first = next(items, None)
+    if first is None:
+        return istio_metrics_of(())
+    items = itertools.chain((first,), items)
+    if isinstance(first, ServiceMeshMetric):
+        warnings.warn(
+            "istio_metrics() of ServiceMeshMetric values is deprecated and will be removed in "
+            "the next release; pass the ALS messages (and snapshot=) instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return istio_metrics_of(legacy_samples(items))  # type: ignore[arg-type]
+    workloads = snapshot.workloads if isinstance(snapshot, KubernetesResolver) else snapshot
+    return istio_metrics_of(
+        istio_samples(
+            items,
+            workloads=workloads,
+            role_rule=role_rule,
+            reidentify=reidentify,
+            since=since,
+            until=until,
+        )
+    )
+
+
+def istio_metrics_of(samples: Iterable[IstioSample]) -> IstioMetrics:
+    """Aggregate Istio samples (:func:`meshals.mesh.istio_samples`) into the series.
+
+    >>> from meshals.model import FrozenMap, IstioSample
+    >>> sample = IstioSample(labels=FrozenMap(dict.fromkeys(HTTP_LABELS, "x")), tcp=False,
+    ...                      duration_ms=7, request_bytes=120, response_bytes=800)
+    >>> histogram = istio_metrics_of([sample]).request_duration_milliseconds[("x",) * 25]
+    >>> histogram.count, histogram.sum, histogram.buckets[3]
+    (1, 7.0, (10.0, 1))
     """
     tally = _Tally()
-    for sample in _samples(iter(metrics)):
+    for sample in samples:
         tally.add(sample)
     return tally.result()
-
-
-# --- one sample per request per proxy ---------------------------------------------------------
-
-
-@attrs.frozen
-class _Sample:
-    """One request or connection as one Istio proxy would report it."""
-
-    reporter: str
-    source: ServiceMetaInfo
-    destination: ServiceMetaInfo
-    measured: ServiceMeshMetric  # codes, flags, latency, bytes, TLS
-
-
-def _samples(metrics: Iterator[ServiceMeshMetric]) -> Iterator[_Sample]:
-    pending: ServiceMeshMetric | None = None  # a proxy's server-side metric, maybe paired next
-    for metric in metrics:
-        if pending is not None:
-            if _pairs(pending, metric):
-                yield _proxy_sample(pending, metric)
-                pending = None
-                continue
-            yield _proxy_sample(pending, None)
-            pending = None
-        if metric.role in _PER_SIDE_REPORTERS:
-            reporter = "source" if metric.detect_point is DetectPoint.CLIENT else "destination"
-            yield _Sample(reporter, metric.source, metric.destination, metric)
-        elif metric.detect_point is DetectPoint.SERVER:
-            pending = metric
-        else:  # a proxy's client-side metric whose server-side one is not here
-            yield _Sample(_proxy_reporter(metric.role), metric.source, metric.destination, metric)
-    if pending is not None:
-        yield _proxy_sample(pending, None)
-
-
-# Sidecars and ztunnel report each side of a call on their own; gateways and waypoints log
-# both sides of one request in one entry.
-_PER_SIDE_REPORTERS = frozenset({Role.SIDECAR, Role.ZTUNNEL})
-
-
-def _pairs(server: ServiceMeshMetric, client: ServiceMeshMetric) -> bool:
-    return (
-        client.detect_point is DetectPoint.CLIENT
-        and client.role is server.role
-        and client.origin == server.origin
-    )
-
-
-def _proxy_reporter(role: Role) -> str:
-    return "waypoint" if role is Role.WAYPOINT else "source"
-
-
-def _proxy_sample(server: ServiceMeshMetric, client: ServiceMeshMetric | None) -> _Sample:
-    destination = UNKNOWN if client is None else client.destination
-    if server.role is Role.WAYPOINT:
-        return _Sample("waypoint", server.source, destination, server)
-    return _Sample("source", server.destination, destination, server)
-
-
-# --- labels ---------------------------------------------------------------------------------
-
-
-def _short_name(peer: ServiceMetaInfo) -> str:
-    suffix = f".{peer.namespace}" if peer.namespace else None
-    if suffix and peer.service.endswith(suffix) and len(peer.service) > len(suffix):
-        return peer.service[: -len(suffix)]
-    return peer.service
-
-
-def _peer_labels(peer: ServiceMetaInfo, principal: str) -> tuple[list[str], list[str]]:
-    """The peer's (workload labels, canonical labels) in :data:`_PEER_LABELS` order."""
-    if peer.is_unknown:
-        return [_UNKNOWN_LABEL] * 5, [_UNKNOWN_LABEL] * 2
-    tags: Mapping[str, str] = peer.tags
-    workload = tags.get("workload") or _short_name(peer)
-    app = tags.get("app")
-    version = tags.get("version")
-    canonical = tags.get("service.istio.io/canonical-name") or app or workload
-    revision = tags.get("service.istio.io/canonical-revision") or version or "latest"
-    return (
-        [
-            workload,
-            peer.namespace or _UNKNOWN_LABEL,
-            principal,
-            app or _UNKNOWN_LABEL,
-            version or _UNKNOWN_LABEL,
-        ],
-        [canonical, revision],
-    )
-
-
-def _labels(sample: _Sample) -> LabelValues:
-    measured = sample.measured
-    downstream_known = sample.reporter != "source"  # ALS logs TLS for the downstream only
-    principal = (measured.peer_identity or _UNKNOWN_LABEL) if downstream_known else _UNKNOWN_LABEL
-    if not downstream_known:
-        security = _UNKNOWN_LABEL
-    else:
-        security = "mutual_tls" if measured.tls_mode is TlsMode.MTLS else "none"
-    source, source_canonical = _peer_labels(sample.source, principal)
-    destination, destination_canonical = _peer_labels(sample.destination, _UNKNOWN_LABEL)
-    peer = sample.destination
-    flags = sorted(measured.response_flags, key=lambda flag: flag.field_number)
-    values = [
-        sample.reporter,
-        *source,
-        *source_canonical,
-        *destination,
-        _UNKNOWN_LABEL if peer.is_unknown else peer.service,
-        _UNKNOWN_LABEL if peer.is_unknown else _short_name(peer),
-        (peer.namespace or _UNKNOWN_LABEL) if not peer.is_unknown else _UNKNOWN_LABEL,
-        *destination_canonical,
-        measured.protocol.value.lower(),
-        ",".join(flag.short_code for flag in flags) or "-",
-        security,
-    ]
-    if measured.protocol is not MeshProtocol.TCP:
-        code = measured.response_code
-        grpc = measured.grpc_status
-        values += ["0" if code is None else str(code), "" if grpc is None else str(grpc)]
-    return tuple(values)
 
 
 # --- aggregation ------------------------------------------------------------------------------
 
 
 class _HistogramBuilder:
-    __slots__ = ("bounds", "count", "counts", "total")
+    __slots__ = ("count", "counts", "total")
 
-    def __init__(self, bounds: Sequence[float]) -> None:
-        self.bounds = bounds
-        self.counts = [0] * len(bounds)  # per bucket, not yet cumulative
+    def __init__(self) -> None:
+        self.counts = [0] * len(ISTIO_BUCKETS)  # per bucket, not yet cumulative
         self.count = 0
         self.total = 0
 
     def observe(self, value: int) -> None:
-        for index, bound in enumerate(self.bounds):
+        for index, bound in enumerate(ISTIO_BUCKETS):
             if value <= bound:
                 self.counts[index] += 1
                 break
         self.count += 1
         self.total += value
 
-    def result(self, unit: int) -> IstioHistogram:
+    def result(self) -> IstioHistogram:
         cumulative = 0
         buckets = []
         for bound, count in zip(ISTIO_BUCKETS, self.counts, strict=True):
             cumulative += count
             buckets.append((float(bound), cumulative))
-        return IstioHistogram(buckets=tuple(buckets), count=self.count, sum=self.total / unit)
+        return IstioHistogram(buckets=tuple(buckets), count=self.count, sum=float(self.total))
 
 
 class _Tally:
     """Mutable sums per label set while the samples stream in."""
 
     def __init__(self) -> None:
-        self.requests: dict[LabelValues, int] = {}
-        self.durations: dict[LabelValues, _HistogramBuilder] = {}
-        self.request_bytes: dict[LabelValues, _HistogramBuilder] = {}
-        self.response_bytes: dict[LabelValues, _HistogramBuilder] = {}
-        self.sent: dict[LabelValues, int] = {}
-        self.received: dict[LabelValues, int] = {}
-        self.connections: dict[LabelValues, int] = {}
+        self.counters: dict[str, dict[LabelValues, int]] = {name: {} for name in _COUNTER_FIELDS}
+        self.histograms: dict[str, dict[LabelValues, _HistogramBuilder]] = {
+            name: {} for name in _HISTOGRAM_FIELDS
+        }
 
-    def add(self, sample: _Sample) -> None:
-        labels = _labels(sample)
-        measured = sample.measured
-        if measured.protocol is MeshProtocol.TCP:
-            self.connections[labels] = self.connections.get(labels, 0) + 1
-            self.sent[labels] = self.sent.get(labels, 0) + (measured.sent_bytes or 0)
-            self.received[labels] = self.received.get(labels, 0) + (measured.received_bytes or 0)
+    def count(self, field: str, labels: LabelValues, amount: int) -> None:
+        counts = self.counters[field]
+        counts[labels] = counts.get(labels, 0) + amount
+
+    def observe(self, field: str, labels: LabelValues, value: int) -> None:
+        builders = self.histograms[field]
+        builder = builders.get(labels)
+        if builder is None:
+            builder = builders[labels] = _HistogramBuilder()
+        builder.observe(value)
+
+    def add(self, sample: IstioSample) -> None:
+        labels = tuple(sample.labels.values())
+        if sample.tcp:
+            self.count("tcp_connections_opened_total", labels, 1)
+            self.count("tcp_connections_closed_total", labels, 1)
+            self.count("tcp_sent_bytes_total", labels, sample.response_bytes or 0)
+            self.count("tcp_received_bytes_total", labels, sample.request_bytes or 0)
             return
-        self.requests[labels] = self.requests.get(labels, 0) + 1
-        if measured.latency_ns is not None:
-            _builder(self.durations, labels, _DURATION_BOUNDS_NS).observe(measured.latency_ns)
-        if measured.request_bytes is not None:
-            _builder(self.request_bytes, labels, _BYTE_BOUNDS).observe(measured.request_bytes)
-        if measured.response_bytes is not None:
-            _builder(self.response_bytes, labels, _BYTE_BOUNDS).observe(measured.response_bytes)
+        self.count("requests_total", labels, 1)
+        if sample.duration_ms is not None:
+            self.observe("request_duration_milliseconds", labels, sample.duration_ms)
+        if sample.request_bytes is not None:
+            self.observe("request_bytes", labels, sample.request_bytes)
+        if sample.response_bytes is not None:
+            self.observe("response_bytes", labels, sample.response_bytes)
+        if sample.request_messages is not None:
+            self.count("request_messages_total", labels, sample.request_messages)
+        if sample.response_messages is not None:
+            self.count("response_messages_total", labels, sample.response_messages)
 
     def result(self) -> IstioMetrics:
-        return IstioMetrics(
-            requests_total=_sorted(self.requests),
-            request_duration_milliseconds=_histograms(self.durations, _NS_PER_MS),
-            request_bytes=_histograms(self.request_bytes, 1),
-            response_bytes=_histograms(self.response_bytes, 1),
-            tcp_sent_bytes_total=_sorted(self.sent),
-            tcp_received_bytes_total=_sorted(self.received),
-            tcp_connections_opened_total=_sorted(self.connections),
-            tcp_connections_closed_total=_sorted(self.connections),
+        return _metrics_of(
+            {
+                name: FrozenMap({labels: counts[labels] for labels in sorted(counts)})
+                for name, counts in self.counters.items()
+            },
+            {
+                name: FrozenMap({labels: builders[labels].result() for labels in sorted(builders)})
+                for name, builders in self.histograms.items()
+            },
         )
-
-
-def _builder(
-    builders: dict[LabelValues, _HistogramBuilder], labels: LabelValues, bounds: Sequence[float]
-) -> _HistogramBuilder:
-    builder = builders.get(labels)
-    if builder is None:
-        builder = builders[labels] = _HistogramBuilder(bounds)
-    return builder
-
-
-def _sorted(counts: Mapping[LabelValues, int]) -> FrozenMap[LabelValues, int]:
-    return FrozenMap({labels: counts[labels] for labels in sorted(counts)})
-
-
-def _histograms(
-    builders: Mapping[LabelValues, _HistogramBuilder], unit: int
-) -> FrozenMap[LabelValues, IstioHistogram]:
-    return FrozenMap({labels: builders[labels].result(unit) for labels in sorted(builders)})
 
 
 # --- prometheus_client ------------------------------------------------------------------------
 
-# (name, help, field of IstioMetrics); a name without ``_total``: the library
-# adds it to counter samples.
+# (name, help, field of IstioMetrics, labels); a counter's name without ``_total``: the
+# library adds it to counter samples. Istio's own HELP texts are empty; these say what is
+# counted.
 _COUNTERS: Final = (
     ("istio_requests", "Requests, one per request and reporting proxy.", "requests_total"),
-    ("istio_tcp_sent_bytes", "Bytes sent to the downstream.", "tcp_sent_bytes_total"),
-    ("istio_tcp_received_bytes", "Bytes received from the downstream.", "tcp_received_bytes_total"),
+    (
+        "istio_request_messages",
+        "gRPC messages the client sent (Envoy's grpc_stats filter state).",
+        "request_messages_total",
+    ),
+    (
+        "istio_response_messages",
+        "gRPC messages the server sent (Envoy's grpc_stats filter state).",
+        "response_messages_total",
+    ),
+    (
+        "istio_tcp_sent_bytes",
+        "Bytes sent to the downstream on the wire, per connection.",
+        "tcp_sent_bytes_total",
+    ),
+    (
+        "istio_tcp_received_bytes",
+        "Bytes received from the downstream on the wire, per connection.",
+        "tcp_received_bytes_total",
+    ),
     ("istio_tcp_connections_opened", "TCP connections opened.", "tcp_connections_opened_total"),
     ("istio_tcp_connections_closed", "TCP connections closed.", "tcp_connections_closed_total"),
 )
 _HISTOGRAMS: Final = (
     (
         "istio_request_duration_milliseconds",
-        "Request durations in milliseconds.",
+        "Request durations in whole milliseconds (Envoy's request duration).",
         "request_duration_milliseconds",
     ),
-    ("istio_request_bytes", "Request sizes (headers and body) in bytes.", "request_bytes"),
-    ("istio_response_bytes", "Response sizes (headers and body) in bytes.", "response_bytes"),
+    (
+        "istio_request_bytes",
+        "Bytes received from the downstream on the wire per request (headers, body, framing).",
+        "request_bytes",
+    ),
+    (
+        "istio_response_bytes",
+        "Bytes sent to the downstream on the wire per request (headers, body, framing).",
+        "response_bytes",
+    ),
 )
+_COUNTER_FIELDS: Final = tuple(field for _, _, field in _COUNTERS)
+_HISTOGRAM_FIELDS: Final = tuple(field for _, _, field in _HISTOGRAMS)
 
 
 def _bound_label(bound: float) -> str:
-    # As Envoy writes them: 0.5, 1, ..., 600000, 1.8e+06 (Go's %g).
-    return format(bound, "g")
+    # As Envoy's Prometheus output writes them: 0.5, 1, ..., 1800000, 3600000 (whole bounds
+    # without a fraction or an exponent).
+    return str(int(bound)) if bound == int(bound) else str(bound)
 
 
 def _collector(series: IstioMetrics) -> Collector:
@@ -461,7 +423,7 @@ def _collector(series: IstioMetrics) -> Collector:
 
     families: list[Metric] = []
     for name, documentation, field in _COUNTERS:
-        labels = HTTP_LABELS if field == "requests_total" else TCP_LABELS
+        labels: Sequence[str] = TCP_LABELS if field.startswith("tcp_") else HTTP_LABELS
         counter = CounterMetricFamily(name, documentation, labels=labels)
         counts: FrozenMap[LabelValues, int] = getattr(series, field)
         for values, count in counts.items():
