@@ -260,7 +260,10 @@ def _add_analysis_commands(commands: argparse._SubParsersAction[argparse.Argumen
         parents=shared,
         help="Istio's standard metrics in Prometheus' text format",
         description="Istio's standard metrics (istio_requests_total, ...) computed from the "
-        "calls, in Prometheus' text exposition format (needs the prometheus extra)." + summary,
+        "entries by Istio's rules, in Prometheus' text exposition format (needs the prometheus "
+        "extra). Workloads come from the proxies' and peers' Istio metadata, else from "
+        "--k8s-snapshot by IP; --resolver, --service-rule and --mapping do not change them."
+        + summary,
     )
     metrics_parser.add_argument(
         "--format", choices=("prometheus",), help="the output (the only one: prometheus)"

@@ -6,8 +6,8 @@ Written from Istio's stats filter, istio/proxy
 Who the two sides are: :mod:`meshals.mesh._istio_identity`.
 
 **Reporter** (one sample per entry). The entry's direction is decided where the ``k8s-mesh``
-analysis decides it (:func:`meshals.mesh._k8s_mesh.sidecar_direction`: the cluster name,
-then the capture ports 15001/15006, then the node's own IPs): a sidecar's outbound entry is
+analysis decides it (``sidecar_direction`` of :mod:`meshals.mesh._k8s_mesh`: the cluster
+name, then the capture ports 15001/15006, then the node's own IPs): a sidecar's outbound entry is
 ``source`` (Istio's ``ClientSidecar``), an inbound one ``destination`` (``ServerSidecar``).
 A gateway reports ``source`` (Istio configures its listeners as client-side: gateway ->
 upstream); a waypoint ``waypoint`` (``ServerGateway``).
