@@ -268,7 +268,9 @@ def test_a_peer_without_metadata_from_the_snapshot() -> None:
     assert labels["destination_canonical_service"] == "reviews"  # from app
     assert labels["destination_canonical_revision"] == "v3"  # from version
     assert labels["destination_workload_namespace"] == "shop"
-    assert labels["destination_cluster"] == "unknown"  # a snapshot does not say
+    # a snapshot does not say its cluster: the reporting proxy's (workload discovery)
+    assert labels["destination_cluster"] == "Kubernetes"
+    assert (labels["destination_app"], labels["destination_version"]) == ("reviews", "v3")
 
 
 def test_measures_wire_bytes_and_whole_milliseconds() -> None:
@@ -350,14 +352,22 @@ def test_a_tcp_entry_is_one_connection() -> None:
         common_properties=common(
             cluster="outbound|27017||mongodb.shop.svc.cluster.local",
             access_log_type=AccessLogType.TcpConnectionEnd,
+            downstream_wire_bytes_received=90,
+            downstream_wire_bytes_sent=700,
         ),
-        connection_properties=ConnectionProperties(received_bytes=90, sent_bytes=700),
+        connection_properties=ConnectionProperties(received_bytes=80, sent_bytes=690),
     )
     found = sample(entry)
     assert found.tcp
+    assert (found.opened, found.closed) == (True, True)
     assert "response_code" not in found.labels
     assert found.labels["request_protocol"] == "tcp"
-    assert (found.request_bytes, found.response_bytes) == (90, 700)  # no wire counts logged
+    assert (found.request_bytes, found.response_bytes) == (90, 700)  # the wire counts
+    unlogged = TcpEntry(
+        common_properties=common(cluster="outbound|27017||mongodb.shop.svc.cluster.local"),
+        connection_properties=ConnectionProperties(received_bytes=80, sent_bytes=690),
+    )
+    assert (sample(unlogged).request_bytes, sample(unlogged).response_bytes) == (0, 0)
 
 
 def test_intermediate_entries_count_nothing() -> None:
@@ -381,9 +391,9 @@ def test_a_waypoint_reports_caller_to_endpoint() -> None:
     assert labels["destination_workload"] == "reviews-v2"
     assert labels["destination_principal"] == "spiffe://cluster.local/ns/shop/sa/reviews"
     assert labels["destination_service"] == "reviews.shop.svc.cluster.local"
-    # the waypoint's own namespace and cluster, as istio_stats.cc writes them
-    assert labels["destination_service_namespace"] == "default"
-    assert labels["destination_cluster"] == "Kubernetes"
+    # the cluster's Service's namespace; the endpoint's cluster
+    assert labels["destination_service_namespace"] == "shop"
+    assert labels["destination_cluster"] == "east"
     assert labels["connection_security_policy"] == "none"
 
 
@@ -409,5 +419,5 @@ def test_the_walk_identifies_streams_and_their_own_workload() -> None:
     unidentified = [AlsMessage(entries=(entry,))]
     found = list(istio_samples([messages, unidentified]))
     assert [s.labels["source_workload"] for s in found] == ["productpage-v1"] * 2
-    assert found[0].labels["source_app"] == "unknown"  # not in its node metadata
+    assert found[0].labels["source_app"] == ""  # not in its node metadata: empty, as Istio
     assert list(istio_samples(messages, since=10**20)) == []  # outside the range (no start time)

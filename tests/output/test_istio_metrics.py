@@ -80,7 +80,7 @@ REVIEWS_TO_RATINGS_FAILED = {
     "source_canonical_revision": "v1",
     "source_cluster": "Kubernetes",
     # ratings has no sidecar, so no peer metadata: the snapshot's pod (no owner references
-    # in this snapshot, so the pod's own name), cluster unknown
+    # in this snapshot, so the pod's own name), in the reporting proxy's cluster
     "destination_workload": "ratings-v1-rtg",
     "destination_workload_namespace": "default",
     "destination_principal": "unknown",
@@ -91,7 +91,7 @@ REVIEWS_TO_RATINGS_FAILED = {
     "destination_service_namespace": "default",
     "destination_canonical_service": "ratings",
     "destination_canonical_revision": "v1",
-    "destination_cluster": "unknown",
+    "destination_cluster": "Kubernetes",
     "request_protocol": "grpc",
     "response_flags": "-",
     "connection_security_policy": "unknown",
@@ -198,7 +198,7 @@ def test_the_waypoint_recording() -> None:
         "source_app": "productpage",
         "source_version": "v1",
         "source_canonical_service": "productpage",
-        "source_canonical_revision": "latest",
+        "source_canonical_revision": "v1",  # the version label, as the injector falls back
         "source_cluster": "Kubernetes",
         "destination_workload": "reviews",
         "destination_workload_namespace": "bookinfo",
@@ -209,8 +209,7 @@ def test_the_waypoint_recording() -> None:
         "destination_service_name": "reviews",
         "destination_service_namespace": "bookinfo",
         "destination_canonical_service": "reviews",
-        # Istio writes an endpoint peer's revision as it is: unknown, not latest
-        "destination_canonical_revision": "unknown",
+        "destination_canonical_revision": "v2",
         "destination_cluster": "Kubernetes",
         "request_protocol": "http",
         "response_flags": "-",
@@ -220,30 +219,40 @@ def test_the_waypoint_recording() -> None:
     }
 
 
+def ztunnel_series(*snapshot: KubernetesResolver) -> dict[tuple[str, ...], dict[str, str]]:
+    series = istio_metrics(
+        meshals.read(FIXTURES / "ztunnel" / "ambient-bookinfo.log"),
+        snapshot=snapshot[0] if snapshot else None,
+    )
+    found: dict[tuple[str, ...], dict[str, str]] = {}
+    for labels in by_labels(series.tcp_connections_opened_total, TCP_LABELS):
+        key = (
+            labels["reporter"],
+            labels["source_principal"].rpartition("/")[2],
+            labels["destination_service_name"],
+            labels["response_flags"],
+        )
+        assert key not in found
+        found[key] = labels
+    return found
+
+
 def test_the_ztunnel_log() -> None:
     series = istio_metrics(meshals.read(FIXTURES / "ztunnel" / "ambient-bookinfo.log"))
-    found = {
-        (
-            labels["reporter"],
-            labels["source_workload"],
-            labels["destination_workload"],
-            labels["response_flags"],
-        ): labels
-        for labels in by_labels(series.tcp_connections_opened_total, TCP_LABELS)
-    }
-    assert len(found) == len(series.tcp_connections_opened_total) == 10
-    inbound = found["destination", "productpage-v1", "details-v1", "-"]
+    found = ztunnel_series()
+    assert len(found) == len(series.tcp_connections_opened_total) == 9
+    inbound = found["destination", "bookinfo-productpage", "details", "-"]
     assert inbound == {
         "reporter": "destination",
-        "source_workload": "productpage-v1",
+        "source_workload": "unknown",  # the line names the pod; the workload is ztunnel's store's
         "source_workload_namespace": "bookinfo",
         "source_principal": "spiffe://cluster.local/ns/bookinfo/sa/bookinfo-productpage",
-        "source_app": "unknown",  # ztunnel's app is the canonical service: no snapshot here
+        "source_app": "unknown",
         "source_version": "unknown",
         "source_canonical_service": "unknown",
         "source_canonical_revision": "unknown",
         "source_cluster": "unknown",
-        "destination_workload": "details-v1",
+        "destination_workload": "unknown",
         "destination_workload_namespace": "bookinfo",
         "destination_principal": "spiffe://cluster.local/ns/bookinfo/sa/bookinfo-details",
         "destination_app": "unknown",
@@ -256,16 +265,36 @@ def test_the_ztunnel_log() -> None:
         "destination_cluster": "unknown",
         "request_protocol": "tcp",
         "response_flags": "-",
-        "connection_security_policy": "mutual_tls",
+        "connection_security_policy": "mutual_tls",  # HBONE
     }
     key = tuple(inbound.values())
     assert (series.tcp_received_bytes_total[key], series.tcp_sent_bytes_total[key]) == (283, 358)
-    outbound = found["source", "productpage-v1", "details-v1", "-"]
-    assert outbound["source_principal"] == "unknown"  # ztunnel sets it from the peer's mTLS
-    assert ("destination", "productpage-v1", "reviews-v2", "DENY") in found  # policy rejection
-    assert ("source", "reviews-v2", "ratings-v1", "CONNECT") in found  # connection refused
-    plaintext = found["destination", "unknown", "productpage-v1", "-"]
+    # opened by its "connection opened" line, closed by its "connection complete" line
+    assert series.tcp_connections_opened_total[key] == series.tcp_connections_closed_total[key]
+    outbound = found["source", "bookinfo-productpage", "details", "-"]
+    assert outbound["source_principal"].endswith("/sa/bookinfo-productpage")
+    assert ("destination", "bookinfo-productpage", "reviews", "DENY") in found  # policy
+    assert ("source", "bookinfo-reviews", "ratings", "-") in found  # refused: no flag outbound
+    plaintext = found["destination", "unknown", "productpage", "-"]
     assert plaintext["connection_security_policy"] == "unknown"  # ztunnel has no "none"
+
+
+def test_the_ztunnel_log_with_its_snapshot() -> None:
+    snapshot = KubernetesResolver.from_file(FIXTURES / "k8s" / "ambient-bookinfo.json")
+    inbound = ztunnel_series(snapshot)["destination", "bookinfo-productpage", "details", "-"]
+    assert {
+        name: inbound[f"{side}_{name}"]
+        for side in ("source", "destination")
+        for name in ("workload", "app", "canonical_service", "canonical_revision", "cluster")
+        if side == "source"
+    } == {
+        "workload": "productpage-v1",
+        "app": "productpage",  # ztunnel's app is the canonical service
+        "canonical_service": "productpage",
+        "canonical_revision": "v1",
+        "cluster": "unknown",
+    }
+    assert inbound["destination_workload"] == "details-v1"
 
 
 def test_adding_two_files_equals_reading_both() -> None:

@@ -27,8 +27,18 @@ pytest.importorskip("prometheus_client.parser", reason="needs the prometheus ext
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 SNAPSHOT = FIXTURES / "k8s" / "bookinfo-loopback.json"
-LABELS_XFAIL = pytest.mark.xfail(
-    strict=True, reason="meshals' Istio labels do not follow Istio's rules yet"
+# Where this oracle and meshals still disagree, each with its reason (strict: a fix shows).
+GATEWAY_HOST_XFAIL = pytest.mark.xfail(
+    strict=True,
+    reason="the gateway's NR request: this oracle falls back to the Host header at a gateway; "
+    "meshals follows Istio, which disables that fallback for gateway (and inbound) listeners "
+    "(istio/istio pilot/pkg/model/telemetry.go, disableHostHeaderFallback): unknown",
+)
+HAND_TCP_XFAIL = pytest.mark.xfail(
+    strict=True,
+    reason="the hand value is one connection's (64 bytes); mongodb-tcp logs two connections "
+    "with equal labels (64 + 1500 bytes), summed in one series as this oracle's own "
+    "computation does",
 )
 
 
@@ -49,7 +59,13 @@ def _mx_files() -> list[Path]:
 # One line per recording: (id, ALS streams, snapshot or None, extra meshals arguments).
 # The mx streams' pod IPs (10.244.x) are in no snapshot of these recordings' pods.
 ENVOY_RECORDINGS = [
-    pytest.param(sorted((FIXTURES / "envoy").glob("*.jsonl")), SNAPSHOT, (), id="basic"),
+    pytest.param(
+        sorted((FIXTURES / "envoy").glob("*.jsonl")),
+        SNAPSHOT,
+        (),
+        id="basic",
+        marks=GATEWAY_HOST_XFAIL,
+    ),
     pytest.param(_mx_files(), None, ("--analyzer", "mx-mesh"), id="mx"),
 ]
 _MTLS = FIXTURES / "envoy" / "mtls"
@@ -61,7 +77,10 @@ ENVOY_RECORDINGS.append(
         FIXTURES / "k8s" / "bookinfo-mtls.json",
         (),
         id="mtls",
-        marks=pytest.mark.skipif(not _MTLS.is_dir(), reason="the mTLS recording is not here yet"),
+        marks=[
+            pytest.mark.skipif(not _MTLS.is_dir(), reason="the mTLS recording is not here yet"),
+            GATEWAY_HOST_XFAIL,
+        ],
     )
 )
 # The basic traffic again, its collector ending the streams twice: one file per gRPC stream,
@@ -73,7 +92,6 @@ ENVOY_RECORDINGS.append(
 )
 
 
-@LABELS_XFAIL
 @pytest.mark.parametrize(("files", "snapshot", "extra"), ENVOY_RECORDINGS)
 def test_envoy_recording_matches_istio(
     files: list[Path], snapshot: Path | None, extra: tuple[str, ...]
@@ -87,7 +105,6 @@ def test_envoy_recording_matches_istio(
     assert not difference, "\n" + difference
 
 
-@LABELS_XFAIL
 def test_ambient_ztunnel_log_matches_ztunnel() -> None:
     log = FIXTURES / "ztunnel" / "ambient-bookinfo.jsonl"
     difference = diff(ztunnel_samples(log), parse(_meshals(str(log))))
@@ -271,12 +288,13 @@ def _series(
 MESHALS_HAND_CHECKED = [
     pytest.param(HTTP_LABELS, "istio_requests_total", 3.0, id="http"),
     pytest.param(GRPC_LABELS, "istio_requests_total", 3.0, id="grpc"),
-    pytest.param(TCP_LABELS, "istio_tcp_received_bytes_total", 64.0, id="tcp"),
+    pytest.param(
+        TCP_LABELS, "istio_tcp_received_bytes_total", 64.0, id="tcp", marks=HAND_TCP_XFAIL
+    ),
     pytest.param(FAILED_LABELS, "istio_requests_total", 1.0, id="failed-upstream"),
 ]
 
 
-@LABELS_XFAIL
 @pytest.mark.parametrize(("labels", "name", "value"), MESHALS_HAND_CHECKED)
 def test_meshals_by_hand(labels: dict[str, str], name: str, value: float) -> None:
     files = [str(p) for p in sorted((FIXTURES / "envoy").glob("*.jsonl"))]
@@ -284,7 +302,6 @@ def test_meshals_by_hand(labels: dict[str, str], name: str, value: float) -> Non
     assert _series(samples, name).get(tuple(sorted(labels.items()))) == value
 
 
-@LABELS_XFAIL
 def test_meshals_by_hand_blocked_external(tmp_path: Path) -> None:
     samples = parse(_meshals(str(_blocked_stream(tmp_path)), "--k8s-snapshot", str(SNAPSHOT)))
     assert _series(samples, "istio_requests_total") == {tuple(sorted(BLOCKED_LABELS.items())): 1.0}

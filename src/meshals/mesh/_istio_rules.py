@@ -14,8 +14,8 @@ upstream); a waypoint ``waypoint`` (``ServerGateway``).
 
 **Labels**, as ``populatePeerInfo`` writes them (``unknown`` where Istio writes it):
 
-- the reporting proxy's own side from its workload (its node metadata); a value it does not
-  have is ``unknown`` (Istio would write an empty label: its metadata always has them);
+- the reporting proxy's own side from its workload (its node metadata) as it is: a value it
+  does not have is empty, as Istio writes it (``Context`` reads the node once);
 - the peer (``downstream_peer`` at destination and waypoint, ``upstream_peer`` at source and
   the waypoint's destination) from its workload; an unknown peer's canonical revision is
   ``latest`` (``unknown`` for a waypoint's destination, as Istio);
@@ -33,15 +33,17 @@ upstream); a waypoint ``waypoint`` (``ServerGateway``).
   (``<name>.<namespace>.svc.<domain>``, the domain from the node id). Only a sidecar's
   outbound side falls back to the request's ``Host`` (``:authority``): Istio disables that
   fallback for inbound, gateway and waypoint listeners (istio/istio
-  ``pilot/pkg/model/telemetry.go``, ``disableHostHeaderFallback``). Then, at ``destination``
-  and ``waypoint``, the canonical service; at ``source``, ``unknown``;
+  ``pilot/pkg/model/telemetry.go``, ``disableHostHeaderFallback``). Then, at
+  ``destination``, the reporter's canonical service; else ``unknown``;
 - ``destination_service_name``: ``BlackHoleCluster`` / ``PassthroughCluster`` for the
   ``block_all`` / ``allow_any`` routes and the clusters of those names (and the
   ``InboundPassthroughCluster*`` ones); else the Kubernetes Service name of the host (its
   first label when it is ``<name>.<namespace>.svc...``), else the host; else as
   ``destination_service``;
-- ``destination_service_namespace`` and ``destination_cluster``: the reporter's own at
-  ``destination`` and ``waypoint``, the peer's at ``source``;
+- ``destination_service_namespace``: at ``destination`` the reporter's namespace; else the
+  Service's (from its host), at ``source`` then the peer's; ``destination_cluster``: the
+  reporter's at ``destination``, the peer's otherwise (a snapshot's pod is in the reporter's
+  cluster, :mod:`meshals.mesh._istio_identity`);
 - ``request_protocol``: ``grpc`` when the request's ``content-type`` is ``application/grpc``
   or ``application/grpc+...`` (``Grpc::Common::isGrpcRequestHeaders``; gRPC-Web is ``http``);
   when the entry did not log ``content-type``, :func:`~meshals.mesh.protocol_of` decides;
@@ -56,7 +58,8 @@ upstream); a waypoint ``waypoint`` (``ServerGateway``).
 is the entry's ``duration`` truncated to whole ms (``requestComplete()``), not observed
 without one; gRPC message counts from the ``envoy.filters.http.grpc_stats`` filter-state
 object when logged. A TCP entry is one connection opened and closed, with its downstream
-wire bytes (``connection_properties`` when the wire counts are 0).
+wire bytes. An Envoy that logs no wire counts (before ``downstream_wire_bytes_*`` existed)
+gives 0: the entry's body or connection counts are other measures, not taken for them.
 """
 
 from __future__ import annotations
@@ -165,8 +168,8 @@ def istio_sample_of(
     else:
         reporter = "waypoint" if role is Role.WAYPOINT else "source"
     labels = _Labels(entry, common, reporter, own, workloads)
-    labels.peers(caller, endpoint_of(common.upstream_remote_address))
     labels.service(role, local, domain)
+    labels.peers(caller, endpoint_of(common.upstream_remote_address))
     return labels.sample()
 
 
@@ -187,6 +190,11 @@ def san_namespace(principal: str | None) -> str | None:
 
 def _value(text: str | None) -> str:
     return text or UNKNOWN
+
+
+def _raw(text: str | None) -> str:
+    # The reporting proxy's own values, written as its metadata has them ("" when absent).
+    return text or ""
 
 
 class _Labels:
@@ -214,7 +222,10 @@ class _Labels:
         self.local_san = (
             first_uri_san(tls.local_certificate_properties) if tls and server_side else None
         )
-        self.canonical = own.canonical_service  # the reporter's own canonical service
+        # The cluster's Service (host, name, namespace), as istio.services would say it.
+        self.host: str | None = None
+        self.name: str | None = None
+        self.namespace: str | None = None
 
     def peers(self, caller: Endpoint | None, upstream: Endpoint | None) -> None:
         found = peers_of(self.common.filter_state_objects)
@@ -224,36 +235,52 @@ class _Labels:
         caller_ip = None if caller is None else caller.ip
         values = self.values
         own = self.own
+        cluster = own.cluster
         if self.reporter == "source":
-            peer = peer_workload(up_meta, upstream_ip, self.workloads)
-            self._side("source", own, namespace=own.namespace, principal=None, latest=False)
+            peer = peer_workload(up_meta, upstream_ip, self.workloads, cluster=cluster)
+            self._own("source", principal=None)
             peer_namespace = None if peer is None else peer.namespace
-            self._side("destination", peer, namespace=peer_namespace, principal=None)
-            values["destination_service_namespace"] = _value(peer_namespace)
-            values["destination_cluster"] = _value(None if peer is None else peer.cluster)
+            self._peer("destination", peer, namespace=peer_namespace, principal=None)
+            values["destination_service"] = _value(self.host)
+            values["destination_service_name"] = _value(self.name)
+            values["destination_service_namespace"] = _value(self.namespace or peer_namespace)
             return
-        peer = peer_workload(down_meta, caller_ip, self.workloads)
+        peer = peer_workload(down_meta, caller_ip, self.workloads, cluster=cluster)
         namespace = san_namespace(self.peer_san) or (None if peer is None else peer.namespace)
-        self._side("source", peer, namespace=namespace, principal=self.peer_san)
+        self._peer("source", peer, namespace=namespace, principal=self.peer_san)
         if self.reporter == "waypoint":
-            endpoint = peer_workload(up_meta, upstream_ip, self.workloads)
-            identity = None if endpoint is None else endpoint.identity
-            self._side(
+            endpoint = peer_workload(up_meta, upstream_ip, self.workloads, cluster=cluster)
+            self._peer(
                 "destination",
                 endpoint,
                 namespace=None if endpoint is None else endpoint.namespace,
-                principal=identity,
+                principal=None if endpoint is None else endpoint.identity,
                 latest=False,
             )
-            self.canonical = None if endpoint is None else endpoint.canonical_service
-        else:
-            self._side(
-                "destination", own, namespace=own.namespace, principal=self.local_san, latest=False
-            )
-        values["destination_service_namespace"] = _value(own.namespace)
-        values["destination_cluster"] = _value(own.cluster)
+            values["destination_service"] = _value(self.host)
+            values["destination_service_name"] = _value(self.name)
+            values["destination_service_namespace"] = _value(self.namespace)
+            return
+        self._own("destination", principal=self.local_san)
+        canonical = _raw(own.canonical_service)
+        values["destination_service"] = self.host or canonical
+        values["destination_service_name"] = self.name or canonical
+        values["destination_service_namespace"] = _raw(own.namespace)
 
-    def _side(
+    def _own(self, side: str, *, principal: str | None) -> None:
+        """The reporting proxy's own side: its metadata as it is."""
+        own = self.own
+        values = self.values
+        values[f"{side}_workload"] = _raw(own.workload)
+        values[f"{side}_workload_namespace"] = _raw(own.namespace)
+        values[f"{side}_principal"] = _value(principal)
+        values[f"{side}_app"] = _raw(own.app)
+        values[f"{side}_version"] = _raw(own.version)
+        values[f"{side}_canonical_service"] = _raw(own.canonical_service)
+        values[f"{side}_canonical_revision"] = _raw(own.canonical_revision)
+        values[f"{side}_cluster"] = _raw(own.cluster)
+
+    def _peer(
         self,
         side: str,
         workload: IstioWorkload | None,
@@ -262,7 +289,8 @@ class _Labels:
         principal: str | None,
         latest: bool = True,
     ) -> None:
-        """One side's labels; *latest*: an unknown canonical revision is ``latest``."""
+        """A peer's labels, ``unknown`` where it says nothing; *latest*: an unknown canonical
+        revision is ``latest`` (a waypoint's endpoint's is ``unknown``)."""
         found = workload if workload is not None else IstioWorkload()
         values = self.values
         values[f"{side}_workload"] = _value(found.workload)
@@ -273,36 +301,31 @@ class _Labels:
         values[f"{side}_canonical_service"] = _value(found.canonical_service)
         revision = found.canonical_revision
         values[f"{side}_canonical_revision"] = revision or ("latest" if latest else UNKNOWN)
-        if side == "source":
-            values["source_cluster"] = _value(found.cluster)
+        values[f"{side}_cluster"] = _value(found.cluster)
 
     def service(self, role: Role, local: Endpoint | None, domain: str | None) -> None:
-        """``destination_service`` and ``destination_service_name`` (module docstring)."""
+        """The cluster's Service: host, name and namespace (module docstring)."""
         common = self.common
-        host: str | None = None
-        name: str | None = None
         sidecar_outbound = role is Role.SIDECAR and self.reporter == "source"
         if sidecar_outbound and isinstance(self.entry, HttpEntry) and self.entry.request:
-            host = self.entry.request.authority or None  # Istio's Host header fallback
-            name = host
+            self.host = self.entry.request.authority or None  # Istio's Host header fallback
+            self.name = self.host
         special = special_cluster_of(common.upstream_cluster)
         parsed = parse_istio_cluster(common.upstream_cluster)
         if common.route_name in _ROUTE_SERVICE_NAMES:
-            name = _ROUTE_SERVICE_NAMES[common.route_name]
+            self.name = _ROUTE_SERVICE_NAMES[common.route_name]
         elif special is not None:
-            name = common.upstream_cluster
+            self.name = common.upstream_cluster
         elif parsed is not None and parsed.host:
-            host = parsed.host
-            kubernetes = _KUBERNETES_HOST.fullmatch(host)
-            name = host if kubernetes is None else kubernetes.group(1)
+            self.host = parsed.host
+            kubernetes = _KUBERNETES_HOST.fullmatch(parsed.host)
+            self.name = parsed.host if kubernetes is None else kubernetes.group(1)
+            self.namespace = None if kubernetes is None else kubernetes.group(2)
         elif parsed is not None and local is not None and self.workloads is not None:
             service = self.workloads.service_of(local.ip)  # the inbound cluster's Service
             if service is not None:
-                host = f"{service[0]}.{service[1]}.svc.{domain or _DEFAULT_DOMAIN}"
-                name = service[0]
-        fallback = UNKNOWN if self.reporter == "source" else _value(self.canonical)
-        self.values["destination_service"] = host or fallback
-        self.values["destination_service_name"] = name or fallback
+                self.name, self.namespace = service
+                self.host = f"{self.name}.{self.namespace}.svc.{domain or _DEFAULT_DOMAIN}"
 
     def sample(self) -> IstioSample:
         common = self.common
@@ -319,9 +342,6 @@ class _Labels:
         entry = self.entry
         if not isinstance(entry, HttpEntry):
             values["request_protocol"] = "tcp"
-            if not received and not sent and entry.connection_properties is not None:
-                received = entry.connection_properties.received_bytes
-                sent = entry.connection_properties.sent_bytes
             return IstioSample(
                 labels=_ordered(values, TCP_LABELS),
                 tcp=True,

@@ -64,6 +64,7 @@ class IstioWalk:
         self._time_range = TimeRange.of(since, until)
         self._own = OwnWorkloads(workloads)
         self._envoys = EnvoyReporters()
+        self._opened: set[tuple[object, object, object]] = set()  # L4 connections seen opened
         self._stream: Stream | None = None
         # The identifier last seen, its node's own IPs and DNS domain.
         self._identity: tuple[Identifier | None, tuple[str, ...], str | None] = (None, (), None)
@@ -118,7 +119,7 @@ class IstioWalk:
             return []
         if self._envoys.reports(record):
             return []
-        sample = ztunnel_sample_of(record, workloads=self._workloads)
+        sample = ztunnel_sample_of(record, workloads=self._workloads, opened=self._opened)
         return [] if sample is None else [sample]
 
 

@@ -56,6 +56,10 @@ class IstioSample:
         response_bytes: downstream wire bytes sent (TCP: ``istio_tcp_sent_bytes``).
         request_messages: gRPC request messages, None when not logged.
         response_messages: gRPC response messages, None when not logged.
+        opened: a TCP sample counts in ``istio_tcp_connections_opened_total``.
+        closed: a TCP sample counts in ``istio_tcp_connections_closed_total`` (an L4 log's
+            ``connection opened`` line opens a connection its ``connection complete`` line
+            closes).
     """
 
     labels: FrozenMap[str, str]
@@ -65,3 +69,5 @@ class IstioSample:
     response_bytes: int | None = None
     request_messages: int | None = None
     response_messages: int | None = None
+    opened: bool = True
+    closed: bool = True

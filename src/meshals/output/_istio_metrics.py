@@ -18,8 +18,9 @@ SkyWalking service names of :func:`~meshals.analyze` play no part.
 Histograms use Istio's buckets, which are Envoy's defaults, for durations (ms) and byte sizes
 alike (:data:`ISTIO_BUCKETS`), printed as Envoy prints them (``le="1800000"``). A request
 without a logged duration is counted in ``istio_requests_total`` but not observed in the
-duration histogram. Every TCP sample is one closed connection: it counts once in both
-``..._opened_total`` and ``..._closed_total``.
+duration histogram. A TCP sample of an Envoy entry is one closed connection: it counts once in
+both ``..._opened_total`` and ``..._closed_total``; an L4 log's ``connection opened`` line
+opens a connection its ``connection complete`` line closes.
 """
 
 from __future__ import annotations
@@ -330,10 +331,12 @@ class _Tally:
     def add(self, sample: IstioSample) -> None:
         labels = tuple(sample.labels.values())
         if sample.tcp:
-            self.count("tcp_connections_opened_total", labels, 1)
-            self.count("tcp_connections_closed_total", labels, 1)
-            self.count("tcp_sent_bytes_total", labels, sample.response_bytes or 0)
-            self.count("tcp_received_bytes_total", labels, sample.request_bytes or 0)
+            if sample.opened:
+                self.count("tcp_connections_opened_total", labels, 1)
+            if sample.closed:  # the bytes are counted when the connection's end is logged
+                self.count("tcp_connections_closed_total", labels, 1)
+                self.count("tcp_sent_bytes_total", labels, sample.response_bytes or 0)
+                self.count("tcp_received_bytes_total", labels, sample.request_bytes or 0)
             return
         self.count("requests_total", labels, 1)
         if sample.duration_ms is not None:
