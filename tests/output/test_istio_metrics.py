@@ -326,3 +326,45 @@ def test_without_prometheus_client(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_nothing_in_nothing_out() -> None:
     assert istio_metrics([]) == istio_metrics_of(())
     assert istio_metrics_of(()).requests_total == {}
+
+
+def test_the_mutual_tls_recording() -> None:
+    snapshot = KubernetesResolver.from_file(FIXTURES / "k8s" / "bookinfo-mtls.json")
+    paths = sorted((FIXTURES / "envoy" / "mtls").glob("*.bin"))
+    series = istio_metrics([meshals.read(path) for path in paths], snapshot=snapshot)
+    identity = {
+        (
+            labels["reporter"],
+            labels["source_workload"],
+            labels["destination_workload"],
+            labels["response_code"],
+        ): (
+            labels["source_principal"],
+            labels["destination_principal"],
+            labels["connection_security_policy"],
+        )
+        for labels in by_labels(series.requests_total, HTTP_LABELS)
+    }
+    sa = "spiffe://cluster.local/ns/default/sa/"
+    # the server side reads both certificates of the downstream connection
+    assert identity["destination", "productpage-v1", "details-v1", "200"] == (
+        sa + "bookinfo-productpage",
+        sa + "bookinfo-details",
+        "mutual_tls",
+    )
+    assert identity["destination", "istio-ingressgateway", "productpage-v1", "200"] == (
+        "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account",
+        sa + "bookinfo-productpage",
+        "mutual_tls",
+    )
+    # a plaintext client of a PERMISSIVE workload: no certificates
+    assert identity["destination", "legacy-client-0", "details-v1", "200"] == (
+        "unknown",
+        "unknown",
+        "none",
+    )
+    # the client side's upstream TLS is not in ALS
+    assert identity["source", "productpage-v1", "details-v1", "200"] == ("unknown",) * 3
+    tcp = by_labels(series.tcp_connections_opened_total, TCP_LABELS)
+    inbound = [labels for labels in tcp if labels["reporter"] == "destination"]
+    assert [labels["connection_security_policy"] for labels in inbound] == ["mutual_tls"]
