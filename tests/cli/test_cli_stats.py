@@ -12,12 +12,14 @@ from typing import Any
 
 import pytest
 
+import meshals
 from meshals import Role, ServiceMeshMetric, ServiceMetaInfo, cli
 from meshals.aggregate import red
 from meshals.examples import example
 from meshals.model import DetectPoint, MeshProtocol
 from meshals.output import istio_metrics
 from meshals.output._records import red_records
+from meshals.resolve import KubernetesResolver
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 CAPTURES = sorted((FIXTURES / "envoy").glob("*.bin"))
@@ -284,6 +286,25 @@ def test_metrics_in_prometheus_format(capsys: pytest.CaptureFixture[str]) -> Non
     }
     assert routed[0].labels["source_workload_namespace"] == "istio-system"
     assert routed[0].labels["destination_version"] == "v1"
+
+
+def test_metrics_name_peers_from_the_snapshot(capsys: pytest.CaptureFixture[str]) -> None:
+    reviews = FIXTURES / "envoy" / "reviews-http.bin"
+    status, plain, err = run(capsys, "metrics", reviews)
+    # Istio's labels do not come from the resolver: no "every workload is UNKNOWN" warning
+    assert (status, err) == (0, "meshals: 1 file: 9 entries, 9 analyzed, 0 skipped, 9 metrics\n")
+    # ratings runs without a sidecar: no peer metadata, so only the snapshot names it
+    assert 'destination_workload="ratings-v1-rtg"' not in plain
+    assert 'destination_version="unknown",destination_workload="unknown"' in plain
+    snapshot = FIXTURES / "k8s" / "bookinfo-loopback.json"
+    _, named, _ = run(capsys, "metrics", reviews, "--k8s-snapshot", snapshot)
+    assert (
+        named
+        == istio_metrics(
+            [meshals.read(reviews)], snapshot=KubernetesResolver.from_file(snapshot)
+        ).to_prometheus()
+    )
+    assert 'destination_workload="ratings-v1-rtg"' in named
 
 
 def test_metrics_without_prometheus_client(

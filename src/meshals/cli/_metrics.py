@@ -64,5 +64,8 @@ def _metrics(args: argparse.Namespace, *, container: Container | None, out: Text
     except (MeshalsError, OSError) as exc:
         return _failed(exc)
     out.write(text)
+    # Istio's labels come from the proxies' metadata (and --k8s-snapshot), not from the
+    # resolver the analysis names peers with: its "every workload is UNKNOWN" does not apply.
+    run.unnamed = False
     _finish(run)
     return 0
