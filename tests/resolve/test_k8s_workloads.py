@@ -163,3 +163,37 @@ def test_a_malformed_owner_reference_says_where() -> None:
     bad["metadata"]["ownerReferences"][0]["name"] = 7  # type: ignore[index]
     with pytest.raises(ResolverError, match=r"ownerReferences\[0\]\.name"):
         KubernetesWorkloads({"kind": "List", "items": [bad]})
+
+
+def endpoints(name: str, port: int) -> dict[str, object]:
+    return {
+        "kind": "Endpoints",
+        "metadata": {"name": name, "namespace": "shop"},
+        "subsets": [{"addresses": [{"ip": "10.0.0.1"}], "ports": [{"port": port}]}],
+    }
+
+
+def test_the_service_on_a_port() -> None:
+    slice_ = {
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": "metrics-x1",
+            "namespace": "shop",
+            "labels": {"kubernetes.io/service-name": "metrics"},
+        },
+        "endpoints": [{"addresses": ["10.0.0.1"]}],
+        "ports": [{"port": 9090}],
+    }
+    items = [pod("web-1", "10.0.0.1"), endpoints("web", 8080), endpoints("admin", 8081), slice_]
+    workloads = KubernetesWorkloads({"kind": "List", "items": items})
+    assert workloads.service_of("10.0.0.1") == ("admin", "shop")  # the first by name
+    assert workloads.service_of("10.0.0.1", 8080) == ("web", "shop")
+    assert workloads.service_of("10.0.0.1", 9090) == ("metrics", "shop")
+    assert workloads.service_of("10.0.0.1", 1) is None
+
+
+def test_a_port_that_is_no_number_says_where() -> None:
+    bad = endpoints("web", 8080)
+    bad["subsets"][0]["ports"][0]["port"] = "http"  # type: ignore[index]
+    with pytest.raises(ResolverError, match=r"subsets\[0\]\.ports\[0\]\.port"):
+        KubernetesWorkloads({"kind": "List", "items": [pod("web-1", "10.0.0.1"), bad]})

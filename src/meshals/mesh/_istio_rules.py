@@ -322,7 +322,8 @@ class _Labels:
             self.name = parsed.host if kubernetes is None else kubernetes.group(1)
             self.namespace = None if kubernetes is None else kubernetes.group(2)
         elif parsed is not None and local is not None and self.workloads is not None:
-            service = self.workloads.service_of(local.ip)  # the inbound cluster's Service
+            # The inbound cluster's Services: the local pod's, on the cluster's port.
+            service = self.workloads.service_of(local.ip, parsed.port)
             if service is not None:
                 self.name, self.namespace = service
                 self.host = f"{self.name}.{self.namespace}.svc.{domain or _DEFAULT_DOMAIN}"

@@ -92,6 +92,11 @@ class _Json:
             labels[key] = value
         return labels
 
+    def integer(self) -> int | None:
+        if self.value is None or (isinstance(self.value, int) and not isinstance(self.value, bool)):
+            return self.value
+        raise self.error("expected a whole number")
+
     def ip(self) -> IPAddress:
         text = self.required_text()  # outside the try: a ResolverError is a ValueError too
         try:
@@ -130,6 +135,7 @@ class _Members:
     service: _Key
     ips: frozenset[IPAddress]
     pods: frozenset[_Key]
+    ports: frozenset[int] = frozenset()  # the target ports listed; empty: none listed
 
 
 @attrs.frozen(eq=False)
@@ -216,7 +222,12 @@ class _Snapshot:
             for address in subset.field(field).elements()
         ]
         ips = [address.field("ip").ip() for address in addresses]
-        self.members["Endpoints", key] = _members(key, ips, addresses, namespace=key[0])
+        ports = [
+            port
+            for subset in obj.field("subsets").elements()
+            for port in subset.field("ports").elements()
+        ]
+        self.members["Endpoints", key] = _members(key, ips, addresses, ports, namespace=key[0])
 
     def add_endpoint_slice(self, obj: _Json) -> None:
         namespace, slice_name = obj.namespaced_key()
@@ -231,7 +242,7 @@ class _Snapshot:
                 ip.ip() for endpoint in endpoints for ip in endpoint.field("addresses").elements()
             ]
         self.members["EndpointSlice", (namespace, slice_name)] = _members(
-            (namespace, service), ips, endpoints, namespace=namespace
+            (namespace, service), ips, endpoints, obj.field("ports").elements(), namespace=namespace
         )
 
     def add_node(self, obj: _Json) -> None:
@@ -276,7 +287,9 @@ class _ServiceIndex:
     def __init__(self, snapshot: _Snapshot) -> None:
         self._by_ip: dict[IPAddress, set[_Key]] = collections.defaultdict(set)
         self._by_pod: dict[_Key, set[_Key]] = collections.defaultdict(set)
+        self._ports: dict[_Key, set[int]] = collections.defaultdict(set)
         for members in snapshot.members.values():
+            self._ports[members.service].update(members.ports)
             for ip in members.ips:
                 self._by_ip[ip].add(members.service)
             for pod_key in members.pods:
@@ -287,6 +300,10 @@ class _ServiceIndex:
         for ip in pod.ips:
             services.update(self._by_ip.get(ip, ()))
         return services
+
+    def ports(self, service: _Key) -> frozenset[int]:
+        """The target ports the service's endpoints list (empty when they list none)."""
+        return frozenset(self._ports.get(service, ()))
 
 
 def pods_by_ip(snapshot: _Snapshot) -> dict[IPAddress, _Pod]:
@@ -315,7 +332,12 @@ def _cluster_ips(spec: _Json) -> tuple[IPAddress, ...]:
 
 
 def _members(
-    service: _Key, ips: list[IPAddress], addresses: list[_Json], *, namespace: str
+    service: _Key,
+    ips: list[IPAddress],
+    addresses: list[_Json],
+    ports: list[_Json],
+    *,
+    namespace: str,
 ) -> _Members:
     pods: set[_Key] = set()
     for address in addresses:
@@ -325,7 +347,13 @@ def _members(
         pods.add(
             (target.field("namespace").text() or namespace, target.field("name").required_text())
         )
-    return _Members(service=service, ips=frozenset(ips), pods=frozenset(pods))
+    numbers = {port.field("port").integer() for port in ports}
+    return _Members(
+        service=service,
+        ips=frozenset(ips),
+        pods=frozenset(pods),
+        ports=frozenset(number for number in numbers if number is not None),
+    )
 
 
 def _network(obj: _Json) -> IPNetwork:

@@ -146,25 +146,35 @@ class KubernetesWorkloads:
         not_pods.update(ip for ips in snapshot.cluster_ips.values() for ip in ips)
         index = _ServiceIndex(snapshot)
         self._workloads: dict[IPAddress, IstioWorkload] = {}
-        self._services: dict[IPAddress, tuple[str, str]] = {}
+        # Per pod IP: its Services by (namespace, name), with the target ports they list.
+        self._services: dict[IPAddress, list[tuple[str, str, frozenset[int]]]] = {}
         for ip, pod in pods_by_ip(snapshot).items():
             if ip in not_pods:
                 continue
             self._workloads[ip] = pod_workload(pod)
-            services = index.of(pod)
-            if services:
-                namespace, name = min(services)
-                self._services[ip] = (name, namespace)
+            self._services[ip] = [
+                (name, namespace, index.ports((namespace, name)))
+                for namespace, name in sorted(index.of(pod))
+            ]
 
     def workload(self, ip: str) -> IstioWorkload | None:
         """Istio's workload of the pod at *ip*, or None when no pod of the snapshot has it."""
         address = canonical_ip(ip)
         return None if address is None else self._workloads.get(address)
 
-    def service_of(self, ip: str) -> tuple[str, str] | None:
-        """(name, namespace) of the Service whose endpoints list the pod at *ip*, or None."""
+    def service_of(self, ip: str, port: int | None = None) -> tuple[str, str] | None:
+        """(name, namespace) of the Service whose endpoints list the pod at *ip* (on *port*,
+        when given and the endpoints list ports), the first by (namespace, name); or None.
+
+        This is what an Istio inbound cluster's ``istio.services`` metadata names: the
+        Services of the local pod on the cluster's port (istio/istio
+        ``pilot/pkg/networking/core/cluster_builder.go``, ``addTelemetryMetadata``).
+        """
         address = canonical_ip(ip)
-        return None if address is None else self._services.get(address)
+        for name, namespace, ports in () if address is None else self._services.get(address, ()):
+            if port is None or not ports or port in ports:
+                return name, namespace
+        return None
 
     def __repr__(self) -> str:
         return f"<KubernetesWorkloads: {len(self._workloads)} pod addresses>"
