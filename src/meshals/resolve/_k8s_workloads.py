@@ -19,7 +19,8 @@ control plane names the pod in its telemetry metadata:
 Which pod an IP names follows :class:`~meshals.resolve.KubernetesResolver`: node IPs,
 ClusterIPs and ``hostNetwork`` pods name no workload; of several pods on one IP, running ones
 first, then by (namespace, name). :meth:`KubernetesWorkloads.service_of` gives the Service
-whose Endpoints or EndpointSlices list the pod (the first by (namespace, name)).
+whose Endpoints or EndpointSlices list the pod, on a given target port (the first by
+(namespace, name)).
 """
 
 from __future__ import annotations
