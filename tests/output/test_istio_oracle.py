@@ -87,7 +87,11 @@ ENVOY_RECORDINGS.append(
 # several per Envoy logger; its pods are the basic recording's.
 ENVOY_RECORDINGS.append(
     pytest.param(
-        sorted((FIXTURES / "envoy" / "reconnect").glob("*.jsonl")), SNAPSHOT, (), id="reconnect"
+        sorted((FIXTURES / "envoy" / "reconnect").glob("*.jsonl")),
+        SNAPSHOT,
+        (),
+        id="reconnect",
+        marks=GATEWAY_HOST_XFAIL,
     )
 )
 
