@@ -17,7 +17,7 @@ and ``mx-mesh`` (neither reads the other). A side is named, in this order:
    unknown, as in Istio); or the node-metadata layout above.
 3. Else the Kubernetes snapshot's pod at the peer's IP
    (:class:`~meshals.resolve.KubernetesWorkloads`: owner -> workload, canonical labels with
-   their fallbacks) as Istio's workload discovery describes it (:func:`discovered`: app and
+   their fallbacks) as Istio's workload discovery describes it (``discovered``: app and
    version are the canonical ones; the cluster is the reporting proxy's). This stands in for
    what Istio's client side reads from the upstream host's endpoint metadata
    (``extractEndpointMetadata``), which ALS does not log.
