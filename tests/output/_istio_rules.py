@@ -175,14 +175,21 @@ def cluster_service(common: Any, snapshot: Snapshot | None) -> ServiceRef | None
     return None
 
 
-def destination_service(common: Any, authority: str, snapshot: Snapshot | None) -> ServiceRef:
+def destination_service(
+    common: Any, authority: str, snapshot: Snapshot | None, *, host_fallback: bool
+) -> ServiceRef:
     """istio_stats.cc populatePeerInfo: (service_host, service_host_name, service_namespace).
 
-    The Host header first (``disable_host_header_fallback`` is off by default), then the route
-    names ``block_all``/``allow_any``, the pass-through and black-hole clusters by name, else
-    the cluster's ``istio.services`` metadata. "" where nothing says.
+    The Host header first where the listener allows it, then the route names
+    ``block_all``/``allow_any``, the pass-through and black-hole clusters by name, else the
+    cluster's ``istio.services`` metadata. "" where nothing says. istiod sets
+    ``disable_host_header_fallback`` for inbound sidecar and gateway listeners
+    (istio/istio pilot/pkg/networking/core telemetry.go ``disableHostHeaderFallback``; release
+    note "disable host header fallback by default" for inbound), so only a sidecar's outbound
+    and a waypoint's listeners fall back to the Host header.
     """
-    host, name, namespace = authority, authority, ""
+    fallback = authority if host_fallback else ""
+    host, name, namespace = fallback, fallback, ""
     if common.route_name == "block_all":
         return ServiceRef(host, "BlackHoleCluster", namespace)
     if common.route_name == "allow_any":
@@ -222,7 +229,10 @@ def peer_labels(
     """The workload labels and ``connection_security_policy`` of one entry (populatePeerInfo)."""
     kind = reporter(proxy, common)
     own = proxy.own
-    service = destination_service(common, authority, snapshot)
+    gateway = proxy.node_id.startswith("router~")
+    service = destination_service(
+        common, authority, snapshot, host_fallback=kind != "destination" and not gateway
+    )
     if kind == "source":
         peer = _peer(proxy, common, "upstream", snapshot) or Peer()
         # ALS does not log the upstream TLS connection, where Istio reads both SANs at the

@@ -27,19 +27,6 @@ pytest.importorskip("prometheus_client.parser", reason="needs the prometheus ext
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 SNAPSHOT = FIXTURES / "k8s" / "bookinfo-loopback.json"
-# Where this oracle and meshals still disagree, each with its reason (strict: a fix shows).
-GATEWAY_HOST_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="the gateway's NR request: this oracle falls back to the Host header at a gateway; "
-    "meshals follows Istio, which disables that fallback for gateway (and inbound) listeners "
-    "(istio/istio pilot/pkg/model/telemetry.go, disableHostHeaderFallback): unknown",
-)
-HAND_TCP_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="the hand value is one connection's (64 bytes); mongodb-tcp logs two connections "
-    "with equal labels (64 + 1500 bytes), summed in one series as this oracle's own "
-    "computation does",
-)
 
 
 def _meshals(*argv: str) -> str:
@@ -59,41 +46,21 @@ def _mx_files() -> list[Path]:
 # One line per recording: (id, ALS streams, snapshot or None, extra meshals arguments).
 # The mx streams' pod IPs (10.244.x) are in no snapshot of these recordings' pods.
 ENVOY_RECORDINGS = [
-    pytest.param(
-        sorted((FIXTURES / "envoy").glob("*.jsonl")),
-        SNAPSHOT,
-        (),
-        id="basic",
-        marks=GATEWAY_HOST_XFAIL,
-    ),
+    pytest.param(sorted((FIXTURES / "envoy").glob("*.jsonl")), SNAPSHOT, (), id="basic"),
     pytest.param(_mx_files(), None, ("--analyzer", "mx-mesh"), id="mx"),
-]
-_MTLS = FIXTURES / "envoy" / "mtls"
-# The mTLS recording lands with its own change (tests/fixtures/envoy/mtls/ and
-# tests/fixtures/k8s/bookinfo-mtls.json); until then this case is skipped.
-ENVOY_RECORDINGS.append(
+    # The same traffic over Istio-style mutual TLS, with its own pods' snapshot.
     pytest.param(
-        sorted(_MTLS.glob("*.jsonl")),
+        sorted((FIXTURES / "envoy" / "mtls").glob("*.jsonl")),
         FIXTURES / "k8s" / "bookinfo-mtls.json",
         (),
         id="mtls",
-        marks=[
-            pytest.mark.skipif(not _MTLS.is_dir(), reason="the mTLS recording is not here yet"),
-            GATEWAY_HOST_XFAIL,
-        ],
-    )
-)
-# The basic traffic again, its collector ending the streams twice: one file per gRPC stream,
-# several per Envoy logger; its pods are the basic recording's.
-ENVOY_RECORDINGS.append(
+    ),
+    # The basic traffic again, its collector ending the streams twice: one file per gRPC
+    # stream, several per Envoy logger; its pods are the basic recording's.
     pytest.param(
-        sorted((FIXTURES / "envoy" / "reconnect").glob("*.jsonl")),
-        SNAPSHOT,
-        (),
-        id="reconnect",
-        marks=GATEWAY_HOST_XFAIL,
-    )
-)
+        sorted((FIXTURES / "envoy" / "reconnect").glob("*.jsonl")), SNAPSHOT, (), id="reconnect"
+    ),
+]
 
 
 @pytest.mark.parametrize(("files", "snapshot", "extra"), ENVOY_RECORDINGS)
@@ -288,13 +255,12 @@ def _series(
 
 
 # (labels, the family to look in, the value meshals must print for that series: calls 2, 6
-# and 10 are three identical GETs; 22 one connection of 64 bytes; 4, 8 and 12 three gRPC calls).
+# and 10 are three identical GETs; 4, 8 and 12 three gRPC calls; mongodb's inbound series holds
+# both of its connections, calls 22 and 23, 64 + 1500 bytes, whose labels are equal).
 MESHALS_HAND_CHECKED = [
     pytest.param(HTTP_LABELS, "istio_requests_total", 3.0, id="http"),
     pytest.param(GRPC_LABELS, "istio_requests_total", 3.0, id="grpc"),
-    pytest.param(
-        TCP_LABELS, "istio_tcp_received_bytes_total", 64.0, id="tcp", marks=HAND_TCP_XFAIL
-    ),
+    pytest.param(TCP_LABELS, "istio_tcp_received_bytes_total", 1564.0, id="tcp"),
     pytest.param(FAILED_LABELS, "istio_requests_total", 1.0, id="failed-upstream"),
 ]
 
