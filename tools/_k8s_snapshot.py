@@ -85,6 +85,9 @@ def _pod(mesh: Mesh, pod: Pod, versions: itertools.count[int]) -> JsonDict:
         "kind": "Pod",
         "metadata": {
             "creationTimestamp": CREATED,
+            # The controller names a pod it creates from this prefix (a StatefulSet's too);
+            # Istio looks for the owner only when a pod has one (GetDeployMetaFromPod).
+            "generateName": f"{owner}-",
             "labels": _labels(pod),
             "name": pod.instance,
             "namespace": pod.namespace,

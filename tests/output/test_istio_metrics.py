@@ -358,7 +358,7 @@ def test_the_mutual_tls_recording() -> None:
         "mutual_tls",
     )
     # a plaintext client of a PERMISSIVE workload: no certificates
-    assert identity["destination", "legacy-client-0", "details-v1", "200"] == (
+    assert identity["destination", "legacy-client", "details-v1", "200"] == (
         "unknown",
         "unknown",
         "none",
