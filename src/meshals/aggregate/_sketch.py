@@ -78,13 +78,17 @@ class _Boundaries:
             self._grow()
         return bisect.bisect_left(self.upper, magnitude)
 
-    def representative(self, index: int) -> int:
-        """The integer of bucket ``index`` with the least worst-case relative error."""
+    def limits(self, index: int) -> tuple[int, int]:
+        """``(low, high)``: bucket ``index`` holds the integers ``low < x <= high``."""
         # A sketch made in another process (unpickled) may hold buckets not grown here yet.
         while index >= len(self.upper):
             self._grow()
-        hi = self.upper[index]
-        lo = self.upper[index - 1] + 1 if index else 1
+        return (self.upper[index - 1] if index else 0), self.upper[index]
+
+    def representative(self, index: int) -> int:
+        """The integer of bucket ``index`` with the least worst-case relative error."""
+        low, hi = self.limits(index)
+        lo = low + 1
         # round(2 * lo * hi / (lo + hi)) in integers: the harmonic mean of the bucket's ends.
         return (4 * lo * hi + lo + hi) // (2 * (lo + hi))
 
@@ -114,6 +118,14 @@ def _representative(key: int, table: _Boundaries) -> int:
     if key < 0:
         return -table.representative(-key - 1)
     return 0
+
+
+def _range(key: int, table: _Boundaries) -> tuple[int, int]:
+    # (low, high]: the integers of the key's bucket; a negative key mirrors a positive one.
+    if key == 0:
+        return -1, 0
+    low, high = table.limits(abs(key) - 1)
+    return (low, high) if key > 0 else (-high - 1, -low - 1)
 
 
 @attrs.frozen(kw_only=True)
@@ -203,6 +215,19 @@ class LatencySketch:
                 estimate = _representative(key, table)
                 return min(max(estimate, self.minimum), self.maximum)
         raise AssertionError("bucket counts do not add up to count")  # pragma: no cover
+
+    def bucket_ranges(self) -> tuple[tuple[int, int, int], ...]:
+        """Each bucket as the integers it holds: ``(low, high, count)`` for ``low < x <= high``.
+
+        What the sketch knows of its values' distribution, exactly: an exporter that needs
+        explicit bucket boundaries (OpenTelemetry, Prometheus) can use these ranges as they
+        are. In key order (ascending values); 0 is ``(-1, 0, n)``.
+
+        >>> LatencySketch.of([1, 1, 3, 1_000]).bucket_ranges()
+        ((0, 1, 2), (2, 3, 1), (992, 1012, 1))
+        """
+        table = _boundaries(self.relative_accuracy)
+        return tuple((*_range(key, table), count) for key, count in self.buckets)
 
     def merge(self, other: LatencySketch) -> LatencySketch:
         """The sketch of both sketches' values.

@@ -71,7 +71,7 @@ from meshals.resolve._protocol import Resolver
 
 from ._accounting import SkipReason
 from ._addresses import Endpoint, caller_of, endpoint_of, is_own_ip
-from ._status import grpc_status_of, protocol_of, status_of
+from ._status import _header, grpc_status_of, protocol_of, status_of
 from ._tls import local_identity_of, peer_identity_of, tls_mode_of
 
 __all__: list[str] = []
@@ -292,6 +292,8 @@ class MetricBuilder:
         self._sent: int | None = None
         self._request_bytes: int | None = None
         self._response_bytes: int | None = None
+        self._request_id: str | None = None
+        self._traceparent: str | None = None
         if isinstance(entry, TcpEntry):
             self._protocol = MeshProtocol.TCP
             if entry.connection_properties is not None:
@@ -308,6 +310,8 @@ class MetricBuilder:
                 path = path.partition("?")[0]
             self._endpoint = f"{_method_name(entry.request.request_method)}:{path}"
             self._request_bytes = entry.request.request_body_bytes
+            self._request_id = entry.request.request_id or None
+            self._traceparent = _header(entry.request.request_headers, "traceparent")
         if entry.response is not None:
             self._response_code = entry.response.response_code
             self._response_bytes = entry.response.response_body_bytes
@@ -349,4 +353,6 @@ class MetricBuilder:
             request_bytes=self._request_bytes,
             response_bytes=self._response_bytes,
             origin=self._origin,
+            request_id=self._request_id,
+            traceparent=self._traceparent,
         )

@@ -191,7 +191,7 @@ class ServiceMeshMetric:
     HTTP, gRPC and TCP metrics share this class; ``protocol`` tells them apart. ``endpoint``,
     ``response_code`` and ``grpc_status`` are None for TCP, ``received_bytes`` and
     ``sent_bytes`` None for HTTP and gRPC. ``response_code`` is None when Envoy logged none
-    (a reset stream); SkyWalking would report 200. ``origin`` does not take part in equality.
+    (a reset stream); SkyWalking would report 200.
 
     Attributes:
         analyzer: which analysis produced the metric (``"k8s-mesh"``).
@@ -216,6 +216,13 @@ class ServiceMeshMetric:
             size Istio's ``istio_request_bytes`` measures.
         response_bytes: the HTTP response body size, or None (``istio_response_bytes``).
         origin: where the entry came from.
+        request_id: the request's ``x-request-id`` as Envoy logged it (``request_id``), or
+            None (TCP, or none logged); Envoys forward it, so it ties the hops of one request.
+        traceparent: the W3C ``traceparent`` request header when Envoy was configured to log
+            it (``additional_request_headers_to_log``), or None.
+
+    ``origin``, ``request_id`` and ``traceparent`` do not take part in equality: they say
+    which call it was, not what was measured.
     """
 
     analyzer: str = K8S_MESH
@@ -238,6 +245,8 @@ class ServiceMeshMetric:
     request_bytes: int | None = None
     response_bytes: int | None = None
     origin: MetricOrigin = attrs.field(default=MetricOrigin(), eq=False)
+    request_id: str | None = attrs.field(default=None, eq=False)
+    traceparent: str | None = attrs.field(default=None, eq=False)
 
     # --- exact (nanosecond) views ------------------------------------------------------
 
