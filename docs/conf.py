@@ -68,6 +68,8 @@ nitpick_ignore_regex = [
     ),
     ("py:class", r"(Fraction|Traversable|importlib\..*)"),
     ("py:class", r"(google\.protobuf|pandas|networkx|prometheus_client|dask|distributed)\..*"),
+    # The OTLP message classes (opentelemetry-proto), as otlp_metrics() and otlp_traces() return.
+    ("py:class", r"opentelemetry\..*|Export(Metrics|Trace)ServiceRequest|Message"),
     # prometheus_client's Collector protocol, as IstioMetrics.collector() annotates it.
     ("py:class", r"Collector"),
     # Generated protobuf message classes (Envoy's and SkyWalking's schemas, protos/).

@@ -37,7 +37,9 @@ EXAMPLE_SUMMARY = "meshals: 6 files: 40 entries, 40 analyzed, 0 skipped, 45 metr
 
 # One path per extension for every run, so that stderr (which names it) is the same.
 OUTPUT = Path(tempfile.gettempdir()) / f"meshals-test-cli-jobs-{os.getpid()}"
-PICTURE, TABLE, CSV = (OUTPUT.with_suffix(extension) for extension in (".svg", ".txt", ".csv"))
+PICTURE, TABLE, CSV, PROTOBUF = (
+    OUTPUT.with_suffix(extension) for extension in (".svg", ".txt", ".csv", ".pb")
+)
 
 INPUTS: dict[str, tuple[str, ...]] = {
     "example": ("--example", "bookinfo"),
@@ -70,12 +72,20 @@ MIXED = (
 # Never without -o: with --example, the picture would go to ./bookinfo.svg.
 GRAPH_TABLE = ("graph", "-o", str(TABLE))  # the format from the extension
 COMMANDS: list[tuple[str, ...]] = [
-    *(("analyze", "--format", output) for output in FORMATS),
+    # OTLP's binary goes to a file: a test's stdout takes text only.
+    *(("analyze", "--format", output) for output in FORMATS if output != "otlp"),
+    ("analyze", "-o", str(PROTOBUF)),
+    ("stats", "-o", str(PROTOBUF)),
     GRAPH_TABLE,
     ("graph", "-o", str(PICTURE)),
     ("analyze", "-o", str(CSV)),  # written as made, into a temporary file
     *(("graph", "--format", output) for output in ("dot", "mermaid", "svg")),
-    *(("stats", "--by", by, "--format", output) for by in STATS_SCOPES for output in STATS_FORMATS),
+    *(
+        ("stats", "--by", by, "--format", output)
+        for by in STATS_SCOPES
+        for output in STATS_FORMATS
+        if output != "otlp"
+    ),
     *(("stats", "--by", by, "--window", "1m", "--format", "csv") for by in STATS_SCOPES),
     ("metrics", "--format", "prometheus"),
     # JSON Lines of no certificates is empty: the TLS input covers it.
@@ -101,7 +111,7 @@ def run(*argv: str) -> Outcome:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         status = cli.main(list(argv))
     written = None
-    for path in (PICTURE, TABLE, CSV):
+    for path in (PICTURE, TABLE, CSV, PROTOBUF):
         if path.exists():
             written = path.read_bytes()
             path.unlink()

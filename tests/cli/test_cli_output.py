@@ -136,15 +136,15 @@ UNNAMED = [
     ),
     (
         "analyze",
-        "metrics.json",
-        ".json names no format meshals analyze writes (.txt: table, .jsonl or .ndjson: jsonl,"
-        " .csv: csv); give --format to write another name",
+        "metrics.xml",
+        ".xml names no format meshals analyze writes (.txt: table, .jsonl or .ndjson: jsonl,"
+        " .csv: csv, .pb: otlp, .json: otlp-json); give --format to write another name",
     ),
     (
         "stats",
         "stats.svg",
         ".svg names no format meshals stats writes (.txt: table, .jsonl or .ndjson: jsonl,"
-        " .csv: csv); give --format to write another name",
+        " .csv: csv, .pb: otlp, .json: otlp-json); give --format to write another name",
     ),
     (
         "metrics",

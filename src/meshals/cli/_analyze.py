@@ -1,4 +1,5 @@
-"""``meshals analyze``: the metrics as a table, JSON Lines, CSV or SkyWalking JSON.
+"""``meshals analyze``: the metrics as a table, JSON Lines, CSV or SkyWalking JSON, or the
+calls as OTLP spans (:mod:`._otlp`).
 
 The table aligns its columns, so it is printed once every metric is made. JSON Lines, CSV and
 SkyWalking JSON are line-oriented: each metric's line is written as the analysis makes it, and
@@ -18,8 +19,10 @@ import attrs
 from meshals._errors import MeshalsError
 from meshals.capture._detect import Container
 from meshals.model._metrics import ServiceMeshMetric
+from meshals.output._otlp_traces import otlp_traces
 from meshals.output._records import SERIALISATIONS
 
+from ._otlp import OTLP_FORMATS, _write_otlp
 from ._run import _analyze_all, _failed, _finish
 from ._tables import _table
 
@@ -28,6 +31,8 @@ __all__: list[str] = []
 
 def _analyze(args: argparse.Namespace, *, container: Container | None, out: TextIO) -> int:
     """``analyze``: the metrics on *out*, warnings and a summary on stderr."""
+    if args.format in OTLP_FORMATS:
+        return _write_otlp(args, container=container, out=out, build=otlp_traces, what="spans")
     if args.format != "table":
         return _stream(args, container=container, out=out)
     metrics: list[ServiceMeshMetric] = []

@@ -13,16 +13,17 @@ from typing import Final
 
 from meshals.output._records import SERIALISATIONS, serialise_stats
 
+from ._otlp import OTLP_EXTENSIONS, OTLP_FORMATS
 from ._tables import _stats_table
 
 __all__: list[str] = []
 
 #: The output formats of ``meshals analyze --format``: the table, then the serialisations
 #: (line-oriented: written as the metrics are made).
-FORMATS: Final = ("table", *SERIALISATIONS)
+FORMATS: Final = ("table", *SERIALISATIONS, *OTLP_FORMATS)
 
 #: The output formats of ``meshals stats --format``.
-STATS_FORMATS: Final = ("table", "jsonl", "csv")
+STATS_FORMATS: Final = ("table", "jsonl", "csv", *OTLP_FORMATS)
 
 #: The output formats of ``meshals graph --format``.
 GRAPH_FORMATS: Final = ("table", "dot", "mermaid", "svg", "json")
@@ -39,7 +40,7 @@ _JSON_LINES: Final = {".jsonl": "jsonl", ".ndjson": "jsonl"}
 #: writes that one. SkyWalking JSON has no extension of its own (it is JSON Lines too).
 EXTENSIONS: Final[dict[str, dict[str, str]]] = {
     "inspect": {".txt": "text", **_JSON_LINES},
-    "analyze": {".txt": "table", **_JSON_LINES, ".csv": "csv"},
+    "analyze": {".txt": "table", **_JSON_LINES, ".csv": "csv", **OTLP_EXTENSIONS},
     "graph": {
         ".txt": "table",
         ".dot": "dot",
@@ -49,7 +50,7 @@ EXTENSIONS: Final[dict[str, dict[str, str]]] = {
         ".svg": "svg",
         ".json": "json",
     },
-    "stats": {".txt": "table", **_JSON_LINES, ".csv": "csv"},
+    "stats": {".txt": "table", **_JSON_LINES, ".csv": "csv", **OTLP_EXTENSIONS},
     "metrics": {".prom": "prometheus", ".txt": "prometheus"},
     "identities": {".txt": "table", ".json": "json", **_JSON_LINES},
 }

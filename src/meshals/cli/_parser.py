@@ -219,7 +219,9 @@ def _add_analysis_commands(commands: argparse._SubParsersAction[argparse.Argumen
         description="Turn ALS capture files into service-mesh metrics, one stream per file, "
         "with SkyWalking's k8s-mesh rules. Prints the metrics on stdout: jsonl, csv and "
         "skywalking-json as they are made (in constant memory; after an error, what came "
-        "before it stays printed), the table at the end." + summary,
+        "before it stays printed), the table at the end; otlp and otlp-json write each call as "
+        "an OpenTelemetry span, linked into one trace per request (by x-request-id), at the "
+        "end." + summary,
     )
     analyze_parser.add_argument("--format", choices=FORMATS, help=_FORMAT_HELP)
     graph_parser = commands.add_parser(
@@ -246,7 +248,9 @@ def _add_analysis_commands(commands: argparse._SubParsersAction[argparse.Argumen
         help="RED statistics per service, instance, endpoint or edge",
         description="Requests, errors and latency percentiles of the calls, each counted once, "
         "grouped by the called service, instance or endpoint, or by edge; optionally per time "
-        "window." + summary,
+        "window; or, with --format otlp or otlp-json, the calls' duration histograms as "
+        "OpenTelemetry metrics (semantic conventions' names and attributes; not --by's groups)."
+        + summary,
     )
     stats_parser.add_argument(
         "--by", choices=STATS_SCOPES, default="service", help="the grouping (default: service)"

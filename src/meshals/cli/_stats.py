@@ -1,5 +1,6 @@
 """``meshals stats``: RED statistics by service, instance, endpoint or edge, optionally per
-time window, as a table, JSON Lines or CSV.
+time window, as a table, JSON Lines or CSV; or the calls' duration histograms as OTLP metrics
+(:mod:`._otlp`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from meshals._errors import MeshalsError
 from meshals.aggregate._red import RedAccumulator, RedStats
 from meshals.capture._detect import Container
 from meshals.model._metrics import ServiceMeshMetric
+from meshals.output._otlp_metrics import otlp_metrics
 from meshals.output._records import red_records
 
 from ._formats import render_stats
+from ._otlp import OTLP_FORMATS, _write_otlp
 from ._run import _analyze_all, _failed, _finish
 
 __all__: list[str] = []
@@ -38,6 +41,12 @@ class _StatsOf:
 
 def _stats(args: argparse.Namespace, *, container: Container | None, out: TextIO) -> int:
     """``stats``: RED statistics per group (and window) as a table, JSON Lines or CSV."""
+    if args.format in OTLP_FORMATS:
+        if args.window_ns is not None:
+            return _failed(MeshalsError("--window does not apply to --format otlp/otlp-json"))
+        return _write_otlp(
+            args, container=container, out=out, build=otlp_metrics, what="histograms"
+        )
     stats = RedAccumulator(args.by, window=args.window_ns)
     try:
         run = _analyze_all(

@@ -1,8 +1,8 @@
 """Other forms of the results: SkyWalking, Istio/Prometheus, graphs, records and notebooks.
 
-SkyWalking's ``ServiceMeshMetrics``, Istio's standard metrics, DOT, Mermaid, SVG and
-networkx graphs, flat records and pandas frames, and the HTML that values show in Jupyter
-(registered here into :mod:`meshals._display`).
+SkyWalking's ``ServiceMeshMetrics``, Istio's standard metrics, OpenTelemetry (OTLP) metrics
+and spans, DOT, Mermaid, SVG and networkx graphs, flat records and pandas frames, and the HTML
+that values show in Jupyter (registered here into :mod:`meshals._display`).
 """
 
 from ._dot import (
@@ -32,6 +32,15 @@ from ._networkx import (
 )
 from ._notebook import (
     latency_chart_svg,
+)
+from ._otlp import (
+    otlp_json,
+)
+from ._otlp_metrics import (
+    otlp_metrics,
+)
+from ._otlp_traces import (
+    otlp_traces,
 )
 from ._skywalking import (
     COLLECT_METHOD,
@@ -66,6 +75,9 @@ __all__ = [
     "istio_metrics",
     "istio_metrics_of",
     "latency_chart_svg",
+    "otlp_json",
+    "otlp_metrics",
+    "otlp_traces",
     "skywalking",
     "skywalking_json",
     "skywalking_metric",
