@@ -46,7 +46,16 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 # Packages an example may need that meshals itself does not depend on.
 OPTIONAL_MODULES = frozenset(
-    {"pandas", "networkx", "prometheus_client", "grpc", "envoy", "yaml", "jsonschema"}
+    {
+        "pandas",
+        "networkx",
+        "prometheus_client",
+        "grpc",
+        "envoy",
+        "yaml",
+        "jsonschema",
+        "opentelemetry",
+    }
 )
 NOT_RUN = re.compile(r"<!--\s*docs:\s*not run\b.*-->")
 ENVOY_CONFIG = re.compile(r"<!--\s*docs:\s*envoy-validate\s*-->")
