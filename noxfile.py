@@ -46,6 +46,12 @@ DEV_GROUPS = [
 def install(session: nox.Session, *args: str, constraints: Path = CONSTRAINTS) -> None:
     """pip install *args* within the pinned versions."""
     session.install("-c", str(constraints), *args)
+    if any(arg.startswith("opentelemetry-proto") for arg in args):
+        # xds-protos ships a pre-2022 copy of opentelemetry.proto at the same paths, and pip may
+        # write it last: put opentelemetry-proto's files back (the Envoy classes work with them).
+        session.install(
+            "-c", str(constraints), "--force-reinstall", "--no-deps", "opentelemetry-proto"
+        )
 
 
 @nox.session(python=PYTHONS)
