@@ -103,7 +103,7 @@ def otlp_metrics(
 
     One ``ResourceMetrics`` per workload that logged calls (``service.name``,
     ``service.instance.id``, ``service.namespace``), one histogram per instrument
-    (:func:`otlp_instrument`: ``http.server.request.duration``, ``http.client.request.duration``,
+    (by protocol and side: ``http.server.request.duration``, ``http.client.request.duration``,
     ``rpc.server.duration``, ``rpc.client.duration`` and meshals' TCP connection durations),
     one data point per attribute set (``call_attributes``: method, status code, gRPC status,
     peer service, ...). Temporality is cumulative; every point starts at the earliest start of
