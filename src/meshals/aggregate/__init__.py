@@ -5,6 +5,14 @@ time windows and summaries. Every aggregate merges exactly, so files analysed ap
 the same result as one analysis.
 """
 
+from ._compare import (
+    DEFAULT_ALPHA,
+    Comparison,
+    EdgeChange,
+    ProportionTest,
+    compare,
+    two_proportion_test,
+)
 from ._health import (
     DEFAULT_THRESHOLDS,
     Health,
@@ -74,9 +82,12 @@ from ._windows import (
 )
 
 __all__ = [
+    "DEFAULT_ALPHA",
     "DEFAULT_THRESHOLDS",
+    "Comparison",
     "ConflictKind",
     "Edge",
+    "EdgeChange",
     "Health",
     "HealthStatus",
     "HealthThresholds",
@@ -87,6 +98,7 @@ __all__ = [
     "NodeHealth",
     "NodeKind",
     "Period",
+    "ProportionTest",
     "RedAccumulator",
     "RedKey",
     "RedRow",
@@ -109,6 +121,7 @@ __all__ = [
     "TrafficStats",
     "WorkloadIdentity",
     "code_class",
+    "compare",
     "edge_health",
     "health_of",
     "identities",
@@ -119,4 +132,5 @@ __all__ = [
     "summarize",
     "topology",
     "topology_health",
+    "two_proportion_test",
 ]
