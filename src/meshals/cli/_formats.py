@@ -31,6 +31,9 @@ GRAPH_FORMATS: Final = ("table", "dot", "mermaid", "svg", "json")
 #: The output formats of ``meshals identities --format``.
 IDENTITIES_FORMATS: Final = ("table", "json", "jsonl")
 
+#: The output formats of ``meshals diff --format``.
+DIFF_FORMATS: Final = ("table", "jsonl", "json", "dot", "svg")
+
 #: The output formats of ``meshals inspect --format`` (``--json`` is ``--format jsonl``).
 INSPECT_FORMATS: Final = ("text", "jsonl")
 
@@ -53,6 +56,14 @@ EXTENSIONS: Final[dict[str, dict[str, str]]] = {
     "stats": {".txt": "table", **_JSON_LINES, ".csv": "csv", **OTLP_EXTENSIONS},
     "metrics": {".prom": "prometheus", ".txt": "prometheus"},
     "identities": {".txt": "table", ".json": "json", **_JSON_LINES},
+    "diff": {
+        ".txt": "table",
+        **_JSON_LINES,
+        ".json": "json",
+        ".dot": "dot",
+        ".gv": "dot",
+        ".svg": "svg",
+    },
 }
 
 

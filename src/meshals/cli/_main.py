@@ -12,6 +12,8 @@ One module per command:
 - ``meshals metrics`` (``_metrics``): Istio's standard metrics in Prometheus' text format.
 - ``meshals identities`` (``_identities``): the SPIFFE ids each workload presented, with their
   conflicts, as a table, JSON or JSON Lines.
+- ``meshals diff`` (``_diff``): what changed between two captures (BEFORE... -- AFTER...), as
+  a table, JSON Lines, JSON, DOT or SVG.
 
 The analysing commands (all but ``inspect``) share their input and analysis options
 (``_parser``) and how files are read, analysed and summed up on stderr (``_run``). Every
@@ -30,6 +32,7 @@ from typing import TextIO
 from meshals.capture._detect import Container
 
 from ._analyze import _analyze
+from ._diff import _diff, sides_marked
 from ._graph import _graph
 from ._identities import _identities
 from ._inputs import inputs
@@ -47,7 +50,8 @@ __all__ = ["entrypoint", "main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``meshals`` command with *argv* (default: ``sys.argv[1:]``); the exit status."""
-    args = build_parser().parse_args(attach_negative_times(sys.argv[1:] if argv is None else argv))
+    argv = sides_marked(attach_negative_times(sys.argv[1:] if argv is None else argv))
+    args = build_parser().parse_args(argv)
     _check_output_args(args)
     if args.command != "inspect":
         _check_analysis_args(args)
@@ -149,6 +153,7 @@ _COMMANDS: dict[str, Callable[..., int]] = {
     "stats": _stats,
     "metrics": _metrics,
     "identities": _identities,
+    "diff": _diff,
 }
 
 # What each command writes, as the line after ``-o PATH`` says.
@@ -159,4 +164,5 @@ _WHAT = {
     "stats": "the statistics",
     "metrics": "the metrics",
     "identities": "the identities",
+    "diff": "the comparison",
 }

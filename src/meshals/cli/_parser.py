@@ -20,7 +20,9 @@ from meshals.model._metrics import K8S_MESH
 from meshals.model._role import Role
 from meshals.output._records import STATS_SCOPES
 
+from ._diff import check_sides
 from ._formats import (
+    DIFF_FORMATS,
     FORMATS,
     GRAPH_FORMATS,
     IDENTITIES_FORMATS,
@@ -284,16 +286,48 @@ def _add_analysis_commands(commands: argparse._SubParsersAction[argparse.Argumen
         "on stderr, and in the JSON output." + summary,
     )
     identities_parser.add_argument("--format", choices=IDENTITIES_FORMATS, help=_FORMAT_HELP)
+    diff_parser = _add_diff_command(commands, shared, summary)
     command_parsers = {
         "analyze": analyze_parser,
         "graph": graph_parser,
         "stats": stats_parser,
         "metrics": metrics_parser,
         "identities": identities_parser,
+        "diff": diff_parser,
     }
     for command, command_parser in command_parsers.items():
         _add_output_option(command_parser, command)
         command_parser.set_defaults(command_parser=command_parser)  # for usage errors later
+
+
+def _add_diff_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    shared: list[argparse.ArgumentParser],
+    summary: str,
+) -> argparse.ArgumentParser:
+    diff_parser = commands.add_parser(
+        "diff",
+        parents=shared,
+        usage=f"{_PROG} diff [options] BEFORE... -- AFTER...",
+        help="what changed between two captures: BEFORE... -- AFTER...",
+        description="Compare two captures (each FILE one stream, both sides analysed alike):"
+        " services and edges that appeared or vanished, and per edge in both the request rate"
+        " (over each side's own period), the 4xx and 5xx shares with a pooled two-proportion"
+        " z-test (a regression: the share rose with p < --alpha), and latency p50/p90/p99."
+        " The FILEs before -- are BEFORE, those after it AFTER; options may stand on either"
+        " side." + summary,
+    )
+    diff_parser.add_argument(
+        "--after", nargs="+", default=[], metavar="FILE", help="the AFTER files (what -- starts)"
+    )
+    diff_parser.add_argument(
+        "--alpha",
+        type=float,
+        default=0.05,
+        help="the significance level of a regression (default: 0.05)",
+    )
+    diff_parser.add_argument("--format", choices=DIFF_FORMATS, help=_FORMAT_HELP)
+    return diff_parser
 
 
 _FORMAT_HELP = "the output (default: table, or what -o's extension names)"
@@ -306,6 +340,7 @@ DEFAULT_FORMATS: Final = {
     "stats": "table",
     "metrics": "prometheus",
     "identities": "table",
+    "diff": "table",
 }
 
 
@@ -345,6 +380,8 @@ def _check_time_range(args: argparse.Namespace) -> None:
 def _check_analysis_args(args: argparse.Namespace) -> None:
     """Usage errors the parser cannot find itself (exit status 2)."""
     error = args.command_parser.error
+    if args.command == "diff":
+        check_sides(args)
     if bool(args.files) == bool(args.example):
         error("give capture FILEs or --example NAME (not both)")
     _check_inputs(args)

@@ -5,6 +5,11 @@ and spans, DOT, Mermaid, SVG and networkx graphs, flat records and pandas frames
 that values show in Jupyter (registered here into :mod:`meshals._display`).
 """
 
+from ._diff import (
+    comparison_records,
+    diff_dot,
+    diff_svg,
+)
 from ._dot import (
     to_dot,
 )
@@ -70,6 +75,9 @@ __all__ = [
     "MeshProbeDownstream",
     "ServiceMeshMetrics",
     "builtin_svg",
+    "comparison_records",
+    "diff_dot",
+    "diff_svg",
     "graph_json",
     "graphviz_svg",
     "istio_metrics",
