@@ -22,7 +22,6 @@ from ._traffic import TrafficStats
 
 __all__ = [
     "DEFAULT_ALPHA",
-    "QUANTILES",
     "Comparison",
     "EdgeChange",
     "ProportionTest",

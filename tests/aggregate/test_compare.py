@@ -1,0 +1,194 @@
+"""compare(): what changed between the bookinfo recordings and the same capture with changes
+injected (tests/fixtures/diff: reviews fails, productpage calls a new reviews-v2, its call to
+recommendations is gone)."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import statistics
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+import meshals
+from meshals import AggregateError, Summary, compare
+from meshals.aggregate import Comparison, ProportionTest, two_proportion_test
+
+FIXTURES = Path(__file__).parents[1] / "fixtures"
+BEFORE = sorted((FIXTURES / "envoy").glob("*.bin"))
+AFTER = sorted((FIXTURES / "diff" / "after").glob("*.bin"))
+RESOLVER = meshals.StaticResolver.from_json(
+    (FIXTURES / "diff" / "resolver.json").read_bytes(), source="resolver.json"
+)
+
+
+def _summary(paths: Sequence[Path]) -> Summary:
+    with contextlib.ExitStack() as stack:
+        streams = [stack.enter_context(meshals.read(path)) for path in paths]
+        return meshals.summarize(streams, resolver=RESOLVER)
+
+
+@pytest.fixture(scope="module")
+def before() -> Summary:
+    return _summary(BEFORE)
+
+
+@pytest.fixture(scope="module")
+def after() -> Summary:
+    return _summary(AFTER)
+
+
+def textbook_p_value(x1: int, n1: int, x2: int, n2: int) -> float:
+    """The pooled two-proportion z-test as textbooks write it, with the standard normal CDF
+    of the standard library (not math.erfc, which compare() uses)."""
+    p1, p2 = x1 / n1, x2 / n2
+    pooled = (x1 + x2) / (n1 + n2)
+    standard_error = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    z = (p2 - p1) / standard_error
+    return 2 * (1 - statistics.NormalDist().cdf(abs(z)))
+
+
+def _keys(edges: Sequence[meshals.aggregate.Edge]) -> list[tuple[str, str]]:
+    return [(edge.source, edge.destination) for edge in edges]
+
+
+def _tests(comparison: Comparison) -> Iterator[ProportionTest]:
+    for change in comparison.edges:
+        yield change.errors_4xx
+        yield change.errors_5xx
+
+
+def test_what_appeared_and_vanished(before: Summary, after: Summary) -> None:
+    comparison = compare(before, after)
+    assert comparison.services_added == ("reviews-v2",)
+    assert comparison.services_removed == ("recommendations",)
+    assert _keys(comparison.edges_added) == [("productpage", "reviews-v2")]
+    assert _keys(comparison.edges_removed) == [("productpage", "recommendations")]
+    assert [(change.source, change.destination) for change in comparison.edges] == [
+        ("UNKNOWN", "istio-ingressgateway"),
+        ("istio-ingressgateway", "productpage"),
+        ("productpage", "UNKNOWN"),
+        ("productpage", "details"),
+        ("productpage", "mongodb"),
+        ("productpage", "mysqldb"),
+        ("productpage", "reviews"),
+        ("reviews", "ratings"),
+    ]
+    assert comparison.changed
+
+
+def test_the_failing_service_is_the_one_regression(before: Summary, after: Summary) -> None:
+    comparison = compare(before, after)
+    (regression,) = comparison.regressions
+    assert (regression.source, regression.destination) == ("productpage", "reviews")
+    assert regression.regressed == ("5xx",)
+    test = regression.errors_5xx
+    # Before: one 500 and one reset of five calls; after: all five answered 503.
+    assert (test.before, test.before_total, test.after, test.after_total) == (2, 5, 5, 5)
+    assert test.rate_before == 0.4
+    assert test.rate_after == 1.0
+    assert test.p_value == pytest.approx(textbook_p_value(2, 5, 5, 5), rel=1e-12)
+    assert test.p_value == pytest.approx(0.03843393, abs=1e-8)
+    assert test.z == pytest.approx(0.6 / math.sqrt(0.7 * 0.3 * 0.4), rel=1e-12)
+    # The 4xx share did not move: no errors on either side, no test.
+    assert regression.errors_4xx == ProportionTest(
+        before=0, before_total=5, after=0, after_total=5, z=None, p_value=None
+    )
+
+
+def test_the_regression_needs_p_below_alpha(before: Summary, after: Summary) -> None:
+    assert compare(before, after, alpha=0.03).regressions == ()
+    assert len(compare(before, after, alpha=0.04).regressions) == 1
+
+
+def test_rates_are_over_each_sides_period(before: Summary, after: Summary) -> None:
+    comparison = compare(before, after)
+    # The changes kept every timestamp: both sides span the same period.
+    assert before.topology.period == after.topology.period
+    seconds = before.topology.period.seconds
+    assert seconds is not None
+    by_key = {(change.source, change.destination): change for change in comparison.edges}
+    reviews = by_key["productpage", "reviews"]
+    assert (reviews.rate_before, reviews.rate_after) == (5 / seconds, 5 / seconds)
+    assert reviews.rate_change == 0.0
+    (new,) = comparison.edges_added
+    assert after.topology.rate(new.source, new.destination) == 1 / seconds
+    assert comparison.to_dict()["edges_added"] == [
+        {"source": "productpage", "destination": "reviews-v2", "requests": 1, "rate": 1 / seconds}
+    ]
+
+
+def test_latency_quantiles_come_from_both_sketches(before: Summary, after: Summary) -> None:
+    comparison = compare(before, after)
+    edge = before.topology.edge("productpage", "reviews").combined()
+    (change,) = [item for item in comparison.edges if item.destination == "reviews"]
+    # Only the response codes changed: the same durations, the same sketch.
+    for q in (0.5, 0.9, 0.99):
+        assert change.latency(q) == (edge.latency.quantile(q), edge.latency.quantile(q))
+    assert change.to_dict()["latency_ns"] == {
+        "p50": {"before": edge.p50, "after": edge.p50, "change": 0},
+        "p90": {"before": edge.p90, "after": edge.p90, "change": 0},
+        "p99": {"before": edge.p99, "after": edge.p99, "change": 0},
+    }
+
+
+def test_an_unchanged_capture_reports_nothing(before: Summary) -> None:
+    comparison = compare(before, before)
+    assert not comparison.changed
+    assert comparison.services_added == comparison.services_removed == ()
+    assert comparison.edges_added == comparison.edges_removed == ()
+    assert comparison.regressions == ()
+    p_values = {test.p_value for test in _tests(comparison)}
+    assert p_values == {1.0, None}
+    for change in comparison.edges:
+        assert change.rate_change == 0.0
+
+
+def test_appear_and_vanish_are_symmetric(before: Summary, after: Summary) -> None:
+    forward, backward = compare(before, after), compare(after, before)
+    assert backward.services_added == forward.services_removed
+    assert backward.services_removed == forward.services_added
+    assert _keys(backward.edges_added) == _keys(forward.edges_removed)
+    assert _keys(backward.edges_removed) == _keys(forward.edges_added)
+    # The same test the other way round: the same p-value, but a fall is no regression.
+    assert [test.p_value for test in _tests(backward)] == [test.p_value for test in _tests(forward)]
+    assert backward.regressions == ()
+
+
+def test_summaries_and_graphs_compare_alike(before: Summary, after: Summary) -> None:
+    assert compare(before, after) == compare(before.topology, after.topology)
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        ((5, 100, 20, 100), textbook_p_value(5, 100, 20, 100)),
+        ((30, 1000, 45, 1100), textbook_p_value(30, 1000, 45, 1100)),
+        ((1, 3, 0, 7), textbook_p_value(1, 3, 0, 7)),
+    ],
+)
+def test_two_proportion_test_is_the_textbooks(
+    counts: tuple[int, int, int, int], expected: float
+) -> None:
+    assert two_proportion_test(*counts).p_value == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [(0, 0, 1, 5), (1, 5, 0, 0), (0, 5, 0, 5), (5, 5, 3, 3)],
+    ids=["no-requests-before", "no-requests-after", "no-errors", "all-errors"],
+)
+def test_two_proportion_test_is_undefined_without_variance(
+    counts: tuple[int, int, int, int],
+) -> None:
+    test = two_proportion_test(*counts)
+    assert (test.z, test.p_value) == (None, None)
+    assert not test.rose(0.05)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0, -0.1, 2.0])
+def test_alpha_must_be_a_probability(alpha: float) -> None:
+    with pytest.raises(AggregateError, match="alpha must be between 0 and 1"):
+        compare(Summary(), Summary(), alpha=alpha)
