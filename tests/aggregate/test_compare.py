@@ -120,6 +120,22 @@ def test_rates_are_over_each_sides_period(before: Summary, after: Summary) -> No
     ]
 
 
+def test_each_side_divides_by_its_own_period(before: Summary) -> None:
+    # reviews' own log spans less time than the whole recording.
+    reviews_only = _summary([FIXTURES / "envoy" / "reviews-http.bin"])
+    seconds_before = before.topology.period.seconds
+    seconds_after = reviews_only.topology.period.seconds
+    assert seconds_before is not None
+    assert seconds_after is not None
+    assert seconds_after < seconds_before
+    comparison = compare(before, reviews_only)
+    by_key = {(change.source, change.destination): change for change in comparison.edges}
+    ratings = by_key["reviews", "ratings"]
+    assert ratings.rate_before == 4 / seconds_before
+    assert ratings.rate_after == 4 / seconds_after
+    assert ratings.rate_change == 4 / seconds_after - 4 / seconds_before
+
+
 def test_latency_quantiles_come_from_both_sketches(before: Summary, after: Summary) -> None:
     comparison = compare(before, after)
     edge = before.topology.edge("productpage", "reviews").combined()

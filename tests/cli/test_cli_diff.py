@@ -4,6 +4,7 @@ changes injected (tests/fixtures/diff)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -131,6 +132,40 @@ def test_svg(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     # Graphviz writes "-" as "&#45;".
     assert "<title>productpage&#45;&gt;reviews&#45;v2</title>" in picture
     assert "5xx 40% &#45;&gt; 100% (p=0.0384)" in picture
+
+
+def test_svg_by_meshals_own_layout(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = diff(capsys, "--format", "svg", "--renderer", "builtin")
+    assert status == 0
+    changes = {
+        (match.group(1), match.group(2)): match.group(3)
+        for match in re.finditer(
+            r'<g class="edge" data-source="([^"]*)" data-destination="([^"]*)"'
+            r' data-change="([^"]*)">',
+            out,
+        )
+    }
+    assert changes == {
+        ("UNKNOWN", "istio-ingressgateway"): "kept",
+        ("istio-ingressgateway", "productpage"): "kept",
+        ("productpage", "UNKNOWN"): "kept",
+        ("productpage", "details"): "kept",
+        ("productpage", "mongodb"): "kept",
+        ("productpage", "mysqldb"): "kept",
+        ("productpage", "recommendations"): "removed",
+        ("productpage", "reviews"): "regressed",
+        ("productpage", "reviews-v2"): "added",
+        ("reviews", "ratings"): "kept",
+    }
+    nodes = dict(re.findall(r'<g class="node" data-name="([^"]*)" data-change="([^"]*)">', out))
+    assert {name: change for name, change in nodes.items() if change != "kept"} == {
+        "recommendations": "removed",
+        "reviews-v2": "added",
+    }
+    assert ">5xx 40% -&gt; 100% (p=0.0384)</text>" in out
+    legend = out.split('<g class="legend"')[1]
+    for line in ("added", "removed", "regressed", "kept", "4xx or 5xx rate rose, p &lt; alpha"):
+        assert f">{line}</text>" in legend
 
 
 def test_an_unchanged_capture(capsys: pytest.CaptureFixture[str]) -> None:

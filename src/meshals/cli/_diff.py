@@ -16,7 +16,8 @@ from meshals._errors import MeshalsError
 from meshals.aggregate._compare import Comparison, compare
 from meshals.aggregate._topology import Topology, TopologyAccumulator, topology
 from meshals.capture._detect import Container
-from meshals.output._diff import comparison_records, diff_dot, diff_svg
+from meshals.output._diff import comparison_records, diff_dot
+from meshals.output._diff_svg import diff_svg
 
 from ._diff_table import comparison_table
 from ._inputs import STDIN_ARGUMENT, stdin_count
@@ -84,7 +85,11 @@ def _diff(args: argparse.Namespace, *, container: Container | None, out: TextIO)
     try:
         before, first = _side(args, container)
         after, second = _side(argparse.Namespace(**{**vars(args), "files": args.after}), container)
-        text = _DIFF_TEXT[args.format](compare(before, after, alpha=args.alpha))
+        comparison = compare(before, after, alpha=args.alpha)
+        if args.format == "svg":
+            text = diff_svg(comparison, renderer=args.renderer)
+        else:
+            text = _DIFF_TEXT[args.format](comparison)
     except (MeshalsError, OSError) as exc:
         return _failed(exc)
     out.write(text)
@@ -101,5 +106,4 @@ _DIFF_TEXT: dict[str, Callable[[Comparison], str]] = {
     "jsonl": _jsonl,
     "json": lambda comparison: json.dumps(comparison.to_dict(), indent=2) + "\n",
     "dot": diff_dot,
-    "svg": diff_svg,
 }

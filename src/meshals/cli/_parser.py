@@ -238,12 +238,7 @@ def _add_analysis_commands(commands: argparse._SubParsersAction[argparse.Argumen
         + summary,
     )
     graph_parser.add_argument("--format", choices=GRAPH_FORMATS, help=_FORMAT_HELP)
-    graph_parser.add_argument(
-        "--renderer",
-        choices=("auto", "graphviz", "builtin"),
-        default="auto",
-        help="how SVG is drawn: Graphviz' dot, meshals' own layout, or dot when installed",
-    )
+    _add_renderer_option(graph_parser)
     stats_parser = commands.add_parser(
         "stats",
         parents=shared,
@@ -300,6 +295,15 @@ def _add_analysis_commands(commands: argparse._SubParsersAction[argparse.Argumen
         command_parser.set_defaults(command_parser=command_parser)  # for usage errors later
 
 
+def _add_renderer_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--renderer",
+        choices=("auto", "graphviz", "builtin"),
+        default="auto",
+        help="how SVG is drawn: Graphviz' dot, meshals' own layout, or dot when installed",
+    )
+
+
 def _add_diff_command(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     shared: list[argparse.ArgumentParser],
@@ -327,6 +331,7 @@ def _add_diff_command(
         help="the significance level of a regression (default: 0.05)",
     )
     diff_parser.add_argument("--format", choices=DIFF_FORMATS, help=_FORMAT_HELP)
+    _add_renderer_option(diff_parser)
     return diff_parser
 
 

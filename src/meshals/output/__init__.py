@@ -8,6 +8,8 @@ that values show in Jupyter (registered here into :mod:`meshals._display`).
 from ._diff import (
     comparison_records,
     diff_dot,
+)
+from ._diff_svg import (
     diff_svg,
 )
 from ._dot import (

@@ -3,7 +3,7 @@
 :func:`comparison_records` flattens a :class:`~meshals.aggregate.Comparison` into one record per
 service or edge that appeared or vanished and one per edge in both; :func:`diff_dot` draws the
 union of both service graphs with what changed marked (added green, removed grey and dashed,
-regressed red and thick), with a legend; :func:`diff_svg` is that drawing by Graphviz.
+regressed red and thick), with a legend (:func:`~meshals.output.diff_svg` draws it as SVG).
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Final
 
+import attrs
+
 from meshals.aggregate._compare import Comparison, EdgeChange, ProportionTest
 from meshals.aggregate._topology import Edge, ServiceNode
 
 from ._dot import _DOT_SHAPES, _dot_id, _dot_label, _dot_string
-from ._svg import graphviz_svg
 
-__all__ = ["comparison_records", "diff_dot", "diff_svg"]
+__all__ = ["comparison_records", "diff_dot"]
 
 #: Each kind of change: its colour, line style and width, and its legend text.
 CHANGE_STYLES: Final = {
@@ -101,9 +102,13 @@ def _style(status: str) -> str:
     )
 
 
+#: The caption under a service's name, by its change.
+NODE_CAPTIONS: Final = {"added": "(new)", "removed": "(gone)", "kept": ""}
+
+
 def _node_line(node: ServiceNode, status: str) -> str:
     colour, line, width, _ = CHANGE_STYLES[status]
-    caption = {"added": "(new)", "removed": "(gone)"}.get(status, "")
+    caption = NODE_CAPTIONS[status]
     return (
         f"  {_dot_id(node.name)} [label={_dot_label((node.name, caption))},"
         f" shape={_DOT_SHAPES[node.kind]}, color={_dot_string(colour)},"
@@ -125,6 +130,55 @@ def _legend() -> list[str]:
     return lines
 
 
+@attrs.frozen
+class DrawnEdge:
+    """An edge of the drawing: its ends, its label lines and its change (a
+    :data:`CHANGE_STYLES` key)."""
+
+    source: str
+    destination: str
+    lines: tuple[str, ...]
+    status: str
+
+
+def drawn_nodes(comparison: Comparison) -> dict[str, tuple[ServiceNode, str]]:
+    """Every service of either side, by name (sorted), with its change: ``added``,
+    ``removed`` or ``kept``."""
+    before, after = comparison.before, comparison.after
+    nodes: dict[str, tuple[ServiceNode, str]] = {}
+    for name in sorted(before.nodes.keys() | after.nodes.keys()):
+        if name in comparison.services_added:
+            nodes[name] = (after.nodes[name], "added")
+        elif name in comparison.services_removed:
+            nodes[name] = (before.nodes[name], "removed")
+        else:
+            nodes[name] = (before.nodes[name].merge(after.nodes[name]), "kept")
+    return nodes
+
+
+def drawn_edges(comparison: Comparison) -> list[DrawnEdge]:
+    """Every edge of either side, sorted by its ends, with its label and change."""
+    before, after = comparison.before, comparison.after
+    drawn: list[DrawnEdge] = []
+    for edge in comparison.edges_added:
+        rate = after.rate(edge.source, edge.destination)
+        drawn.append(DrawnEdge(edge.source, edge.destination, (f"new: {_rate(rate)}",), "added"))
+    for edge in comparison.edges_removed:
+        rate = before.rate(edge.source, edge.destination)
+        label = (f"gone: was {_rate(rate)}",)
+        drawn.append(DrawnEdge(edge.source, edge.destination, label, "removed"))
+    for change in comparison.edges:
+        drawn.append(
+            DrawnEdge(change.source, change.destination, _change_lines(change), edge_status(change))
+        )
+    return sorted(drawn, key=lambda edge: (edge.source, edge.destination))
+
+
+def title(comparison: Comparison) -> str:
+    """The drawing's title."""
+    return f"What changed (alpha {comparison.alpha:g})"
+
+
 def diff_dot(comparison: Comparison) -> str:
     """Both service graphs as one, in Graphviz' DOT language, with what changed marked.
 
@@ -133,48 +187,19 @@ def diff_dot(comparison: Comparison) -> str:
     their rate before and after, their error shares with the test's p-value, and p99
     latency. A legend cluster names each style.
     """
-    before, after = comparison.before, comparison.after
-    added = set(comparison.services_added)
-    removed = set(comparison.services_removed)
     lines = [
         "digraph meshals_diff {",
         "  rankdir=LR;",
-        f"  label={_dot_string(f'What changed (alpha {comparison.alpha:g})')};"
-        ' labelloc=t; fontname="Helvetica";',
+        f'  label={_dot_string(title(comparison))}; labelloc=t; fontname="Helvetica";',
         '  node [fontname="Helvetica", fontsize=11, fillcolor="#ffffff"];',
         '  edge [fontname="Helvetica", fontsize=9];',
     ]
-    for name in sorted(before.nodes.keys() | after.nodes.keys()):
-        if name in added:
-            lines.append(_node_line(after.nodes[name], "added"))
-        elif name in removed:
-            lines.append(_node_line(before.nodes[name], "removed"))
-        else:
-            lines.append(_node_line(before.nodes[name].merge(after.nodes[name]), "kept"))
-    drawn: list[tuple[str, str, tuple[str, ...], str]] = []
-    for edge in comparison.edges_added:
-        rate = after.rate(edge.source, edge.destination)
-        drawn.append((edge.source, edge.destination, (f"new: {_rate(rate)}",), "added"))
-    for edge in comparison.edges_removed:
-        rate = before.rate(edge.source, edge.destination)
-        drawn.append((edge.source, edge.destination, (f"gone: was {_rate(rate)}",), "removed"))
-    for change in comparison.edges:
-        status = edge_status(change)
-        drawn.append((change.source, change.destination, _change_lines(change), status))
-    for source, destination, label, status in sorted(drawn):
+    lines.extend(_node_line(node, status) for node, status in drawn_nodes(comparison).values())
+    for edge in drawn_edges(comparison):
         lines.append(
-            f"  {_dot_id(source)} -> {_dot_id(destination)}"
-            f" [label={_dot_label(label)}, {_style(status)}];"
+            f"  {_dot_id(edge.source)} -> {_dot_id(edge.destination)}"
+            f" [label={_dot_label(edge.lines)}, {_style(edge.status)}];"
         )
     lines.extend(_legend())
     lines.append("}")
     return "\n".join(lines) + "\n"
-
-
-def diff_svg(comparison: Comparison, *, dot: str | None = None) -> str:
-    """:func:`diff_dot` drawn by Graphviz' ``dot``.
-
-    Raises:
-        GraphRenderError: ``dot`` is not installed or failed.
-    """
-    return graphviz_svg(diff_dot(comparison), dot=dot)

@@ -170,15 +170,23 @@ class _Placed:
         return self.slots[item].top + self.slots[item].anchor
 
 
-def graph_layout(graph: Topology) -> GraphLayout:
+def graph_layout(
+    graph: Topology, *, labels: Mapping[tuple[str, str], tuple[str, ...]] | None = None
+) -> GraphLayout:
     """Lay out the graph left to right (see the module docstring).
+
+    Args:
+        graph: the service graph.
+        labels: each edge's label lines (default the graph's own, :func:`edge_lines`); a
+            drawing of other figures (``meshals diff``'s) places its own.
 
     Returns:
         The geometry; the same graph always gives the same layout.
     """
     names = list(graph.nodes)
     loops = {key for key in graph.edges if key[0] == key[1]}
-    labels = {key: edge_lines(edge) for key, edge in graph.edges.items()}
+    if labels is None:
+        labels = {key: edge_lines(edge) for key, edge in graph.edges.items()}
     layered = order(names, [key for key in graph.edges if key not in loops])
     sides = _side_counts(layered)
     slots = [

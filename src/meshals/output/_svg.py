@@ -204,17 +204,41 @@ def _text(x: float, y: float, text: str, size: float, **attributes: str) -> str:
 
 
 def _svg_node(name: str, node: ServiceNode, box: Rect, status: HealthStatus) -> str:
-    colour = HEALTH_COLOURS[status]
-    dashed = ' stroke-dasharray="6,3"' if node.kind in (NodeKind.UNKNOWN, NodeKind.PSEUDO) else ""
-    radius = box.height / 2 if node.kind is NodeKind.UNKNOWN else 8
-    caption = _node_caption(node)
+    dashed = node.kind in (NodeKind.UNKNOWN, NodeKind.PSEUDO)
+    return service_box(
+        name,
+        node.kind,
+        box,
+        caption=_node_caption(node),
+        colour=HEALTH_COLOURS[status],
+        data=f'data-health="{status.value}"',
+        dash=' stroke-dasharray="6,3"' if dashed else "",
+    )
+
+
+def service_box(
+    name: str,
+    kind: NodeKind,
+    box: Rect,
+    *,
+    caption: str,
+    colour: str,
+    data: str,
+    dash: str = "",
+    stroke_width: float = 2.5,
+    caption_colour: str = _CAPTION_COLOUR,
+) -> str:
+    """A service drawn in its box: a ``<g class="node">`` with ``data`` (more attributes),
+    the name and the caption under it; an unknown peer's box is round."""
+    radius = box.height / 2 if kind is NodeKind.UNKNOWN else 8
     centre, middle = box.x + box.width / 2, box.y + box.height / 2
     name_y = middle + (-1 if caption else NAME_FONT / 3)
     lines = [
-        f'<g class="node" data-name={quoteattr(name)} data-health="{status.value}">',
+        f'<g class="node" data-name={quoteattr(name)} {data}>',
         f"<title>{escape(name)}</title>",
         f'<rect x="{box.x:.1f}" y="{box.y:.1f}" width="{box.width:.1f}" height="{box.height:g}"'
-        f' rx="{radius:.0f}" fill="#ffffff" stroke="{colour}" stroke-width="2.5"{dashed}/>',
+        f' rx="{radius:.0f}" fill="#ffffff" stroke="{colour}" stroke-width="{stroke_width:g}"'
+        f"{dash}/>",
         _text(centre, name_y, name, NAME_FONT, text_anchor="middle", fill=TEXT_COLOUR),
     ]
     if caption:
@@ -225,7 +249,7 @@ def _svg_node(name: str, node: ServiceNode, box: Rect, status: HealthStatus) -> 
                 caption,
                 CAPTION_FONT,
                 text_anchor="middle",
-                fill=_CAPTION_COLOUR,
+                fill=caption_colour,
             )
         )
     lines.append("</g>")
@@ -250,17 +274,35 @@ def _path(pieces: tuple[Piece, ...]) -> str:
 
 
 def _svg_edge(place: EdgePlace, status: HealthStatus, *, dashed: bool) -> str:
-    colour = HEALTH_COLOURS[status]
-    label = place.label
-    dash = ' stroke-dasharray="7,4"' if dashed else ""
     plaintext = ' data-plaintext-into-meshed="true"' if dashed else ""
+    return edge_line(
+        place,
+        colour=HEALTH_COLOURS[status],
+        marker=f"arrow-{status.value}",
+        data=f'data-health="{status.value}"{plaintext}',
+        dash=' stroke-dasharray="7,4"' if dashed else "",
+    )
+
+
+def edge_line(
+    place: EdgePlace,
+    *,
+    colour: str,
+    marker: str,
+    data: str,
+    dash: str = "",
+    stroke_width: float = 1.8,
+    label_colour: str = TEXT_COLOUR,
+) -> str:
+    """An edge drawn along its place: a ``<g class="edge">`` with ``data`` (more attributes),
+    the path ending in the marker ``marker`` (an id), and the label lines on it."""
+    label = place.label
     lines = [
         f'<g class="edge" data-source={quoteattr(place.source)}'
-        f" data-destination={quoteattr(place.destination)}"
-        f' data-health="{status.value}"{plaintext}>',
+        f" data-destination={quoteattr(place.destination)} {data}>",
         f"<title>{escape(place.source)} -&gt; {escape(place.destination)}</title>",
-        f'<path d="{_path(place.pieces)}" fill="none" stroke="{colour}" stroke-width="1.8"'
-        f'{dash} marker-end="url(#arrow-{status.value})"/>',
+        f'<path d="{_path(place.pieces)}" fill="none" stroke="{colour}"'
+        f' stroke-width="{stroke_width:g}"{dash} marker-end="url(#{marker})"/>',
     ]
     centre = label.x + label.width / 2
     for index, line in enumerate(place.lines):
@@ -269,7 +311,7 @@ def _svg_edge(place: EdgePlace, status: HealthStatus, *, dashed: bool) -> str:
             lines.extend(_locked_line(centre, baseline, line))
             continue
         lines.append(
-            _text(centre, baseline, line, LABEL_FONT, text_anchor="middle", fill=TEXT_COLOUR)
+            _text(centre, baseline, line, LABEL_FONT, text_anchor="middle", fill=label_colour)
         )
     lines.append("</g>")
     return "\n".join(lines)
