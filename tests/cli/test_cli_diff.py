@@ -194,6 +194,17 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str], argv: list[str], messa
     assert message in capsys.readouterr().err
 
 
+def test_each_side_has_its_own_relative_time_range(capsys: pytest.CaptureFixture[str]) -> None:
+    reviews = str(FIXTURES / "envoy" / "reviews-http.bin")
+    status, _, err = run(capsys, "diff", "--since", "-2s", reviews, "--", AFTER)
+    assert status == 0
+    warning, before, after, summary = err.splitlines()
+    assert warning.endswith("every workload is UNKNOWN")  # once, for both sides
+    assert before.startswith("meshals: BEFORE: time range: entries that started at or after ")
+    assert after.startswith("meshals: AFTER: time range: entries that started at or after ")
+    assert summary.startswith("meshals: 7 files: ")
+
+
 def test_a_missing_file_fails(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     status, out, err = run(capsys, "diff", *BEFORE, "--", str(tmp_path / "missing.bin"))
     assert (status, out) == (1, "")

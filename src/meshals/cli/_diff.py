@@ -72,7 +72,8 @@ def _both(first: _Run, second: _Run) -> _Run:
     return _Run(
         files=first.files + second.files,
         naming_notes=first.naming_notes,  # both sides loaded the same naming files
-        notes=[*first.notes, *second.notes],
+        notes=[*(f"BEFORE: {note}" for note in first.notes)]
+        + [f"AFTER: {note}" for note in second.notes],
         warnings=[*first.warnings, *second.warnings],
         accounts=[*first.accounts, *second.accounts],
         unnamed=first.unnamed,
