@@ -102,7 +102,7 @@ def two_proportion_test(
 
     >>> test = two_proportion_test(5, 100, 20, 100)
     >>> round(test.z, 4), round(test.p_value, 6)
-    (3.1623, 0.001565)
+    (3.2071, 0.001341)
     >>> two_proportion_test(0, 10, 0, 10).p_value is None  # no errors on either side
     True
     """
