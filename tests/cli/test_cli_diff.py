@@ -168,6 +168,19 @@ def test_svg_by_meshals_own_layout(capsys: pytest.CaptureFixture[str]) -> None:
         assert f">{line}</text>" in legend
 
 
+def test_without_graphviz_auto_draws_with_meshals_own_layout(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, builtin, _ = diff(capsys, "--format", "svg", "--renderer", "builtin")
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    status, out, err = diff(capsys, "--format", "svg")
+    assert (status, out) == (0, builtin)
+    assert err == SUMMARY + (
+        "meshals: note: Graphviz' dot is not installed, so meshals' own layout drew the picture"
+        " (for Graphviz': apt-get install graphviz, brew install graphviz)\n"
+    )
+
+
 def test_an_unchanged_capture(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(capsys, "diff", "--resolver", RESOLVER, *BEFORE, "--", *BEFORE)
     assert status == 0

@@ -20,6 +20,7 @@ from meshals.output._diff import comparison_records, diff_dot
 from meshals.output._diff_svg import diff_svg
 
 from ._diff_table import comparison_table
+from ._graph import note_renderer
 from ._inputs import STDIN_ARGUMENT, stdin_count
 from ._run import _analyze_all, _failed, _finish, _Run
 
@@ -95,6 +96,8 @@ def _diff(args: argparse.Namespace, *, container: Container | None, out: TextIO)
         return _failed(exc)
     out.write(text)
     _finish(_both(first, second))
+    if args.format == "svg":
+        note_renderer(args)
     return 0
 
 

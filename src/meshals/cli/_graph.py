@@ -50,23 +50,25 @@ def _graph(args: argparse.Namespace, *, container: Container | None, out: TextIO
         return _failed(exc)
     out.write(text)
     _finish(run)
-    drawn = args.format == "svg" or picture_path is not None
-    # "auto" without Graphviz falls back quietly in the library; a user of the command should
-    # know why the picture does not look like Graphviz' (and how to get that).
-    if (
-        drawn
-        and args.renderer == "auto"
-        and not args.quiet
-        and chosen_renderer("auto") == "builtin"
-    ):
+    if args.format == "svg" or picture_path is not None:
+        note_renderer(args)
+    if picture_path is not None and not args.quiet:
+        print(f"{_PROG}: wrote the service graph to {picture_path}", file=sys.stderr)
+    return 0
+
+
+def note_renderer(args: argparse.Namespace) -> None:
+    """After a picture was drawn: a note on stderr when ``--renderer auto`` found no Graphviz.
+
+    "auto" without Graphviz falls back quietly in the library; a user of the command should
+    know why the picture does not look like Graphviz' (and how to get that).
+    """
+    if args.renderer == "auto" and not args.quiet and chosen_renderer("auto") == "builtin":
         print(
             f"{_PROG}: note: Graphviz' dot is not installed, so meshals' own layout drew the"
             " picture (for Graphviz': apt-get install graphviz, brew install graphviz)",
             file=sys.stderr,
         )
-    if picture_path is not None and not args.quiet:
-        print(f"{_PROG}: wrote the service graph to {picture_path}", file=sys.stderr)
-    return 0
 
 
 _GRAPH_TEXT: dict[str, Callable[[Topology, TopologyHealth, SvgRenderer], str]] = {
