@@ -345,6 +345,13 @@ def test_skywalking_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert (first["tlsMode"], first["responseCode"], first["protocol"]) == ("NONE", 200, "HTTP")
 
 
+# A snapshot's tags: the pod's name and namespace and every label (SkyWalking's properties).
+MONGODB_TAGS = (
+    "app=mongodb,namespace=default,pod=mongodb-v1-mdb,security.istio.io/tlsMode=istio,"
+    "service.istio.io/canonical-name=mongodb,service.istio.io/canonical-revision=v1,version=v1"
+)
+
+
 def test_csv_cells_for_tags_flags_and_bytes(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = run(
         capsys,
@@ -361,9 +368,9 @@ def test_csv_cells_for_tags_flags_and_bytes(capsys: pytest.CaptureFixture[str]) 
         (row["dest_tags"], row["response_flags"], row["received_bytes"], row["status"])
         for row in rows
     ] == [
-        ("app=mongodb,version=v1", "", "64", "true"),
-        ("app=mongodb,version=v1", "", "1500", "true"),
-        ("app=mysqldb,version=v1", "UF,URX", "0", "false"),
+        (MONGODB_TAGS, "", "64", "true"),
+        (MONGODB_TAGS, "", "1500", "true"),
+        ("app=mysqldb,namespace=default,pod=mysqldb-v1-sql,version=v1", "UF,URX", "0", "false"),
     ]
     assert {row["source_namespace"] for row in rows} == {"default"}
 
@@ -545,7 +552,15 @@ def test_k8s_snapshot_names_the_recordings_like_the_ground_truth(
     productpage = next(item for item in jsonl(out) if item["dest_service"] == "productpage")
     assert (productpage["dest_namespace"], productpage["dest_tags"]) == (
         "default",
-        {"app": "productpage", "version": "v1"},
+        {
+            "pod": "productpage-v1-xyz",
+            "namespace": "default",
+            "app": "productpage",
+            "security.istio.io/tlsMode": "istio",
+            "service.istio.io/canonical-name": "productpage",
+            "service.istio.io/canonical-revision": "v1",
+            "version": "v1",
+        },
     )
 
 

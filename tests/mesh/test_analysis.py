@@ -1023,6 +1023,12 @@ def test_skip_reason_values_are_stable() -> None:
         "reported-by-envoy",
         "outside-time-range",
         "no-start-time",
+        "skywalking-no-metric: gateway-without-upstream",
+        "skywalking-no-metric: gateway-without-local-ip",
+        "skywalking-no-metric: special-cluster",
+        "skywalking-no-metric: no-istio-cluster",
+        "skywalking-no-metric: no-peer",
+        "skywalking-no-metric: outbound-without-upstream",
     ]
 
 

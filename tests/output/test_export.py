@@ -480,7 +480,8 @@ def test_http_client_metric_with_tags_flags_and_tls() -> None:
         "internalRequestLatencyNanos": "300000",
         "internalResponseLatencyNanos": "-50",
         "sourceInstanceProperties": [{"key": "version", "value": "v1"}],
-        "destInstanceProperties": [{"key": "a", "value": "2"}, {"key": "z", "value": "1"}],
+        # In the tags' order, as SkyWalking's properties (a snapshot's: pod, namespace, ...).
+        "destInstanceProperties": [{"key": "z", "value": "1"}, {"key": "a", "value": "2"}],
     }
 
 
@@ -513,7 +514,8 @@ def test_tcp_server_metric() -> None:
         # TCP: nanos(last downstream tx) 700 - nanos(first upstream rx) 100
         "internalResponseLatencyNanos": "600",
         "sourceInstanceProperties": [{"key": "version", "value": "v1"}],
-        "destInstanceProperties": [{"key": "a", "value": "2"}, {"key": "z", "value": "1"}],
+        # In the tags' order, as SkyWalking's properties (a snapshot's: pod, namespace, ...).
+        "destInstanceProperties": [{"key": "z", "value": "1"}, {"key": "a", "value": "2"}],
         "receivedBytes": "64",
         "sentBytes": "1500",
     }

@@ -144,12 +144,18 @@ def _as_expected(info: ServiceMetaInfo | None) -> Expected:
     if info is None:
         return None
     assert info.namespace is not None
-    return (info.service, info.instance, info.namespace, dict(info.tags))
+    tags = dict(info.tags)
+    if "pod" in tags:  # a pod's tags start with its name and namespace (tested below)
+        assert list(tags)[:2] == ["pod", "namespace"]
+        assert tags.pop("namespace") == info.namespace
+        assert info.instance == f"{tags.pop('pod')}.{info.namespace}"
+    return (info.service, info.instance, info.namespace, tags)
 
 
 @pytest.fixture(scope="module")
 def cluster() -> KubernetesResolver:
-    return KubernetesResolver.from_files([CLUSTER, SERVICE_ENTRIES])
+    naming = KubernetesNaming(tag_labels=("app", "version"))
+    return KubernetesResolver.from_files([CLUSTER, SERVICE_ENTRIES], naming=naming)
 
 
 @pytest.mark.parametrize(("ip", "expected"), CLUSTER_CASES)
@@ -244,7 +250,13 @@ def test_loopback_snapshot_with_the_default_rules() -> None:
         "reviews.default",
         "reviews-v1-rvw.default",
         "default",
-        {"app": "reviews", "version": "v1"},
+        {
+            "app": "reviews",
+            "security.istio.io/tlsMode": "istio",
+            "service.istio.io/canonical-name": "reviews",
+            "service.istio.io/canonical-revision": "v1",
+            "version": "v1",
+        },
     )
     # ratings has no sidecar, so no canonical-name label.
     assert _as_expected(resolver.resolve("127.0.0.5", None)) == (
@@ -589,11 +601,22 @@ def test_tag_labels() -> None:
     objects = _list(_pod("r-0", ["10.0.0.13"], labels=labels), _endpoints("r", ["10.0.0.13"]))
     default = KubernetesResolver(objects).resolve("10.0.0.13", None)
     assert default is not None
-    assert dict(default.tags) == {"app": "r", "version": "v9"}
+    # SkyWalking's instance properties: pod, namespace, then every label by name.
+    assert list(default.tags.items()) == [
+        ("pod", "r-0"),
+        ("namespace", "ns"),
+        ("app", "r"),
+        ("security.istio.io/tlsMode", "istio"),
+        ("version", "v9"),
+    ]
     naming = KubernetesNaming(tag_labels=("security.istio.io/tlsMode", "missing"))
     chosen = KubernetesResolver(objects, naming=naming).resolve("10.0.0.13", None)
     assert chosen is not None
-    assert dict(chosen.tags) == {"security.istio.io/tlsMode": "istio"}
+    assert dict(chosen.tags) == {
+        "pod": "r-0",
+        "namespace": "ns",
+        "security.istio.io/tlsMode": "istio",
+    }
     assert KubernetesNaming(tag_labels=[]).tag_labels == ()
 
 
@@ -761,7 +784,7 @@ def test_no_documents_know_nothing() -> None:
 
 def test_repr_and_naming(cluster: KubernetesResolver) -> None:
     assert repr(cluster) == "<KubernetesResolver: 51 addresses, 5 networks>"
-    assert cluster.naming == KubernetesNaming()
+    assert cluster.naming == KubernetesNaming(tag_labels=("app", "version"))
 
 
 def test_satisfies_the_resolver_protocol(cluster: KubernetesResolver) -> None:

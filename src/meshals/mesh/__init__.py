@@ -36,6 +36,9 @@ from ._roles import (
     fixed_role,
     role_of,
 )
+from ._semantics import (
+    Semantics,
+)
 from ._status import (
     protocol_of,
     status_of,
@@ -58,6 +61,7 @@ __all__ = [
     "IstioWalk",
     "MxMeshAnalyzer",
     "RoleRule",
+    "Semantics",
     "SkipReason",
     "Stream",
     "StreamMessage",

@@ -72,6 +72,23 @@ class SkipReason(enum.Enum):
     ``until`` (``--since``/``--until``)."""
     NO_START_TIME = "no-start-time"
     """A time range was given, and the entry has no ``start_time`` to place in it."""
+    SKYWALKING_GATEWAY_WITHOUT_UPSTREAM = "skywalking-no-metric: gateway-without-upstream"
+    """``semantics="skywalking"``: a gateway or waypoint entry without an upstream host
+    (``UH``, ``NR``, ``NC``); SkyWalking makes no metric of it, not even the server side."""
+    SKYWALKING_GATEWAY_WITHOUT_LOCAL_IP = "skywalking-no-metric: gateway-without-local-ip"
+    """``semantics="skywalking"``: a gateway whose downstream local address names no IP."""
+    SKYWALKING_SPECIAL_CLUSTER = "skywalking-no-metric: special-cluster"
+    """``semantics="skywalking"``: a sidecar entry of ``PassthroughCluster``,
+    ``BlackHoleCluster`` or ``InboundPassthroughCluster*``."""
+    SKYWALKING_NO_ISTIO_CLUSTER = "skywalking-no-metric: no-istio-cluster"
+    """``semantics="skywalking"``: a sidecar entry whose cluster is empty or not Istio's
+    ``inbound|``/``outbound|`` form."""
+    SKYWALKING_NO_PEER = "skywalking-no-metric: no-peer"
+    """``semantics="skywalking"``, mx-mesh: no peer SkyWalking reads (a ``Struct`` or FlatNode
+    under ``upstream_peer``, ``downstream_peer`` or their ``wasm.`` forms), and no gateway
+    stand-in."""
+    SKYWALKING_OUTBOUND_WITHOUT_UPSTREAM = "skywalking-no-metric: outbound-without-upstream"
+    """``semantics="skywalking"``: a sidecar's outbound entry without an upstream host."""
 
 
 @attrs.frozen(kw_only=True)

@@ -72,6 +72,7 @@ from ._chain import AnalyzerChain, _checked_analyzers, _EntryContext
 from ._k8s_mesh import EndpointQuery
 from ._l4 import EnvoyReporters, l4_metrics
 from ._roles import RoleRule
+from ._semantics import Semantics, checked_semantics
 from ._streams import Stream, StreamMessage, split_streams
 from ._time_range import TimeRange
 
@@ -118,6 +119,7 @@ class Analysis(Iterator[ServiceMeshMetric]):
         mapping: MetadataServiceMapping | None = None,
         since: datetime.datetime | int | None = None,
         until: datetime.datetime | int | None = None,
+        semantics: Semantics = "meshals",
     ) -> None:
         self._tally = Tally()
         self._time_range = TimeRange.of(since, until)
@@ -140,6 +142,7 @@ class Analysis(Iterator[ServiceMeshMetric]):
             mapping=mapping,
             endpoint_query=endpoint_query,
             notes=self._notes,
+            semantics=semantics,
         )
         self._generator = self._run(messages, role_rule, reidentify)
 
@@ -327,6 +330,7 @@ def analyze(
     mapping: MetadataServiceMapping | None = None,
     since: datetime.datetime | int | None = None,
     until: datetime.datetime | int | None = None,
+    semantics: Semantics = "meshals",
 ) -> Analysis:
     """Analyse ALS streams into service-mesh metrics, lazily.
 
@@ -357,12 +361,17 @@ def analyze(
             as ``no-start-time``), counted in the accounting.
         until: analyse only the entries that started before this time (the range is
             half-open: ``since <= start < until``).
+        semantics: ``"meshals"`` (the default) for meshals' rules, which correct SkyWalking's
+            where it errs; ``"skywalking"`` for exactly the metrics Apache SkyWalking's ALS
+            receiver computes (:mod:`meshals.mesh._semantics`): its entries without a metric
+            are skipped as ``skywalking-no-metric: ...``.
 
     Returns:
         The :class:`Analysis`: an iterator of metrics with accounting and diagnostics.
 
     Raises:
-        ValueError: *endpoint_query* is neither ``"keep"`` nor ``"strip"``; *analyzers* is
+        ValueError: *endpoint_query* is neither ``"keep"`` nor ``"strip"``; *semantics* is
+            neither ``"meshals"`` nor ``"skywalking"``; *analyzers* is
             empty, a string, names an unknown analyzer or one twice; ``k8s-mesh`` is asked
             for without a *resolver*; *since* or *until* is a naive datetime, or *until* is
             not after *since*.
@@ -397,4 +406,5 @@ def analyze(
         mapping=mapping,
         since=since,
         until=until,
+        semantics=checked_semantics(semantics),
     )

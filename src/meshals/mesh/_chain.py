@@ -28,6 +28,7 @@ from ._accounting import SkipReason
 from ._k8s_mesh import EndpointQuery, EntryAnalyzer
 from ._mx_mesh import MX_MESH, MxMeshAnalyzer
 from ._peers import PeerProblem
+from ._semantics import SKYWALKING, Semantics
 from ._streams import StreamMessage
 
 __all__ = ["ANALYZERS"]
@@ -62,8 +63,10 @@ class _EntryContext:
 
 
 class _K8sMeshStep:
-    def __init__(self, resolver: Resolver, endpoint_query: EndpointQuery) -> None:
-        self._analyzer = EntryAnalyzer(resolver, endpoint_query=endpoint_query)
+    def __init__(
+        self, resolver: Resolver, endpoint_query: EndpointQuery, semantics: Semantics
+    ) -> None:
+        self._analyzer = EntryAnalyzer(resolver, endpoint_query=endpoint_query, semantics=semantics)
 
     def __call__(self, entry: LogEntry, context: _EntryContext) -> _StepOutcome:
         outcome = self._analyzer.analyze(
@@ -75,8 +78,13 @@ class _K8sMeshStep:
 
 
 class _MxMeshStep:
-    def __init__(self, mapping: MetadataServiceMapping | None, endpoint_query: EndpointQuery):
-        self._analyzer = MxMeshAnalyzer(mapping, endpoint_query=endpoint_query)
+    def __init__(
+        self,
+        mapping: MetadataServiceMapping | None,
+        endpoint_query: EndpointQuery,
+        semantics: Semantics,
+    ) -> None:
+        self._analyzer = MxMeshAnalyzer(mapping, endpoint_query=endpoint_query, semantics=semantics)
 
     def __call__(self, entry: LogEntry, context: _EntryContext) -> _StepOutcome:
         identifier = context.item.identifier
@@ -101,7 +109,7 @@ class AnalyzerChain:
     peer object an analyzer reports.
     """
 
-    __slots__ = ("_notes", "_steps")
+    __slots__ = ("_notes", "_skywalking", "_steps")
 
     def __init__(
         self,
@@ -111,12 +119,14 @@ class AnalyzerChain:
         mapping: MetadataServiceMapping | None,
         endpoint_query: EndpointQuery,
         notes: list[Diagnostic],
+        semantics: Semantics = "meshals",
     ) -> None:
         self._notes = notes
+        self._skywalking = semantics == SKYWALKING
         self._steps = [
-            _MxMeshStep(mapping, endpoint_query)
+            _MxMeshStep(mapping, endpoint_query, semantics)
             if name == MX_MESH
-            else _K8sMeshStep(_required(resolver), endpoint_query)
+            else _K8sMeshStep(_required(resolver), endpoint_query, semantics)
             for name in analyzers
         ]
 
@@ -130,6 +140,8 @@ class AnalyzerChain:
             outcome = self._steps[0](entry, context)
             self._note_problems(outcome.problems, context.origin)
             if not outcome.stand_ins:
+                if self._skywalking and outcome.metrics:  # in SkyWalking's own order
+                    return outcome.metrics
                 if _in_direction_order(outcome.metrics):
                     return outcome.metrics
                 if not outcome.metrics and outcome.skipped is not None:
@@ -167,6 +179,8 @@ class AnalyzerChain:
             if reason is None:  # pragma: no cover - every analyzer gives a metric or a reason
                 raise AssertionError("an entry without metrics and without a skip reason")
             return reason
+        if self._skywalking:  # in the order the analyzers made them
+            return tuple(metric for metrics in filled.values() for metric in metrics)
         return tuple(metric for direction in _DIRECTIONS for metric in filled.get(direction, ()))
 
     def _note_problems(self, problems: tuple[PeerProblem, ...], origin: MetricOrigin) -> None:

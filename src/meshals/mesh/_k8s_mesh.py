@@ -36,6 +36,13 @@ Envoy itself is named by its downstream local address, or by the node's own IP (
   inbound would invent a call from the workload to itself. An outbound call captured on 15001
   with no upstream host names its peer ``UNKNOWN``: the address it dialled is the capture
   listener, not the destination.
+
+**SkyWalking's semantics** (``semantics="skywalking"``, :mod:`meshals.mesh._semantics`):
+intermediate entries are analysed too; a gateway or waypoint entry needs a local IP and an
+upstream host (both metrics, or none: ``skywalking-no-metric: gateway-without-upstream``);
+a sidecar entry needs Istio's ``inbound|``/``outbound|`` cluster (special and empty
+clusters make no metric) and an outbound one an upstream host. Each such entry is skipped
+with a ``skywalking-no-metric: ...`` reason.
 """
 
 from __future__ import annotations
@@ -71,6 +78,7 @@ from meshals.resolve._protocol import Resolver
 
 from ._accounting import SkipReason
 from ._addresses import Endpoint, caller_of, endpoint_of, is_own_ip
+from ._semantics import SKYWALKING, SKYWALKING_DEFAULT_RESPONSE_CODE, Semantics, skywalking_protocol
 from ._status import _header, grpc_status_of, protocol_of, status_of
 from ._tls import local_identity_of, peer_identity_of, tls_mode_of
 
@@ -132,11 +140,19 @@ class EntryAnalyzer:
     Args:
         resolver: names the workload behind an IP and port.
         endpoint_query: keep or strip the query string of HTTP paths in ``endpoint``.
+        semantics: meshals' rules, or SkyWalking's (:mod:`meshals.mesh._semantics`).
     """
 
-    def __init__(self, resolver: Resolver, *, endpoint_query: EndpointQuery = "keep") -> None:
+    def __init__(
+        self,
+        resolver: Resolver,
+        *,
+        endpoint_query: EndpointQuery = "keep",
+        semantics: Semantics = "meshals",
+    ) -> None:
         self._resolver = resolver
         self._strip_query = endpoint_query == "strip"
+        self._semantics: Semantics = semantics
 
     def analyze(
         self, entry: LogEntry, *, role: Role, own_ips: tuple[str, ...], origin: MetricOrigin
@@ -152,18 +168,27 @@ class EntryAnalyzer:
         Returns:
             One metric (sidecar) or one or two (gateway, waypoint); or the reason for none.
         """
-        common = final_common(entry)
+        skywalking = self._semantics == SKYWALKING
+        # SkyWalking analyses intermediate entries too.
+        common = entry.common_properties if skywalking else final_common(entry)
+        if common is None:
+            return SkipReason.NO_COMMON_PROPERTIES
         if isinstance(common, SkipReason):
             return common
         caller = caller_of(common)
         if caller is None:
             return SkipReason.NO_SOURCE_ADDRESS
-        build = MetricBuilder(entry, common, role, origin, self._strip_query)
+        build = MetricBuilder(
+            entry, common, role, origin, self._strip_query, semantics=self._semantics
+        )
+        if skywalking:
+            return _skywalking_rules(self, build, common, caller, role)
         if role is Role.SIDECAR:
             return self._sidecar(build, common, caller, own_ips)
         return self._proxy(build, common, caller, own_ips)
 
-    def _resolve(self, endpoint: Endpoint) -> ServiceMetaInfo:
+    def resolve(self, endpoint: Endpoint) -> ServiceMetaInfo:
+        """The workload at *endpoint*; UNKNOWN when the resolver cannot name it."""
         found = self._resolver.resolve(endpoint.ip, endpoint.port)
         return UNKNOWN if found is None else found
 
@@ -179,12 +204,12 @@ class EntryAnalyzer:
             local = Endpoint(own_ips[0], None)
         if local is None:
             return SkipReason.NO_LOCAL_ADDRESS
-        itself = self._resolve(local)
-        server = build(DetectPoint.SERVER, self._resolve(caller), itself, tls=True)
+        itself = self.resolve(local)
+        server = build(DetectPoint.SERVER, self.resolve(caller), itself, tls=True)
         upstream = endpoint_of(common.upstream_remote_address)
         if upstream is None:
             return (server,)
-        return server, build(DetectPoint.CLIENT, itself, self._resolve(upstream), tls=False)
+        return server, build(DetectPoint.CLIENT, itself, self.resolve(upstream), tls=False)
 
     def _sidecar(
         self,
@@ -200,19 +225,19 @@ class EntryAnalyzer:
         direction = _direction(common.upstream_cluster, special, local, caller, own_ips)
         if direction is None:
             return SkipReason.UNKNOWN_DIRECTION
-        source = self._resolve(caller)
+        source = self.resolve(caller)
         if direction.is_inbound:
-            return (build(DetectPoint.SERVER, source, self._resolve(local), tls=True),)
+            return (build(DetectPoint.SERVER, source, self.resolve(local), tls=True),)
         if special is not None:
             destination = special.pseudo_service
         else:
             upstream = endpoint_of(common.upstream_remote_address)
             if upstream is not None:
-                destination = self._resolve(upstream)
+                destination = self.resolve(upstream)
             elif local.port == _OUTBOUND_CAPTURE_PORT:
                 destination = UNKNOWN  # the dialled address is the capture listener's
             else:
-                destination = self._resolve(local)
+                destination = self.resolve(local)
         return (build(DetectPoint.CLIENT, source, destination, tls=True),)
 
 
@@ -261,6 +286,43 @@ def _direction(
     return ClusterDirection.INBOUND
 
 
+def _skywalking_rules(
+    analyzer: EntryAnalyzer,
+    build: MetricBuilder,
+    common: AccessLogCommon,
+    caller: Endpoint,
+    role: Role,
+) -> tuple[ServiceMeshMetric, ...] | SkipReason:
+    """SkyWalking's own k8s-mesh rules (``semantics="skywalking"``): a gateway needs a local
+    IP and an upstream host; a sidecar entry needs Istio's ``inbound|``/``outbound|`` cluster,
+    and an outbound one an upstream host. Everything else makes no metric there."""
+    local = endpoint_of(common.downstream_local_address)
+    upstream = endpoint_of(common.upstream_remote_address)
+    if role is not Role.SIDECAR:
+        if local is None:
+            return SkipReason.SKYWALKING_GATEWAY_WITHOUT_LOCAL_IP
+        if upstream is None:
+            return SkipReason.SKYWALKING_GATEWAY_WITHOUT_UPSTREAM
+        itself = analyzer.resolve(local)
+        return (
+            build(DetectPoint.SERVER, analyzer.resolve(caller), itself, tls=True),
+            build(DetectPoint.CLIENT, itself, analyzer.resolve(upstream), tls=False),
+        )
+    if local is None:
+        return SkipReason.NO_LOCAL_ADDRESS
+    if special_cluster_of(common.upstream_cluster) is not None:
+        return SkipReason.SKYWALKING_SPECIAL_CLUSTER
+    parsed = parse_istio_cluster(common.upstream_cluster)
+    if parsed is None:
+        return SkipReason.SKYWALKING_NO_ISTIO_CLUSTER
+    source = analyzer.resolve(caller)
+    if parsed.direction.is_inbound:
+        return (build(DetectPoint.SERVER, source, analyzer.resolve(local), tls=True),)
+    if upstream is None:
+        return SkipReason.SKYWALKING_OUTBOUND_WITHOUT_UPSTREAM
+    return (build(DetectPoint.CLIENT, source, analyzer.resolve(upstream), tls=True),)
+
+
 class MetricBuilder:
     """Builds the metrics of one entry: what they share is computed once.
 
@@ -276,8 +338,10 @@ class MetricBuilder:
         strip_query: bool,
         *,
         analyzer: str = K8S_MESH,
+        semantics: Semantics = "meshals",
     ) -> None:
         self._analyzer = analyzer
+        self._skywalking = semantics == SKYWALKING
         self._role = role
         self._origin = origin
         self._timings = EntryTimings.from_common(common)
@@ -303,7 +367,7 @@ class MetricBuilder:
             self._http_parts(entry, strip_query)
 
     def _http_parts(self, entry: HttpEntry, strip_query: bool) -> None:
-        self._protocol = protocol_of(entry)
+        self._protocol = skywalking_protocol(entry) if self._skywalking else protocol_of(entry)
         if entry.request is not None:
             path = entry.request.path
             if strip_query:
@@ -315,7 +379,11 @@ class MetricBuilder:
         if entry.response is not None:
             self._response_code = entry.response.response_code
             self._response_bytes = entry.response.response_body_bytes
-        if self._protocol is MeshProtocol.GRPC:
+        if self._skywalking:
+            # SkyWalking reads no grpc-status for the status; an absent code is 200 there.
+            if self._response_code is None:
+                self._response_code = SKYWALKING_DEFAULT_RESPONSE_CODE
+        elif self._protocol is MeshProtocol.GRPC:
             self._grpc_status = grpc_status_of(entry)
 
     def __call__(

@@ -18,7 +18,14 @@ Entries are skipped when they have no common properties, are intermediate entrie
 node metadata names no workload (``no-local-identity``), or when they yield nothing:
 ``malformed-peer`` if a peer object could not be decoded, else ``no-peer``.
 
-Deliberate differences from SkyWalking's ``mx-mesh``:
+With ``semantics="skywalking"`` the entry follows SkyWalking's own ``mx-mesh`` instead: a
+metric per peer key in the filter state's order (both key generations; ``Struct`` and FlatNode
+values only, no ``StringValue``), names rendered from the metadata as it is with ``-`` for a
+missing part, ``pod`` and ``namespace`` properties, and a gateway's HTTP entry with an
+upstream host and no downstream peer gets the server side from UNKNOWN after the others.
+Entries without any are skipped as ``skywalking-no-metric: no-peer``.
+
+Deliberate differences from SkyWalking's ``mx-mesh`` (meshals' semantics):
 
 =====================================  =======================  =========================
 case                                   SkyWalking               meshals
@@ -38,17 +45,23 @@ text after the last placeholder        dropped                  kept
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import attrs
 
-from meshals.model._als import LogEntry, Node
+from meshals._values import FrozenMap
+from meshals.model._als import AccessLogCommon, HttpEntry, LogEntry, Node
 from meshals.model._metrics import DetectPoint, MetricOrigin, ServiceMeshMetric
 from meshals.model._role import Role
 from meshals.model._service import UNKNOWN, ServiceMetaInfo
-from meshals.resolve._naming import MetadataServiceMapping
+from meshals.resolve._naming import MetadataServiceMapping, MetadataTemplate
+from meshals.resolve._templates import MISSING_VALUE
 
 from ._accounting import SkipReason
+from ._addresses import endpoint_of
 from ._k8s_mesh import EndpointQuery, MetricBuilder, is_intermediate
-from ._peers import Peer, PeerProblem, node_metadata, peers_of
+from ._peers import Peer, PeerProblem, PeerSide, node_metadata, peers_of, skywalking_peers
+from ._semantics import SKYWALKING, Semantics
 
 __all__ = ["MX_MESH", "MxMeshAnalyzer"]
 
@@ -56,6 +69,11 @@ __all__ = ["MX_MESH", "MxMeshAnalyzer"]
 MX_MESH = "mx-mesh"
 
 _GATEWAY_ROLES = frozenset({Role.PROXY, Role.WAYPOINT})
+# The instance properties SkyWalking's mx-mesh sends.
+_SKYWALKING_PROPERTIES = (
+    ("pod", MetadataTemplate("${NAME}")),
+    ("namespace", MetadataTemplate("${NAMESPACE}")),
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -82,6 +100,7 @@ class MxMeshAnalyzer:
     Args:
         mapping: how workloads are named; SkyWalking's default rules when None.
         endpoint_query: keep or strip the query string of HTTP paths in ``endpoint``.
+        semantics: meshals' rules, or SkyWalking's (:mod:`meshals.mesh._semantics`).
     """
 
     def __init__(
@@ -89,9 +108,11 @@ class MxMeshAnalyzer:
         mapping: MetadataServiceMapping | None = None,
         *,
         endpoint_query: EndpointQuery = "keep",
+        semantics: Semantics = "meshals",
     ) -> None:
         self._mapping = MetadataServiceMapping() if mapping is None else mapping
         self._strip_query = endpoint_query == "strip"
+        self._semantics: Semantics = semantics
         # The node of a stream is one object for all its entries: name it once.
         self._last_node: Node | None = None
         self._last_local: ServiceMetaInfo | None = None
@@ -120,13 +141,15 @@ class MxMeshAnalyzer:
         common = entry.common_properties
         if common is None:
             return MxOutcome(skipped=SkipReason.NO_COMMON_PROPERTIES)
+        if self._semantics == SKYWALKING:
+            return self._skywalking(entry, common, role, node, origin)
         if is_intermediate(common):
             return MxOutcome(skipped=SkipReason.INTERMEDIATE_ENTRY)
         local = self.local_identity(node)
         if local is None:
             return MxOutcome(skipped=SkipReason.NO_LOCAL_IDENTITY)
         peers = peers_of(common.filter_state_objects)
-        build = MetricBuilder(entry, common, role, origin, self._strip_query, analyzer=MX_MESH)
+        build = self._builder(entry, common, role, origin)
         gateway = role in _GATEWAY_ROLES
         metrics: list[ServiceMeshMetric] = []
         stand_ins: tuple[ServiceMeshMetric, ...] = ()
@@ -144,6 +167,69 @@ class MxMeshAnalyzer:
             skipped = SkipReason.MALFORMED_PEER if peers.problems else SkipReason.NO_PEER
         return MxOutcome(
             metrics=tuple(metrics), stand_ins=stand_ins, problems=peers.problems, skipped=skipped
+        )
+
+    def _builder(
+        self, entry: LogEntry, common: AccessLogCommon, role: Role, origin: MetricOrigin
+    ) -> MetricBuilder:
+        return MetricBuilder(
+            entry,
+            common,
+            role,
+            origin,
+            self._strip_query,
+            analyzer=MX_MESH,
+            semantics=self._semantics,
+        )
+
+    def _skywalking(
+        self,
+        entry: LogEntry,
+        common: AccessLogCommon,
+        role: Role,
+        node: Node | None,
+        origin: MetricOrigin,
+    ) -> MxOutcome:
+        """SkyWalking's own mx-mesh rules (``semantics="skywalking"``): a metric per peer key
+        in the filter state's order (no ``StringValue`` peers), names with ``-`` for what the
+        metadata lacks (its node metadata as it is), and a gateway's HTTP entry with an
+        upstream host and no downstream peer a server-side metric from UNKNOWN after them."""
+        build = self._builder(entry, common, role, origin)
+        own = node.metadata if node is not None else None
+        local = self._skywalking_name(FrozenMap() if own is None else own)
+        metrics = []
+        downstream = False
+        for side, metadata in skywalking_peers(common.filter_state_objects):
+            peer = self._skywalking_name(metadata)
+            if side is PeerSide.DOWNSTREAM:
+                downstream = True
+                metrics.append(build(DetectPoint.SERVER, peer, local, tls=True))
+            else:
+                metrics.append(build(DetectPoint.CLIENT, local, peer, tls=role is Role.SIDECAR))
+        if (
+            role is Role.PROXY
+            and isinstance(entry, HttpEntry)
+            and not downstream
+            and endpoint_of(common.upstream_remote_address) is not None
+        ):
+            metrics.append(build(DetectPoint.SERVER, UNKNOWN, local, tls=True))
+        if not metrics:
+            return MxOutcome(skipped=SkipReason.SKYWALKING_NO_PEER)
+        return MxOutcome(metrics=tuple(metrics))
+
+    def _skywalking_name(self, metadata: Mapping[str, object]) -> ServiceMetaInfo:
+        """SkyWalking's names: the rules with ``-`` for a missing part; ``pod`` and
+        ``namespace`` properties from ``NAME`` and ``NAMESPACE``."""
+        tags = {
+            tag: value
+            for tag, template in _SKYWALKING_PROPERTIES
+            if (value := template.render(metadata)) != MISSING_VALUE
+        }
+        return ServiceMetaInfo(
+            service=self._mapping.service_name.render(metadata),
+            instance=self._mapping.service_instance_name.render(metadata),
+            namespace=tags.get("namespace"),
+            tags=tags,
         )
 
     def _peer_identity(self, peer: Peer) -> ServiceMetaInfo:

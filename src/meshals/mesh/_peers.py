@@ -214,6 +214,27 @@ def peers_of(filter_state: Mapping[str, AnyValue]) -> EntryPeers:
     )
 
 
+def skywalking_peers(
+    filter_state: Mapping[str, AnyValue],
+) -> tuple[tuple[PeerSide, Metadata], ...]:
+    """The peers SkyWalking's ``mx-mesh`` reads (``semantics="skywalking"``): every key of
+    either generation, in the filter state's order, one peer per key; a ``Struct`` or a
+    FlatNode ``BytesValue`` only (it decodes no ``StringValue``); what cannot be decoded is
+    dropped, as SkyWalking logs and drops it."""
+    sides = {key: side for side in PeerSide for key in side.keys}
+    found = []
+    for key, value in filter_state.items():
+        side = sides.get(key)
+        if side is None or value.type_name not in (_STRUCT, _BYTES):
+            continue
+        try:
+            metadata, _ = peer_metadata(value)
+        except DecodeError:
+            continue
+        found.append((side, metadata))
+    return tuple(found)
+
+
 def _reason(error: DecodeError) -> str:
     return f"{error.field}: {error.reason}" if error.field else error.reason
 

@@ -30,6 +30,7 @@ a reset stream has no last byte). The millisecond views never fall back: they ar
 from __future__ import annotations
 
 import enum
+from typing import Literal
 
 import attrs
 
@@ -43,6 +44,7 @@ __all__ = [
     "EntryTimings",
     "MeshProtocol",
     "MetricOrigin",
+    "Semantics",
     "ServiceMeshMetric",
     "TlsMode",
 ]
@@ -52,6 +54,10 @@ _NS_PER_S = 1_000_000_000
 
 #: The analyzer that reproduces SkyWalking's ``k8s-mesh`` (address-based) analysis.
 K8S_MESH = "k8s-mesh"
+
+#: Whose rules an analysis follows: meshals' own, or Apache SkyWalking's exactly
+#: (:mod:`meshals.mesh._semantics`).
+Semantics = Literal["meshals", "skywalking"]
 
 
 class DetectPoint(enum.Enum):

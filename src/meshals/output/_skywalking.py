@@ -17,7 +17,9 @@ conventions, so that a service can forward meshals' results to a real OAP:
   ``"mTLS"``; ``internalErrorCode`` is SkyWalking's single flag name (or ``""``).
 - ``internalRequestLatencyNanos``/``internalResponseLatencyNanos`` are computed as SkyWalking
   does, from the nanos fields of Envoy's durations only (their seconds are ignored).
-- Instance tags become ``source``/``destInstanceProperties``, sorted by key.
+- Instance tags become ``source``/``destInstanceProperties``, in their order (a Kubernetes
+  snapshot's: ``pod``, ``namespace``, then the pod's labels by name; mx-mesh's: ``pod``,
+  ``namespace`` from the metadata's ``NAME`` and ``NAMESPACE``).
 - SkyWalking's ``k8s-mesh`` analysis passes no source for a sidecar's inbound (server-side)
   call from a peer it cannot name, so the OAP sees empty source names there: for such
   metrics (analyzer ``k8s-mesh``, role SIDECAR, server side, source UNKNOWN) the export
@@ -234,7 +236,7 @@ def _source_dropped(metric: ServiceMeshMetric) -> bool:
 def _properties(
     info: ServiceMetaInfo, out: RepeatedCompositeFieldContainer[PB2KeyStringValuePair]
 ) -> None:
-    for key in sorted(info.tags):
+    for key in info.tags:
         out.append(PB2KeyStringValuePair(key=key, value=info.tags[key]))
 
 

@@ -20,7 +20,8 @@ __all__ = ["KubernetesNaming"]
 DEFAULT_INSTANCE_RULE = "${pod.metadata.name}.${pod.metadata.namespace}"
 DEFAULT_SERVICE_ENTRY_RULE = "${serviceEntry.spec.hosts.0}"
 DEFAULT_SERVICE_ENTRY_INSTANCE_RULE = "${endpoint.address,serviceEntry.metadata.name}"
-DEFAULT_TAG_LABELS = ("app", "version")
+#: None: every label (SkyWalking sends them all as instance properties).
+DEFAULT_TAG_LABELS = None
 
 POD_VARIABLES = frozenset({"pod", "service"})
 SERVICE_ENTRY_VARIABLES = frozenset({"serviceEntry", "endpoint"})
@@ -50,7 +51,9 @@ def _service_entry_instance_rule(rule: str | NameTemplate) -> NameTemplate:
     )
 
 
-def _label_names(labels: Iterable[str]) -> tuple[str, ...]:
+def _label_names(labels: Iterable[str] | None) -> tuple[str, ...] | None:
+    if labels is None:
+        return None
     if isinstance(labels, str):  # tuple("version") would be seven one-letter labels
         raise ResolverError(
             "expected a collection of label names, not a string", source="tag_labels"
@@ -75,7 +78,8 @@ class KubernetesNaming:
             ``spec.addresses`` match the entry's name:
             ``${endpoint.address,serviceEntry.metadata.name}``.
         tag_labels: pod (or ServiceEntry endpoint) labels copied into the tags; default
-            ``("app", "version")``.
+            None, every label. A pod's tags start with ``pod`` (its name) and ``namespace``,
+            then the labels sorted by name: SkyWalking's instance properties.
 
     Raises:
         ResolverError: a rule is malformed or reads a variable its context lacks.
@@ -97,8 +101,12 @@ class KubernetesNaming:
         default=NameTemplate(DEFAULT_SERVICE_ENTRY_INSTANCE_RULE),
         converter=_service_entry_instance_rule,
     )
-    tag_labels: tuple[str, ...] = attrs.field(default=DEFAULT_TAG_LABELS, converter=_label_names)
+    tag_labels: tuple[str, ...] | None = attrs.field(
+        default=DEFAULT_TAG_LABELS, converter=_label_names
+    )
 
     def tags(self, labels: Mapping[str, str]) -> dict[str, str]:
-        """The labels named in ``tag_labels`` that ``labels`` has."""
-        return {name: labels[name] for name in self.tag_labels if name in labels}
+        """The labels named in ``tag_labels`` (every one when None) that ``labels`` has,
+        sorted by name."""
+        names = sorted(labels) if self.tag_labels is None else self.tag_labels
+        return {name: labels[name] for name in names if name in labels}

@@ -154,6 +154,8 @@ class _Snapshot:
         self.services: dict[_Key, Mapping[str, object]] = {}
         self.cluster_ips: dict[_Key, tuple[IPAddress, ...]] = {}
         self.members: dict[tuple[str, _Key], _Members] = {}  # ("Endpoints"|"EndpointSlice", key)
+        # Endpoints' ready addresses only: what SkyWalking's registry reads.
+        self.ready_members: dict[_Key, _Members] = {}
         self.node_ips: dict[str, tuple[IPAddress, ...]] = {}
         self.service_entries: dict[_Key, _ServiceEntry] = {}
 
@@ -228,6 +230,14 @@ class _Snapshot:
             for port in subset.field("ports").elements()
         ]
         self.members["Endpoints", key] = _members(key, ips, addresses, ports, namespace=key[0])
+        ready = [
+            address
+            for subset in obj.field("subsets").elements()
+            for address in subset.field("addresses").elements()
+        ]
+        self.ready_members[key] = _members(
+            key, [address.field("ip").ip() for address in ready], ready, ports, namespace=key[0]
+        )
 
     def add_endpoint_slice(self, obj: _Json) -> None:
         namespace, slice_name = obj.namespaced_key()
@@ -282,13 +292,15 @@ def _controller(metadata: _Json) -> tuple[str, str] | None:
 
 
 class _ServiceIndex:
-    """Which Services' Endpoints or EndpointSlices list a pod, by reference or by IP."""
+    """Which Services' Endpoints or EndpointSlices list a pod, by reference or by IP; with
+    *ready_only*, the Endpoints' ready addresses only (SkyWalking's registry)."""
 
-    def __init__(self, snapshot: _Snapshot) -> None:
+    def __init__(self, snapshot: _Snapshot, *, ready_only: bool = False) -> None:
         self._by_ip: dict[IPAddress, set[_Key]] = collections.defaultdict(set)
         self._by_pod: dict[_Key, set[_Key]] = collections.defaultdict(set)
         self._ports: dict[_Key, set[int]] = collections.defaultdict(set)
-        for members in snapshot.members.values():
+        listed = snapshot.ready_members if ready_only else snapshot.members
+        for members in listed.values():
             self._ports[members.service].update(members.ports)
             for ip in members.ips:
                 self._by_ip[ip].add(members.service)

@@ -21,7 +21,10 @@ port, and a caller's ephemeral port says nothing):
    by (namespace, name). Several services: the first by (namespace, name). A pod behind no
    service is None (SkyWalking's UNKNOWN), as is an endpoint IP with no pod in the snapshot.
    Names: :class:`KubernetesNaming` rules over ``{"pod": ..., "service": ...}``; the namespace
-   is the pod's; tags are the pod labels listed in ``tag_labels``.
+   is the pod's; tags are ``pod`` (the pod's name), ``namespace``, then the pod labels listed
+   in ``tag_labels`` (default all), as SkyWalking sends them as instance properties. With
+   ``semantics="skywalking"`` only the Endpoints' ready ``addresses`` count, as in
+   SkyWalking's registry (EndpointSlices and ``notReadyAddresses`` are ignored).
 4. An Istio ServiceEntry's ``spec.endpoints[*].address`` (IPs only; hostnames are skipped):
    rules over ``{"serviceEntry": ..., "endpoint": ...}``; tags from the endpoint's labels.
 5. A ServiceEntry's ``spec.addresses`` (IPs and CIDRs) when its ``resolution`` is ``STATIC``
@@ -39,6 +42,7 @@ import os
 from collections.abc import Iterable, Mapping
 
 from meshals._errors import Diagnostic
+from meshals.model._metrics import Semantics
 from meshals.model._service import ServiceMetaInfo
 
 from ._k8s_gaps import snapshot_gaps
@@ -62,9 +66,12 @@ _NetworkTables = list[tuple[int, dict[IPNetwork, ServiceMetaInfo]]]
 
 
 def _pod_answers(
-    snapshot: _Snapshot, naming: KubernetesNaming, exact: dict[IPAddress, ServiceMetaInfo | None]
+    snapshot: _Snapshot,
+    naming: KubernetesNaming,
+    exact: dict[IPAddress, ServiceMetaInfo | None],
+    semantics: Semantics,
 ) -> None:
-    services = _ServiceIndex(snapshot)
+    services = _ServiceIndex(snapshot, ready_only=semantics == "skywalking")
     answers: dict[_Key, ServiceMetaInfo | None] = {}
     for ip, pod in pods_by_ip(snapshot).items():
         if ip in exact:  # a node or cluster IP: decided already
@@ -90,7 +97,7 @@ def _pod_answer(
         service=naming.service_rule.render(context),
         instance=naming.instance_rule.render(context),
         namespace=pod.key[0],
-        tags=naming.tags(pod.labels),
+        tags={"pod": pod.key[1], "namespace": pod.key[0], **naming.tags(pod.labels)},
     )
 
 
@@ -139,6 +146,9 @@ class KubernetesResolver:
         documents: parsed JSON documents: ``v1 List``\\ s (``kubectl get ... -o json``),
             typed lists or single objects, merged in order.
         naming: the rules and tag labels; default :class:`KubernetesNaming()`.
+        semantics: ``"skywalking"`` reads service membership from the Endpoints' ready
+            addresses only, as SkyWalking's registry does (a pod not ready is UNKNOWN there);
+            ``"meshals"`` (the default) from Endpoints and EndpointSlices, ready or not.
 
     Attributes:
         naming: the rules in use.
@@ -161,8 +171,11 @@ class KubernetesResolver:
     ...              "subsets": [{"addresses": [{"ip": "10.244.1.13"}]}]}
     >>> resolver = KubernetesResolver({"kind": "List", "items": [pod, endpoints]})
     >>> info = resolver.resolve("10.244.1.13", 9080)
-    >>> info.service, info.instance, info.namespace, dict(info.tags)
-    ('reviews.bookinfo', 'reviews-v1-abc.bookinfo', 'bookinfo', {'app': 'reviews', 'version': 'v1'})
+    >>> info.service, info.instance, info.namespace
+    ('reviews.bookinfo', 'reviews-v1-abc.bookinfo', 'bookinfo')
+    >>> dict(info.tags)  # doctest: +NORMALIZE_WHITESPACE
+    {'pod': 'reviews-v1-abc', 'namespace': 'bookinfo', 'app': 'reviews',
+     'service.istio.io/canonical-name': 'reviews', 'version': 'v1'}
     >>> resolver.diagnostics
     ()
     >>> print(*KubernetesResolver({"kind": "List", "items": [pod]}).diagnostics)
@@ -172,16 +185,23 @@ class KubernetesResolver:
     __slots__ = ("_exact", "_networks", "diagnostics", "naming", "workloads")
 
     def __init__(
-        self, *documents: Mapping[str, object], naming: KubernetesNaming | None = None
+        self,
+        *documents: Mapping[str, object],
+        naming: KubernetesNaming | None = None,
+        semantics: Semantics = "meshals",
     ) -> None:
         self._load(
             [(document, f"<document {index}>") for index, document in enumerate(documents, 1)],
             naming,
+            semantics,
         )
 
     @classmethod
     def from_json(
-        cls, *texts: str | bytes, naming: KubernetesNaming | None = None
+        cls,
+        *texts: str | bytes,
+        naming: KubernetesNaming | None = None,
+        semantics: Semantics = "meshals",
     ) -> KubernetesResolver:
         """A resolver from the JSON texts of one or more snapshots, merged in order.
 
@@ -195,11 +215,16 @@ class KubernetesResolver:
                 for text, source in zip(texts, sources, strict=True)
             ],
             naming,
+            semantics,
         )
 
     @classmethod
     def from_files(
-        cls, paths: Iterable[str | os.PathLike[str]], *, naming: KubernetesNaming | None = None
+        cls,
+        paths: Iterable[str | os.PathLike[str]],
+        *,
+        naming: KubernetesNaming | None = None,
+        semantics: Semantics = "meshals",
     ) -> KubernetesResolver:
         """A resolver from snapshot files (``kubectl ... -o json > file``), merged in order.
 
@@ -211,24 +236,36 @@ class KubernetesResolver:
         for path in paths:
             source = os.fspath(path)
             documents.append((load_json(_read_file(path), source=source), source))
-        return cls._build(documents, naming)
+        return cls._build(documents, naming, semantics)
 
     @classmethod
     def from_file(
-        cls, path: str | os.PathLike[str], *, naming: KubernetesNaming | None = None
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        naming: KubernetesNaming | None = None,
+        semantics: Semantics = "meshals",
     ) -> KubernetesResolver:
         """A resolver from one snapshot file; see :meth:`from_files`."""
-        return cls.from_files([path], naming=naming)
+        return cls.from_files([path], naming=naming, semantics=semantics)
 
     @classmethod
     def _build(
-        cls, documents: list[tuple[object, str]], naming: KubernetesNaming | None
+        cls,
+        documents: list[tuple[object, str]],
+        naming: KubernetesNaming | None,
+        semantics: Semantics,
     ) -> KubernetesResolver:
         resolver = cls.__new__(cls)
-        resolver._load(documents, naming)
+        resolver._load(documents, naming, semantics)
         return resolver
 
-    def _load(self, documents: list[tuple[object, str]], naming: KubernetesNaming | None) -> None:
+    def _load(
+        self,
+        documents: list[tuple[object, str]],
+        naming: KubernetesNaming | None,
+        semantics: Semantics,
+    ) -> None:
         self.naming = naming if naming is not None else KubernetesNaming()
         snapshot = _Snapshot()
         for document, source in documents:
@@ -238,7 +275,7 @@ class KubernetesResolver:
         exact: dict[IPAddress, ServiceMetaInfo | None] = {}
         for ips in (*snapshot.node_ips.values(), *snapshot.cluster_ips.values()):
             exact.update(dict.fromkeys(ips))
-        _pod_answers(snapshot, self.naming, exact)
+        _pod_answers(snapshot, self.naming, exact, semantics)
         self._networks = _service_entry_answers(snapshot, self.naming, exact)
         self._exact = exact
         self.workloads = KubernetesWorkloads._of(snapshot)

@@ -1,0 +1,46 @@
+"""Which semantics an analysis follows: meshals' own (the default), or Apache SkyWalking's
+exactly, and the rules where SkyWalking's differ from meshals'.
+
+``semantics="skywalking"`` gives the metrics SkyWalking's ALS receiver computes, one for one and
+field for field, mistakes included (see :doc:`/explanation/skywalking-differences`); the
+checked reference is what SkyWalking's own analyzers computed on meshals' recordings. The
+rules that differ live here; the analyzers ask :attr:`SKYWALKING` where they part:
+
+- protocol: HTTP when the request's scheme starts with ``http`` (plaintext gRPC included),
+  else gRPC;
+- response code: 200 when Envoy logged none;
+- status: the HTTP rule on the response code alone (gRPC status and response flags do not
+  count);
+- internal request/response latency: the ``nanos`` field of each duration only.
+"""
+
+from __future__ import annotations
+
+from typing import Final, get_args
+
+from meshals.model._als import HttpEntry
+from meshals.model._metrics import MeshProtocol, Semantics
+
+__all__ = ["Semantics"]
+
+MESHALS: Final = "meshals"
+SKYWALKING: Final = "skywalking"
+SEMANTICS: tuple[str, ...] = get_args(Semantics)
+
+# SkyWalking's responseCode when Envoy logged none.
+SKYWALKING_DEFAULT_RESPONSE_CODE: Final = 200
+
+
+def checked_semantics(semantics: str) -> Semantics:
+    """*semantics* when it is one of :data:`SEMANTICS`; else a ValueError."""
+    if semantics == MESHALS:
+        return MESHALS
+    if semantics == SKYWALKING:
+        return SKYWALKING
+    raise ValueError(f"semantics must be 'meshals' or 'skywalking', not {semantics!r}")
+
+
+def skywalking_protocol(entry: HttpEntry) -> MeshProtocol:
+    """SkyWalking's protocol of an HTTP entry: HTTP when the scheme starts with ``http``."""
+    scheme = entry.request.scheme if entry.request is not None else ""
+    return MeshProtocol.HTTP if scheme.startswith("http") else MeshProtocol.GRPC
