@@ -471,3 +471,14 @@ def test_workers_keep_only_the_latest_factory_built_resolvers() -> None:
             BOOKINFO_PATHS[:1], resolver_factory=CountingFactory(), scheduler="sync"
         )
     assert len(meshals_dask._BUILT_RESOLVERS) == 4
+
+
+def test_summarize_files_takes_the_semantics() -> None:
+    snapshot = ENVOY_FIXTURES.parent / "k8s" / "bookinfo-loopback.json"
+    resolver = meshals.KubernetesResolver.from_file(snapshot, semantics="skywalking")
+    paths = sorted(str(path) for path in ENVOY_FIXTURES.glob("*.bin"))
+    settings: dict[str, Any] = {"resolver": resolver, "semantics": "skywalking"}
+    on_dask = meshals_dask.summarize_files(paths, scheduler="sync", **settings)
+    here = meshals.summarize([meshals.read(path) for path in paths], **settings)
+    assert on_dask.accounting == here.accounting
+    assert on_dask.accounting.metrics_out == 43  # SkyWalking's count (meshals': 45)

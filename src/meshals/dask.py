@@ -40,7 +40,7 @@ from meshals.capture._detect import Container
 from meshals.codec._limits import DEFAULT_LIMITS, Limits
 from meshals.mesh._k8s_mesh import EndpointQuery
 from meshals.mesh._roles import RoleRule
-from meshals.model._metrics import K8S_MESH
+from meshals.model._metrics import K8S_MESH, Semantics
 from meshals.model._service import ServiceMetaInfo
 from meshals.resolve._naming import MetadataServiceMapping
 from meshals.resolve._protocol import Resolver
@@ -81,7 +81,7 @@ def _names(analyzers: Iterable[str]) -> tuple[str, ...]:
 
 # The settings that go to summarize() as they are.
 _ANALYSIS_SETTINGS = (
-    *("role_rule", "reidentify", "endpoint_query", "analyzers", "mapping"),
+    *("role_rule", "reidentify", "endpoint_query", "analyzers", "mapping", "semantics"),
     *("scope", "window", "relative_accuracy"),
 )
 
@@ -100,6 +100,7 @@ class _Job:
     endpoint_query: EndpointQuery = "keep"
     analyzers: tuple[str, ...] = attrs.field(default=(K8S_MESH,), converter=_names)
     mapping: MetadataServiceMapping | None = None
+    semantics: Semantics = "meshals"
     scope: Scope | str = Scope.SERVICE
     window: str | datetime.timedelta | int | None = None
     relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY
@@ -212,6 +213,7 @@ def summarize_files(
     endpoint_query: EndpointQuery = "keep",
     analyzers: Sequence[str] = (K8S_MESH,),
     mapping: MetadataServiceMapping | None = None,
+    semantics: Semantics = "meshals",
     scope: Scope | str = Scope.SERVICE,
     window: str | datetime.timedelta | int | None = None,
     relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY,
@@ -240,6 +242,7 @@ def summarize_files(
         endpoint_query: ``"keep"`` or ``"strip"`` the query string of endpoints.
         analyzers: the analyzers to run, in order.
         mapping: how ``mx-mesh`` names workloads from metadata.
+        semantics: ``"meshals"`` or ``"skywalking"``, as for :func:`~meshals.analyze`.
         scope: the RED statistics' groups: ``"service"``, ``"instance"``, ``"endpoint"``
             or ``"edge"``.
         window: None for the whole input, or the RED statistics' time window (``"1m"``...).
@@ -271,6 +274,7 @@ def summarize_files(
         endpoint_query=endpoint_query,
         analyzers=analyzers,
         mapping=mapping,
+        semantics=semantics,
         scope=scope,
         window=window,
         relative_accuracy=relative_accuracy,

@@ -59,3 +59,29 @@ def meshals_records(fixture_set: str, chain: str) -> list[Record]:
                 data = skywalking_json(message)
                 records.append((path.name, metric.origin.message_index, kind, data))
     return records
+
+
+def differences(expected: list[Record], actual: list[Record]) -> list[str]:
+    """A readable field-by-field account of where *actual* (meshals) departs from *expected*
+    (SkyWalking), one line per differing field or missing/extra metric; empty when equal."""
+    lines = []
+    for index in range(max(len(expected), len(actual))):
+        if index >= len(actual):
+            stream, message, kind, _ = expected[index]
+            lines.append(f"#{index} {stream} message {message}: SkyWalking's {kind} metric missing")
+            continue
+        if index >= len(expected):
+            stream, message, kind, _ = actual[index]
+            lines.append(f"#{index} {stream} message {message}: an extra {kind} metric")
+            continue
+        want, got = expected[index], actual[index]
+        where = f"#{index} {want[0]} message {want[1]}"
+        if want[:3] != got[:3]:
+            lines.append(f"{where}: meshals' metric is from {got[0]} message {got[1]} ({got[2]})")
+        for field in dict.fromkeys([*want[3], *got[3]]):
+            if want[3].get(field) != got[3].get(field):
+                lines.append(
+                    f"{where} {field}: meshals {got[3].get(field)!r}"
+                    f" != SkyWalking {want[3].get(field)!r}"
+                )
+    return lines

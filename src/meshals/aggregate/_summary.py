@@ -30,7 +30,7 @@ from meshals.mesh._analysis import analyze
 from meshals.mesh._k8s_mesh import EndpointQuery
 from meshals.mesh._roles import RoleRule
 from meshals.mesh._streams import split_streams
-from meshals.model._metrics import K8S_MESH
+from meshals.model._metrics import K8S_MESH, Semantics
 from meshals.resolve._naming import MetadataServiceMapping
 from meshals.resolve._protocol import Resolver
 
@@ -213,6 +213,7 @@ def summarize(
     endpoint_query: EndpointQuery = "keep",
     analyzers: Sequence[str] = (K8S_MESH,),
     mapping: MetadataServiceMapping | None = None,
+    semantics: Semantics = "meshals",
     scope: Scope | str = Scope.SERVICE,
     window: str | datetime.timedelta | int | None = None,
     relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY,
@@ -232,6 +233,7 @@ def summarize(
         endpoint_query: ``"keep"`` or ``"strip"`` the query string of endpoints.
         analyzers: the analyzers to run, in order.
         mapping: how ``mx-mesh`` names workloads from metadata.
+        semantics: ``"meshals"`` or ``"skywalking"``, as for :func:`~meshals.analyze`.
         scope: the RED statistics' groups: ``"service"``, ``"instance"``, ``"endpoint"``
             or ``"edge"``.
         window: None for the whole input, or the RED statistics' time window (``"1m"``...).
@@ -263,6 +265,7 @@ def summarize(
         endpoint_query=endpoint_query,
         analyzers=analyzers,
         mapping=mapping,
+        semantics=semantics,
     )
     for metric in analysis:
         graph.add(metric)

@@ -15,7 +15,7 @@ import attrs
 
 from meshals import examples
 from meshals._errors import Diagnostic
-from meshals.model._metrics import K8S_MESH
+from meshals.model._metrics import K8S_MESH, Semantics
 from meshals.resolve._k8s_naming import KubernetesNaming
 from meshals.resolve._k8s_workloads import KubernetesWorkloads
 from meshals.resolve._kubernetes import KubernetesResolver
@@ -56,6 +56,7 @@ class NamingOptions:
     instance_rule: str | None
     mapping_file: str | None
     example: str | None
+    semantics: Semantics = "meshals"
 
     @classmethod
     def of(cls, args: argparse.Namespace) -> NamingOptions:
@@ -67,6 +68,7 @@ class NamingOptions:
             instance_rule=args.instance_rule,
             mapping_file=args.mapping,
             example=args.example,
+            semantics=args.semantics,
         )
 
     @property
@@ -92,7 +94,9 @@ class NamingOptions:
         if self.k8s_snapshots:
             rules = {"service_rule": self.service_rule, "instance_rule": self.instance_rule}
             naming = KubernetesNaming(**{key: rule for key, rule in rules.items() if rule})
-            snapshot = KubernetesResolver.from_files(self.k8s_snapshots, naming=naming)
+            snapshot = KubernetesResolver.from_files(
+                self.k8s_snapshots, naming=naming, semantics=self.semantics
+            )
             notes = snapshot.diagnostics
             workloads = snapshot.workloads
             resolvers.append(snapshot)

@@ -16,6 +16,7 @@ from meshals.aggregate._windows import parse_window
 from meshals.capture._detect import Container
 from meshals.mesh._chain import ANALYZERS
 from meshals.mesh._mx_mesh import MX_MESH
+from meshals.mesh._semantics import SEMANTICS
 from meshals.model._metrics import K8S_MESH
 from meshals.model._role import Role
 from meshals.output._records import STATS_SCOPES
@@ -159,6 +160,14 @@ def _analysis_options() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME[,NAME]",
         help=f"the analyzers to run, in order ({', '.join(ANALYZERS)}; default {K8S_MESH})",
+    )
+    analysis.add_argument(
+        "--semantics",
+        choices=SEMANTICS,
+        default="meshals",
+        help="whose rules: meshals' own (default), or skywalking for exactly the metrics"
+        " Apache SkyWalking's ALS receiver computes, its mistakes included (a --k8s-snapshot"
+        " then counts the Endpoints' ready addresses only, as SkyWalking does)",
     )
     analysis.add_argument(
         "--reidentify",

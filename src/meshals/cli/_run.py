@@ -38,7 +38,7 @@ from meshals.mesh._analysis import analyze
 from meshals.mesh._roles import fixed_role
 from meshals.mesh._time_range import latest_end_ns
 from meshals.model._als import AlsMessage
-from meshals.model._metrics import ServiceMeshMetric
+from meshals.model._metrics import Semantics, ServiceMeshMetric
 from meshals.model._role import Role
 
 from ._inputs import Input, Spool, inputs, nothing_read
@@ -118,6 +118,7 @@ class _FileAnalysis(Generic[FileSummary]):
     until_ns: int | None = None
     # When set, the file's summary is the tap's (the metrics are only drained).
     tap: Callable[[Naming, _FileAnalysis[FileSummary]], RecordTap[FileSummary]] | None = None
+    semantics: Semantics = "meshals"
 
     @classmethod
     def of(
@@ -138,6 +139,7 @@ class _FileAnalysis(Generic[FileSummary]):
             analyzers=args.analyzers,
             naming=NamingOptions.of(args),
             summarise=summarise,
+            semantics=args.semantics,
         )
 
     def __call__(
@@ -176,6 +178,7 @@ class _FileAnalysis(Generic[FileSummary]):
                 analyzers=self.analyzers,
                 since=self.since_ns,
                 until=self.until_ns,
+                semantics=self.semantics,
             )
             if tap is None:
                 summary = self.summarise(analysis)
