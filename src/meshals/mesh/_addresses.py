@@ -83,6 +83,11 @@ def caller_of(common: AccessLogCommon) -> Endpoint | None:
     )
 
 
+def socket_endpoint_of(address: Address | None) -> Endpoint | None:
+    """The IP and port of a socket address (SkyWalking's only kind), else None."""
+    return endpoint_of(address) if isinstance(address, SocketAddress) else None
+
+
 def node_ips(node: Node | None) -> tuple[str, ...]:
     """The IPs an Envoy node says are its own (its pod's), normalized, first mention first.
 

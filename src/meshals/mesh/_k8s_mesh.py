@@ -77,8 +77,14 @@ from meshals.model._service import UNKNOWN, ServiceMetaInfo
 from meshals.resolve._protocol import Resolver
 
 from ._accounting import SkipReason
-from ._addresses import Endpoint, caller_of, endpoint_of, is_own_ip
-from ._semantics import SKYWALKING, SKYWALKING_DEFAULT_RESPONSE_CODE, Semantics, skywalking_protocol
+from ._addresses import Endpoint, caller_of, endpoint_of, is_own_ip, socket_endpoint_of
+from ._semantics import (
+    SKYWALKING,
+    SKYWALKING_DEFAULT_RESPONSE_CODE,
+    SKYWALKING_NO_SOURCE,
+    Semantics,
+    skywalking_protocol,
+)
 from ._status import _header, grpc_status_of, protocol_of, status_of
 from ._tls import local_identity_of, peer_identity_of, tls_mode_of
 
@@ -182,14 +188,16 @@ class EntryAnalyzer:
             entry, common, role, origin, self._strip_query, semantics=self._semantics
         )
         if skywalking:
-            return _skywalking_rules(self, build, common, caller, role)
+            return _skywalking_rules(self, build, common, role)
         if role is Role.SIDECAR:
             return self._sidecar(build, common, caller, own_ips)
         return self._proxy(build, common, caller, own_ips)
 
     def resolve(self, endpoint: Endpoint) -> ServiceMetaInfo:
-        """The workload at *endpoint*; UNKNOWN when the resolver cannot name it."""
-        found = self._resolver.resolve(endpoint.ip, endpoint.port)
+        """The workload at *endpoint*; UNKNOWN when the resolver cannot name it. SkyWalking
+        asks by IP only."""
+        port = None if self._semantics == SKYWALKING else endpoint.port
+        found = self._resolver.resolve(endpoint.ip, port)
         return UNKNOWN if found is None else found
 
     def _proxy(
@@ -290,14 +298,19 @@ def _skywalking_rules(
     analyzer: EntryAnalyzer,
     build: MetricBuilder,
     common: AccessLogCommon,
-    caller: Endpoint,
     role: Role,
 ) -> tuple[ServiceMeshMetric, ...] | SkipReason:
     """SkyWalking's own k8s-mesh rules (``semantics="skywalking"``): a gateway needs a local
     IP and an upstream host; a sidecar entry needs Istio's ``inbound|``/``outbound|`` cluster,
     and an outbound one an upstream host. Everything else makes no metric there."""
-    local = endpoint_of(common.downstream_local_address)
-    upstream = endpoint_of(common.upstream_remote_address)
+    # SkyWalking reads socket addresses only (not ambient's internal ip:port addresses).
+    caller = socket_endpoint_of(common.downstream_direct_remote_address) or socket_endpoint_of(
+        common.downstream_remote_address
+    )
+    if caller is None:
+        return SkipReason.NO_SOURCE_ADDRESS
+    local = socket_endpoint_of(common.downstream_local_address)
+    upstream = socket_endpoint_of(common.upstream_remote_address)
     if role is not Role.SIDECAR:
         if local is None:
             return SkipReason.SKYWALKING_GATEWAY_WITHOUT_LOCAL_IP
@@ -317,6 +330,8 @@ def _skywalking_rules(
         return SkipReason.SKYWALKING_NO_ISTIO_CLUSTER
     source = analyzer.resolve(caller)
     if parsed.direction.is_inbound:
+        if source.is_unknown:
+            source = SKYWALKING_NO_SOURCE
         return (build(DetectPoint.SERVER, source, analyzer.resolve(local), tls=True),)
     if upstream is None:
         return SkipReason.SKYWALKING_OUTBOUND_WITHOUT_UPSTREAM

@@ -21,7 +21,7 @@ node metadata names no workload (``no-local-identity``), or when they yield noth
 With ``semantics="skywalking"`` the entry follows SkyWalking's own ``mx-mesh`` instead: a
 metric per peer key in the filter state's order (both key generations; ``Struct`` and FlatNode
 values only, no ``StringValue``), names rendered from the metadata as it is with ``-`` for a
-missing part, ``pod`` and ``namespace`` properties, and a gateway's HTTP entry with an
+missing part, ``pod`` and ``namespace`` properties, and a gateway or waypoint HTTP entry with an
 upstream host and no downstream peer gets the server side from UNKNOWN after the others.
 Entries without any are skipped as ``skywalking-no-metric: no-peer``.
 
@@ -113,6 +113,11 @@ class MxMeshAnalyzer:
         self._mapping = MetadataServiceMapping() if mapping is None else mapping
         self._strip_query = endpoint_query == "strip"
         self._semantics: Semantics = semantics
+        # SkyWalking's formatter drops the text after the last placeholder.
+        self._skywalking_rules = (
+            self._mapping.service_name.without_tail(),
+            self._mapping.service_instance_name.without_tail(),
+        )
         # The node of a stream is one object for all its entries: name it once.
         self._last_node: Node | None = None
         self._last_local: ServiceMetaInfo | None = None
@@ -207,7 +212,7 @@ class MxMeshAnalyzer:
             else:
                 metrics.append(build(DetectPoint.CLIENT, local, peer, tls=role is Role.SIDECAR))
         if (
-            role is Role.PROXY
+            role in _GATEWAY_ROLES
             and isinstance(entry, HttpEntry)
             and not downstream
             and endpoint_of(common.upstream_remote_address) is not None
@@ -225,9 +230,10 @@ class MxMeshAnalyzer:
             for tag, template in _SKYWALKING_PROPERTIES
             if (value := template.render(metadata)) != MISSING_VALUE
         }
+        service_rule, instance_rule = self._skywalking_rules
         return ServiceMetaInfo(
-            service=self._mapping.service_name.render(metadata),
-            instance=self._mapping.service_instance_name.render(metadata),
+            service=service_rule.render(metadata),
+            instance=instance_rule.render(metadata),
             namespace=tags.get("namespace"),
             tags=tags,
         )

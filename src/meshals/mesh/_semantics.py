@@ -11,7 +11,8 @@ rules that differ live here; the analyzers ask :attr:`SKYWALKING` where they par
 - response code: 200 when Envoy logged none;
 - status: the HTTP rule on the response code alone (gRPC status and response flags do not
   count);
-- internal request/response latency: the ``nanos`` field of each duration only.
+- internal request/response latency: the ``nanos`` field of each duration only;
+- a sidecar's inbound call from a peer no one can name has the source ``""``, not UNKNOWN.
 """
 
 from __future__ import annotations
@@ -20,12 +21,17 @@ from typing import Final, get_args
 
 from meshals.model._als import HttpEntry
 from meshals.model._metrics import MeshProtocol, Semantics
+from meshals.model._service import ServiceMetaInfo
 
 __all__ = ["Semantics"]
 
 MESHALS: Final = "meshals"
 SKYWALKING: Final = "skywalking"
 SEMANTICS: tuple[str, ...] = get_args(Semantics)
+
+#: The source of a SkyWalking sidecar's inbound call from a peer it cannot name: its k8s-mesh
+#: analysis passes no source, so the names stay empty (not UNKNOWN).
+SKYWALKING_NO_SOURCE = ServiceMetaInfo(service="", instance="")
 
 # SkyWalking's responseCode when Envoy logged none.
 SKYWALKING_DEFAULT_RESPONSE_CODE: Final = 200

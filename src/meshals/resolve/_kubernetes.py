@@ -59,6 +59,7 @@ from ._k8s_snapshot import (
 from ._k8s_workloads import KubernetesWorkloads
 from ._resolvers import IPAddress, canonical_ip, load_json
 from ._resolvers import read_file as _read_file
+from ._templates import NameTemplate
 
 __all__ = ["KubernetesResolver"]
 
@@ -72,17 +73,24 @@ def _pod_answers(
     semantics: Semantics,
 ) -> None:
     services = _ServiceIndex(snapshot, ready_only=semantics == "skywalking")
+    rules = (naming.service_rule, naming.instance_rule)
+    if semantics == "skywalking":  # its formatter drops the text after the last placeholder
+        rules = (naming.service_rule.without_tail(), naming.instance_rule.without_tail())
     answers: dict[_Key, ServiceMetaInfo | None] = {}
     for ip, pod in pods_by_ip(snapshot).items():
         if ip in exact:  # a node or cluster IP: decided already
             continue
         if pod.key not in answers:
-            answers[pod.key] = _pod_answer(snapshot, naming, pod, services.of(pod))
+            answers[pod.key] = _pod_answer(snapshot, naming, rules, pod, services.of(pod))
         exact[ip] = answers[pod.key]
 
 
 def _pod_answer(
-    snapshot: _Snapshot, naming: KubernetesNaming, pod: _Pod, services: set[_Key]
+    snapshot: _Snapshot,
+    naming: KubernetesNaming,
+    rules: tuple[NameTemplate, NameTemplate],
+    pod: _Pod,
+    services: set[_Key],
 ) -> ServiceMetaInfo | None:
     if not services:
         return None
@@ -94,8 +102,8 @@ def _pod_answer(
     }
     context = {"pod": pod.raw, "service": service}
     return ServiceMetaInfo(
-        service=naming.service_rule.render(context),
-        instance=naming.instance_rule.render(context),
+        service=rules[0].render(context),
+        instance=rules[1].render(context),
         namespace=pod.key[0],
         tags={"pod": pod.key[1], "namespace": pod.key[0], **naming.tags(pod.labels)},
     )

@@ -45,7 +45,12 @@ from meshals._errors import ResolverError
 from meshals.model._service import ServiceMetaInfo
 
 from ._resolvers import read_file
-from ._template_syntax import METADATA_MAPPING_SYNTAX, parse_template, render_parts
+from ._template_syntax import (
+    METADATA_MAPPING_SYNTAX,
+    parse_template,
+    render_parts,
+    without_tail,
+)
 
 __all__ = [
     "DEFAULT_SERVICE_INSTANCE_NAME",
@@ -105,6 +110,14 @@ class MetadataTemplate:
     def render_counting(self, metadata: Mapping[str, object]) -> tuple[str, int]:
         """The name, and how many placeholders found a value (0: the metadata names nothing)."""
         return render_parts(self._parts, lambda path: _look_up(metadata, path), _MISSING)
+
+    def without_tail(self) -> MetadataTemplate:
+        """This template as SkyWalking renders it: without the literal text after the last
+        placeholder (``semantics="skywalking"``)."""
+        copy = MetadataTemplate.__new__(MetadataTemplate)
+        copy.text = self.text
+        copy._parts = without_tail(self._parts)
+        return copy
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, MetadataTemplate):

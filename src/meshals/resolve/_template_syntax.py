@@ -68,6 +68,16 @@ def parse_template(text: str, *, syntax: Syntax, source: str) -> tuple[Part, ...
     return _Scanner(text, syntax, source).parse()
 
 
+def without_tail(parts: tuple[Part, ...]) -> tuple[Part, ...]:
+    """*parts* without the literal text after the last placeholder (all of it when there is
+    no placeholder): what SkyWalking's formatter renders, for it never appends that tail
+    (``Matcher.appendReplacement`` without ``appendTail``)."""
+    end = len(parts)
+    while end and isinstance(parts[end - 1], str):
+        end -= 1
+    return parts[:end]
+
+
 def render_parts(
     parts: tuple[Part, ...], look_up: Callable[[tuple[str, ...]], str | None], missing: str
 ) -> tuple[str, int]:

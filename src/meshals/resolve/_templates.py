@@ -27,7 +27,13 @@ from collections.abc import Collection, Mapping
 
 from meshals._errors import ResolverError
 
-from ._template_syntax import NAME_RULE_SYNTAX, Placeholder, parse_template, render_parts
+from ._template_syntax import (
+    NAME_RULE_SYNTAX,
+    Placeholder,
+    parse_template,
+    render_parts,
+    without_tail,
+)
 
 __all__ = ["MISSING_VALUE", "SKYWALKING_FALLBACK_RULE", "SKYWALKING_SERVICE_RULE", "NameTemplate"]
 
@@ -108,6 +114,15 @@ class NameTemplate:
         return render_parts(
             self._parts, lambda segments: _look_up(context, segments), MISSING_VALUE
         )[0]
+
+    def without_tail(self) -> NameTemplate:
+        """This template as SkyWalking renders it: without the literal text after the last
+        placeholder (``semantics="skywalking"``)."""
+        copy = NameTemplate.__new__(NameTemplate)
+        copy.text = self.text
+        copy._parts = without_tail(self._parts)
+        copy.variables = self.variables
+        return copy
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, NameTemplate):
