@@ -7,7 +7,8 @@ resolver). How their answers for an entry combine, the analyzer chain:
 :mod:`meshals.mesh._chain`.
 
 meshals reproduces SkyWalking's ``k8s-mesh`` analyzer (its ALS HTTP/TCP analysis by address)
-and corrects what SkyWalking gets wrong. The rules are documented where they live:
+and corrects what SkyWalking gets wrong; ``semantics="skywalking"`` gives SkyWalking's own
+answers instead (:mod:`meshals.mesh._semantics`). The rules are documented where they live:
 :mod:`meshals.mesh._streams` (identifiers), :mod:`meshals.mesh._k8s_mesh` (entry -> metrics),
 :mod:`meshals.mesh._status` (protocol and status), :mod:`meshals.mesh._tls`,
 :mod:`meshals.model._metrics` (times). Every deliberate difference from SkyWalking's ``k8s-mesh``
@@ -30,7 +31,6 @@ internal request/response latency        nanos field of each     full durations 
 response flags                           the first of 18 flags,  all flags, and that name
                                          as a name
 times                                    milliseconds            nanoseconds, and the ms views
-waypoint streams                         no metric               as a gateway
 sidecar PassthroughCluster, BlackHole    no metric               client metric to the pseudo-service
                                                                  named like the cluster
 sidecar InboundPassthroughCluster*       no metric               server metric, as inbound

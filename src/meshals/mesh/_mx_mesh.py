@@ -30,15 +30,14 @@ Deliberate differences from SkyWalking's ``mx-mesh`` (meshals' semantics):
 =====================================  =======================  =========================
 case                                   SkyWalking               meshals
 =====================================  =======================  =========================
-gateway entry, empty filter state      no metric                the stand-in server side
+gateway entry, no peer nor upstream    no metric                the stand-in server side
 gateway TCP entry, no downstream peer  no metric                the stand-in server side
-waypoint and TCP entries               HTTP only, no waypoints  both
+a gateway entry's two metrics          client side first        server side first
 both key generations in one entry      a metric per key         one: the modern key wins
+a ``StringValue`` peer                 not read                 read
 peer value that cannot be decoded      logged, dropped          a diagnostic per entry
 node metadata naming nothing           names ``-.-`` and ``-``  no-local-identity
-Istio 1.24 lower-case peer Struct      ``-.-`` (no LABELS)      names via ``SERVICE``,
-                                                                ``NAME`` (keys match
-                                                                case-insensitively)
+Istio 1.1 flat node metadata           names ``-.-`` and ``-``  named
 text after the last placeholder        dropped                  kept
 =====================================  =======================  =========================
 """
