@@ -134,11 +134,16 @@ def test_tags_and_namespaces_come_from_the_metadata() -> None:
     first = metrics[0]
     assert (first.source.namespace, dict(first.source.tags)) == (
         "bookinfo",
-        {"app": "productpage", "version": "v1"},
+        {
+            "pod": "productpage-v1-7d8f9",
+            "namespace": "bookinfo",
+            "app": "productpage",
+            "version": "v1",
+        },
     )
     assert (first.destination.namespace, dict(first.destination.tags)) == (
         "bookinfo",
-        {"app": "reviews", "version": "v2"},
+        {"pod": "reviews-v2-5b6c7", "namespace": "bookinfo", "app": "reviews", "version": "v2"},
     )
 
 
@@ -228,8 +233,13 @@ def test_metric_fields_match_k8s_mesh_but_the_names_and_analyzer() -> None:
     assert mx == attrs.evolve(
         k8s,
         analyzer="mx-mesh",
-        source=meshals.ServiceMetaInfo(service="-.ns", instance="peer-1", namespace="ns"),
-        destination=meshals.ServiceMetaInfo(service="-.-", instance="me-1"),
+        source=meshals.ServiceMetaInfo(
+            service="-.ns",
+            instance="peer-1",
+            namespace="ns",
+            tags={"pod": "peer-1", "namespace": "ns"},
+        ),
+        destination=meshals.ServiceMetaInfo(service="-.-", instance="me-1", tags={"pod": "me-1"}),
     )
 
 

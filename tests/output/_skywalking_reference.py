@@ -9,6 +9,7 @@ from pathlib import Path
 
 import meshals
 from meshals.model import MeshProtocol
+from meshals.model._metrics import Semantics
 from meshals.output import skywalking_json, skywalking_metric
 from meshals.resolve import KubernetesNaming, KubernetesResolver
 
@@ -42,16 +43,18 @@ def reference(fixture_set: str, chain: str) -> list[Record]:
     return records
 
 
-def meshals_records(fixture_set: str, chain: str) -> list[Record]:
-    """meshals' metrics with ``semantics="skywalking"``, as SkyWalking's export writes them."""
+def meshals_records(
+    fixture_set: str, chain: str, *, semantics: Semantics = "skywalking"
+) -> list[Record]:
+    """meshals' metrics (``semantics="skywalking"`` unless told), as the export writes them."""
     resolver = KubernetesResolver.from_file(
-        SNAPSHOT, naming=KubernetesNaming(), semantics="skywalking"
+        SNAPSHOT, naming=KubernetesNaming(), semantics=semantics
     )
     records = []
     for path in sorted((FIXTURES / fixture_set).glob("*.bin")):
         with meshals.read(path) as reader:
             analysis = meshals.analyze(
-                reader, resolver=resolver, analyzers=chain.split(","), semantics="skywalking"
+                reader, resolver=resolver, analyzers=chain.split(","), semantics=semantics
             )
             for metric in analysis:
                 message = skywalking_metric(metric)

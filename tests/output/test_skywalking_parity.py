@@ -123,3 +123,26 @@ def test_summarize_takes_the_semantics() -> None:
 def test_an_unknown_semantics_is_refused() -> None:
     with pytest.raises(ValueError, match="semantics must be 'meshals' or 'skywalking'"):
         meshals.analyze([], analyzers=["mx-mesh"], semantics="SkyWalking")  # type: ignore[arg-type]
+
+
+def _properties_by_instance(records: list[Record]) -> dict[object, object]:
+    found: dict[object, object] = {}
+    for _, _, _, metric in records:
+        for side in ("source", "dest"):
+            instance = metric[f"{side}ServiceInstance"]
+            if instance not in ("", "-", "UNKNOWN"):
+                found[instance] = metric[f"{side}InstanceProperties"]
+    return found
+
+
+@pytest.mark.parametrize("fixture_set", FIXTURE_SETS)
+@pytest.mark.parametrize("chain", ["k8s-mesh", "mx-mesh"])
+def test_meshals_semantics_sends_skywalkings_instance_properties(
+    fixture_set: str, chain: str
+) -> None:
+    """Instance properties are SkyWalking's in the export of meshals' own metrics too."""
+    _require_reference()
+    expected = _properties_by_instance(reference(fixture_set, chain))
+    actual = _properties_by_instance(meshals_records(fixture_set, chain, semantics="meshals"))
+    # Every instance SkyWalking names, meshals names too (and may name more).
+    assert {key: actual.get(key) for key in expected} == expected

@@ -152,7 +152,12 @@ NAME_CASES: list[tuple[str, Mapping[str, object], ServiceMetaInfo | None]] = [
             service="reviews-canonical.bookinfo",
             instance="reviews-v2-5b6c7",
             namespace="bookinfo",
-            tags={"app": "reviews", "version": "v2"},
+            tags={
+                "pod": "reviews-v2-5b6c7",
+                "namespace": "bookinfo",
+                "app": "reviews",
+                "version": "v2",
+            },
         ),
     ),
     (
@@ -162,20 +167,27 @@ NAME_CASES: list[tuple[str, Mapping[str, object], ServiceMetaInfo | None]] = [
             service="ratings.bookinfo",
             instance="ratings-v1-9a8b7",
             namespace="bookinfo",
-            tags={"app": "ratings", "version": "v1"},
+            tags={
+                "pod": "ratings-v1-9a8b7",
+                "namespace": "bookinfo",
+                "app": "ratings",
+                "version": "v1",
+            },
         ),
     ),
     (
         "labels win over top-level keys for tags",
         {"NAME": "n", "LABELS": {"app": "label-app"}, "app": "top-app", "version": "top-v"},
         ServiceMetaInfo(
-            service="label-app.-", instance="n", tags={"app": "label-app", "version": "top-v"}
+            service="label-app.-",
+            instance="n",
+            tags={"pod": "n", "app": "label-app", "version": "top-v"},
         ),
     ),
     (
         "only a namespace",
         {"NAMESPACE": "ns"},
-        ServiceMetaInfo(service="-.ns", instance="-", namespace="ns"),
+        ServiceMetaInfo(service="-.ns", instance="-", namespace="ns", tags={"namespace": "ns"}),
     ),
     ("nothing the rules read", {"ISTIO_VERSION": "1.22", "LABELS": {}}, None),
     ("empty", {}, None),
@@ -201,7 +213,11 @@ def test_custom_rules_and_tags() -> None:
         service="reviews",
         instance="reviews-v2-5b6c7.bookinfo",
         namespace="bookinfo",
-        tags={"service.istio.io/canonical-revision": "v2-rev"},
+        tags={
+            "pod": "reviews-v2-5b6c7",
+            "namespace": "bookinfo",
+            "service.istio.io/canonical-revision": "v2-rev",
+        },
     )
 
 
@@ -228,7 +244,12 @@ def test_skywalking_test_mapping_file() -> None:
         service="v2-rev.reviews-canonical.bookinfo",
         instance="reviews-v2-5b6c7",
         namespace="bookinfo",
-        tags={"app": "reviews", "version": "v2"},
+        tags={
+            "pod": "reviews-v2-5b6c7",
+            "namespace": "bookinfo",
+            "app": "reviews",
+            "version": "v2",
+        },
     )
 
 

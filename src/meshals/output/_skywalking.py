@@ -18,8 +18,9 @@ conventions, so that a service can forward meshals' results to a real OAP:
 - ``internalRequestLatencyNanos``/``internalResponseLatencyNanos`` are computed as SkyWalking
   does, from the nanos fields of Envoy's durations only (their seconds are ignored).
 - Instance tags become ``source``/``destInstanceProperties``, in their order (a Kubernetes
-  snapshot's: ``pod``, ``namespace``, then the pod's labels by name; mx-mesh's: ``pod``,
-  ``namespace`` from the metadata's ``NAME`` and ``NAMESPACE``).
+  snapshot's: ``pod``, ``namespace``, then the pod's labels by name). For ``mx-mesh`` metrics
+  only the ``pod`` and ``namespace`` tags are written (from the metadata's ``NAME`` and
+  ``NAMESPACE``): SkyWalking's ``mx-mesh`` sends no others.
 - SkyWalking's ``k8s-mesh`` analysis passes no source for a sidecar's inbound (server-side)
   call from a peer it cannot name, so the OAP sees empty source names there: for such
   metrics (analyzer ``k8s-mesh``, role SIDECAR, server side, source UNKNOWN) the export
@@ -58,6 +59,7 @@ from meshals._pb.service_mesh_pb2 import MeshProbeDownstream as PB2MeshProbeDown
 from meshals._pb.service_mesh_pb2 import Protocol as PB2Protocol
 from meshals._pb.service_mesh_pb2 import ServiceMeshMetrics as PB2ServiceMeshMetrics
 from meshals._pb.service_mesh_pb2 import TCPServiceMeshMetric as PB2TCPServiceMeshMetric
+from meshals.mesh._mx_mesh import MX_MESH
 from meshals.model._metrics import K8S_MESH, DetectPoint, MeshProtocol, ServiceMeshMetric
 from meshals.model._role import Role
 from meshals.model._service import ServiceMetaInfo
@@ -211,10 +213,10 @@ def _common(
     if not _source_dropped(metric):
         out.sourceServiceName = metric.source.service
         out.sourceServiceInstance = metric.source.instance
-        _properties(metric.source, out.sourceInstanceProperties)
+        _properties(metric.source, out.sourceInstanceProperties, metric.analyzer)
     out.destServiceName = metric.destination.service
     out.destServiceInstance = metric.destination.instance
-    _properties(metric.destination, out.destInstanceProperties)
+    _properties(metric.destination, out.destInstanceProperties, metric.analyzer)
     out.detectPoint = _DETECT_POINTS[metric.detect_point]
     out.tlsMode = metric.tls_mode.value
     out.internalErrorCode = metric.internal_error_code
@@ -233,10 +235,17 @@ def _source_dropped(metric: ServiceMeshMetric) -> bool:
     )
 
 
+# The tags SkyWalking's mx-mesh sends as instance properties.
+_MX_MESH_PROPERTIES: Final = ("pod", "namespace")
+
+
 def _properties(
-    info: ServiceMetaInfo, out: RepeatedCompositeFieldContainer[PB2KeyStringValuePair]
+    info: ServiceMetaInfo,
+    out: RepeatedCompositeFieldContainer[PB2KeyStringValuePair],
+    analyzer: str,
 ) -> None:
-    for key in info.tags:
+    keys = info.tags if analyzer != MX_MESH else [k for k in _MX_MESH_PROPERTIES if k in info.tags]
+    for key in keys:
         out.append(PB2KeyStringValuePair(key=key, value=info.tags[key]))
 
 

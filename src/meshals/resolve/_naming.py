@@ -193,8 +193,9 @@ class MetadataServiceMapping:
         service_name: the ``serviceName`` rule; default :data:`DEFAULT_SERVICE_NAME`.
         service_instance_name: the ``serviceInstanceName`` rule; default ``${NAME}``.
         tag_labels: labels copied into the tags (from ``LABELS``, else a top-level key of
-            the same name, as in an Istio 1.24 peer); default ``("app", "version")``, as
-            :class:`~meshals.resolve.KubernetesNaming`.
+            the same name, as in an Istio 1.24 peer), after ``pod`` and ``namespace`` (from
+            ``NAME`` and ``NAMESPACE``, SkyWalking's properties); default
+            ``("app", "version")``.
 
     Raises:
         ResolverError: a rule is malformed.
@@ -202,8 +203,10 @@ class MetadataServiceMapping:
     >>> mapping = MetadataServiceMapping()
     >>> info = mapping.name({"NAME": "reviews-v1-abc", "NAMESPACE": "bookinfo",
     ...                      "LABELS": {"app": "reviews", "version": "v1"}})
-    >>> info.service, info.instance, info.namespace, dict(info.tags)
-    ('reviews.bookinfo', 'reviews-v1-abc', 'bookinfo', {'app': 'reviews', 'version': 'v1'})
+    >>> info.service, info.instance, info.namespace
+    ('reviews.bookinfo', 'reviews-v1-abc', 'bookinfo')
+    >>> dict(info.tags)
+    {'pod': 'reviews-v1-abc', 'namespace': 'bookinfo', 'app': 'reviews', 'version': 'v1'}
     >>> mapping.name({"ISTIO_VERSION": "1.22.0"}) is None
     True
     """
@@ -240,6 +243,11 @@ class MetadataServiceMapping:
     def _tags(self, metadata: Mapping[str, object]) -> dict[str, str]:
         labels = _get(metadata, "LABELS")
         tags: dict[str, str] = {}
+        # SkyWalking's instance properties first: the pod and its namespace.
+        for tag, key in (("pod", "NAME"), ("namespace", "NAMESPACE")):
+            text = _scalar_text(_get(metadata, key))
+            if text is not None:
+                tags[tag] = text
         for label in self.tag_labels:
             value = _get(labels, label) if isinstance(labels, Mapping) else None
             text = _scalar_text(value if value is not None else _get(metadata, label))
