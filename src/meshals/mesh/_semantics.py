@@ -3,8 +3,10 @@ exactly, and the rules where SkyWalking's differ from meshals'.
 
 ``semantics="skywalking"`` gives the metrics SkyWalking's ALS receiver computes, one for one and
 field for field, mistakes included (see :doc:`/explanation/skywalking-differences`); the
-checked reference is what SkyWalking's own analyzers computed on meshals' recordings. The
-rules that differ live here; the analyzers ask :attr:`SKYWALKING` where they part:
+checked reference is what SkyWalking's own analyzers computed on meshals' recordings. Which
+entries make metrics there is in :mod:`meshals.mesh._k8s_mesh` and :mod:`meshals.mesh._mx_mesh`
+(and a Kubernetes snapshot's membership in :mod:`meshals.resolve._kubernetes`); the fields
+that differ are computed here:
 
 - protocol: HTTP when the request's scheme starts with ``http`` (plaintext gRPC included),
   else gRPC;
