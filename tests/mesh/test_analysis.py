@@ -1029,6 +1029,7 @@ def test_skip_reason_values_are_stable() -> None:
         "skywalking-no-metric: no-istio-cluster",
         "skywalking-no-metric: no-peer",
         "skywalking-no-metric: outbound-without-upstream",
+        "skywalking-no-metric: l4-connection",
     ]
 
 

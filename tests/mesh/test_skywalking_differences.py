@@ -223,6 +223,12 @@ def _no_identifier(semantics: Semantics) -> object:
     return outcome.edges, outcome.skipped, outcome.diagnostics
 
 
+def _l4_log(semantics: Semantics) -> object:
+    with meshals.read(FIXTURES / "ztunnel" / "ambient-bookinfo.log") as log:
+        outcome = _analyze([list(log)], semantics)
+    return len(outcome.metrics), outcome.skipped
+
+
 def _resolving(semantics: Semantics) -> object:
     entry = _entry(
         cluster="outbound|9080||reviews", local=_addr("10.96.0.3"), upstream=_addr("10.0.0.3")
@@ -396,6 +402,11 @@ CASES: dict[str, Case] = {
         ([], {"no-identifier": 1}, 1),
         ([], {"no-identifier": 1}, 1),
     ),
+    "ztunnel and Kmesh L4 connection logs (ambient mode)": (
+        _l4_log,
+        (11, {"intermediate-entry": 2}),
+        (0, {"skywalking-no-metric: l4-connection": 13}),
+    ),
     "resolving an address": (
         _resolving,
         [("client", "productpage", "reviews-on-9080")],
@@ -510,7 +521,7 @@ ROWS = _rows()
 
 def test_every_case_has_its_row() -> None:
     assert sorted(set(CASES) - set(ROWS)) == []
-    assert len(ROWS) == len(set(ROWS)) == 28
+    assert len(ROWS) == len(set(ROWS)) == 29
 
 
 @pytest.mark.parametrize("row", ROWS)

@@ -89,6 +89,9 @@ class SkipReason(enum.Enum):
     stand-in."""
     SKYWALKING_OUTBOUND_WITHOUT_UPSTREAM = "skywalking-no-metric: outbound-without-upstream"
     """``semantics="skywalking"``: a sidecar's outbound entry without an upstream host."""
+    SKYWALKING_L4_CONNECTION = "skywalking-no-metric: l4-connection"
+    """``semantics="skywalking"``: an L4 (ztunnel/Kmesh) connection line; SkyWalking's ALS
+    receiver reads Envoy's access logs only."""
 
 
 @attrs.frozen(kw_only=True)

@@ -72,7 +72,7 @@ from ._chain import AnalyzerChain, _checked_analyzers, _EntryContext
 from ._k8s_mesh import EndpointQuery
 from ._l4 import EnvoyReporters, l4_metrics
 from ._roles import RoleRule
-from ._semantics import Semantics, checked_semantics
+from ._semantics import SKYWALKING, Semantics, checked_semantics
 from ._streams import Stream, StreamMessage, split_streams
 from ._time_range import TimeRange
 
@@ -122,6 +122,7 @@ class Analysis(Iterator[ServiceMeshMetric]):
         semantics: Semantics = "meshals",
     ) -> None:
         self._tally = Tally()
+        self._skywalking = semantics == SKYWALKING
         self._time_range = TimeRange.of(since, until)
         self._streams: list[Stream] = []
         self._notes: list[Diagnostic] = []
@@ -225,6 +226,9 @@ class Analysis(Iterator[ServiceMeshMetric]):
                 if skip is not None:
                     tally.skipped[skip] += 1
                     continue
+            if self._skywalking:
+                tally.skipped[SkipReason.SKYWALKING_L4_CONNECTION] += 1
+                continue
             if self._envoys.reports(record):
                 tally.skipped[SkipReason.REPORTED_BY_ENVOY] += 1
                 continue
