@@ -362,7 +362,9 @@ def client() -> Iterator[Any]:
             processes=True,
             threads_per_worker=1,
             host="127.0.0.1",
-            dashboard_address=None,
+            # The scheduler's HTTP server starts even without a dashboard, by default on
+            # 8787, which another cluster on this machine may hold: any free port instead.
+            dashboard_address="127.0.0.1:0",
         ) as cluster,
         distributed.Client(cluster) as connected,
     ):
