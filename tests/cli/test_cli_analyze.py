@@ -593,7 +593,9 @@ def test_static_resolver_is_asked_before_the_snapshot(
 
 
 def test_without_resolver_everything_is_unknown(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, err = run(capsys, "analyze", "--format", "jsonl", INGRESS, SERVER_SIDECAR)
+    status, out, err = run(
+        capsys, "analyze", "--no-auto-names", "--format", "jsonl", INGRESS, SERVER_SIDECAR
+    )
     assert status == 0
     names = {
         (item[f"{end}_service"], item[f"{end}_instance"])
@@ -602,7 +604,8 @@ def test_without_resolver_everything_is_unknown(capsys: pytest.CaptureFixture[st
     }
     assert names == {UNKNOWN}
     assert err.splitlines() == [
-        "meshals: warning: no --resolver or --k8s-snapshot: every workload is UNKNOWN",
+        "meshals: warning: no --resolver, --k8s-snapshot or --auto-names: every workload is"
+        " UNKNOWN",
         "meshals: 2 files: 2 entries, 2 analyzed, 0 skipped, 3 metrics",
     ]
 
@@ -785,13 +788,19 @@ def test_a_corrupt_file_ends_the_output_where_it_fails(
     bad = tmp_path / "truncated.bin"
     bad.write_bytes(good.read_bytes()[:-10])
     # Strict: a stream cut off mid-frame is an error (lenient keeps what came before it).
+    # --auto-names' first pass reads every file before the analysis: it fails there, with
+    # the same error, and nothing is written.
     status, out, err = run(capsys, "analyze", "--strict", "--format", "jsonl", good, bad, INGRESS)
-    assert status == 1
+    assert (status, out) == (1, "")
     last = GROUND_TRUTH["streams"]["details-http"]["messages"] - 1  # the truncated message
     assert err.startswith(f"meshals: error: {bad}, message {last}: input ends inside the frame")
     assert err.count("\n") == 1
+    no_auto = ("analyze", "--no-auto-names", "--format", "jsonl")
+    status, out, err = run(capsys, *no_auto, "--strict", good, bad, INGRESS)
+    assert status == 1
+    assert err.startswith(f"meshals: error: {bad}, message {last}: input ends inside the frame")
     # JSON Lines are written as the metrics are made: what came before the failure stays.
-    _, lenient, _ = run(capsys, "analyze", "--format", "jsonl", good, bad)
+    _, lenient, _ = run(capsys, *no_auto, good, bad)
     assert out == lenient
     sources = [metric["origin"]["source"] for metric in jsonl(out)]
     assert sources == [str(good)] * 4 + [str(bad)] * 3

@@ -231,12 +231,13 @@ def test_an_unwritable_output(capsys: pytest.CaptureFixture[str], tmp_path: Path
 
 
 def test_no_resolver_names_everything_unknown(capsys: pytest.CaptureFixture[str]) -> None:
-    status, out, err = run(capsys, "graph", *CAPTURES)
+    status, out, err = run(capsys, "graph", "--no-auto-names", *CAPTURES)
     assert status == 0
     assert out.splitlines()[1].split()[:2] == ["UNKNOWN", "unknown"]
     assert len(out.split("\n\n")[0].splitlines()) == 2  # one node
     assert err.splitlines() == [
-        "meshals: warning: no --resolver or --k8s-snapshot: every workload is UNKNOWN",
+        "meshals: warning: no --resolver, --k8s-snapshot or --auto-names: every workload is"
+        " UNKNOWN",
         SUMMARY,
     ]
 

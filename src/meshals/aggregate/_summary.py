@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Generator, Iterable, Sequence
+from typing import Literal
 
 import attrs
 
@@ -28,6 +29,7 @@ from meshals.capture._containers import Reader
 from meshals.mesh._accounting import Accounting
 from meshals.mesh._analysis import analyze
 from meshals.mesh._k8s_mesh import EndpointQuery
+from meshals.mesh._observed_names import AUTO, with_observed_names
 from meshals.mesh._roles import RoleRule
 from meshals.mesh._streams import split_streams
 from meshals.model._metrics import K8S_MESH, Semantics
@@ -207,7 +209,7 @@ def _streams_noting_readers(
 def summarize(
     records_or_streams: Iterable[object],
     *,
-    resolver: Resolver | None = None,
+    resolver: Resolver | Literal["auto"] | None = None,
     role_rule: RoleRule | None = None,
     reidentify: bool = False,
     endpoint_query: EndpointQuery = "keep",
@@ -227,7 +229,9 @@ def summarize(
     Args:
         records_or_streams: one stream (such as ``meshals.read(path)``) or an iterable of
             streams, as for :func:`~meshals.analyze`.
-        resolver: names the workload behind an address (``k8s-mesh``).
+        resolver: names the workload behind an address (``k8s-mesh``); ``"auto"``: the
+            workloads the streams name themselves, read in a first pass (as for
+            :func:`~meshals.analyze`; its conflicts are among the diagnostics).
         role_rule: decides an Envoy's role from its stream identifier.
         reidentify: take every identifier a stream carries, not only the first.
         endpoint_query: ``"keep"`` or ``"strip"`` the query string of endpoints.
@@ -257,6 +261,12 @@ def summarize(
     graph = TopologyAccumulator(relative_accuracy=relative_accuracy)
     stats = RedAccumulator(scope, window=window, relative_accuracy=relative_accuracy)
     readers: list[Reader] = []
+    notes: tuple[Diagnostic, ...] = ()
+    if resolver == AUTO:
+        records_or_streams, observed = with_observed_names(
+            records_or_streams, reidentify=reidentify
+        )
+        resolver, notes = observed, observed.diagnostics
     analysis = analyze(
         _noting_readers(records_or_streams, readers),
         resolver=resolver,
@@ -275,6 +285,7 @@ def summarize(
         red=stats.result(),
         accounting=analysis.accounting,
         diagnostics=(
+            *notes,
             *analysis.diagnostics,
             *(diagnostic for reader in readers for diagnostic in reader.diagnostics),
         ),

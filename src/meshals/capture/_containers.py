@@ -108,6 +108,8 @@ class Reader(Iterator[Record]):
         # Why the compressed data broke off, once it has: the input ends there.
         self._input_error: DecodeError | None = None
         self._owns_stream = owns_stream
+        # The file read() opened, to read it again from the start (reopen()); None for a stream.
+        self._path: str | None = None
         self._messages = self._generate()
 
     def __iter__(self) -> Reader:
@@ -115,6 +117,28 @@ class Reader(Iterator[Record]):
 
     def __next__(self) -> Record:
         return next(self._messages)
+
+    def reopen(self) -> Reader | None:
+        """A new reader of the same file from its start, with the same settings; None when
+        this one reads a stream it was given (a stream cannot be read twice).
+
+        For two passes over an input (naming workloads first, then analysing): this reader
+        is left as it is.
+
+        Raises:
+            OSError: the file cannot be opened again.
+        """
+        if self._path is None:
+            return None
+        again = read(
+            self._path,
+            container=self.container,
+            strict=self.strict,
+            max_message_size=self.max_message_size,
+            limits=self.limits,
+            name=self.source,
+        )
+        return again
 
     def messages(self) -> Iterator[AlsMessage]:
         """The records still to come, typed as ALS messages: for code that reads only ALS.
@@ -380,7 +404,7 @@ def read(
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         stream: BinaryIO = open(path, "rb")  # noqa: SIM115 -- the Reader closes it
-        return Reader(
+        reader = Reader(
             stream,
             source=path if name is None else name,
             container=container,
@@ -389,6 +413,8 @@ def read(
             owns_stream=True,
             limits=limits,
         )
+        reader._path = path
+        return reader
     if name is None:
         stream_name = getattr(source, "name", None)
         name = stream_name if isinstance(stream_name, str) else "<stream>"

@@ -64,6 +64,7 @@ EXTENSIONS: Final[dict[str, dict[str, str]]] = {
         ".gv": "dot",
         ".svg": "svg",
     },
+    "names": {".json": "json"},
 }
 
 

@@ -14,6 +14,8 @@ One module per command:
   conflicts, as a table, JSON or JSON Lines.
 - ``meshals diff`` (``_diff``): what changed between two captures (BEFORE... -- AFTER...), as
   a table, JSON Lines, JSON, DOT or SVG.
+- ``meshals names`` (``_names``): the workloads the captures name themselves, as the static
+  table ``--resolver`` reads.
 
 The analysing commands (all but ``inspect``) share their input and analysis options
 (``_parser``) and how files are read, analysed and summed up on stderr (``_run``). Every
@@ -38,8 +40,15 @@ from ._identities import _identities
 from ._inputs import inputs
 from ._inspect import _inspect_file
 from ._metrics import _metrics
+from ._names import _names
 from ._output import destination
-from ._parser import _check_analysis_args, _check_inputs, _check_output_args, build_parser
+from ._parser import (
+    _check_analysis_args,
+    _check_inputs,
+    _check_names_args,
+    _check_output_args,
+    build_parser,
+)
 from ._run import _failed
 from ._stats import _stats
 from ._stderr import _PROG, _error
@@ -53,7 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sides_marked(attach_negative_times(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
     _check_output_args(args)
-    if args.command != "inspect":
+    if args.command == "names":
+        _check_names_args(args)
+    elif args.command != "inspect":
         _check_analysis_args(args)
     container = None if args.container is None else Container(args.container)
     try:
@@ -154,6 +165,7 @@ _COMMANDS: dict[str, Callable[..., int]] = {
     "metrics": _metrics,
     "identities": _identities,
     "diff": _diff,
+    "names": _names,
 }
 
 # What each command writes, as the line after ``-o PATH`` says.
@@ -165,4 +177,5 @@ _WHAT = {
     "metrics": "the metrics",
     "identities": "the identities",
     "diff": "the comparison",
+    "names": "the names",
 }

@@ -80,7 +80,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     inspect.set_defaults(command_parser=inspect)  # for usage errors later
     _add_analysis_commands(commands)
+    _add_names_command(commands)
     return parser
+
+
+def _add_names_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    names = commands.add_parser(
+        "names",
+        help="the workloads the captures name themselves, as a --resolver table",
+        description="Name the workloads the captures name themselves (each Envoy's node id"
+        " and metadata, Istio's peer metadata in the entries) and write them as the static"
+        " table --resolver reads (JSON: IP -> service, instance, namespace, tags), to review"
+        " and edit. The same in any file order; conflicts (one IP named as two workloads,"
+        " one workload as two services) are warnings on stderr, and such an IP is left out.",
+    )
+    names.add_argument(
+        "files", nargs="+", metavar="FILE", help=f"{FILE_HELP}; each file one stream"
+    )
+    names.add_argument("--format", choices=("json",), help="the output (the only one: json)")
+    _add_output_option(names, "names")
+    _add_reading_options(names)
+    names.add_argument(
+        "--reidentify",
+        action="store_true",
+        help="take every identifier a stream carries (collectors multiplexing many Envoys)",
+    )
+    names.add_argument(
+        "--jobs",
+        type=_job_count,
+        default=1,
+        metavar="N",
+        help="read the FILEs in N processes (0: one per CPU); the output is the same",
+    )
+    names.add_argument(
+        "--quiet", action="store_true", help="no summary of the run; warnings are still printed"
+    )
+    names.set_defaults(command_parser=names)
 
 
 def _add_output_option(parser: argparse.ArgumentParser, command: str) -> None:
@@ -92,6 +127,18 @@ def _add_output_option(parser: argparse.ArgumentParser, command: str) -> None:
         " succeeds: to a temporary file beside it, then renamed. Without --format, PATH's"
         f" extension names the format ({extensions_help(command)}; without an extension, the"
         " default format)",
+    )
+
+
+def _add_reading_options(group: argparse._ActionsContainer) -> None:
+    """``--container`` and ``--strict``: how the FILEs are read."""
+    group.add_argument(
+        "--container",
+        choices=[container.value for container in Container],
+        help="the container of every FILE, instead of detecting it",
+    )
+    group.add_argument(
+        "--strict", action="store_true", help="fail on anything lenient decoding tolerates"
     )
 
 
@@ -108,15 +155,10 @@ def _analysis_options() -> argparse.ArgumentParser:
         help="analyse a bundled example (real Envoy recordings) instead of FILEs; its resolver"
         " is used unless --resolver or --k8s-snapshot is given",
     )
-    inputs.add_argument(
-        "--container",
-        choices=[container.value for container in Container],
-        help="the container of every FILE, instead of detecting it",
+    _add_reading_options(inputs)
+    names = options.add_argument_group(
+        "naming workloads (default: the names the captures give themselves, --auto-names)"
     )
-    inputs.add_argument(
-        "--strict", action="store_true", help="fail on anything lenient decoding tolerates"
-    )
-    names = options.add_argument_group("naming workloads (default: everything UNKNOWN)")
     names.add_argument(
         "--resolver",
         metavar="STATIC.json",
@@ -129,6 +171,15 @@ def _analysis_options() -> argparse.ArgumentParser:
         metavar="FILE",
         help="a Kubernetes snapshot (kubectl get pods,services,endpoints -A -o json);"
         " repeat to merge several; asked after --resolver",
+    )
+    names.add_argument(
+        "--auto-names",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also name the workloads the captures name themselves (their Envoys' node ids and"
+        " metadata, Istio's peer metadata; a first pass over the FILEs), asked last; the"
+        " default unless --resolver, --k8s-snapshot or --example is given"
+        " (--no-auto-names: leave unnamed workloads UNKNOWN)",
     )
     names.add_argument(
         "--service-rule",
@@ -355,6 +406,7 @@ DEFAULT_FORMATS: Final = {
     "metrics": "prometheus",
     "identities": "table",
     "diff": "table",
+    "names": "json",
 }
 
 
@@ -389,6 +441,12 @@ def _check_time_range(args: argparse.Namespace) -> None:
         args.command_parser.error(
             f"--until {until.text} is not after --since {since.text}: the range is empty"
         )
+
+
+def _check_names_args(args: argparse.Namespace) -> None:
+    """``names``' usage errors (exit status 2)."""
+    _check_inputs(args)
+    args.jobs = args.jobs or os.cpu_count() or 1
 
 
 def _check_analysis_args(args: argparse.Namespace) -> None:

@@ -43,7 +43,7 @@ from meshals.model._role import Role
 
 from ._inputs import Input, Spool, inputs, nothing_read
 from ._jobs import in_order
-from ._naming import Naming, NamingOptions
+from ._naming import Naming, NamingOptions, observed_names
 from ._progress import Progress, file_sizes
 from ._stderr import _PROG, _error
 from ._times import TimeArgument, range_note
@@ -247,12 +247,13 @@ def _analyze_all(
             run.warnings.extend(notes)
         parallel = args.jobs > 1 and len(sources) > 1
         relative = any(time is not None and time.relative for time in (args.since, args.until))
-        if parallel or relative:
+        if parallel or relative or analysis.naming.auto:
             # Workers cannot read this process' standard input, and two passes cannot read it
             # twice: a copy can be read anywhere, any number of times.
             spool = stack.enter_context(Spool())
             sources = [spool.of(source) for source in sources]
         analysis = _with_time_range(analysis, args, sources, run)
+        analysis = _with_observed_names(analysis, args, sources, run)
         sizes = file_sizes([source.path for source in sources])
         total = None if None in sizes else sum(size or 0 for size in sizes)
         # Metrics written to a terminal as they are made show the progress themselves, and a
@@ -338,6 +339,36 @@ def _with_time_range(
     return attrs.evolve(analysis, since_ns=since_ns, until_ns=until_ns)
 
 
+def _with_observed_names(
+    analysis: _FileAnalysis[FileSummary],
+    args: argparse.Namespace,
+    sources: Sequence[Input],
+    run: _Run,
+) -> _FileAnalysis[FileSummary]:
+    """*analysis* with the names the captures give themselves (``--auto-names``): a first
+    pass over every input, before the workers of the analysis start (they get the table).
+
+    Raises:
+        MeshalsError, OSError: reading failed in the first pass.
+    """
+    if not analysis.naming.auto:
+        return analysis
+    observed = observed_names(
+        sources,
+        container=analysis.container,
+        strict=analysis.strict,
+        reidentify=analysis.reidentify,
+        jobs=args.jobs,
+    )
+    run.warnings.extend(observed.diagnostics)
+    run.notes.append(
+        f"--auto-names: {_plural(len(observed), 'IP')} named by the captures' own Envoys"
+        " and peer metadata"
+    )
+    naming = attrs.evolve(analysis.naming, observed=tuple(observed.table.items()))
+    return attrs.evolve(analysis, naming=naming)
+
+
 @attrs.frozen
 class _LatestEnd:
     """The first pass of relative ranges: where one input ends (picklable, for workers)."""
@@ -378,7 +409,8 @@ def _finish(run: _Run) -> None:
     """The warnings and (unless ``--quiet``) the summary of a successful run, on stderr."""
     if run.unnamed:
         print(
-            f"{_PROG}: warning: no --resolver or --k8s-snapshot: every workload is UNKNOWN",
+            f"{_PROG}: warning: no --resolver, --k8s-snapshot or --auto-names:"
+            " every workload is UNKNOWN",
             file=sys.stderr,
         )
     for warning in (*run.naming_notes, *run.warnings):

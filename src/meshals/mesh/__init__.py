@@ -30,6 +30,10 @@ from ._mx_mesh import (
     MX_MESH,
     MxMeshAnalyzer,
 )
+from ._observed_names import (
+    name_claims,
+    observed_resolver,
+)
 from ._roles import (
     RoleRule,
     default_role_rule,
@@ -71,6 +75,8 @@ __all__ = [
     "istio_samples",
     "l4_metrics",
     "latest_end_ns",
+    "name_claims",
+    "observed_resolver",
     "protocol_of",
     "role_of",
     "status_of",

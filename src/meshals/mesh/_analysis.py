@@ -53,7 +53,7 @@ from __future__ import annotations
 import datetime
 import itertools
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from meshals._display import html
 from meshals._errors import Diagnostic, DiagnosticKind, Location, StreamError
@@ -71,6 +71,7 @@ from ._addresses import node_ips
 from ._chain import AnalyzerChain, _checked_analyzers, _EntryContext
 from ._k8s_mesh import EndpointQuery
 from ._l4 import EnvoyReporters, l4_metrics
+from ._observed_names import AUTO, with_observed_names
 from ._roles import RoleRule
 from ._semantics import SKYWALKING, Semantics, checked_semantics
 from ._streams import Stream, StreamMessage, split_streams
@@ -120,12 +121,13 @@ class Analysis(Iterator[ServiceMeshMetric]):
         since: datetime.datetime | int | None = None,
         until: datetime.datetime | int | None = None,
         semantics: Semantics = "meshals",
+        notes: Sequence[Diagnostic] = (),
     ) -> None:
         self._tally = Tally()
         self._skywalking = semantics == SKYWALKING
         self._time_range = TimeRange.of(since, until)
         self._streams: list[Stream] = []
-        self._notes: list[Diagnostic] = []
+        self._notes: list[Diagnostic] = list(notes)
         # The readers of read() in the input: their diagnostics are drops to count.
         self._readers: list[_WatchedReader] = []
         # Resolvers are deterministic (the protocol says so): ask each address once per run.
@@ -326,7 +328,7 @@ class Analysis(Iterator[ServiceMeshMetric]):
 def analyze(
     messages: Iterable[object],
     *,
-    resolver: Resolver | None = None,
+    resolver: Resolver | Literal["auto"] | None = None,
     role_rule: RoleRule | None = None,
     reidentify: bool = False,
     endpoint_query: EndpointQuery = "keep",
@@ -349,7 +351,12 @@ def analyze(
         messages: one stream (an iterable of :class:`~meshals.AlsMessage`, such as
             ``meshals.read(path)``) or an iterable of streams.
         resolver: names the workload behind an IP and port for ``k8s-mesh``; None from it
-            means :data:`~meshals.UNKNOWN`. Not needed by ``mx-mesh`` alone.
+            means :data:`~meshals.UNKNOWN`. Not needed by ``mx-mesh`` alone. ``"auto"``:
+            the workloads the streams name themselves (their Envoys' identifiers, Istio's
+            peer metadata; :func:`~meshals.mesh.observed_resolver`), read in a first pass
+            when :func:`analyze` is called; its conflicts lead the diagnostics. Readers of
+            :func:`~meshals.read` opened from a path are read again from their file; other
+            one-shot iterators are held in memory for the two passes.
         role_rule: decides an Envoy's role from its stream identifier;
             :func:`~meshals.mesh.default_role_rule` (Istio node id prefixes) when None.
         reidentify: take every identifier a stream carries, not only the first (for
@@ -400,8 +407,15 @@ def analyze(
     """
     if endpoint_query not in ("keep", "strip"):
         raise ValueError(f"endpoint_query must be 'keep' or 'strip', not {endpoint_query!r}")
+    notes: tuple[Diagnostic, ...] = ()
+    if isinstance(resolver, str):
+        if resolver != AUTO:
+            raise ValueError(f"resolver must be a Resolver, None or 'auto', not {resolver!r}")
+        messages, resolver = with_observed_names(messages, reidentify=reidentify)
+        notes = resolver.diagnostics
     return Analysis(
         messages,
+        notes=notes,
         resolver=resolver,
         role_rule=role_rule,
         reidentify=reidentify,

@@ -1,6 +1,7 @@
 """Who is behind an address or a peer's metadata: the ``Resolver`` protocol and resolvers.
 
-Static tables, offline Kubernetes snapshots (Pods, Services, Endpoints, ServiceEntries; and
+Static tables, the names the captures give themselves (``ObservedResolver``), offline
+Kubernetes snapshots (Pods, Services, Endpoints, ServiceEntries; and
 Istio's workload of a pod), SkyWalking-syntax name templates, the metadata-to-service mapping,
 chains and caches.
 """
@@ -19,6 +20,10 @@ from ._naming import (
     DEFAULT_SERVICE_NAME,
     MetadataServiceMapping,
     MetadataTemplate,
+)
+from ._observed import (
+    NameClaim,
+    ObservedResolver,
 )
 from ._protocol import (
     Resolver,
@@ -48,7 +53,9 @@ __all__ = [
     "KubernetesWorkloads",
     "MetadataServiceMapping",
     "MetadataTemplate",
+    "NameClaim",
     "NameTemplate",
+    "ObservedResolver",
     "Resolver",
     "StaticResolver",
 ]
