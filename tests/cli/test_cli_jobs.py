@@ -51,6 +51,13 @@ INPUTS: dict[str, tuple[str, ...]] = {
         *sorted(str(path) for path in ENVOY.glob("*.jsonl")),
     ),
 }
+# No naming option: --auto-names' first pass (in workers with --jobs) hands every worker the
+# table; the mx recordings add its conflicts as warnings.
+INPUTS["auto"] = (
+    *sorted(str(path) for path in ENVOY.glob("*.bin")),
+    *sorted(str(path) for path in ENVOY.glob("*.jsonl")),
+    *sorted(str(path) for path in (FIXTURES / "mx").glob("*.bin")),
+)
 # The recordings with TLS added (built once, removed at exit): identities and edges' TLS.
 _TLS_DIRECTORY = Path(tempfile.mkdtemp(prefix="meshals-test-cli-jobs-tls-"))
 atexit.register(shutil.rmtree, _TLS_DIRECTORY, ignore_errors=True)

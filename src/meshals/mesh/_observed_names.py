@@ -27,7 +27,7 @@ from meshals._errors import Location
 from meshals.capture._containers import Reader
 from meshals.model._als import AlsMessage, Node
 from meshals.model._service import ServiceMetaInfo
-from meshals.resolve._observed import NameClaim, ObservedResolver
+from meshals.resolve._observed import NameClaim, ObservedResolver, place
 
 from ._addresses import caller_of, endpoint_of, node_ips
 from ._istio_identity import metadata_workload
@@ -113,7 +113,8 @@ def name_claims(messages: Iterable[object], *, reidentify: bool = False) -> list
         reidentify: take every identifier a stream carries, not only the first.
 
     Returns:
-        The claims, in the order first seen.
+        The claims, each at its earliest place (by source name, then message index), in
+        the order first seen.
     """
     found: dict[tuple[str, ServiceMetaInfo, str | None, bool], NameClaim] = {}
     streams = [messages] if isinstance(messages, Reader) else split_streams(messages)
@@ -126,7 +127,11 @@ def name_claims(messages: Iterable[object], *, reidentify: bool = False) -> list
             node = None if identifier is None else identifier.node
             for claim in _message_claims(record, node):
                 key = (claim.ip, claim.info, claim.workload, claim.by_node)
-                found.setdefault(key, claim)
+                # The earliest place, whatever the order of the streams: the same claim in
+                # two files is placed in the first by name (see ObservedResolver).
+                kept = found.get(key)
+                if kept is None or place(claim.location) < place(kept.location):
+                    found[key] = claim
     return list(found.values())
 
 

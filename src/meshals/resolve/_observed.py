@@ -54,7 +54,8 @@ class NameClaim:
     location: Location = attrs.field(factory=Location)
 
 
-def _place(location: Location) -> tuple[str, int]:
+def place(location: Location) -> tuple[str, int]:
+    """Orders claims' places: by source name, then message index (None first)."""
     return (location.source, -1 if location.message_index is None else location.message_index)
 
 
@@ -191,5 +192,5 @@ def _named(claims: list[NameClaim]) -> tuple[ServiceMetaInfo | None, Diagnostic 
 
 
 def _note(claims: Iterable[NameClaim], reason: str) -> Diagnostic:
-    first = min((claim.location for claim in claims), key=_place)
+    first = min((claim.location for claim in claims), key=place)
     return Diagnostic(kind=DiagnosticKind.NOTE, location=first, reason=reason)
