@@ -484,3 +484,15 @@ def test_summarize_files_takes_the_semantics() -> None:
     here = meshals.summarize([meshals.read(path) for path in paths], **settings)
     assert on_dask.accounting == here.accounting
     assert on_dask.accounting.metrics_out == 43  # SkyWalking's count (meshals': 45)
+
+
+def test_auto_names_are_built_once_for_every_unit() -> None:
+    # "auto" on the workers would name each file by itself: refused, before any task runs.
+    with pytest.raises(ValueError, match="resolver='auto' would name each unit"):
+        meshals_dask.summarize_files(BOOKINFO_PATHS, resolver="auto")
+    # The table of every file, pickled to the workers: what one process names with "auto".
+    names = meshals.mesh.observed_resolver([meshals.read(path) for path in BOOKINFO_PATHS])
+    on_dask = meshals_dask.summarize_files(BOOKINFO_PATHS, scheduler="sync", resolver=names)
+    here = summarize([meshals.read(path) for path in BOOKINFO_PATHS], resolver="auto")
+    assert on_dask == here
+    assert ("productpage", "reviews") in on_dask.topology.edges

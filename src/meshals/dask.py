@@ -109,6 +109,13 @@ class _Job:
     limits: Limits = DEFAULT_LIMITS
 
     def __attrs_post_init__(self) -> None:
+        if isinstance(self.resolver, str):
+            # summarize() would name each unit by its own captures: units would disagree.
+            raise ValueError(
+                "resolver='auto' would name each unit by its own files only: build the names"
+                " of all of them first, resolver=meshals.mesh.observed_resolver("
+                "[meshals.read(path) for path in paths])"
+            )
         if self.resolver is not None and self.resolver_factory is not None:
             raise ValueError("pass resolver= or resolver_factory=, not both")
         # Check every setting here, on the client, before any task runs (reads nothing).
@@ -234,7 +241,9 @@ def summarize_files(
 
     Args:
         paths: the units: paths, or sequences of paths; or a :class:`dask.bag.Bag` of them.
-        resolver: names workloads by address (``k8s-mesh``); pickled to the workers.
+        resolver: names workloads by address (``k8s-mesh``); pickled to the workers. Not
+            ``"auto"``: pass :func:`meshals.mesh.observed_resolver` of every file instead
+            (it pickles), so that every unit is named by the same table.
         resolver_factory: instead of *resolver*: a picklable zero-argument callable that
             builds the resolver on each worker process, at most once per call.
         role_rule: decides an Envoy's role from its stream identifier (picklable).

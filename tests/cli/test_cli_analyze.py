@@ -604,8 +604,8 @@ def test_without_resolver_everything_is_unknown(capsys: pytest.CaptureFixture[st
     }
     assert names == {UNKNOWN}
     assert err.splitlines() == [
-        "meshals: warning: no --resolver, --k8s-snapshot or --auto-names: every workload is"
-        " UNKNOWN",
+        "meshals: warning: no --resolver or --k8s-snapshot, and no names from the captures"
+        " (--auto-names): every workload is UNKNOWN",
         "meshals: 2 files: 2 entries, 2 analyzed, 0 skipped, 3 metrics",
     ]
 

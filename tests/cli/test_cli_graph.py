@@ -236,8 +236,8 @@ def test_no_resolver_names_everything_unknown(capsys: pytest.CaptureFixture[str]
     assert out.splitlines()[1].split()[:2] == ["UNKNOWN", "unknown"]
     assert len(out.split("\n\n")[0].splitlines()) == 2  # one node
     assert err.splitlines() == [
-        "meshals: warning: no --resolver, --k8s-snapshot or --auto-names: every workload is"
-        " UNKNOWN",
+        "meshals: warning: no --resolver or --k8s-snapshot, and no names from the captures"
+        " (--auto-names): every workload is UNKNOWN",
         SUMMARY,
     ]
 

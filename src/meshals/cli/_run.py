@@ -361,10 +361,13 @@ def _with_observed_names(
         jobs=args.jobs,
     )
     run.warnings.extend(observed.diagnostics)
-    run.notes.append(
-        f"--auto-names: {_plural(len(observed), 'IP')} named by the captures' own Envoys"
-        " and peer metadata"
-    )
+    if not observed and analysis.naming.auto_names is None:
+        run.unnamed = True  # the default found nothing to name: say so, as without it
+    elif observed:
+        run.notes.append(
+            f"--auto-names: {_plural(len(observed), 'IP')} named by the captures' own Envoys"
+            " and peer metadata"
+        )
     naming = attrs.evolve(analysis.naming, observed=tuple(observed.table.items()))
     return attrs.evolve(analysis, naming=naming)
 
@@ -409,8 +412,8 @@ def _finish(run: _Run) -> None:
     """The warnings and (unless ``--quiet``) the summary of a successful run, on stderr."""
     if run.unnamed:
         print(
-            f"{_PROG}: warning: no --resolver, --k8s-snapshot or --auto-names:"
-            " every workload is UNKNOWN",
+            f"{_PROG}: warning: no --resolver or --k8s-snapshot, and no names from the"
+            " captures (--auto-names): every workload is UNKNOWN",
             file=sys.stderr,
         )
     for warning in (*run.naming_notes, *run.warnings):
