@@ -211,11 +211,17 @@ def test_each_side_has_its_own_relative_time_range(capsys: pytest.CaptureFixture
     reviews = str(FIXTURES / "envoy" / "reviews-http.bin")
     status, _, err = run(capsys, "diff", "--since", "-2s", reviews, "--", AFTER)
     assert status == 0
-    warning, before, after, summary = err.splitlines()
-    assert warning.endswith("every workload is UNKNOWN")  # once, for both sides
+    before, after, names, summary = err.splitlines()
     assert before.startswith("meshals: BEFORE: time range: entries that started at or after ")
     assert after.startswith("meshals: AFTER: time range: entries that started at or after ")
+    # One table of both sides' names, said once.
+    assert names == (
+        "meshals: --auto-names: 6 IPs named by the captures' own Envoys and peer metadata"
+    )
     assert summary.startswith("meshals: 7 files: ")
+    status, _, err = run(capsys, "diff", "--no-auto-names", "--since", "-2s", reviews, "--", AFTER)
+    warning, *_ = err.splitlines()
+    assert warning.endswith("every workload is UNKNOWN")  # once, for both sides
 
 
 def test_a_missing_file_fails(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

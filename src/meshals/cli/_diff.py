@@ -18,11 +18,13 @@ from meshals.aggregate._topology import Topology, TopologyAccumulator, topology
 from meshals.capture._detect import Container
 from meshals.output._diff import comparison_records, diff_dot
 from meshals.output._diff_svg import diff_svg
+from meshals.resolve._observed import ObservedResolver
 
 from ._diff_table import comparison_table
 from ._graph import note_renderer
-from ._inputs import STDIN_ARGUMENT, stdin_count
-from ._run import _analyze_all, _failed, _finish, _Run
+from ._inputs import STDIN_ARGUMENT, inputs, stdin_count
+from ._naming import NamingOptions, observed_names
+from ._run import _analyze_all, _failed, _finish, _Run, note_observed
 
 __all__: list[str] = []
 
@@ -60,12 +62,35 @@ def check_sides(args: argparse.Namespace) -> None:
         error(f"--alpha must be between 0 and 1, not {args.alpha:g}")
 
 
-def _side(args: argparse.Namespace, container: Container | None) -> tuple[Topology, _Run]:
+def _side(
+    args: argparse.Namespace, container: Container | None, observed: ObservedResolver | None
+) -> tuple[Topology, _Run]:
     accumulator = TopologyAccumulator()
     run = _analyze_all(
-        args, container=container, summarise=topology, merge=accumulator.add_topology
+        args,
+        container=container,
+        summarise=topology,
+        merge=accumulator.add_topology,
+        observed=observed,
     )
     return accumulator.result(), run
+
+
+def _shared_names(args: argparse.Namespace, container: Container | None) -> ObservedResolver | None:
+    """``--auto-names`` over both sides at once, so that one table names BEFORE and AFTER (a
+    workload whose Envoy logged on one side only is still named alike on both); None when
+    it does not run, or when standard input is a side's (read once: each side names itself).
+    """
+    if not NamingOptions.of(args).auto or STDIN_ARGUMENT in (*args.files, *args.after):
+        return None
+    sources = [*inputs(args.files)[0], *inputs(args.after)[0]]
+    return observed_names(
+        sources,
+        container=container,
+        strict=args.strict,
+        reidentify=args.reidentify,
+        jobs=args.jobs,
+    )
 
 
 def _both(first: _Run, second: _Run) -> _Run:
@@ -85,8 +110,10 @@ def _both(first: _Run, second: _Run) -> _Run:
 def _diff(args: argparse.Namespace, *, container: Container | None, out: TextIO) -> int:
     """``diff``: what changed from the BEFORE files to the AFTER files."""
     try:
-        before, first = _side(args, container)
-        after, second = _side(argparse.Namespace(**{**vars(args), "files": args.after}), container)
+        shared = _shared_names(args, container)
+        before, first = _side(args, container, shared)
+        after_args = argparse.Namespace(**{**vars(args), "files": args.after})
+        after, second = _side(after_args, container, shared)
         comparison = compare(before, after, alpha=args.alpha)
         if args.format == "svg":
             text = diff_svg(comparison, renderer=args.renderer)
@@ -95,7 +122,10 @@ def _diff(args: argparse.Namespace, *, container: Container | None, out: TextIO)
     except (MeshalsError, OSError) as exc:
         return _failed(exc)
     out.write(text)
-    _finish(_both(first, second))
+    both = _both(first, second)
+    if shared is not None:
+        note_observed(both, shared, asked=args.auto_names is not None)
+    _finish(both)
     if args.format == "svg":
         note_renderer(args)
     return 0

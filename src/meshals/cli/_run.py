@@ -40,6 +40,7 @@ from meshals.mesh._time_range import latest_end_ns
 from meshals.model._als import AlsMessage
 from meshals.model._metrics import Semantics, ServiceMeshMetric
 from meshals.model._role import Role
+from meshals.resolve._observed import ObservedResolver
 
 from ._inputs import Input, Spool, inputs, nothing_read
 from ._jobs import in_order
@@ -209,6 +210,7 @@ def _analyze_all(
     merge: Callable[[FileSummary], None],
     summarise_here: Callable[[Iterable[ServiceMeshMetric]], FileSummary] | None = None,
     tap: Callable[[Naming, _FileAnalysis[FileSummary]], RecordTap[FileSummary]] | None = None,
+    observed: ObservedResolver | None = None,
 ) -> _Run:
     """Analyse every input (FILEs or the example's captures), each file one stream.
 
@@ -227,6 +229,9 @@ def _analyze_all(
             *summarise*): e.g. writing each metric out as it comes, to hold none of them.
         tap: when given, makes each file's summary from its records instead of its metrics
             (in the file's process; picklable).
+        observed: ``--auto-names``' table when the caller made it (over more inputs than
+            these: ``diff``'s two sides), instead of a first pass here; its notes are the
+            caller's to print.
 
     Raises:
         MeshalsError, OSError: reading or analysing failed.
@@ -253,7 +258,7 @@ def _analyze_all(
             spool = stack.enter_context(Spool())
             sources = [spool.of(source) for source in sources]
         analysis = _with_time_range(analysis, args, sources, run)
-        analysis = _with_observed_names(analysis, args, sources, run)
+        analysis = _with_observed_names(analysis, args, sources, run, observed)
         sizes = file_sizes([source.path for source in sources])
         total = None if None in sizes else sum(size or 0 for size in sizes)
         # Metrics written to a terminal as they are made show the progress themselves, and a
@@ -344,15 +349,20 @@ def _with_observed_names(
     args: argparse.Namespace,
     sources: Sequence[Input],
     run: _Run,
+    observed: ObservedResolver | None = None,
 ) -> _FileAnalysis[FileSummary]:
     """*analysis* with the names the captures give themselves (``--auto-names``): a first
-    pass over every input, before the workers of the analysis start (they get the table).
+    pass over every input, before the workers of the analysis start (they get the table);
+    or *observed*, the caller's table.
 
     Raises:
         MeshalsError, OSError: reading failed in the first pass.
     """
     if not analysis.naming.auto:
         return analysis
+    if observed is not None:
+        naming = attrs.evolve(analysis.naming, observed=tuple(observed.table.items()))
+        return attrs.evolve(analysis, naming=naming)
     observed = observed_names(
         sources,
         container=analysis.container,
@@ -360,16 +370,23 @@ def _with_observed_names(
         reidentify=analysis.reidentify,
         jobs=args.jobs,
     )
+    note_observed(run, observed, asked=analysis.naming.auto_names is not None)
+    naming = attrs.evolve(analysis.naming, observed=tuple(observed.table.items()))
+    return attrs.evolve(analysis, naming=naming)
+
+
+def note_observed(run: _Run, observed: ObservedResolver, *, asked: bool) -> None:
+    """What ``--auto-names`` found, for stderr: its conflicts, and how many IPs it named (or,
+    when it was not *asked* for and named none, the warning that every workload is UNKNOWN).
+    """
     run.warnings.extend(observed.diagnostics)
-    if not observed and analysis.naming.auto_names is None:
+    if not observed and not asked:
         run.unnamed = True  # the default found nothing to name: say so, as without it
     elif observed:
         run.notes.append(
             f"--auto-names: {_plural(len(observed), 'IP')} named by the captures' own Envoys"
             " and peer metadata"
         )
-    naming = attrs.evolve(analysis.naming, observed=tuple(observed.table.items()))
-    return attrs.evolve(analysis, naming=naming)
 
 
 @attrs.frozen
