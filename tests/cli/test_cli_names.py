@@ -141,3 +141,15 @@ def test_names_of_a_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: P
     status, out, err = run(capsys, "names", tmp_path / "nothing.bin")
     assert (status, out) == (1, "")
     assert err.startswith("meshals: error: ")
+
+
+def test_skywalking_semantics_name_as_skywalking_unless_asked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status, out, err = run(capsys, "graph", "--semantics", "skywalking", *CAPTURES)
+    assert status == 0
+    assert "productpage" not in out  # nothing is named
+    assert "every workload is UNKNOWN" in err
+    _, out, err = run(capsys, "graph", "--semantics", "skywalking", "--auto-names", *CAPTURES)
+    assert "productpage" in out
+    assert AUTO_NOTE in err
