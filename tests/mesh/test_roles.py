@@ -29,3 +29,14 @@ ROLE_CASES = [
 @pytest.mark.parametrize(("node_id", "role"), ROLE_CASES)
 def test_role_from_node_id_prefix(node_id: str, role: Role) -> None:
     assert role_of(node_id) is role
+
+
+def test_role_values_are_stable() -> None:
+    # The serialised role strings that metrics and JSON outputs carry.
+    assert {role.name: role.value for role in Role} == {
+        "PROXY": "proxy",
+        "SIDECAR": "sidecar",
+        "WAYPOINT": "waypoint",
+        "ZTUNNEL": "ztunnel",
+        "NONE": "none",
+    }

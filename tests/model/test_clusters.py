@@ -97,6 +97,8 @@ NOT_ISTIO_NAMES = [
     "outbound|http||reviews",  # port not a number
     "outbound|||reviews",
     "outbound|65536||reviews",
+    "outbound|065535||reviews",  # longer than any service port, though its value fits
+    "outbound|0000080||reviews",
     "outbound|-1||reviews",
     "outbound|٩٠٨٠||reviews",  # non-ASCII digits
     "outbound_.9080_.reviews.default.svc.cluster.local",  # SNI form without subset part

@@ -1,0 +1,92 @@
+"""A sidecar's outbound metric carries the entry's TLS facts; a gateway's client side does not."""
+
+from __future__ import annotations
+
+from meshals import (
+    AccessLogCommon,
+    AlsMessage,
+    HttpEntry,
+    HttpRequest,
+    HttpResponse,
+    Identifier,
+    Node,
+    analyze,
+)
+from meshals.model import (
+    CertificateProperties,
+    HttpVersion,
+    RequestMethod,
+    SocketAddress,
+    SubjectAltName,
+    TlsProperties,
+)
+from meshals.model._metrics import DetectPoint, TlsMode
+from meshals.model._service import ServiceMetaInfo
+
+PRODUCTPAGE_IP, REVIEWS_IP, REVIEWS_VIP = "10.0.0.2", "10.0.0.3", "10.96.0.3"
+NAMES = {PRODUCTPAGE_IP: "productpage", REVIEWS_IP: "reviews", REVIEWS_VIP: "reviews-vip"}
+LOCAL_ID = "spiffe://cluster.local/ns/default/sa/productpage"
+PEER_ID = "spiffe://cluster.local/ns/default/sa/app-client"
+
+
+class Names:
+    def resolve(self, ip: str, port: int | None, /) -> ServiceMetaInfo | None:
+        name = NAMES.get(ip)
+        return None if name is None else ServiceMetaInfo(service=name, instance=f"{name}-1")
+
+
+def _certificate(uri: str) -> CertificateProperties:
+    return CertificateProperties(subject="CN=x", subject_alt_name=(SubjectAltName(uri=uri),))
+
+
+def _entry(tls: TlsProperties | None) -> HttpEntry:
+    return HttpEntry(
+        common_properties=AccessLogCommon(
+            downstream_remote_address=SocketAddress(address=PRODUCTPAGE_IP, port=40000),
+            downstream_local_address=SocketAddress(address=REVIEWS_VIP, port=9080),
+            upstream_remote_address=SocketAddress(address=REVIEWS_IP, port=9080),
+            upstream_cluster="outbound|9080||reviews.default.svc.cluster.local",
+            tls_properties=tls,
+        ),
+        protocol_version=HttpVersion.HTTP11,
+        request=HttpRequest(request_method=RequestMethod.GET, path="/reviews/0"),
+        response=HttpResponse(response_code=200),
+    )
+
+
+def _metrics(node_id: str, entry: HttpEntry) -> list[tuple[object, ...]]:
+    message = AlsMessage(identifier=Identifier(node=Node(id=node_id)), entries=(entry,), index=0)
+    return [
+        (m.detect_point, m.source.service, m.destination.service, m.tls_mode, m.peer_identity,
+         m.local_identity)
+        for m in analyze([message], resolver=Names()).metrics()
+    ]  # fmt: skip
+
+
+SIDECAR = f"sidecar~{PRODUCTPAGE_IP}~productpage-1.default~default.svc.cluster.local"
+GATEWAY = "router~10.96.0.3~gw-1.istio-system~istio-system.svc.cluster.local"
+MUTUAL = TlsProperties(
+    local_certificate_properties=_certificate(LOCAL_ID),
+    peer_certificate_properties=_certificate(PEER_ID),
+)
+ONE_WAY = TlsProperties(local_certificate_properties=_certificate(LOCAL_ID))
+
+
+def test_sidecar_outbound_metric_keeps_the_entrys_tls() -> None:
+    assert _metrics(SIDECAR, _entry(MUTUAL)) == [
+        (DetectPoint.CLIENT, "productpage", "reviews", TlsMode.MTLS, PEER_ID, LOCAL_ID)
+    ]
+    assert _metrics(SIDECAR, _entry(ONE_WAY)) == [
+        (DetectPoint.CLIENT, "productpage", "reviews", TlsMode.TLS, None, LOCAL_ID)
+    ]
+    assert _metrics(SIDECAR, _entry(None)) == [
+        (DetectPoint.CLIENT, "productpage", "reviews", TlsMode.NONE, None, None)
+    ]
+
+
+def test_gateway_client_side_has_no_tls_facts() -> None:
+    # The same entry from a gateway: its downstream TLS is the server side's only.
+    assert _metrics(GATEWAY, _entry(MUTUAL)) == [
+        (DetectPoint.SERVER, "productpage", "reviews-vip", TlsMode.MTLS, PEER_ID, LOCAL_ID),
+        (DetectPoint.CLIENT, "reviews-vip", "reviews", TlsMode.NONE, None, None),
+    ]

@@ -1,0 +1,84 @@
+"""The protocol rule's inputs: header names in any case, and the shape of a gRPC path."""
+
+from __future__ import annotations
+
+import pytest
+
+from meshals import HttpEntry, HttpRequest, HttpResponse
+from meshals._values import FrozenMap
+from meshals.mesh._status import grpc_status_of, protocol_of
+from meshals.model import HttpVersion, RequestMethod
+from meshals.model._metrics import MeshProtocol
+
+GRPC, HTTP = MeshProtocol.GRPC, MeshProtocol.HTTP
+GRPC_PATH = "/bookinfo.ratings.v1.Ratings/GetRating"
+
+
+def _entry(
+    path: str = GRPC_PATH,
+    *,
+    request_headers: dict[str, str] | None = None,
+    response_headers: dict[str, str] | None = None,
+    trailers: dict[str, str] | None = None,
+) -> HttpEntry:
+    return HttpEntry(
+        protocol_version=HttpVersion.HTTP2,
+        request=HttpRequest(
+            request_method=RequestMethod.POST,
+            path=path,
+            request_headers=FrozenMap(request_headers or {}),
+        ),
+        response=HttpResponse(
+            response_code=200,
+            response_headers=FrozenMap(response_headers or {}),
+            response_trailers=FrozenMap(trailers or {}),
+        ),
+    )
+
+
+# (entry, protocol, grpc status): a path that is not gRPC-shaped, so only a header can say gRPC.
+HEADER_CASES = [
+    (_entry("/x", request_headers={"Content-Type": "application/grpc"}), GRPC, None),
+    (_entry("/x", request_headers={"CONTENT-TYPE": "application/grpc"}), GRPC, None),
+    (_entry("/x", trailers={"Grpc-Status": "7"}), GRPC, 7),
+    (_entry("/x", response_headers={"GRPC-STATUS": "14"}), GRPC, 14),
+    (_entry("/x", request_headers={"content-type": "text/plain"}), HTTP, None),
+    # Headers that are logged but unrelated say nothing: the path still decides.
+    (_entry(request_headers={"x-request-id": "application/grpc"}), GRPC, None),
+    (_entry("/x", request_headers={"x-request-id": "application/grpc"}), HTTP, None),
+    (_entry("/x", trailers={"grpc-message": "3"}), HTTP, None),
+    (_entry(response_headers={"x-envoy-upstream-service-time": "4"}), GRPC, None),
+]
+
+
+@pytest.mark.parametrize(("entry", "protocol", "grpc_status"), HEADER_CASES)
+def test_header_names_in_any_case(
+    entry: HttpEntry, protocol: MeshProtocol, grpc_status: int | None
+) -> None:
+    assert (protocol_of(entry), grpc_status_of(entry)) == (protocol, grpc_status)
+
+
+@pytest.mark.parametrize(
+    ("path", "protocol"),
+    [
+        ("/a.B/C", GRPC),
+        ("/_pkg._Svc/_M", GRPC),
+        ("/pkg9.v1.Svc2/M3", GRPC),
+        ("/1pkg.Svc/M", HTTP),  # a name starts with a letter or _
+        ("/pkg.1Svc/M", HTTP),
+        ("/pkg.Svc/1M", HTTP),
+        ("/.Svc/M", HTTP),
+        ("/pkg./M", HTTP),
+        ("/pkg..Svc/M", HTTP),
+        ("/pkg.Svc/", HTTP),
+        ("//pkg.Svc/M", HTTP),
+        ("pkg.Svc/M", HTTP),
+        ("/pkg-a.Svc/M", HTTP),
+        ("/pkg.Sérvice/M", HTTP),  # names are ASCII
+        ("/pkg.Svc/Métode", HTTP),
+        ("/pkg.Svc/M٣", HTTP),
+        ("/ékg.Svc/M", HTTP),
+    ],
+)
+def test_grpc_path_shape(path: str, protocol: MeshProtocol) -> None:
+    assert protocol_of(_entry(path)) is protocol
