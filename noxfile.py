@@ -40,6 +40,7 @@ DEV_GROUPS = [
     "bench",
     "record",
     "release",
+    "mutants",
 ]
 
 
@@ -174,6 +175,15 @@ def bench(session: nox.Session) -> None:
     """Benchmark decoding and analysis against protobuf's parsers (`nox -s bench -- --quick`)."""
     install(session, ".", *nox.project.dependency_groups(PYPROJECT, "bench"))
     session.run("python", "benchmarks/bench.py", *session.posargs)
+
+
+@nox.session(python="3.11", default=False)
+def mutants(session: nox.Session) -> None:
+    """Mutation-test codec, mesh and aggregate with mutmut, time-boxed: nox -s mutants -- PATH."""
+    install(session, ".", *nox.project.dependency_groups(PYPROJECT, "mutants"))
+    # tools/mutants.py runs mutmut (niced, one mutant at a time, 60 minutes unless told), then
+    # reports the score per module and fails on a survivor not listed as equivalent.
+    session.run("python", "tools/mutants.py", *session.posargs)
 
 
 @nox.session(python="3.11", default=False)

@@ -1,0 +1,215 @@
+"""Mutation testing of the analysis core with mutmut, time-boxed, and its verdict (nox -s mutants).
+
+Usage: python tools/mutants.py [--max-children N] [--minutes M] [--nice N] [--report-only] [PATH...]
+
+PATH is a module or package under ``src/meshals`` (``src/meshals/mesh/_status.py``,
+``src/meshals/aggregate``); none means every file ``[tool.mutmut] only_mutate`` names. mutmut runs
+the mutants of those modules (each against the tests that reach it) until done or until the time
+box ends, then this prints per module how many mutants were killed, survived or not yet checked,
+and the score: killed / (checked - listed equivalent). It fails when a survivor is neither killed
+nor listed in ``tests/mutants/equivalent.txt``, or when a module's score is under 97 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EQUIVALENT = ROOT / "tests" / "mutants" / "equivalent.txt"
+FLOOR = 97.0
+DEFAULT_PATHS = (
+    "src/meshals/codec",
+    "src/meshals/mesh",
+    "src/meshals/aggregate",
+    "src/meshals/model/_clusters.py",
+)
+# mutmut's verdicts (``mutmut results --all true``), by what they mean here.
+KILLED = frozenset({"killed", "timeout", "caught by type check"})
+SURVIVED = frozenset({"survived", "no tests", "suspicious", "segfault"})
+_RESULT = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
+_NUMBER = re.compile(r"__mutmut_\d+$")
+
+
+def _mutmut(*args: str) -> list[str]:
+    # mutmut is a console script beside this interpreter (the nox session's virtualenv).
+    return [str(Path(sys.executable).with_name("mutmut")), *args]
+
+
+def module_glob(path: str) -> str:
+    """The mutmut name pattern of a module or package path: ``meshals.mesh._status.*``."""
+    relative = Path(path).with_suffix("") if path.endswith(".py") else Path(path)
+    parts = relative.parts[1:] if relative.parts[:1] == ("src",) else relative.parts
+    if not parts or parts[0] != "meshals":
+        raise SystemExit(f"not a path under src/meshals: {path}")
+    return ".".join(parts) + ".*"
+
+
+def module_of(mutant: str) -> str:
+    """The module a mutant name belongs to (``meshals.mesh._status.x_f__mutmut_3``)."""
+    return mutant.rpartition(".")[0]
+
+
+def read_equivalent(path: Path = EQUIVALENT) -> dict[str, str]:
+    """The listed equivalent mutants: ``function: old -> new`` to the reason given for it.
+
+    The file has one entry per unindented line, its reason on the indented lines below it;
+    ``#`` starts a comment line. An entry without a reason is an error.
+    """
+    entries: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if line[0].isspace():
+            if current is None:
+                raise SystemExit(f"{path}:{number}: a reason without an entry above it")
+            current.append(line.strip())
+        else:
+            current = entries.setdefault(line.strip(), [])
+    missing = [entry for entry, reason in entries.items() if not reason]
+    if missing:
+        raise SystemExit(f"{path}: entries without a reason: {missing}")
+    return {entry: " ".join(reason) for entry, reason in entries.items()}
+
+
+def change_of(mutant: str, diff: str) -> str:
+    """The entry that names *mutant* in the equivalent list: its function and its change.
+
+    Numbers change whenever a module does; the function and the changed lines do not.
+    """
+    removed = [line[1:].strip() for line in diff.splitlines() if line.startswith("-")]
+    added = [line[1:].strip() for line in diff.splitlines() if line.startswith("+")]
+    old = " / ".join(line for line in removed if not line.startswith("--"))
+    new = " / ".join(line for line in added if not line.startswith("++"))
+    return f"{_NUMBER.sub('', mutant)}: {old} -> {new}"
+
+
+def run_mutmut(globs: list[str], *, max_children: int, minutes: float, nice: int) -> bool:
+    """Run mutmut on *globs* at *nice*; stop it (its results so far kept) after *minutes*.
+
+    Returns:
+        True when mutmut finished within the time box.
+    """
+    command = _mutmut("run", "--max-children", str(max_children), *globs)
+    process = subprocess.Popen(
+        ["nice", "-n", str(nice), *command] if nice else command,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    try:
+        process.wait(timeout=minutes * 60)
+    except subprocess.TimeoutExpired:
+        # An interrupt makes mutmut stop its workers and save every verdict it has.
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        return False
+    if process.returncode != 0:
+        raise SystemExit(f"mutmut run failed with exit code {process.returncode}")
+    return True
+
+
+def results(globs: list[str]) -> dict[str, str]:
+    """Every mutant of *globs* and mutmut's verdict on it."""
+    output = subprocess.run(
+        _mutmut("results", "--all", "true"), cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+    verdicts: dict[str, str] = {}
+    for line in output.splitlines():
+        match = _RESULT.match(line)
+        if match and any(fnmatch.fnmatch(match["name"], pattern) for pattern in globs):
+            verdicts[match["name"]] = match["status"].strip()
+    return verdicts
+
+
+def diff_of(mutant: str) -> str:
+    """The mutant's change as a unified diff (``mutmut show``)."""
+    return subprocess.run(
+        _mutmut("show", mutant), cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def report(verdicts: dict[str, str], equivalent: dict[str, str]) -> int:
+    """Print the table and every unlisted survivor; return the exit status."""
+    rows: dict[str, Counter[str]] = {}
+    unlisted: list[tuple[str, str]] = []
+    for mutant, status in sorted(verdicts.items()):
+        counts = rows.setdefault(module_of(mutant), Counter())
+        if status in KILLED:
+            counts["killed"] += 1
+        elif status in SURVIVED:
+            diff = diff_of(mutant)
+            if change_of(mutant, diff) in equivalent:
+                counts["equivalent"] += 1
+            else:
+                counts["survived"] += 1
+                unlisted.append((mutant, diff))
+        else:
+            counts["not checked"] += 1
+    packages: dict[str, Counter[str]] = {}
+    for module, counts in rows.items():
+        packages.setdefault(module.rpartition(".")[0] + " (package)", Counter()).update(counts)
+    print(f"{'':34} {'mutants':>7} {'killed':>6} {'equiv.':>6} {'survived':>8} ", end="")
+    print(f"{'unchecked':>9} {'score':>7}")
+    low = [name for name, counts in rows.items() if _row(name, counts) < FLOOR]
+    for name, counts in packages.items():
+        if _row(name, counts) < FLOOR:
+            low.append(name)
+    for mutant, diff in unlisted:
+        print(f"\n{mutant}: survived, and is not in {EQUIVALENT.relative_to(ROOT)}\n{diff}")
+    if unlisted:
+        print(
+            f"Kill each survivor above with a test, or list it in {EQUIVALENT.relative_to(ROOT)}"
+            " as equivalent: its line (function: old -> new) and below it, indented, why."
+        )
+        for mutant, diff in unlisted:
+            print(f"  {change_of(mutant, diff)}")
+    if low:
+        print(f"under {FLOOR:g} %: {', '.join(low)}")
+    return 1 if unlisted or low else 0
+
+
+def _row(name: str, counts: Counter[str]) -> float:
+    """Print one line of the table; return its score (100 when nothing was scored)."""
+    scored = counts["killed"] + counts["survived"]
+    score = 100.0 * counts["killed"] / scored if scored else None
+    print(
+        f"{name:34} {sum(counts.values()):>7} {counts['killed']:>6} {counts['equivalent']:>6} "
+        f"{counts['survived']:>8} {counts['not checked']:>9} "
+        + ("    n/a" if score is None else f"{score:>6.1f}%")
+    )
+    return 100.0 if score is None else score
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="*", help="modules or packages under src/meshals")
+    parser.add_argument("--max-children", type=int, default=1, help="parallel mutants (1)")
+    parser.add_argument("--minutes", type=float, default=60.0, help="the time box (60)")
+    parser.add_argument("--nice", type=int, default=10, help="niceness: others share the CPU")
+    parser.add_argument("--report-only", action="store_true", help="report the last results")
+    args = parser.parse_args(argv)
+    globs = [module_glob(path) for path in args.paths or DEFAULT_PATHS]
+    equivalent = read_equivalent()
+    if not args.report_only:
+        finished = run_mutmut(
+            globs, max_children=args.max_children, minutes=args.minutes, nice=args.nice
+        )
+        if not finished:
+            print(f"\nthe {args.minutes:g}-minute time box ended: the rest is not checked")
+    return report(results(globs), equivalent)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
