@@ -43,6 +43,9 @@ HEADER_CASES = [
     (_entry("/x", trailers={"Grpc-Status": "7"}), GRPC, 7),
     (_entry("/x", response_headers={"GRPC-STATUS": "14"}), GRPC, 14),
     (_entry("/x", request_headers={"content-type": "text/plain"}), HTTP, None),
+    # The exact name wins over another spelling of it, wherever that one comes.
+    (_entry("/x", trailers={"Grpc-Status": "1", "grpc-status": "2"}), GRPC, 2),
+    (_entry("/x", trailers={"grpc-status": "2", "Grpc-Status": "1"}), GRPC, 2),
     # Headers that are logged but unrelated say nothing: the path still decides.
     (_entry(request_headers={"x-request-id": "application/grpc"}), GRPC, None),
     (_entry("/x", request_headers={"x-request-id": "application/grpc"}), HTTP, None),
