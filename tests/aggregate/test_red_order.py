@@ -185,3 +185,36 @@ def test_merge_messages_name_both_settings() -> None:
     ):
         accumulator.add_stats(by_service)
     assert (by_service + by_service).groups[RedKey(service="reviews")].server.requests == 8
+
+
+@pytest.mark.parametrize(
+    ("key", "sort_key"),
+    [
+        (RedKey(service="reviews"), ("", "reviews", "", "", -1)),
+        (
+            RedKey(source="a", service="b", instance="c", endpoint="d", window_start_ns=0),
+            ("a", "b", "c", "d", 0),
+        ),
+        (RedKey(service="", instance="", endpoint="", source=""), ("", "", "", "", -1)),
+    ],
+)
+def test_sort_key(key: RedKey, sort_key: tuple[str, str, str, str, int]) -> None:
+    assert key.sort_key() == sort_key
+
+
+def test_empty_names_sort_first() -> None:
+    # An empty name is a name like any other: before every other one, not after capitals.
+    calls = [
+        _call("Ab", "reviews-v1", "GET:/", 0),
+        _call("", "reviews-", "", 0),
+    ]
+    assert [row.key.source for row in red(calls, scope="edge").rows()] == ["", "Ab"]
+    assert [row.key.endpoint for row in red(calls, scope="endpoint").rows()] == ["", "GET:/"]
+
+
+def test_the_shortest_window_is_one_ns() -> None:
+    assert red(CALLS[:1], window=1).groups == {
+        RedKey(service="reviews", window_start_ns=T0 + S): red(CALLS[:1]).groups[
+            RedKey(service="reviews")
+        ]
+    }

@@ -1,6 +1,9 @@
-"""A sidecar's outbound metric carries the entry's TLS facts; a gateway's client side does not."""
+"""Sidecar rules: an outbound metric carries the entry's TLS facts (a gateway's client side does
+not), and Istio's special clusters decide the direction without the node's IPs."""
 
 from __future__ import annotations
+
+import pytest
 
 from meshals import (
     AccessLogCommon,
@@ -39,13 +42,16 @@ def _certificate(uri: str) -> CertificateProperties:
     return CertificateProperties(subject="CN=x", subject_alt_name=(SubjectAltName(uri=uri),))
 
 
-def _entry(tls: TlsProperties | None) -> HttpEntry:
+def _entry(
+    tls: TlsProperties | None,
+    cluster: str = "outbound|9080||reviews.default.svc.cluster.local",
+) -> HttpEntry:
     return HttpEntry(
         common_properties=AccessLogCommon(
             downstream_remote_address=SocketAddress(address=PRODUCTPAGE_IP, port=40000),
             downstream_local_address=SocketAddress(address=REVIEWS_VIP, port=9080),
             upstream_remote_address=SocketAddress(address=REVIEWS_IP, port=9080),
-            upstream_cluster="outbound|9080||reviews.default.svc.cluster.local",
+            upstream_cluster=cluster,
             tls_properties=tls,
         ),
         protocol_version=HttpVersion.HTTP11,
@@ -90,3 +96,27 @@ def test_gateway_client_side_has_no_tls_facts() -> None:
         (DetectPoint.SERVER, "productpage", "reviews-vip", TlsMode.MTLS, PEER_ID, LOCAL_ID),
         (DetectPoint.CLIENT, "reviews-vip", "reviews", TlsMode.NONE, None, None),
     ]
+
+
+# A sidecar whose node id names no IP: only the cluster can tell the direction.
+NO_IP_SIDECAR = "sidecar~~productpage-1.default~default.svc.cluster.local"
+
+
+@pytest.mark.parametrize(
+    ("cluster", "expected"),
+    [
+        ("InboundPassthroughClusterIpv4", (DetectPoint.SERVER, "productpage", "reviews-vip")),
+        ("PassthroughCluster", (DetectPoint.CLIENT, "productpage", "PassthroughCluster")),
+        ("BlackHoleCluster", (DetectPoint.CLIENT, "productpage", "BlackHoleCluster")),
+        ("outbound|9080||reviews", (DetectPoint.CLIENT, "productpage", "reviews")),
+    ],
+)
+def test_special_clusters_decide_the_direction_without_node_ips(
+    cluster: str, expected: tuple[DetectPoint, str, str]
+) -> None:
+    (metric,) = _metrics(NO_IP_SIDECAR, _entry(None, cluster))
+    assert metric[:3] == expected
+
+
+def test_a_foreign_cluster_without_node_ips_is_skipped() -> None:
+    assert _metrics(NO_IP_SIDECAR, _entry(None, "my-static-cluster")) == []
