@@ -181,9 +181,9 @@ def bench(session: nox.Session) -> None:
 def mutants(session: nox.Session) -> None:
     """Mutation-test codec, mesh and aggregate with mutmut, time-boxed: nox -s mutants -- PATH."""
     install(session, ".", *nox.project.dependency_groups(PYPROJECT, "mutants"))
-    # tools/mutants.py runs mutmut (niced, one mutant at a time, 60 minutes unless told), then
+    # tools/mutation.py runs mutmut (niced, one mutant at a time, 60 minutes unless told), then
     # reports the score per module and fails on a survivor not listed as equivalent.
-    session.run("python", "tools/mutants.py", *session.posargs)
+    session.run("python", "tools/mutation.py", *session.posargs)
 
 
 @nox.session(python="3.11", default=False)

@@ -22,6 +22,8 @@ settings.register_profile(
     "ci", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile("dev", max_examples=50, deadline=None)
+# nox -s mutants runs the tests that reach a mutant once per mutant: a few examples each.
+settings.register_profile("mutants", max_examples=10, deadline=None, derandomize=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 

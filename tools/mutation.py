@@ -1,6 +1,7 @@
 """Mutation testing of the analysis core with mutmut, time-boxed, and its verdict (nox -s mutants).
 
-Usage: python tools/mutants.py [--max-children N] [--minutes M] [--nice N] [--report-only] [PATH...]
+Usage: python tools/mutation.py [--max-children N] [--minutes M] [--nice N] [--report-only]
+                                [PATH...]
 
 PATH is a module or package under ``src/meshals`` (``src/meshals/mesh/_status.py``,
 ``src/meshals/aggregate``); none means every file ``[tool.mutmut] only_mutate`` names. mutmut runs
@@ -103,6 +104,8 @@ def run_mutmut(globs: list[str], *, max_children: int, minutes: float, nice: int
         ["nice", "-n", str(nice), *command] if nice else command,
         cwd=ROOT,
         start_new_session=True,
+        # Hypothesis' mutants profile (tests/conftest.py): few examples, the same every run.
+        env={**os.environ, "HYPOTHESIS_PROFILE": "mutants"},
     )
     try:
         process.wait(timeout=minutes * 60)

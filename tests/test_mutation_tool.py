@@ -1,0 +1,75 @@
+"""``tools/mutation.py``: module patterns, survivors named stably, the equivalent list current."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+
+import mutation  # noqa: E402 -- a script in tools/, importable once on the path
+
+
+@pytest.mark.parametrize(
+    ("path", "pattern"),
+    [
+        ("src/meshals/mesh/_status.py", "meshals.mesh._status.*"),
+        ("src/meshals/aggregate", "meshals.aggregate.*"),
+        ("src/meshals/codec/", "meshals.codec.*"),
+        ("meshals/model/_clusters.py", "meshals.model._clusters.*"),
+    ],
+)
+def test_module_glob(path: str, pattern: str) -> None:
+    assert mutation.module_glob(path) == pattern
+
+
+def test_module_glob_rejects_other_paths() -> None:
+    with pytest.raises(SystemExit, match=r"^not a path under src/meshals: tools/fuzz\.py$"):
+        mutation.module_glob("tools/fuzz.py")
+
+
+DIFF = """\
+# meshals.mesh._status.x__header__mutmut_2: survived
+--- src/meshals/mesh/_status.py
++++ src/meshals/mesh/_status.py
+@@ -1,6 +1,6 @@
+ def _header(headers: Mapping[str, str], name: str) -> str | None:
+-    value = headers.get(name)
++    value = headers.get(None)
+     if value is not None:
+"""
+
+
+def test_a_survivor_is_named_by_its_function_and_change() -> None:
+    assert mutation.change_of("meshals.mesh._status.x__header__mutmut_2", DIFF) == (
+        "meshals.mesh._status.x__header: value = headers.get(name) -> value = headers.get(None)"
+    )
+    assert mutation.module_of("meshals.aggregate._red.xǁRedKeyǁsort_key__mutmut_7") == (
+        "meshals.aggregate._red"
+    )
+
+
+def test_every_reason_belongs_to_an_entry(tmp_path: Path) -> None:
+    listed = tmp_path / "equivalent.txt"
+    listed.write_text("# a comment\nm.x_f: a -> b\n    why\n    and more\n", encoding="utf-8")
+    assert mutation.read_equivalent(listed) == {"m.x_f: a -> b": "why and more"}
+    listed.write_text("m.x_f: a -> b\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="entries without a reason"):
+        mutation.read_equivalent(listed)
+    listed.write_text("    why\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="a reason without an entry above it"):
+        mutation.read_equivalent(listed)
+
+
+def test_listed_equivalents_still_name_code_that_exists() -> None:
+    # An entry whose line is gone from its module is stale: remove it.
+    for entry in mutation.read_equivalent():
+        function, _, change = entry.partition(": ")
+        old = change.partition(" -> ")[0]
+        module = function.rpartition(".")[0]
+        source = (ROOT / "src" / (module.replace(".", "/") + ".py")).read_text(encoding="utf-8")
+        lines = {line.strip() for line in source.splitlines()}
+        assert all(line in lines for line in old.split(" / ")), entry
