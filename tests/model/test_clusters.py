@@ -70,6 +70,8 @@ VALID_NAMES = [
         "",
         "httpbin.foo.svc.cluster.local",
     ),
+    # The host is the rest of the name, whatever it holds.
+    ("outbound_.9080_.v1_.a_.b.svc", OUTBOUND, 9080, "v1", "a_.b.svc"),
     ("outbound|0||a", OUTBOUND, 0, "", "a"),
     ("outbound|65535||a", OUTBOUND, 65535, "", "a"),
 ]
