@@ -3,6 +3,7 @@ not), and Istio's special clusters decide the direction without the node's IPs."
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from meshals import (
@@ -120,3 +121,19 @@ def test_special_clusters_decide_the_direction_without_node_ips(
 
 def test_a_foreign_cluster_without_node_ips_is_skipped() -> None:
     assert _metrics(NO_IP_SIDECAR, _entry(None, "my-static-cluster")) == []
+
+
+def test_http_metrics_carry_the_body_sizes() -> None:
+    entry = _entry(None)
+    assert entry.request is not None
+    assert entry.response is not None
+    entry = attrs.evolve(
+        entry,
+        request=attrs.evolve(entry.request, request_body_bytes=120),
+        response=attrs.evolve(entry.response, response_body_bytes=4096),
+    )
+    # A sidecar's one metric, and both of a gateway's.
+    for node_id, count in ((SIDECAR, 1), (GATEWAY, 2)):
+        message = AlsMessage(identifier=Identifier(node=Node(id=node_id)), entries=(entry,))
+        metrics = analyze([message], resolver=Names()).metrics()
+        assert [(m.request_bytes, m.response_bytes) for m in metrics] == [(120, 4096)] * count
