@@ -852,6 +852,11 @@ def test_endpoint_method(request_: HttpRequest | None, endpoint: str | None) -> 
     assert [(metric.endpoint, metric.response_code, metric.status) for metric in metrics] == [
         (endpoint, None, False)
     ]
+    # No request logged: no request size; no response: no response size.
+    request_bytes = None if request_ is None else 0
+    assert [(metric.request_bytes, metric.response_bytes) for metric in metrics] == [
+        (request_bytes, None)
+    ]
 
 
 def test_invalid_endpoint_query() -> None:
@@ -879,6 +884,7 @@ def test_tcp_entry() -> None:
         REVIEWS,
     )
     assert (metric.received_bytes, metric.sent_bytes) == (64, 128)
+    assert (metric.request_bytes, metric.response_bytes) == (None, None)  # HTTP bodies only
     assert (metric.endpoint, metric.response_code, metric.grpc_status) == (None, None, None)
     assert metric.status is False
     assert metric.internal_error_code == "upstream_connection_failure"
