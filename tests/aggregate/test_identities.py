@@ -95,6 +95,12 @@ def test_conflicts(tmp_path: Path) -> None:
     assert table.conflicts[1].reason == (
         f"SPIFFE id {spiffe_id('productpage')} was presented by 2 workloads: details, productpage"
     )
+    assert table.conflicts[0].to_dict() == {
+        "kind": "workload",
+        "subject": "reviews",
+        "seen": [spiffe_id("reviews"), canary],
+        "reason": table.conflicts[0].reason,
+    }
     by_identity = {record["identity"]: record["conflicts"] for record in table.records()}
     assert by_identity[canary] == ["workload"]
     assert by_identity[spiffe_id("productpage")] == ["identity"]

@@ -33,6 +33,7 @@ from meshals.capture import Container
 from meshals.codec import Limits, encode_binary
 from meshals.codec._wire import encode_varint
 from meshals.mesh import SkipReason
+from meshals.mesh._accounting import dropped_by
 
 RESOLVER = StaticResolver.from_mapping(
     {
@@ -374,3 +375,17 @@ def test_values_ignored_and_notes_drop_nothing() -> None:
     assert [d.kind for d in analysis.diagnostics] == [DiagnosticKind.NOTE]
     assert analysis.accounting.dropped == {}
     assert analysis.accounting.input_entries == 1
+
+
+def test_dropped_by_counts_the_dropping_kinds_only() -> None:
+    kinds = [
+        DiagnosticKind.VALUE_IGNORED,
+        DiagnosticKind.ENTRY_SKIPPED,
+        DiagnosticKind.PART_SKIPPED,
+        DiagnosticKind.ENTRY_SKIPPED,
+    ]
+    diagnostics = [Diagnostic(kind=kind, location=Location(), reason="r") for kind in kinds]
+    assert dropped_by(diagnostics) == Accounting(
+        dropped=FrozenMap({DiagnosticKind.ENTRY_SKIPPED: 2, DiagnosticKind.PART_SKIPPED: 1})
+    )
+    assert dropped_by([]) == Accounting()

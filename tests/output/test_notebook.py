@@ -151,6 +151,7 @@ def test_traffic_html() -> None:
         f"<td>{ms(edge.p99)}</td><td>failing</td></tr></tbody></table>"
     )
     assert "<td>0</td><td>0</td><td>-</td><td>-</td>" in traffic_html(TrafficStats())
+    assert edge._repr_html_() == traffic_html(edge)
 
 
 def test_topology_html() -> None:
