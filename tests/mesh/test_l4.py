@@ -7,7 +7,8 @@ from pathlib import Path
 import attrs
 import pytest
 
-from meshals import UNKNOWN, Node, ServiceMetaInfo, StaticResolver
+import meshals
+from meshals import UNKNOWN, AlsMessage, Node, ServiceMetaInfo, StaticResolver, StreamError
 from meshals._values import FrozenMap
 from meshals.codec._l4_lines import parse_l4_line
 from meshals.mesh import SkipReason
@@ -491,3 +492,29 @@ def test_kmesh_fixture_metrics() -> None:
         ),
         ("client", "sleep-7656cf8794-9v2gv.ambient-demo", "UNKNOWN", 0, 0, 1_728_765_417, "NONE"),
     ]
+
+
+def test_analyze_counts_l4_connections_and_asks_the_resolver() -> None:
+    connections = list(meshals.read(FIXTURES / "ambient-bookinfo.log"))
+    by_ip = ServiceMetaInfo(service="by-ip", instance="by-ip-1")
+    analysis = meshals.analyze(connections, resolver=StaticResolver({"10.244.1.13": by_ip}))
+    metrics = analysis.metrics()
+    assert analysis.accounting == meshals.Accounting(
+        streams=1,
+        entries_in=13,
+        analyzed=11,
+        metrics_out=11,
+        skipped=FrozenMap({SkipReason.INTERMEDIATE_ENTRY: 2}),
+    )
+    assert len(metrics) == 11
+    assert sum(metric.destination == by_ip for metric in metrics) == 3
+    assert sum(metric.source == by_ip for metric in metrics) == 1
+
+
+def test_a_stream_of_l4_connections_holds_nothing_else() -> None:
+    connections = list(meshals.read(FIXTURES / "ambient-bookinfo.log"))
+    analysis = meshals.analyze([connections[0], AlsMessage()], resolver=StaticResolver({}))
+    with pytest.raises(
+        StreamError, match=r"^a stream mixes L4 connection lines with AlsMessage values$"
+    ):
+        analysis.metrics()
