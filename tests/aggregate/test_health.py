@@ -165,18 +165,36 @@ def test_rule_rate() -> None:
     assert RuleResult(rule="5xx", errors=1, requests=4, status=FAILING).rate == 0.25
 
 
-THRESHOLD_ERRORS: list[dict[str, Any]] = [
-    {"degraded": 0.5, "failing": 0.1},
-    {"degraded": -0.1, "failing": 0.1},
-    {"degraded": 0.1, "failing": 1.5},
-    {"degraded": "a lot", "failing": 0.1},
+THRESHOLD_ERRORS: list[tuple[dict[str, Any], str]] = [
+    (
+        {"degraded": 0.5, "failing": 0.1},
+        r"^the degraded limit 1/2 is above the failing limit 1/10$",
+    ),
+    ({"degraded": -0.1, "failing": 0.1}, r"^a threshold must be a ratio between 0 and 1: -0\.1$"),
+    ({"degraded": 0.1, "failing": 1.5}, r"^a threshold must be a ratio between 0 and 1: 1\.5$"),
+    ({"degraded": "a lot", "failing": 0.1}, "a lot"),
 ]
 
 
-@pytest.mark.parametrize("limits", THRESHOLD_ERRORS)
-def test_bad_thresholds(limits: dict[str, Any]) -> None:
-    with pytest.raises(AggregateError):
+@pytest.mark.parametrize(("limits", "message"), THRESHOLD_ERRORS)
+def test_bad_thresholds(limits: dict[str, Any], message: str) -> None:
+    with pytest.raises(AggregateError, match=message):
         Threshold(**limits)
+
+
+def test_threshold_bounds_are_inclusive() -> None:
+    # Both ends of [0, 1] are ratios, and the two limits may be equal.
+    assert Threshold(degraded=1, failing=1).to_dict() == {"degraded": 1.0, "failing": 1.0}
+    assert Threshold(degraded=0, failing=0).to_dict() == {"degraded": 0.0, "failing": 0.0}
+
+
+def test_thresholds_to_dict_by_rule_name() -> None:
+    assert HealthThresholds(tcp=Threshold(degraded=0, failing=1)).to_dict() == {
+        "5xx": {"degraded": 0.001, "failing": 0.1},
+        "4xx": {"degraded": 0.1, "failing": 0.2},
+        "grpc": {"degraded": 0.0, "failing": 0.1},
+        "tcp": {"degraded": 0.0, "failing": 1.0},
+    }
 
 
 def test_thresholds_are_exact() -> None:
@@ -221,6 +239,8 @@ def test_edge_health_uses_the_combined_calls() -> None:
     # The client saw 5 x 503 the server never did (no unreached flag): the server's view wins.
     assert edge_health(GRAPH.edge("a", "b")).status is HEALTHY
     assert edge_health(GRAPH.edge("b", "c")).status is DEGRADED
+    strict = HealthThresholds(http_5xx=Threshold(degraded=0, failing=0.01))
+    assert edge_health(GRAPH.edge("b", "c"), strict).status is FAILING
 
 
 NODE_TABLE = [
