@@ -109,6 +109,14 @@ def test_conflicts(tmp_path: Path) -> None:
     reviews = {row.identity: row for row in table.rows.values() if row.service == "reviews"}
     assert (reviews[canary].as_server, reviews[spiffe_id("reviews")].as_server) == (1, 4)
     assert reviews[canary].first_seen < reviews[spiffe_id("reviews")].first_seen
+    assert reviews[canary].to_dict() == {
+        "service": "reviews",
+        "instance": reviews[canary].instance,
+        "identity": canary,
+        "as_server": 1,
+        "as_client": 0,
+        "first_seen": reviews[canary].first_seen.to_dict(),
+    }
 
 
 def test_ztunnel_log() -> None:

@@ -181,3 +181,10 @@ def test_quantile_of_a_sketch_from_another_process(monkeypatch: pytest.MonkeyPat
     median = sketch.quantile(0.5)
     monkeypatch.setattr("meshals.aggregate._sketch._BOUNDARIES", {})
     assert sketch.quantile(0.5) == median == 4_989_963_218
+
+
+def test_merge_adds_the_counts_of_shared_buckets() -> None:
+    one = LatencySketch.of([10_000_000, 20_000_000])
+    other = LatencySketch.of([10_000_000, 40_000_000])
+    assert one.merge(other) == LatencySketch.of([10_000_000, 20_000_000, 10_000_000, 40_000_000])
+    assert one.merge(other).count == 4

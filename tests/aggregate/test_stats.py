@@ -336,6 +336,29 @@ def test_reported_traffic_merge_and_dict() -> None:
     assert set(both.to_dict()) == {"client", "server", "unreached", "combined", "security"}
 
 
+def test_reported_traffic_merge_keeps_every_part() -> None:
+    calls = [call(CLIENT), call(CLIENT, code=503, status=False, flags=UH), call(SERVER)]
+    parts = []
+    for part in (calls[:1], calls[1:]):
+        accumulator = ReportedAccumulator()
+        for metric in part:
+            accumulator.add(metric)
+        parts.append(accumulator.result())
+    whole = ReportedAccumulator()
+    for metric in calls:
+        whole.add(metric)
+    merged = parts[0].merge(parts[1])
+    assert merged == whole.result()
+    assert merged.unreached.requests == 1
+    assert merged.security == whole.result().security != parts[1].security
+
+
+def test_span_needs_both_ends() -> None:
+    assert TrafficStats(first_start_ns=5).span_ns() is None
+    assert TrafficStats(last_end_ns=12).span_ns() is None
+    assert TrafficStats(first_start_ns=5, last_end_ns=12).span_ns() == 7
+
+
 def test_reported_accumulator_add_traffic() -> None:
     accumulator = ReportedAccumulator()
     accumulator.add_traffic(ReportedTraffic(server=TrafficStats.of([call(SERVER)])))

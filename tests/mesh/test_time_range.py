@@ -16,6 +16,7 @@ import pytest
 import meshals
 from meshals import AccessLogCommon, AlsMessage, HttpEntry, Identifier, Node, StaticResolver
 from meshals.mesh import SkipReason, latest_end_ns
+from meshals.mesh._time_range import _ns
 
 ROOT = Path(__file__).parents[2]
 ZTUNNEL = ROOT / "tests" / "fixtures" / "ztunnel" / "ambient-bookinfo.log"
@@ -94,7 +95,11 @@ def test_datetimes_and_ns_are_the_same_bounds(count_in_range: CountInRange) -> N
 @pytest.mark.parametrize(
     ("bounds", "error", "message"),
     [
-        ({"since": datetime.datetime(2026, 11, 21)}, ValueError, "since is a naive datetime"),
+        (
+            {"since": datetime.datetime(2026, 11, 21)},
+            ValueError,
+            "since is a naive datetime: give it a time zone (e.g. tzinfo=datetime.timezone.utc)",
+        ),
         ({"until": datetime.datetime(2026, 11, 21)}, ValueError, "until is a naive datetime"),
         ({"since": 5, "until": 5}, ValueError, "an empty time range: until (5) is not after"),
         ({"since": 6, "until": 5}, ValueError, "an empty time range"),
@@ -195,3 +200,23 @@ def test_an_entrys_end_is_its_start_plus_its_longest_offset(
     common: AccessLogCommon, end: int | None
 ) -> None:
     assert common.end_time_ns == end
+
+
+class _NoOffset(datetime.tzinfo):
+    """A time zone that does not know its offset: a datetime in it is as naive as none."""
+
+    def utcoffset(self, dt: datetime.datetime | None) -> datetime.timedelta | None:
+        return None
+
+    def dst(self, dt: datetime.datetime | None) -> datetime.timedelta | None:
+        return None
+
+    def tzname(self, dt: datetime.datetime | None) -> str | None:
+        return None
+
+
+def test_a_bound_in_ns_is_exact_to_the_microsecond() -> None:
+    bound = datetime.datetime(1970, 1, 1, 0, 0, 1, 250_001, tzinfo=UTC)
+    assert _ns(bound, "since") == 1_250_001_000
+    with pytest.raises(ValueError, match=r"^until is a naive datetime"):
+        _ns(datetime.datetime(2026, 11, 21, tzinfo=_NoOffset()), "until")
