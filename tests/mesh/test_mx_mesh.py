@@ -362,3 +362,25 @@ def test_mx_mesh_and_k8s_mesh_agree_on_the_recordings(stream: str) -> None:
     chained = analyze(messages, resolver=resolver, analyzers=["mx-mesh", "k8s-mesh"]).metrics()
     assert by_side(chained) == k8s
     assert {m.analyzer for m in chained} <= {"mx-mesh", "k8s-mesh"}
+
+
+def test_mutual_tls_recording_server_sides_keep_their_tls() -> None:
+    # The downstream connection's TLS is the server side's: mTLS into the sidecars, one-way TLS
+    # into the gateway; the client sides' connections are not logged (NONE).
+    streams = [meshals.read(path) for path in sorted((ENVOY_FIXTURES / "mtls").glob("*.bin"))]
+    metrics = analyze(streams, analyzers=(MX_MESH,)).metrics()
+    counts: dict[tuple[str, str, str, bool], int] = {}
+    for metric in metrics:
+        key = (
+            metric.role.value,
+            metric.detect_point.value,
+            metric.tls_mode.value,
+            metric.peer_identity is not None,
+        )
+        counts[key] = counts.get(key, 0) + 1
+    assert counts == {
+        ("proxy", "client", "NONE", False): 5,
+        ("proxy", "server", "TLS", False): 6,
+        ("sidecar", "client", "NONE", False): 14,
+        ("sidecar", "server", "mTLS", True): 20,
+    }
