@@ -353,6 +353,10 @@ def test_reported_traffic_merge_keeps_every_part() -> None:
     assert merged.security == whole.result().security != parts[1].security
 
 
+def test_to_dict_names_grpc_statuses_by_number() -> None:
+    assert MIXED_STATS.to_dict()["grpc_statuses"] == {"0": 1, "5": 1}
+
+
 def test_span_needs_both_ends() -> None:
     assert TrafficStats(first_start_ns=5).span_ns() is None
     assert TrafficStats(last_end_ns=12).span_ns() is None
