@@ -11,10 +11,12 @@ from meshals import (
     AccessLogCommon,
     AlsMessage,
     Diagnostic,
+    DiagnosticKind,
     HttpEntry,
     HttpRequest,
     HttpResponse,
     Identifier,
+    Location,
     LogEntry,
     Node,
     Role,
@@ -1012,6 +1014,23 @@ def test_accounting_by_reason() -> None:
         ("<input>, message 0", "the stream's first message has no identifier"),
         ("<input>, message 0", "the role rule gives node 'front-envoy' no role"),
     ]
+
+
+@pytest.mark.parametrize(("node", "node_id"), [(Node(id="front-envoy"), "front-envoy"), (None, "")])
+def test_a_stream_of_no_role_is_noted_once_where_it_starts(node: Node | None, node_id: str) -> None:
+    message = AlsMessage(
+        identifier=Identifier(node=node), entries=(GOOD, GOOD), index=3, source="front.bin"
+    )
+    _, accounting, diagnostics = _run([[message, attrs.evolve(message, index=4)]])
+    assert diagnostics == (
+        Diagnostic(
+            kind=DiagnosticKind.NOTE,
+            location=Location(source="front.bin", message_index=3),
+            reason=f"the role rule gives node {node_id!r} no role: its entries are skipped "
+            "(pass role_rule= for Envoys that do not use Istio's node ids)",
+        ),
+    )
+    assert dict(accounting.skipped) == {SkipReason.ROLE_NONE: 4}
 
 
 def test_skip_reason_values_are_stable() -> None:
