@@ -20,6 +20,9 @@ from meshals.aggregate import (
     identities,
 )
 from meshals.model import DetectPoint
+from meshals.model._metrics import EntryTimings, MeshProtocol, MetricOrigin, ServiceMeshMetric
+from meshals.model._role import Role
+from meshals.model._service import UNKNOWN
 
 
 def rows(table: Identities) -> list[tuple[str, str, str, int, int]]:
@@ -213,3 +216,61 @@ def test_split_in_parts_merged_in_every_order_is_the_whole(
     assert sum(row.as_client for row in whole.rows.values()) == sum(
         m.peer_identity is not None for m in server_side
     )
+
+
+def _sighting(unknown_time: bool, start: int, message_index: int) -> Sighting:
+    return Sighting(
+        unknown_time=unknown_time,
+        start_time_ns=start,
+        source="f",
+        message_index=message_index,
+        entry_index=1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("start", "message_index", "expected", "as_dict"),
+    [
+        (
+            7,
+            2,
+            Sighting(
+                unknown_time=False, start_time_ns=7, source="f", message_index=2, entry_index=1
+            ),
+            {"start_time_ns": 7, "source": "f", "message_index": 2, "entry_index": 1},
+        ),
+        (
+            None,
+            None,
+            Sighting(
+                unknown_time=True, start_time_ns=-1, source="f", message_index=-1, entry_index=1
+            ),
+            {"start_time_ns": None, "source": "f", "message_index": None, "entry_index": 1},
+        ),
+        (
+            0,
+            0,
+            Sighting(
+                unknown_time=False, start_time_ns=0, source="f", message_index=0, entry_index=1
+            ),
+            {"start_time_ns": 0, "source": "f", "message_index": 0, "entry_index": 1},
+        ),
+    ],
+)
+def test_sighting_of_a_metric(
+    start: int | None, message_index: int | None, expected: Sighting, as_dict: dict[str, object]
+) -> None:
+    timings = EntryTimings() if start is None else EntryTimings(start_time_ns=start)
+    metric = ServiceMeshMetric(
+        role=Role.SIDECAR,
+        detect_point=DetectPoint.SERVER,
+        protocol=MeshProtocol.HTTP,
+        source=UNKNOWN,
+        destination=UNKNOWN,
+        status=True,
+        timings=timings,
+        origin=MetricOrigin(source="f", message_index=message_index, entry_index=1),
+    )
+    sighting = Sighting.of(metric)
+    assert (sighting, sighting.unknown_time) == (expected, expected.unknown_time)
+    assert sighting.to_dict() == as_dict
