@@ -143,9 +143,17 @@ def test_accuracy_out_of_range(accuracy: float) -> None:
         LatencySketch(relative_accuracy=accuracy)
 
 
-@pytest.mark.parametrize("q", [-0.01, 1.01, math.inf, math.nan])
-def test_quantile_out_of_range(q: float) -> None:
-    with pytest.raises(AggregateError):
+@pytest.mark.parametrize(
+    ("q", "message"),
+    [
+        (-0.01, r"^quantile must be between 0 and 1: -0\.01$"),
+        (1.01, r"^quantile must be between 0 and 1: 1\.01$"),
+        (math.inf, r"^not a finite number: inf$"),
+        (math.nan, r"^not a finite number: nan$"),
+    ],
+)
+def test_quantile_out_of_range(q: float, message: str) -> None:
+    with pytest.raises(AggregateError, match=message):
         LatencySketch.of([1]).quantile(q)
 
 

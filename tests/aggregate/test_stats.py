@@ -177,6 +177,7 @@ def test_grpc_without_status_is_a_grpc_error() -> None:
 
 CODE_CLASSES = [
     (101, "1xx"),
+    (100, "1xx"),
     (200, "2xx"),
     (304, "3xx"),
     (404, "4xx"),
