@@ -22,7 +22,7 @@ from meshals.aggregate import (
 from meshals.model import DetectPoint
 from meshals.model._metrics import EntryTimings, MeshProtocol, MetricOrigin, ServiceMeshMetric
 from meshals.model._role import Role
-from meshals.model._service import UNKNOWN
+from meshals.model._service import UNKNOWN, ServiceMetaInfo
 
 
 def rows(table: Identities) -> list[tuple[str, str, str, int, int]]:
@@ -274,3 +274,20 @@ def test_sighting_of_a_metric(
     sighting = Sighting.of(metric)
     assert (sighting, sighting.unknown_time) == (expected, expected.unknown_time)
     assert sighting.to_dict() == as_dict
+
+
+def test_a_peer_identity_counts_without_a_local_one() -> None:
+    caller = ServiceMetaInfo(service="caller", instance="caller-1")
+    metric = ServiceMeshMetric(
+        role=Role.SIDECAR,
+        detect_point=DetectPoint.SERVER,
+        protocol=MeshProtocol.HTTP,
+        source=caller,
+        destination=UNKNOWN,
+        status=True,
+        peer_identity="spiffe://cluster.local/ns/default/sa/caller",
+    )
+    rows = list(identities([metric]).rows.values())
+    assert [(row.service, row.identity, row.as_server, row.as_client) for row in rows] == [
+        ("caller", "spiffe://cluster.local/ns/default/sa/caller", 0, 1)
+    ]
