@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from meshals import AggregateError, Diagnostic, DiagnosticKind, Location
+from meshals.aggregate._red import red
 from meshals.aggregate._summary import Summary, summarize
+from meshals.aggregate._topology import topology
 from meshals.examples import example
+from meshals.mesh._analysis import analyze
+from meshals.mesh._roles import fixed_role
+from meshals.model._role import Role
 
 BOOKINFO = example("bookinfo")
 SKIPPED, IGNORED = DiagnosticKind.ENTRY_SKIPPED, DiagnosticKind.VALUE_IGNORED
@@ -104,3 +111,24 @@ def test_merge_needs_equal_settings() -> None:
         Summary().merge(
             Summary.merge_all([], scope="endpoint", window="1m", relative_accuracy=0.02)
         )
+
+
+def test_summarize_passes_every_setting_on() -> None:
+    # The same as analysing with the same settings and aggregating the metrics by hand.
+    resolver = BOOKINFO.resolver()
+    settings: dict[str, Any] = {"role_rule": fixed_role(Role.PROXY)}
+    summary = summarize(
+        BOOKINFO.streams(),
+        resolver=resolver,
+        scope="endpoint",
+        window="1m",
+        relative_accuracy=0.02,
+        **settings,
+    )
+    analysis = analyze(BOOKINFO.streams(), resolver=resolver, **settings)
+    metrics = analysis.metrics()
+    assert summary.red == red(metrics, scope="endpoint", window="1m", relative_accuracy=0.02)
+    assert summary.topology == topology(metrics, relative_accuracy=0.02)
+    assert summary.accounting == analysis.accounting
+    assert summary.relative_accuracy == 0.02
+    assert {metric.role for metric in metrics} == {Role.PROXY}
