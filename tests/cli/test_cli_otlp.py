@@ -47,6 +47,20 @@ def test_a_pb_file_is_the_binary_and_a_json_file_the_same_message_in_otlp_json(
         assert (status, out) == (0, text.read_text(encoding="utf-8"))
 
 
+def test_the_note_names_spans_for_analyze_and_metrics_for_stats(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    for command, argv, what in (
+        ("analyze", ("-o", str(tmp_path / "a.pb")), "the spans"),
+        ("analyze", ("--format", "otlp-json", "-o", str(tmp_path / "a.txt")), "the spans"),
+        ("analyze", ("-o", str(tmp_path / "a.jsonl")), "the metrics"),
+        ("stats", ("-o", str(tmp_path / "s.pb")), "the statistics"),
+    ):
+        status, _, err = run(capsys, command, "--example", "bookinfo", *argv)
+        assert status == 0
+        assert err.splitlines()[-1] == f"meshals: wrote {what} to {argv[-1]}"
+
+
 def test_the_binary_goes_to_a_file_or_a_redirected_stdout(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -41,6 +41,7 @@ from ._inputs import inputs
 from ._inspect import _inspect_file
 from ._metrics import _metrics
 from ._names import _names
+from ._otlp import OTLP_FORMATS
 from ._output import destination
 from ._parser import (
     _check_analysis_args,
@@ -78,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _failed(exc)
     # inspect has no --quiet: its note is always printed.
     if status == 0 and output.path is not None and not getattr(args, "quiet", False):
-        print(f"{_PROG}: wrote {_WHAT[args.command]} to {output.path}", file=sys.stderr)
+        print(f"{_PROG}: wrote {_written(args)} to {output.path}", file=sys.stderr)
     return status
 
 
@@ -168,7 +169,15 @@ _COMMANDS: dict[str, Callable[..., int]] = {
     "names": _names,
 }
 
+
 # What each command writes, as the line after ``-o PATH`` says.
+def _written(args: argparse.Namespace) -> str:
+    """What the command wrote to -o's file: ``analyze``'s OTLP formats hold spans."""
+    if args.command == "analyze" and getattr(args, "format", None) in OTLP_FORMATS:
+        return "the spans"
+    return _WHAT[args.command]
+
+
 _WHAT = {
     "inspect": "the report",
     "analyze": "the metrics",
