@@ -29,6 +29,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
+from meshals._values import FrozenMap
 from meshals.model._istio import IstioWorkload
 
 from ._k8s_snapshot import _Pod, _ServiceIndex, _Snapshot, pods_by_ip
@@ -114,7 +115,7 @@ class KubernetesWorkloads:
     ('reviews-v1', 'reviews', 'v1')
     """
 
-    __slots__ = ("_services", "_workloads")
+    __slots__ = ("_labels", "_services", "_workloads")
 
     def __init__(self, *documents: Mapping[str, object]) -> None:
         snapshot = _Snapshot()
@@ -147,12 +148,14 @@ class KubernetesWorkloads:
         not_pods.update(ip for ips in snapshot.cluster_ips.values() for ip in ips)
         index = _ServiceIndex(snapshot)
         self._workloads: dict[IPAddress, IstioWorkload] = {}
+        self._labels: dict[IPAddress, FrozenMap[str, str]] = {}
         # Per pod IP: its Services by (namespace, name), with the target ports they list.
         self._services: dict[IPAddress, list[tuple[str, str, frozenset[int]]]] = {}
         for ip, pod in pods_by_ip(snapshot).items():
             if ip in not_pods:
                 continue
             self._workloads[ip] = pod_workload(pod)
+            self._labels[ip] = FrozenMap(pod.labels)
             self._services[ip] = [
                 (name, namespace, index.ports((namespace, name)))
                 for namespace, name in sorted(index.of(pod))
@@ -162,6 +165,12 @@ class KubernetesWorkloads:
         """Istio's workload of the pod at *ip*, or None when no pod of the snapshot has it."""
         address = canonical_ip(ip)
         return None if address is None else self._workloads.get(address)
+
+    def labels(self, ip: str) -> FrozenMap[str, str] | None:
+        """The labels of the pod at *ip* (what a workload selector matches), or None when no
+        pod of the snapshot has it."""
+        address = canonical_ip(ip)
+        return None if address is None else self._labels.get(address)
 
     def service_of(self, ip: str, port: int | None = None) -> tuple[str, str] | None:
         """(name, namespace) of the Service whose endpoints list the pod at *ip* (on *port*,
