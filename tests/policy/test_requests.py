@@ -31,6 +31,14 @@ def _workloads() -> KubernetesWorkloads:
     return KubernetesWorkloads.from_files([SNAPSHOT])
 
 
+# Each workload's own address on loopback (the recording's node ids).
+_IPS = {
+    "details": "127.0.0.4",
+    "mongodb": "127.0.0.7",
+    "productpage": "127.0.0.2",
+    "ratings": "127.0.0.5",
+    "reviews": "127.0.0.3",
+}
 # reviews-v1's pod says its canonical revision is its image's version.
 _REVISIONS = {"reviews": "1.20.2"}
 
@@ -110,6 +118,7 @@ def _http(
         "destination_labels": _labels(app),
         "destination_namespace": "default",
         "destination_port": 9080,
+        "destination_ip": _IPS[app],
         "source": _peer(caller),
         "source_principal": SPIFFE + caller,
         "source_ip": "127.0.0.2",

@@ -65,6 +65,7 @@ EXTENSIONS: Final[dict[str, dict[str, str]]] = {
         ".svg": "svg",
     },
     "names": {".json": "json"},
+    "policy check": {".txt": "table", **_JSON_LINES, ".json": "json"},
 }
 
 

@@ -16,6 +16,9 @@ One module per command:
   a table, JSON Lines, JSON, DOT or SVG.
 - ``meshals names`` (``_names``): the workloads the captures name themselves, as the static
   table ``--resolver`` reads.
+- ``meshals policy check`` (``_policy_check``, registered by ``_policy``): Istio
+  AuthorizationPolicies evaluated on every observed request; exit status 1 when one would be
+  denied (the output is written all the same).
 
 The analysing commands (all but ``inspect``) share their input and analysis options
 (``_parser``) and how files are read, analysed and summed up on stderr (``_run``). Every
@@ -50,6 +53,7 @@ from ._parser import (
     _check_output_args,
     build_parser,
 )
+from ._policy import run_policy
 from ._run import _failed
 from ._stats import _stats
 from ._stderr import _PROG, _error
@@ -65,20 +69,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     _check_output_args(args)
     if args.command == "names":
         _check_names_args(args)
+    elif args.command == "policy":
+        _check_inputs(args)
     elif args.command != "inspect":
         _check_analysis_args(args)
     container = None if args.container is None else Container(args.container)
     try:
         with destination(args.output) as output:
             status = _COMMANDS[args.command](args, container=container, out=output.stream)
-            if status == 0:
+            # A command whose non-zero status is its answer (policy check: a denial) keeps -o.
+            if status == 0 or getattr(args, "output_complete", False):
                 output.commit()
     except BrokenPipeError:
         raise  # stdout closed: not a failure of the command (see entrypoint)
     except OSError as exc:  # the file -o names cannot be created, written or put in place
         return _failed(exc)
     # inspect has no --quiet: its note is always printed.
-    if status == 0 and output.path is not None and not getattr(args, "quiet", False):
+    written = status == 0 or getattr(args, "output_complete", False)
+    if written and output.path is not None and not getattr(args, "quiet", False):
         print(f"{_PROG}: wrote {_written(args)} to {output.path}", file=sys.stderr)
     return status
 
@@ -167,6 +175,7 @@ _COMMANDS: dict[str, Callable[..., int]] = {
     "identities": _identities,
     "diff": _diff,
     "names": _names,
+    "policy": run_policy,
 }
 
 
@@ -175,7 +184,8 @@ def _written(args: argparse.Namespace) -> str:
     """What the command wrote to -o's file: ``analyze``'s OTLP formats hold spans."""
     if args.command == "analyze" and getattr(args, "format", None) in OTLP_FORMATS:
         return "the spans"
-    return _WHAT[args.command]
+    what: str = getattr(args, "what", None) or _WHAT[args.command]  # a subcommand's own
+    return what
 
 
 _WHAT = {

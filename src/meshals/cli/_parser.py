@@ -33,6 +33,7 @@ from ._formats import (
     format_named_by,
 )
 from ._inputs import FILE_HELP, STDIN_ARGUMENT, stdin_count
+from ._policy import add_policy_command
 from ._stderr import _PROG
 from ._times import SINCE_HELP, UNTIL_HELP, TimeArgument, parse_time
 
@@ -81,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.set_defaults(command_parser=inspect)  # for usage errors later
     _add_analysis_commands(commands)
     _add_names_command(commands)
+    add_policy_command(commands)
     return parser
 
 
@@ -407,6 +409,7 @@ DEFAULT_FORMATS: Final = {
     "identities": "table",
     "diff": "table",
     "names": "json",
+    "policy check": "table",
 }
 
 
@@ -415,13 +418,14 @@ def _check_output_args(args: argparse.Namespace) -> None:
 
     An extension that names no format of the command is a usage error (exit status 2).
     """
+    command = getattr(args, "format_command", args.command)  # "policy check": a subcommand's
     if args.format is None and args.output is not None:
         try:
-            args.format = format_named_by(args.command, args.output)
+            args.format = format_named_by(command, args.output)
         except ValueError as exc:
             args.command_parser.error(f"-o {args.output}: {exc}")
     if args.format is None:
-        args.format = DEFAULT_FORMATS[args.command]
+        args.format = DEFAULT_FORMATS[command]
 
 
 def _check_inputs(args: argparse.Namespace) -> None:

@@ -53,6 +53,9 @@ class Source:
     not_ip_blocks: _Strings = attrs.field(default=(), converter=_strings)
     remote_ip_blocks: _Strings = attrs.field(default=(), converter=_strings)
     not_remote_ip_blocks: _Strings = attrs.field(default=(), converter=_strings)
+    # ``serviceAccounts``: ``<account>`` (the policy's namespace) or ``<namespace>/<account>``.
+    service_accounts: _Strings = attrs.field(default=(), converter=_strings)
+    not_service_accounts: _Strings = attrs.field(default=(), converter=_strings)
 
 
 @attrs.frozen(kw_only=True)
@@ -84,9 +87,9 @@ class Rule:
     """``spec.rules[]``: matches when one of its sources, one of its operations and all of its
     conditions match; an unset part matches anything (so ``Rule()`` matches every request)."""
 
-    sources: tuple[Source, ...] = attrs.field(default=(), converter=tuple)
-    operations: tuple[Operation, ...] = attrs.field(default=(), converter=tuple)
-    when: tuple[Condition, ...] = attrs.field(default=(), converter=tuple)
+    sources: tuple[Source, ...] = ()
+    operations: tuple[Operation, ...] = ()
+    when: tuple[Condition, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -109,10 +112,10 @@ class AuthorizationPolicy:
     name: str
     namespace: str
     selector: FrozenMap[str, str] | None = None
-    target_refs: tuple[FrozenMap[str, str], ...] = attrs.field(default=(), converter=tuple)
+    target_refs: tuple[FrozenMap[str, str], ...] = ()
     action: Action = Action.ALLOW
     provider: str | None = None
-    rules: tuple[Rule, ...] = attrs.field(default=(), converter=tuple)
+    rules: tuple[Rule, ...] = ()
     source: str | None = attrs.field(default=None, eq=False)
 
     @property

@@ -85,6 +85,8 @@ class ObservedRequest:
         request_headers: the logged request headers, lower-case names.
         sni: the TLS SNI the caller sent (``connection.sni``), None without one.
         count: how many requests this value stands for.
+        destination_ip: the address the server side was called on (``destination.ip``).
+        waypoint: reported by a waypoint (ambient mode), not a sidecar.
     """
 
     file: str | None
@@ -105,6 +107,8 @@ class ObservedRequest:
     request_headers: FrozenMap[str, str] = _NO_LABELS
     sni: str | None = None
     count: int = 1
+    destination_ip: str | None = None
+    waypoint: bool = False
 
 
 class ObservedRequests(Iterator[ObservedRequest]):
@@ -206,7 +210,7 @@ class _Walk:
                 self._skip(common)
                 continue
             local = endpoint_of(common.downstream_local_address)
-            yield self._request(
+            request = self._request(
                 entry,
                 common,
                 file=file,
@@ -215,6 +219,7 @@ class _Walk:
                 labels=self._labels(labels, local, own_ips),
                 local=local,
             )
+            yield attrs.evolve(request, waypoint=True) if role is Role.WAYPOINT else request
 
     def _server_side(
         self, entry: LogEntry, role: Role, own_ips: tuple[str, ...]
@@ -286,6 +291,7 @@ class _Walk:
             destination_labels=labels,
             destination_namespace=own.namespace,
             destination_port=None if local is None else local.port,
+            destination_ip=None if local is None else local.ip,
             source=peer_workload(
                 caller_meta if isinstance(caller_meta, Mapping) else None,
                 source_ip,
