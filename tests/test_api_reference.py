@@ -24,7 +24,7 @@ import meshals.export
 
 ROOT = Path(__file__).resolve().parent.parent
 API = ROOT / "docs" / "reference" / "api"
-STAGES = ("model", "codec", "capture", "resolve", "mesh", "aggregate", "output")
+STAGES = ("model", "codec", "capture", "resolve", "mesh", "aggregate", "output", "policy")
 # Modules beside the stages with a page of their own, documented with ``automodule :members:``.
 OTHER_MODULES = ("meshals.dask", "meshals.examples")
 

@@ -1,0 +1,210 @@
+"""check() on the real mutual-TLS recording: hand-made policies, the verdict of every request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ENVOY_FIXTURES, FIXTURES
+
+import meshals
+from meshals._values import FrozenMap
+from meshals.policy import (
+    Action,
+    AuthorizationPolicy,
+    Rule,
+    Source,
+    Verdict,
+    check,
+    decide,
+    load_policies,
+)
+from meshals.resolve import KubernetesWorkloads
+
+MTLS = ENVOY_FIXTURES / "mtls"
+
+# The 21 requests in input order (tests/policy/test_requests.py has their values).
+ORDER = [
+    *(("details", i) for i in range(5)),
+    ("mongodb", 0),
+    ("mongodb", 1),
+    *(("productpage", i) for i in (2, 5, 8, 9, 11)),
+    *(("ratings", i) for i in range(4)),
+    *(("reviews", i) for i in (1, 3, 5, 7, 8)),
+]
+
+POLICIES = """\
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: reviews-viewer, namespace: default}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  rules:
+  - from: [{source: {principals: ["cluster.local/ns/default/sa/bookinfo-productpage"]}}]
+    to: [{operation: {methods: ["GET"], paths: ["/reviews/0", "/reviews/1"]}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-plaintext, namespace: istio-system}
+spec:
+  action: DENY
+  rules:
+  - from: [{source: {notPrincipals: ["*"]}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: mongodb, namespace: default}
+spec:
+  selector: {matchLabels: {app: mongodb}}
+  rules:
+  - to: [{operation: {methods: ["GET"]}}]
+  - from: [{source: {namespaces: ["default"]}}]
+    to: [{operation: {ports: ["27017"]}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: no-missing-static, namespace: default}
+spec:
+  selector: {matchLabels: {app: productpage}}
+  action: DENY
+  rules:
+  - to: [{operation: {paths: ["/static/*"]}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ratings-jwt, namespace: default}
+spec:
+  selector: {matchLabels: {app: ratings}}
+  rules:
+  - when: [{key: "request.auth.claims[iss]", values: ["https://issuer"]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: audit-details, namespace: default}
+spec:
+  selector: {matchLabels: {app: details}}
+  action: AUDIT
+  rules:
+  - to: [{operation: {paths: ["/details/*"]}}]
+"""
+
+ALLOWED, DENIED, NOT = Verdict.ALLOWED, Verdict.DENIED, Verdict.NOT_EVALUABLE
+EXPECTED = [
+    # details: no ALLOW policy selects it; audited; the legacy caller is plaintext.
+    *[(ALLOWED, None, None, "no ALLOW policy selects the workload")] * 4,
+    (DENIED, "istio-system/deny-plaintext", 0, "denied by DENY istio-system/deny-plaintext rule 0"),
+    # mongodb (TCP): rule 0 has an HTTP-only field (left out), rule 1 allows.
+    *[(ALLOWED, "default/mongodb", 1, "allowed by ALLOW default/mongodb rule 1")] * 2,
+    *[(ALLOWED, None, None, "no ALLOW policy selects the workload")] * 3,
+    (DENIED, "default/no-missing-static", 0, "denied by DENY default/no-missing-static rule 0"),
+    (ALLOWED, None, None, "no ALLOW policy selects the workload"),
+    *[
+        (
+            NOT,
+            "default/ratings-jwt",
+            0,
+            "ALLOW default/ratings-jwt rule 0: when key request.auth.claims[iss] not evaluable"
+            " offline",
+        )
+    ]
+    * 4,
+    *[(ALLOWED, "default/reviews-viewer", 0, "allowed by ALLOW default/reviews-viewer rule 0")] * 4,
+    (DENIED, None, None, "no ALLOW policy matched"),  # /reviews/slow
+]
+
+
+def _streams() -> list[list[object]]:
+    return [list(meshals.read(path)) for path in sorted(MTLS.glob("*.bin"))]
+
+
+def _workloads() -> KubernetesWorkloads:
+    return KubernetesWorkloads.from_files([FIXTURES / "k8s" / "bookinfo-mtls.json"])
+
+
+def test_every_request_of_the_recording() -> None:
+    report = check(load_policies(POLICIES, source="p.yaml"), _streams(), workloads=_workloads())
+    found = [
+        (Path(d.request.file or "").name.partition("-")[0], d.request.message_index)
+        for d in report.decisions
+    ]
+    assert found == ORDER
+    assert [(d.verdict, d.policy, d.rule, d.reason) for d in report.decisions] == EXPECTED
+    assert [d.audited for d in report.decisions[:5]] == [("default/audit-details",)] * 5
+    assert {d.audited for d in report.decisions[5:]} == {()}
+    assert (report.allowed, report.denied, report.not_evaluable) == (14, 3, 4)
+    assert dict(report.skipped) == {"gateway": 6, "sidecar-outbound": 19}
+
+
+def test_edges() -> None:
+    report = check(load_policies(POLICIES, source="p.yaml"), _streams(), workloads=_workloads())
+    edges = {(e.source, e.destination): e for e in report.edges()}
+    reviews = edges["default/productpage-v1", "default/reviews-v1"]
+    assert (reviews.allowed, reviews.denied, reviews.not_evaluable) == (4, 1, 0)
+    assert reviews.deciders == (
+        (ALLOWED, "default/reviews-viewer", 0, "allowed by ALLOW default/reviews-viewer rule 0", 4),
+        (DENIED, None, None, "no ALLOW policy matched", 1),
+    )
+    assert list(edges) == [
+        ("default/legacy-client", "default/details-v1"),
+        ("default/productpage-v1", "default/details-v1"),
+        ("default/productpage-v1", "default/mongodb-v1"),
+        ("istio-system/istio-ingressgateway", "default/productpage-v1"),
+        ("default/reviews-v1", "default/ratings-v1"),
+        ("default/productpage-v1", "default/reviews-v1"),
+    ]
+
+
+def _policy(
+    action: Action, *rules: Rule, namespace: str = "default", **fields: Any
+) -> AuthorizationPolicy:
+    return AuthorizationPolicy(
+        name=action.value.lower(), namespace=namespace, action=action, rules=rules, **fields
+    )
+
+
+@pytest.fixture(scope="module")
+def reviews_request() -> meshals.policy.ObservedRequest:
+    streams = _streams()
+    return next(r for r in meshals.policy.observed_requests(streams) if r.path == "/reviews/slow")
+
+
+def test_selection_and_order(reviews_request: meshals.policy.ObservedRequest) -> None:
+    request = reviews_request
+    allow_all = _policy(Action.ALLOW, Rule())
+    allow_nothing = _policy(Action.ALLOW)
+    deny_all = _policy(Action.DENY, Rule())
+    custom = _policy(Action.CUSTOM, Rule(), provider="opa")
+
+    def verdict(*policies: AuthorizationPolicy, root: str = "istio-system") -> tuple[object, str]:
+        found = decide(policies, request, root_namespace=root)
+        return found.verdict, found.reason
+
+    assert verdict() == (ALLOWED, "no ALLOW policy selects the workload")
+    assert verdict(allow_nothing) == (DENIED, "no ALLOW policy matched")
+    assert verdict(allow_all) == (ALLOWED, "allowed by ALLOW default/allow rule 0")
+    assert verdict(allow_all, deny_all) == (DENIED, "denied by DENY default/deny rule 0")
+    assert verdict(allow_all, custom) == (
+        NOT,
+        "CUSTOM default/custom rule 0 matches: its provider opa decides, not evaluable offline",
+    )
+    assert verdict(deny_all, custom)[0] is DENIED  # DENY decides whatever the provider says
+    # Another namespace's policy does not apply; the root namespace's applies mesh-wide.
+    elsewhere = _policy(Action.DENY, Rule(), namespace="shop")
+    assert verdict(elsewhere) == (ALLOWED, "no ALLOW policy selects the workload")
+    assert verdict(elsewhere, root="shop") == (DENIED, "denied by DENY shop/deny rule 0")
+    # A selector must match the workload's labels; targetRef policies apply to no sidecar.
+    other_app = _policy(Action.DENY, Rule(), selector=FrozenMap({"app": "ratings"}))
+    assert verdict(other_app)[0] is ALLOWED
+    this_app = _policy(Action.DENY, Rule(), selector=FrozenMap({"app": "reviews"}))
+    assert verdict(this_app)[0] is DENIED
+    waypoint = _policy(
+        Action.DENY, Rule(), target_refs=(FrozenMap({"kind": "Service", "name": "reviews"}),)
+    )
+    assert verdict(waypoint)[0] is ALLOWED
+    unknown_deny = _policy(Action.DENY, Rule(sources=(Source(request_principals=("*",)),)))
+    assert verdict(unknown_deny) == (
+        NOT,
+        "DENY default/deny rule 0: requestPrincipals (JWT) not evaluable offline",
+    )
+    assert verdict(unknown_deny, allow_nothing) == (DENIED, "no ALLOW policy matched")
