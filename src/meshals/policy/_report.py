@@ -64,7 +64,7 @@ class EdgeVerdicts:
     """The verdicts of one (source, destination) edge.
 
     Attributes:
-        source: the caller (:func:`source_name`).
+        source: the caller: its workload (``namespace/workload``), else its principal, else its IP.
         destination: ``namespace/workload``.
         allowed: requests allowed.
         denied: requests denied.
