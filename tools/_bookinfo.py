@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from _mesh_apps import AppResponse
 
@@ -227,6 +228,8 @@ class Mesh:
     plaintext (Istio's PERMISSIVE mode); the others accept mutual TLS only (STRICT).
     ``reconnect_after``: the phases (indices into ``phases``) after which the ALS collector ends
     every open gRPC stream, as a restarting collector would; Envoy then opens new ones.
+    ``authorization``: a YAML file of Istio AuthorizationPolicies that the sidecars' inbound
+    listeners evaluate in shadow mode (Envoy RBAC filters), logging their decisions.
     """
 
     name: str
@@ -236,6 +239,7 @@ class Mesh:
     mtls: bool = False
     permissive: frozenset[str] = frozenset()
     reconnect_after: tuple[int, ...] = ()
+    authorization: Path | None = None
 
     def client_ip(self, call: Call) -> str:
         return EXTERNAL_CLIENT_IP if call.client == EXTERNAL else self.pods[call.client].ip

@@ -199,11 +199,13 @@ def http_listener(
     *,
     buffering: AlsBuffering,
     preserve_request_id: bool,
+    filters: Sequence[JsonDict] = (),
 ) -> JsonDict:
     """An HTTP listener (HTTP/1.1 or h2c, detected) that logs every request over ALS.
 
     *preserve_request_id*: sidecars keep the caller's ``x-request-id`` (so that one user
     request carries one id through the mesh); the gateway makes a fresh one for outside callers.
+    *filters*: more HTTP filters, after the peer filter and before the router (RBAC).
     """
     manager: JsonDict = {
         "@type": _TYPES
@@ -220,6 +222,7 @@ def http_listener(
         },
         "http_filters": [
             _http_peer_filter(),
+            *filters,
             {
                 "name": "envoy.filters.http.router",
                 "typed_config": {"@type": _TYPES + "extensions.filters.http.router.v3.Router"},
@@ -251,10 +254,12 @@ def tcp_listener(
     *,
     buffering: AlsBuffering,
     peers: Mapping[str, str] | None = None,
+    filters: Sequence[JsonDict] = (),
 ) -> JsonDict:
     """A ``tcp_proxy`` listener to *cluster* that logs every connection over ALS.
 
-    *peers*: filter-state key -> mx header, set on every connection.
+    *peers*: filter-state key -> mx header, set on every connection. *filters*: more network
+    filters, after the peer filter and before the proxy (RBAC).
     """
     proxy: JsonDict = {
         "@type": _TYPES + "extensions.filters.network.tcp_proxy.v3.TcpProxy",
@@ -262,12 +267,13 @@ def tcp_listener(
         "cluster": cluster,
         "access_log": [_tcp_access_log(buffering)],
     }
-    filters: list[JsonValue] = [_tcp_peer_filter(peers)] if peers else []
-    filters.append({"name": "envoy.filters.network.tcp_proxy", "typed_config": proxy})
+    chain: list[JsonValue] = [_tcp_peer_filter(peers)] if peers else []
+    chain += filters
+    chain.append({"name": "envoy.filters.network.tcp_proxy", "typed_config": proxy})
     return {
         "name": name,
         "address": _socket_address(ip, port),
-        "filter_chains": [{"filters": filters}],
+        "filter_chains": [{"filters": chain}],
     }
 
 

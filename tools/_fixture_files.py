@@ -3,7 +3,8 @@
 Dev tooling for ``record_fixtures.py``; not part of meshals. A mesh with mutual TLS adds
 each entry's TLS facts to the ground truth and has its own README (``_mtls_readme``); so does
 one whose collector ends streams, with when each stream was opened and ended
-(``_reconnect_readme``).
+(``_reconnect_readme``), and one with authorization policies, with each entry's RBAC
+decisions (``_rbac_readme``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ from _bookinfo import (
 from _expected import ExpectedTls
 from _mesh_envoys import BUFFERING
 from _mtls_readme import MTLS_README_TEMPLATE, tls_rows
+from _rbac_check import predicted_metadata
+from _rbac_mesh import DECISIONS
+from _rbac_readme import RBAC_README_TEMPLATE, decision_rows
 from _reconnect_mesh import RECONNECT_STATUS
 from _reconnect_readme import RECONNECT_README_TEMPLATE, phase_list, reconnect_rows, stream_rows
 from _recording import (
@@ -56,12 +60,14 @@ KEPT_EXTENSIONS = frozenset(
         "envoy.filters.network.tcp_proxy",
     }
 )
-# And those a mesh with mutual TLS uses as well.
+# And those a mesh with mutual TLS uses as well, and one with authorization policies.
 TLS_EXTENSIONS = frozenset({"envoy.filters.listener.tls_inspector", "envoy.transport_sockets.tls"})
+RBAC_EXTENSIONS = frozenset({"envoy.filters.http.rbac", "envoy.filters.network.rbac"})
 
 
 def kept_extensions(mesh: Mesh) -> frozenset[str]:
-    return KEPT_EXTENSIONS | TLS_EXTENSIONS if mesh.mtls else KEPT_EXTENSIONS
+    kept = KEPT_EXTENSIONS | TLS_EXTENSIONS if mesh.mtls else KEPT_EXTENSIONS
+    return kept | RBAC_EXTENSIONS if mesh.authorization else kept
 
 
 # --- writing the fixtures ---------------------------------------------------------------------
@@ -179,6 +185,8 @@ def _entry_record(mesh: Mesh, planned: PlannedEntry) -> dict[str, object]:
     )
     if mesh.mtls:
         record["tls"] = _tls_record(log.tls)
+    if mesh.authorization:
+        record["rbac"] = predicted_metadata(planned, DECISIONS)
     return record
 
 
@@ -300,6 +308,8 @@ def readme(plan: Plan, version: str, recorded: dict[str, RecordedStream], elapse
     template, extra = _README_TEMPLATE, {}
     if mesh.mtls:
         template, extra = MTLS_README_TEMPLATE, {"tls": tls_rows(plan), "host": GATEWAY_HOST}
+    if mesh.authorization:
+        template, extra = RBAC_README_TEMPLATE, {"decisions": decision_rows(plan, DECISIONS)}
     if mesh.reconnect_after:
         template, rows = RECONNECT_README_TEMPLATE, stream_rows(plan, recorded)
         ends = [after + 1 for after in mesh.reconnect_after]

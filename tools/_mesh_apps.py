@@ -76,6 +76,9 @@ def _make_request_handler(app: AppHandler) -> type[http.server.BaseHTTPRequestHa
         def do_POST(self) -> None:
             self._answer()
 
+        def do_DELETE(self) -> None:
+            self._answer()
+
         def _answer(self) -> None:
             length = int(self.headers.get("content-length", "0"))
             body = self.rfile.read(length) if length else b""

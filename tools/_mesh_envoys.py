@@ -40,6 +40,7 @@ from _envoy_configs import (
     tcp_listener,
 )
 from _envoy_tls import client_tls, gateway_https, inbound_chains, with_upstream_tls
+from _istio_rbac import Policy, load_policies, rbac_filters
 from _pki import MeshPki
 from _recording import RecordingError
 from google.protobuf import struct_pb2
@@ -195,35 +196,50 @@ def _outbound_listener(mesh: Mesh, service: Service, client: Pod) -> JsonDict:
     )
 
 
-def _inbound(mesh: Mesh, service: Service, pki: MeshPki | None) -> tuple[JsonDict, JsonDict]:
+def _inbound(
+    mesh: Mesh, service: Service, pki: MeshPki | None, policies: Sequence[Policy]
+) -> tuple[JsonDict, JsonDict]:
     pod = mesh.pods[service.pod]
+    # A pod's second service needs a listener of its own name.
+    name = "virtualInbound" if service.name == pod.service else f"virtualInbound_{service.port}"
+    tcp = service.protocol is Protocol.TCP
+    labels = _node_metadata(pod)["LABELS"]
+    assert isinstance(labels, dict)
+    rbac = rbac_filters(
+        policies,
+        namespace=pod.namespace,
+        labels={key: str(value) for key, value in labels.items()},
+        tcp=tcp,
+    )
     cluster = static_cluster(
         service.inbound_cluster,
         [(pod.ip, app_port(mesh, service))],
         source_ip=pod.ip,
         http2=service.protocol is Protocol.GRPC,  # a gRPC application speaks HTTP/2 only
     )
-    if service.protocol is Protocol.TCP:
+    if tcp:
         # Plain TCP carries no mx header: the inbound peer is fixed, the one pod that calls.
         callers = sorted({call.client for call in mesh.all_calls() if call.service == service.name})
         peers = {"downstream_peer": mx_header(mesh.pods[callers[0]])} if len(callers) == 1 else {}
         listener = tcp_listener(
-            "virtualInbound",
+            name,
             pod.ip,
             service.port,
             service.inbound_cluster,
             buffering=BUFFERING,
             peers=peers,
+            filters=rbac,
         )
     else:
         route = Route(cluster=service.inbound_cluster)
         listener = http_listener(
-            "virtualInbound",
+            name,
             pod.ip,
             service.port,
             [route],
             buffering=BUFFERING,
             preserve_request_id=True,
+            filters=rbac,
         )
     if pki is not None:
         listener = inbound_chains(
@@ -274,12 +290,14 @@ def _gateway_config(mesh: Mesh, collector_port: int, pki: MeshPki | None) -> Jso
     )
 
 
-def _sidecar_config(mesh: Mesh, pod: Pod, collector_port: int, pki: MeshPki | None) -> JsonDict:
+def _sidecar_config(
+    mesh: Mesh, pod: Pod, collector_port: int, pki: MeshPki | None, policies: Sequence[Policy]
+) -> JsonDict:
     listeners: list[JsonDict] = []
     clusters: list[JsonDict] = []
     for service in mesh.services.values():
         if service.pod == pod.service:
-            listener, cluster = _inbound(mesh, service, pki)
+            listener, cluster = _inbound(mesh, service, pki, policies)
             listeners.append(listener)
             clusters.append(cluster)
     for service in mesh.sidecar_outbound_services(pod.service):
@@ -300,14 +318,17 @@ def envoy_configs(
 ) -> dict[str, JsonDict]:
     """One bootstrap per Envoy: the gateway, then each sidecar, keyed by pod (service) name.
 
-    *pki*: the certificates, for a mesh with mutual TLS (``mesh.mtls``).
+    *pki*: the certificates, for a mesh with mutual TLS (``mesh.mtls``). With
+    ``mesh.authorization``, each sidecar's inbound listeners also evaluate the policies that
+    select it, in shadow mode (``_istio_rbac``).
     """
     if mesh.mtls != (pki is not None):
         raise RecordingError(f"the {mesh.name} mesh needs certificates exactly if it has mTLS")
+    policies = load_policies(mesh.authorization) if mesh.authorization else []
     configs = {GATEWAY: _gateway_config(mesh, collector_port, pki)}
     for pod in mesh.pods.values():
         if pod.has_envoy and pod.service != GATEWAY:
-            configs[pod.service] = _sidecar_config(mesh, pod, collector_port, pki)
+            configs[pod.service] = _sidecar_config(mesh, pod, collector_port, pki, policies)
     return configs
 
 

