@@ -51,7 +51,6 @@ def test_table_and_exit_status(policies: str, capsys: pytest.CaptureFixture[str]
         "0",
         "0",
         "5",
-        "allowed:",
         "allowed",
         "by",
         "ALLOW",
@@ -60,7 +59,7 @@ def test_table_and_exit_status(policies: str, capsys: pytest.CaptureFixture[str]
         "0",
     ]
     assert err == (
-        "meshals: 1 policies, 21 requests: 21 allowed, 0 denied, 0 not evaluable; entries left"
+        "meshals: 1 policy, 21 requests: 21 allowed, 0 denied, 0 not evaluable; entries left"
         " out: gateway: 6, sidecar-outbound: 19\n"
     )
 

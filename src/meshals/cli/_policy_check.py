@@ -14,7 +14,13 @@ from meshals._errors import MeshalsError
 from meshals.capture._detect import Container
 from meshals.policy._check import ROOT_NAMESPACE, check
 from meshals.policy._load import load_policies
-from meshals.policy._report import Decision, PolicyReport, destination_name, source_name
+from meshals.policy._report import (
+    Decision,
+    PolicyReport,
+    Verdict,
+    destination_name,
+    source_name,
+)
 from meshals.resolve._k8s_workloads import KubernetesWorkloads
 
 from ._inputs import FILE_HELP, inputs
@@ -81,7 +87,8 @@ def run(args: argparse.Namespace, *, container: Container | None, out: TextIO) -
     out.write(render(report, args.format))
     skipped = ", ".join(f"{reason}: {count}" for reason, count in report.skipped.items())
     print(
-        f"{_PROG}: {len(policies)} policies, {len(report.decisions)} requests:"
+        f"{_PROG}: {_plural(len(policies), 'policy', 'policies')},"
+        f" {_plural(len(report.decisions), 'request', 'requests')}:"
         f" {report.allowed} allowed, {report.denied} denied,"
         f" {report.not_evaluable} not evaluable; entries left out: {skipped or 'none'}",
         file=sys.stderr,
@@ -161,7 +168,7 @@ def _table(report: PolicyReport) -> str:
     ]
     for edge in report.edges():
         deciders = [
-            f"{count} {verdict.value}: {reason}"
+            _decided(count, verdict, reason)
             for verdict, _policy, _rule, reason, count in edge.deciders
         ]
         for index, decider in enumerate(deciders):
@@ -177,3 +184,14 @@ def _table(report: PolicyReport) -> str:
                 )
             )
     return _aligned(rows, frozenset({2, 3, 4}))
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def _decided(count: int, verdict: Verdict, reason: str) -> str:
+    """``3 allowed by ALLOW ns/name rule 0``; ``1 denied: no ALLOW policy matched``."""
+    if reason.startswith(verdict.value + " "):
+        return f"{count} {reason}"
+    return f"{count} {verdict.value}: {reason}"
