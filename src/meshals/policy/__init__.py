@@ -3,7 +3,8 @@
 The policy values (Istio's ``security.istio.io/v1`` AuthorizationPolicy), reading them from
 YAML with Istio's schema checks, the requests a workload's policies see in access logs
 (server-side entries, with their principals, addresses, hosts, methods, paths and ports), and
-``check()``: the policies' decision on each of them, with Istio's semantics.
+``check()``: the policies' decision on each of them, with Istio's semantics; ``suggest()``:
+the ALLOW policies that admit exactly the observed traffic, and their YAML.
 """
 
 from ._check import (
@@ -25,6 +26,7 @@ from ._model import (
     Rule,
     Source,
 )
+from ._render import policy_to_document, render_policies
 from ._report import (
     Decision,
     EdgeVerdicts,
@@ -36,6 +38,7 @@ from ._requests import (
     ObservedRequests,
     observed_requests,
 )
+from ._suggest import LeftOut, Suggestion, UnnamedCaller, suggest
 
 __all__ = [
     "Action",
@@ -43,6 +46,7 @@ __all__ = [
     "Condition",
     "Decision",
     "EdgeVerdicts",
+    "LeftOut",
     "ObservedRequest",
     "ObservedRequests",
     "Operation",
@@ -50,10 +54,15 @@ __all__ = [
     "PolicyReport",
     "Rule",
     "Source",
+    "Suggestion",
+    "UnnamedCaller",
     "Verdict",
     "check",
     "decide",
     "load_policies",
     "observed_requests",
     "policy_from_document",
+    "policy_to_document",
+    "render_policies",
+    "suggest",
 ]

@@ -1,0 +1,494 @@
+"""Least-privilege AuthorizationPolicies from observed traffic: :func:`suggest`.
+
+For every destination workload of the observed requests (:func:`observed_requests`: sidecar
+inbound and waypoint entries), one ``ALLOW`` policy in its namespace that admits exactly the
+(principal, method, path, port) combinations observed, and nothing else:
+
+- **Rules.** Principals with the same set of observed (method, path, port) share a rule (its
+  ``from`` lists them); within a rule, paths with the same set of (method, port) share an
+  operation, split further by port where the methods differ. Every combination of an
+  operation's methods, paths and ports was then observed, so no rule admits one nobody made.
+  TCP connections (no method, no path) get rules of their own, with ports only: Istio skips
+  an ALLOW rule with HTTP-only fields on a TCP listener, so mixing them would hide the TCP part.
+- **Selector.** ``app`` where it tells the workload apart from the other workloads seen in its
+  namespace; else ``app`` and ``version``; else every label but the per-pod ones
+  (``pod-template-hash`` ...). ALLOW policies add up, so a selector that also picked another
+  workload would open it to this one's callers. Workloads the capture never saw are unknown:
+  the how-to says to check the selectors against the cluster.
+- **Callers without a principal** (no mutual TLS: plaintext, outside the mesh) cannot be named
+  by identity. They are not allowed and not dropped: :attr:`Suggestion.unnamed_callers` lists
+  them with their counts and what would admit them (``ipBlocks`` of their address; a sidecar,
+  and then ``principals`` or ``namespaces``).
+- **Left out.** A request whose path, method or port Istio's syntax cannot match exactly
+  (:mod:`meshals.policy._paths`), or whose workload has no namespace or labels to select it
+  by, is listed in :attr:`Suggestion.left_out` with the reason, never allowed by a wider rule.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Literal
+
+import attrs
+
+from meshals._values import FrozenMap
+from meshals.model._istio import IstioWorkload
+from meshals.resolve._k8s_workloads import KubernetesWorkloads
+
+from ._model import Action, AuthorizationPolicy, Operation, Rule, Source
+from ._paths import ONE_SEGMENT, covered, exact_path, template_path
+from ._requests import ObservedRequest, observed_requests
+
+__all__ = ["LeftOut", "Suggestion", "UnnamedCaller", "suggest"]
+
+PathMode = Literal["exact", "template"]
+
+# Labels that differ from pod to pod of one workload: a selector with them picks one pod.
+_PER_POD_LABELS = frozenset(
+    {
+        "pod-template-hash",
+        "controller-revision-hash",
+        "pod-template-generation",
+        "statefulset.kubernetes.io/pod-name",
+        "apps.kubernetes.io/pod-index",
+        "batch.kubernetes.io/controller-uid",
+        "batch.kubernetes.io/job-name",
+        "controller-uid",
+        "job-name",
+    }
+)
+_SPIFFE = "spiffe://"
+_NAME_LABELS = ("app", "app.kubernetes.io/name")
+_VERSION_LABELS = ("version", "app.kubernetes.io/version")
+
+
+@attrs.frozen(kw_only=True)
+class UnnamedCaller:
+    """Callers of one destination that presented no principal, from one address.
+
+    Attributes:
+        policy: ``namespace/name`` of the suggested policy for the destination, or None when
+            none could be written (see :attr:`Suggestion.left_out`).
+        destination: the destination workload, ``namespace/workload``.
+        source_ip: the caller's address (Istio's ``source.ip``), None when not logged.
+        remote_ip: the original client's address when it differs (``remote.ip``, from
+            ``X-Forwarded-For``), else None.
+        source: the caller's workload where metadata or the snapshot names it.
+        requests: HTTP requests observed.
+        connections: TCP connections observed.
+        ports: the destination ports called.
+        operations: what was asked, sorted: ``GET /details/0`` (HTTP), ``TCP`` (connections).
+        ip_blocks: ``source.ipBlocks`` values that would admit these callers.
+        remote_ip_blocks: ``source.remoteIpBlocks`` values that would (when ``remote_ip``).
+        principals: ``source.principals`` that would, once the callers use mutual TLS: the
+            identity their workload's metadata states, when it does.
+        namespaces: ``source.namespaces`` that would, once the callers use mutual TLS (a
+            namespace is read from the peer certificate, so not before).
+    """
+
+    policy: str | None
+    destination: str
+    source_ip: str | None
+    remote_ip: str | None
+    source: IstioWorkload | None
+    requests: int
+    connections: int
+    ports: tuple[int, ...]
+    operations: tuple[str, ...]
+    ip_blocks: tuple[str, ...]
+    remote_ip_blocks: tuple[str, ...]
+    principals: tuple[str, ...]
+    namespaces: tuple[str, ...]
+
+
+@attrs.frozen(kw_only=True)
+class LeftOut:
+    """Requests no suggested rule allows, for a reason other than a missing principal.
+
+    Attributes:
+        policy: ``namespace/name`` of the destination's policy, None when none was written.
+        destination: the destination workload, ``namespace/workload`` (``?`` when unknown).
+        principal: the caller's principal, None without one.
+        operation: ``GET /a*`` (HTTP, the path as logged) or ``TCP``.
+        port: the destination port, None when not logged.
+        count: requests (or connections) observed.
+        reason: why no rule can allow exactly this.
+    """
+
+    policy: str | None
+    destination: str
+    principal: str | None
+    operation: str
+    port: int | None
+    count: int
+    reason: str
+
+
+@attrs.frozen(kw_only=True)
+class Suggestion:
+    """What :func:`suggest` found: the policies, and everything they do not allow.
+
+    Attributes:
+        policies: one ALLOW policy per destination workload, sorted by namespace and name.
+        unnamed_callers: callers without a principal, by policy, address and workload.
+        left_out: requests not allowed for another reason, by policy and request.
+        skipped: entries that are no request a policy sees (outbound, gateway...), by reason,
+            as :attr:`~meshals.policy.ObservedRequests.skipped` counts them.
+    """
+
+    policies: tuple[AuthorizationPolicy, ...]
+    unnamed_callers: tuple[UnnamedCaller, ...] = ()
+    left_out: tuple[LeftOut, ...] = ()
+    skipped: FrozenMap[str, int] = attrs.field(factory=FrozenMap)
+
+
+def suggest(
+    messages: Iterable[object],
+    *,
+    workloads: KubernetesWorkloads | None = None,
+    paths: PathMode = "exact",
+    since: datetime.datetime | int | None = None,
+    until: datetime.datetime | int | None = None,
+) -> Suggestion:
+    """Suggest the ALLOW policies that admit exactly the observed traffic (module docstring).
+
+    Args:
+        messages: one stream (``meshals.read(path)``) or an iterable of streams.
+        workloads: a Kubernetes snapshot's workloads, for the labels and callers that node
+            metadata does not name.
+        paths: ``"exact"``: each observed path as it was (without its query);
+            ``"template"``: identifier segments folded into ``{*}``
+            (:mod:`meshals.policy._paths`).
+        since: only entries that started at or after this time (aware datetime or ns).
+        until: only entries that started before this time.
+
+    Returns:
+        The policies, the callers without a principal and the requests left out.
+
+    Raises:
+        StreamError: *messages* is not one stream or an iterable of streams.
+        ValueError: *paths* is not ``"exact"`` or ``"template"``, an empty time range or a
+            naive datetime.
+    """
+    if paths not in ("exact", "template"):
+        raise ValueError(f"paths must be 'exact' or 'template', not {paths!r}")
+    requests = observed_requests(messages, workloads=workloads, since=since, until=until)
+    destinations: dict[tuple[str | None, str | None], _Destination] = {}
+    for request in requests:
+        key = (request.destination_namespace, _workload_name(request))
+        destination = destinations.get(key)
+        if destination is None:
+            destination = destinations[key] = _Destination(key[0], key[1])
+        destination.add(request, paths)
+    known = _known_workloads(destinations.values())
+    built = [destination.build(known) for destination in destinations.values()]
+    # Policies by namespace/name; what no policy could be written for first, by destination.
+    built.sort(key=lambda item: (item[0].key if item[0] is not None else "", item[3]))
+    return Suggestion(
+        policies=tuple(policy for policy, _, _, _ in built if policy is not None),
+        unnamed_callers=tuple(caller for _, callers, _, _ in built for caller in callers),
+        left_out=tuple(left for _, _, lefts, _ in built for left in lefts),
+        skipped=FrozenMap(requests.skipped),
+    )
+
+
+def _workload_name(request: ObservedRequest) -> str | None:
+    workload = request.destination
+    return workload.workload or workload.app or workload.canonical_service
+
+
+# (method, path, port): method and path None for a TCP connection.
+_Access = tuple[str | None, str | None, str]
+
+
+@attrs.define
+class _Destination:
+    """One destination workload's observed requests, gathered for its policy."""
+
+    namespace: str | None
+    workload: str | None
+    labels: FrozenMap[str, str] = attrs.field(factory=FrozenMap)
+    # principal -> (method, path, port) -> requests
+    named: dict[str, Counter[_Access]] = attrs.Factory(lambda: defaultdict(Counter))
+    unnamed: dict[tuple[str | None, str | None, IstioWorkload | None], list[ObservedRequest]] = (
+        attrs.Factory(lambda: defaultdict(list))
+    )
+    # (principal, operation, port) -> requests, and why no rule can match them exactly
+    inexpressible: Counter[tuple[str | None, str, int | None]] = attrs.Factory(Counter)
+    reasons: dict[tuple[str | None, str, int | None], str] = attrs.Factory(dict)
+    sources: set[IstioWorkload] = attrs.Factory(set)
+
+    @property
+    def name(self) -> str:
+        return f"{self.namespace or '?'}/{self.workload or '?'}"
+
+    def add(self, request: ObservedRequest, paths: PathMode) -> None:
+        if request.destination_labels and not self.labels:
+            self.labels = request.destination_labels
+        if request.source is not None:
+            self.sources.add(request.source)
+        if request.source_principal is None:
+            remote = request.remote_ip if request.remote_ip != request.source_ip else None
+            self.unnamed[request.source_ip, remote, request.source].append(request)
+            return
+        access = _access(request, paths)
+        if isinstance(access, str):
+            self._leave_out(request, access)
+        else:
+            self.named[request.source_principal][access] += request.count
+
+    def _leave_out(self, request: ObservedRequest, reason: str) -> None:
+        key = (request.source_principal, _operation(request), request.destination_port)
+        self.inexpressible[key] += request.count
+        self.reasons.setdefault(key, reason)
+
+    def build(
+        self, known: Mapping[str | None, list[Mapping[str, str]]]
+    ) -> tuple[AuthorizationPolicy | None, list[UnnamedCaller], list[LeftOut], str]:
+        selector, why_not = _selector(self, known.get(self.namespace, []))
+        policy = None
+        if self.namespace is not None and self.workload is not None and selector is not None:
+            policy = AuthorizationPolicy(
+                name=_policy_name(self.workload),
+                namespace=self.namespace,
+                selector=selector,
+                action=Action.ALLOW,
+                rules=_rules({p: _uncovered(accesses) for p, accesses in self.named.items()}),
+            )
+        key = None if policy is None else policy.key
+        # (principal, operation, port, count, reason) of each request no rule admits.
+        rows = [
+            (*request, count, self.reasons[request])
+            for request, count in sorted(
+                self.inexpressible.items(), key=lambda item: _sort_key(item[0])
+            )
+        ]
+        if policy is None:
+            reason = why_not or "no namespace or workload name is known"
+            rows[:0] = [
+                (principal, operation, port, count, reason)
+                for principal, accesses in sorted(self.named.items())
+                for (operation, port), count in sorted(
+                    (_describe(access), count) for access, count in accesses.items()
+                )
+            ]
+        left = [
+            LeftOut(
+                policy=key,
+                destination=self.name,
+                principal=principal,
+                operation=operation,
+                port=port,
+                count=count,
+                reason=reason,
+            )
+            for principal, operation, port, count, reason in rows
+        ]
+        callers = [
+            _unnamed(
+                policy=key,
+                destination=self.name,
+                address=address,
+                remote=remote,
+                source=source,
+                requests=requests,
+            )
+            for (address, remote, source), requests in sorted(
+                self.unnamed.items(), key=lambda item: _sort_key(item[0][:2])
+            )
+        ]
+        return policy, callers, left, self.name
+
+
+def _access(request: ObservedRequest, paths: PathMode) -> _Access | str:
+    """The request as (method, path, port), or why Istio's syntax cannot match it exactly."""
+    if request.destination_port is None:
+        return "the destination port is not logged"
+    port = str(request.destination_port)
+    if request.tcp:
+        return (None, None, port)
+    if request.method is None:
+        return "the method is not logged"
+    if request.method.startswith("*") or request.method.endswith("*"):
+        return "Istio would read the method as a prefix or suffix"
+    if request.path is None:
+        return "the path is not logged"
+    value = exact_path(request.path) if paths == "exact" else template_path(request.path)
+    if value is None:
+        return "Istio would read the path as a prefix, suffix or template"
+    return (request.method, value, port)
+
+
+def _operation(request: ObservedRequest) -> str:
+    return "TCP" if request.tcp else f"{request.method or '-'} {request.path or '-'}"
+
+
+def _describe(access: _Access) -> tuple[str, int]:
+    method, path, port = access
+    return ("TCP" if method is None else f"{method} {path}"), int(port)
+
+
+def _sort_key(values: tuple[object, ...]) -> tuple[tuple[bool, str], ...]:
+    return tuple((value is not None, str(value)) for value in values)
+
+
+def _policy_name(workload: str) -> str:
+    # metadata.name is a DNS subdomain (253 characters); workload names already are one.
+    return f"allow-{workload}"[:253].rstrip("-.")
+
+
+def _rules(named: Mapping[str, set[_Access]]) -> tuple[Rule, ...]:
+    """Principals with the same accesses share a rule; HTTP and TCP rules apart."""
+    rules: list[Rule] = []
+    for tcp in (False, True):
+        by_accesses: dict[frozenset[_Access], list[str]] = defaultdict(list)
+        for principal, accesses in named.items():
+            kind = frozenset(access for access in accesses if (access[0] is None) == tcp)
+            if kind:
+                by_accesses[kind].append(principal)
+        # Each principal is in one group: sorting by the principals is a total order.
+        groups = sorted(
+            ((sorted(principals), group) for group, principals in by_accesses.items()),
+            key=lambda item: item[0],
+        )
+        for principals, group in groups:
+            rules.append(
+                Rule(
+                    sources=(Source(principals=tuple(principals)),),
+                    operations=_tcp_operations(group) if tcp else _http_operations(group),
+                )
+            )
+    return tuple(rules)
+
+
+def _uncovered(accesses: Counter[_Access]) -> set[_Access]:
+    """*accesses* without the exact paths a template of the same method and port matches
+    (``/details/missing`` beside ``/details/{*}``): the rule admits the same, in fewer words."""
+    templates: dict[tuple[str | None, str], list[str]] = defaultdict(list)
+    for method, path, port in accesses:
+        if path is not None and ONE_SEGMENT in path:
+            templates[method, port].append(path)
+    return {
+        (method, path, port)
+        for method, path, port in accesses
+        if path is None
+        or not any(covered(path, template) for template in templates.get((method, port), ()))
+    }
+
+
+def _tcp_operations(accesses: frozenset[_Access]) -> tuple[Operation, ...]:
+    return (Operation(ports=_ports(port for _, _, port in accesses)),)
+
+
+def _http_operations(accesses: frozenset[_Access]) -> tuple[Operation, ...]:
+    """Operations that cover *accesses*, each one's product of methods, paths and ports a subset."""
+    by_path: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for method, path, port in accesses:
+        assert method is not None  # HTTP accesses only
+        assert path is not None
+        by_path[path].add((method, port))
+    paths_of: dict[frozenset[tuple[str, str]], list[str]] = defaultdict(list)
+    for path, path_pairs in by_path.items():
+        paths_of[frozenset(path_pairs)].append(path)
+    operations: list[Operation] = []
+    for pairs, paths in paths_of.items():
+        methods_at: dict[str, set[str]] = defaultdict(set)
+        for method, port in pairs:
+            methods_at[port].add(method)
+        ports_of: dict[frozenset[str], list[str]] = defaultdict(list)
+        for port, port_methods in methods_at.items():
+            ports_of[frozenset(port_methods)].append(port)
+        for methods, ports in ports_of.items():
+            operations.append(
+                Operation(
+                    ports=_ports(ports), methods=tuple(sorted(methods)), paths=tuple(sorted(paths))
+                )
+            )
+    operations.sort(key=lambda op: (op.paths, op.methods, tuple(int(port) for port in op.ports)))
+    return tuple(operations)
+
+
+def _ports(ports: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(ports), key=int))
+
+
+def _known_workloads(
+    destinations: Iterable[_Destination],
+) -> dict[str | None, list[Mapping[str, str]]]:
+    """Per namespace, the labels known of each workload seen (destinations and callers)."""
+    known: dict[str | None, list[Mapping[str, str]]] = defaultdict(list)
+    seen: set[tuple[str | None, str | None]] = set()
+    for destination in destinations:
+        seen.add((destination.namespace, destination.workload))
+        known[destination.namespace].append(destination.labels)
+    for destination in destinations:
+        for source in destination.sources:
+            if (source.namespace, source.workload) in seen or source.workload is None:
+                continue
+            seen.add((source.namespace, source.workload))
+            labels = {"app": source.app, "version": source.version}
+            known[source.namespace].append({k: v for k, v in labels.items() if v is not None})
+    return known
+
+
+def _selector(
+    destination: _Destination, others_in_namespace: list[Mapping[str, str]]
+) -> tuple[FrozenMap[str, str] | None, str | None]:
+    """The fewest labels that select this workload and no other seen (module docstring)."""
+    labels = destination.labels
+    if not labels:
+        return None, (
+            "no labels are known for the workload (record node metadata LABELS, or pass a"
+            " Kubernetes snapshot)"
+        )
+    others = [other for other in others_in_namespace if other is not labels]
+    stable = {key: value for key, value in labels.items() if key not in _PER_POD_LABELS}
+    name = next((key for key in _NAME_LABELS if key in labels), None)
+    version = next((key for key in _VERSION_LABELS if key in labels), None)
+    candidates: list[dict[str, str]] = []
+    if name is not None:
+        candidates.append({name: labels[name]})
+        if version is not None:
+            candidates.append({name: labels[name], version: labels[version]})
+    candidates.append(dict(sorted(stable.items())))
+    for candidate in candidates:
+        if candidate and not any(_selects(candidate, other) for other in others):
+            return FrozenMap(candidate), None
+    return None, "its labels do not tell it apart from another workload of its namespace"
+
+
+def _selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def _unnamed(
+    *,
+    policy: str | None,
+    destination: str,
+    address: str | None,
+    remote: str | None,
+    source: IstioWorkload | None,
+    requests: list[ObservedRequest],
+) -> UnnamedCaller:
+    http = sum(request.count for request in requests if not request.tcp)
+    namespace = source.namespace if source is not None else None
+    identity = source.identity if source is not None else None
+    return UnnamedCaller(
+        policy=policy,
+        destination=destination,
+        source_ip=address,
+        remote_ip=remote,
+        source=source,
+        requests=http,
+        connections=sum(request.count for request in requests) - http,
+        ports=tuple(
+            sorted({r.destination_port for r in requests if r.destination_port is not None})
+        ),
+        operations=tuple(sorted({_operation(request) for request in requests})),
+        ip_blocks=() if address is None else (address,),
+        remote_ip_blocks=() if remote is None else (remote,),
+        principals=() if not identity else (identity.removeprefix(_SPIFFE),),
+        namespaces=() if namespace is None else (namespace,),
+    )
