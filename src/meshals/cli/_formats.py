@@ -66,6 +66,7 @@ EXTENSIONS: Final[dict[str, dict[str, str]]] = {
     },
     "names": {".json": "json"},
     "policy check": {".txt": "table", **_JSON_LINES, ".json": "json"},
+    "policy suggest": {".yaml": "yaml", ".yml": "yaml"},
 }
 
 

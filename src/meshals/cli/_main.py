@@ -19,6 +19,8 @@ One module per command:
 - ``meshals policy check`` (``_policy_check``, registered by ``_policy``): Istio
   AuthorizationPolicies evaluated on every observed request; exit status 1 when one would be
   denied (the output is written all the same).
+- ``meshals policy suggest`` (``_policy_suggest``, registered by ``_policy``): the ALLOW
+  AuthorizationPolicies that admit exactly the observed traffic, as YAML.
 
 The analysing commands (all but ``inspect``) share their input and analysis options
 (``_parser``) and how files are read, analysed and summed up on stderr (``_run``). Every

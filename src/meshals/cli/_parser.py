@@ -410,6 +410,7 @@ DEFAULT_FORMATS: Final = {
     "diff": "table",
     "names": "json",
     "policy check": "table",
+    "policy suggest": "yaml",
 }
 
 

@@ -11,11 +11,11 @@ from typing import TextIO
 
 from meshals.capture._detect import Container
 
-from . import _policy_check
+from . import _policy_check, _policy_suggest
 
 __all__: list[str] = []
 
-SUBCOMMANDS = (_policy_check,)
+SUBCOMMANDS = (_policy_check, _policy_suggest)
 
 
 def add_policy_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,0 +1,89 @@
+"""``meshals policy suggest``: the YAML of suggest() on stdout or in -o's file, and what it
+does not admit as warnings on stderr."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ENVOY_FIXTURES, FIXTURES
+
+import meshals
+from meshals.cli import main
+from meshals.policy import render_policies, suggest
+from meshals.resolve import KubernetesWorkloads
+
+FILES = [str(path) for path in sorted((ENVOY_FIXTURES / "mtls").glob("*.bin"))]
+SNAPSHOT = str(FIXTURES / "k8s" / "bookinfo-mtls.json")
+
+LEGACY_WARNING = (
+    "meshals: warning: not admitted, no principal: default/details-v1: 1 request from"
+    " 127.0.0.10 (default/legacy-client) on port 9080: GET /details/2; would be admitted by"
+    ' from.source.ipBlocks ["127.0.0.10"] (addresses change), or, once it calls with mutual'
+    ' TLS, by principals ["cluster.local/ns/default/sa/legacy-client"]\n'
+)
+SKIPPED = "meshals: entries no policy sees: 6 gateway, 19 sidecar-outbound\n"
+
+
+def _expected(paths: str = "exact") -> str:
+    streams = []
+    for path in FILES:
+        with meshals.read(path) as reader:
+            streams.append(list(reader))
+    workloads = KubernetesWorkloads.from_files([SNAPSHOT])
+    return render_policies(suggest(streams, workloads=workloads, paths=paths))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("paths", ["exact", "template"])
+def test_stdout(paths: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["policy", "suggest", *FILES, "--snapshot", SNAPSHOT, "--paths", paths]) == 0
+    out, err = capsys.readouterr()
+    assert out == _expected(paths)
+    assert err == LEGACY_WARNING + SKIPPED
+    assert [document["metadata"]["name"] for document in yaml.safe_load_all(out)] == [
+        "allow-details-v1",
+        "allow-mongodb-v1",
+        "allow-productpage-v1",
+        "allow-ratings-v1",
+        "allow-reviews-v1",
+    ]
+
+
+def test_output_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "policies.yaml"
+    assert main(["policy", "suggest", *FILES, "--snapshot", SNAPSHOT, "-o", str(target)]) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert target.read_text(encoding="utf-8") == _expected()
+    assert err == LEGACY_WARNING + SKIPPED + f"meshals: wrote the policies to {target}\n"
+
+
+def test_plaintext_policies_admit_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    files = [str(path) for path in sorted(ENVOY_FIXTURES.glob("*-http.bin"))]
+    assert main(["policy", "suggest", *files]) == 0
+    out, err = capsys.readouterr()
+    assert "  action: ALLOW\n---\n" in out  # no rules
+    assert err.splitlines()[:2] == [
+        "meshals: warning: default/allow-details-v1 admits no request (no caller presented a"
+        " principal): applied, it denies every request to the workloads it selects",
+        "meshals: warning: default/allow-productpage-v1 admits no request (no caller presented"
+        " a principal): applied, it denies every request to the workloads it selects",
+    ]
+
+
+def test_a_file_that_is_no_capture(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{", encoding="utf-8")
+    target = tmp_path / "policies.yaml"
+    assert main(["policy", "suggest", str(bad), "--strict", "-o", str(target)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"meshals: error: {bad}")
+    assert not target.exists()
+
+
+def test_a_snapshot_that_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing.json"
+    assert main(["policy", "suggest", *FILES, "--snapshot", str(missing)]) == 1
+    assert capsys.readouterr().err == (f"meshals: error: {missing}: No such file or directory\n")
