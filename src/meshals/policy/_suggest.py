@@ -20,7 +20,7 @@ inbound and waypoint entries), one ``ALLOW`` policy in its namespace that admits
   them with their counts and what would admit them (``ipBlocks`` of their address; a sidecar,
   and then ``principals`` or ``namespaces``).
 - **Left out.** A request whose path, method or port Istio's syntax cannot match exactly
-  (:mod:`meshals.policy._paths`), or whose workload has no namespace or labels to select it
+  (``_paths``), or whose workload has no namespace or labels to select it
   by, is listed in :attr:`Suggestion.left_out` with the reason, never allowed by a wider rule.
 """
 
@@ -152,15 +152,26 @@ def suggest(
     since: datetime.datetime | int | None = None,
     until: datetime.datetime | int | None = None,
 ) -> Suggestion:
-    """Suggest the ALLOW policies that admit exactly the observed traffic (module docstring).
+    """Suggest the ALLOW policies that admit exactly the observed traffic.
+
+    One policy per destination workload of the observed requests (sidecar inbound and
+    waypoint entries), in its namespace, named ``allow-<workload>``, selected by ``app`` (with
+    ``version``, or every label but the per-pod ones, only where ``app`` would also select
+    another workload seen). Callers with the same observed (method, path, port) share a rule;
+    an operation lists only methods, paths and ports that were observed together, so no rule
+    admits a combination nobody made. Callers without a principal are not admitted but listed
+    in :attr:`Suggestion.unnamed_callers`; requests no rule can match exactly (a path Istio
+    would read as a prefix or suffix, a workload without labels) in
+    :attr:`Suggestion.left_out`.
 
     Args:
         messages: one stream (``meshals.read(path)``) or an iterable of streams.
         workloads: a Kubernetes snapshot's workloads, for the labels and callers that node
             metadata does not name.
         paths: ``"exact"``: each observed path as it was (without its query);
-            ``"template"``: identifier segments folded into ``{*}``
-            (:mod:`meshals.policy._paths`).
+            ``"template"``: identifier segments (all digits, UUIDs, 16 or more hex digits)
+            folded into Istio's one-segment path template ``{*}`` (Istio 1.22 or later),
+            which never matches a deeper path.
         since: only entries that started at or after this time (aware datetime or ns).
         until: only entries that started before this time.
 
