@@ -8,6 +8,7 @@ analysed is the cost per entry without interpreter start-up and imports.
 
     python benchmarks/instructions.py src                     # this checkout
     python benchmarks/instructions.py /path/to/old/src src    # two trees, the first the base
+    python benchmarks/instructions.py --stages decode analyze src   # decoding alone too
 
 Needs valgrind on the PATH and meshals' dependencies importable by this Python.
 """
@@ -25,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "envoy"
 RESOLVER = ROOT / "src" / "meshals" / "examples" / "bookinfo" / "resolver.json"
+# decode: decode_* alone; analyze: decode_* + analyze, both drained.
+STAGES = ("decode", "analyze")
 
 # Runs inside the measured process: the public API as both old and new trees spell it.
 WORKLOAD = """
@@ -37,6 +40,7 @@ try:
 except ImportError:  # a tree from before the stage packages
     from meshals import StaticResolver, encode_binary
 fixtures, resolver_path, kind, passes = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+stage = sys.argv[5]
 resolver = StaticResolver.from_file(resolver_path)
 messages = [m for f in sorted(glob.glob(fixtures + "/*.bin")) for m in meshals.read(f).messages()]
 if kind == "binary":
@@ -48,20 +52,22 @@ else:
     ]
     decode = decode_json
 for _ in range(passes):
-    for _ in analyze(map(decode, inputs), resolver=resolver):
+    decoded = map(decode, inputs)
+    for _ in decoded if stage == "decode" else analyze(decoded, resolver=resolver):
         pass
 print(sum(len(m.entries) for m in messages))
 """
 
 
-def instructions(src: Path, kind: str, passes: int) -> tuple[int, int]:
+def instructions(src: Path, kind: str, stage: str, passes: int) -> tuple[int, int]:
     """(instructions executed, entries per pass) of one callgrind run."""
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch) / "callgrind.out"
         result = subprocess.run(
             [
                 "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
-                sys.executable, "-c", WORKLOAD, str(FIXTURES), str(RESOLVER), kind, str(passes),
+                sys.executable, "-c", WORKLOAD,
+                str(FIXTURES), str(RESOLVER), kind, str(passes), stage,
             ],
             capture_output=True, text=True, check=True,
             # A fixed hash seed: set and dict layouts, and so the count, repeat exactly.
@@ -77,16 +83,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("trees", nargs="+", type=Path, help="src folders (the first is the base)")
     parser.add_argument("--passes", type=int, default=20, help="passes over the recordings")
+    parser.add_argument(
+        "--stages",
+        nargs="+",
+        choices=STAGES,
+        default=["analyze"],
+        help="decode: decode_* alone; analyze: decode_* + analyze (the default)",
+    )
     args = parser.parse_args()
-    base: dict[str, float] = {}
+    base: dict[tuple[str, str], float] = {}
     for tree in args.trees:
-        for kind in ("binary", "json"):
-            start, _ = instructions(tree, kind, 0)
-            total, entries = instructions(tree, kind, args.passes)
-            per_entry = (total - start) / (entries * args.passes)
-            ratio = f"  {per_entry / base[kind]:.4f}x the base" if kind in base else ""
-            base.setdefault(kind, per_entry)
-            print(f"{tree}  {kind:6}  {per_entry:12,.0f} instructions/entry{ratio}")
+        for stage in args.stages:
+            for kind in ("binary", "json"):
+                start, _ = instructions(tree, kind, stage, 0)
+                total, entries = instructions(tree, kind, stage, args.passes)
+                per_entry = (total - start) / (entries * args.passes)
+                key = (stage, kind)
+                ratio = f"  {per_entry / base[key]:.4f}x the base" if key in base else ""
+                base.setdefault(key, per_entry)
+                print(f"{tree}  {stage:7}  {kind:6}  {per_entry:12,.0f} instructions/entry{ratio}")
     return 0
 
 
