@@ -150,3 +150,11 @@ def test_pseudo_service(special: SpecialCluster, name: str) -> None:
 )
 def test_direction_is_inbound(direction: ClusterDirection, inbound: bool) -> None:
     assert direction.is_inbound is inbound
+
+
+def test_parsing_is_remembered_and_bounded() -> None:
+    from meshals.model._clusters import _parse
+
+    first = parse_istio_cluster("outbound|9080||reviews")
+    assert parse_istio_cluster("outbound|9080||reviews") is first
+    assert _parse.cache_info().maxsize == 4096

@@ -191,3 +191,12 @@ def test_decoded_and_analysed_data_is_immutable_all_the_way_down(path: Path) -> 
     for value in (*messages, *metrics, analysis.accounting, *analysis.diagnostics):
         assert_deeply_immutable(value)
         hash(value)
+
+
+def test_frozen_map_views_are_the_data_read_only() -> None:
+    assert list(FROZEN_MAP.items()) == [("a", 1), ("b", FROZEN_MAP["b"])]
+    assert list(FROZEN_MAP.values()) == [1, FROZEN_MAP["b"]]
+    assert FROZEN_MAP.items() == {("a", 1), ("b", FROZEN_MAP["b"])}
+    with pytest.raises(TypeError):
+        FROZEN_MAP.items().mapping["z"] = 0  # type: ignore[attr-defined]
+    assert list(FROZEN_MAP) == ["a", "b"]

@@ -16,7 +16,7 @@ from meshals._errors import MeshalsError
 from meshals._values import FrozenMap
 from meshals.model._service import ServiceMetaInfo
 from meshals.resolve._protocol import Resolver
-from meshals.resolve._resolvers import canonical_ip, json_path
+from meshals.resolve._resolvers import RunMemo, canonical_ip, json_path
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
@@ -415,14 +415,17 @@ def test_chain_lets_a_failing_resolver_raise() -> None:
 # --- CachingResolver -------------------------------------------------------------------------
 
 
-def test_cache_remembers_answers_including_none() -> None:
+@pytest.mark.parametrize("memo", [CachingResolver, RunMemo])
+def test_cache_remembers_answers_including_none(memo: type[CachingResolver | RunMemo]) -> None:
     inner = _Recorder({"10.0.0.1": DB})
-    cached = CachingResolver(inner, maxsize=8)
+    cached = memo(inner, maxsize=8)
     for _ in range(3):
         assert cached.resolve("10.0.0.1", 80) == DB
         assert cached.resolve("10.0.0.9", 80) is None
     assert inner.asked == [("10.0.0.1", 80), ("10.0.0.9", 80)]
-    assert (cached.hits, cached.misses, len(cached)) == (4, 2, 2)
+    assert len(cached) == 2
+    if isinstance(cached, CachingResolver):
+        assert (cached.hits, cached.misses) == (4, 2)
     assert cached.resolve("10.0.0.1", 81) == DB  # another port is another question
     assert inner.asked[-1] == ("10.0.0.1", 81)
 
@@ -456,12 +459,24 @@ def test_cache_clear() -> None:
     assert repr(cached) == f"CachingResolver({inner!r}, maxsize=4096)"
 
 
-def test_cache_does_not_remember_failures() -> None:
-    cached = CachingResolver(_Failing(), maxsize=4)
+@pytest.mark.parametrize("memo", [CachingResolver, RunMemo])
+def test_cache_does_not_remember_failures(memo: type[CachingResolver | RunMemo]) -> None:
+    cached = memo(_Failing(), maxsize=4)
     for _ in range(2):
         with pytest.raises(RuntimeError):
             cached.resolve("10.0.0.1", 80)
-    assert (cached.misses, len(cached)) == (2, 0)
+    assert len(cached) == 0
+    if isinstance(cached, CachingResolver):
+        assert cached.misses == 2
+
+
+def test_run_memo_forgets_everything_when_full() -> None:
+    inner = _Recorder({})
+    memo = RunMemo(inner, maxsize=2)
+    for ip in ("a", "b", "c", "c", "a"):  # c finds it full: a and b are forgotten
+        memo.resolve(ip, None)
+    assert len(memo) == 2
+    assert inner.asked == [("a", None), ("b", None), ("c", None), ("a", None)]
 
 
 @pytest.mark.parametrize("maxsize", [0, -1, True, 1.5, "8", None])

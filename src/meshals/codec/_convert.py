@@ -36,6 +36,7 @@ from meshals.model._als import (
     SemanticVersion,
     TcpEntry,
 )
+from meshals.model._construct import slot_constructor
 
 from ._convert_common import _common_from_pb
 from ._convert_values import (
@@ -101,13 +102,13 @@ def message_from_pb(pb: PB2StreamAccessLogsMessage, context: Context) -> AlsMess
         entries = _entries_from_pb(pb.http_logs.log_entry, context, which, _http_entry_from_pb)
     elif which == "tcp_logs":
         entries = _entries_from_pb(pb.tcp_logs.log_entry, context, which, _tcp_entry_from_pb)
-    return AlsMessage(
-        identifier=identifier,
-        kind=_ENTRIES_KINDS.get(which) if which else None,
-        entries=entries,
-        source=context.source,
-        index=context.message_index,
-        diagnostics=context.message_diagnostics(),
+    return _new_message(
+        identifier,
+        _ENTRIES_KINDS.get(which) if which else None,  # kind
+        entries,
+        context.source,
+        context.message_index,  # index
+        context.message_diagnostics(),
     )
 
 
@@ -149,16 +150,21 @@ def _check_strings(value: object, limit: int) -> None:
         raise LimitExceeded(too_long.reason(limit), too_long.field)
 
 
+# Positional, in each class's field order (see model._construct): built for every entry.
+_new_http_entry = slot_constructor(HttpEntry)
+_new_request = slot_constructor(HttpRequest)
+_new_response = slot_constructor(HttpResponse)
+_new_message = slot_constructor(AlsMessage)
+
+
 def _http_entry_from_pb(pb: PB2HTTPAccessLogEntry, context: Context) -> HttpEntry:
     has = pb.HasField
     version = pb.protocol_version
-    return HttpEntry(
-        common_properties=(
-            _common_from_pb(pb.common_properties, context) if has("common_properties") else None
-        ),
-        protocol_version=_HTTP_VERSIONS.get(version, version),
-        request=_request_from_pb(pb.request) if has("request") else None,
-        response=_response_from_pb(pb.response) if has("response") else None,
+    return _new_http_entry(
+        _common_from_pb(pb.common_properties, context) if has("common_properties") else None,
+        _HTTP_VERSIONS.get(version, version),
+        _request_from_pb(pb.request) if has("request") else None,
+        _response_from_pb(pb.response) if has("response") else None,
     )
 
 
@@ -180,35 +186,35 @@ def _connection_from_pb(pb: PB2ConnectionProperties) -> ConnectionProperties:
 
 def _request_from_pb(pb: PB2HTTPRequestProperties) -> HttpRequest:
     method = pb.request_method
-    return HttpRequest(
-        request_method=_REQUEST_METHODS.get(method, method),
-        scheme=pb.scheme,
-        authority=pb.authority,
-        port=pb.port.value if pb.HasField("port") else None,
-        path=pb.path,
-        user_agent=pb.user_agent,
-        referer=pb.referer,
-        forwarded_for=pb.forwarded_for,
-        request_id=pb.request_id,
-        original_path=pb.original_path,
-        request_headers_bytes=pb.request_headers_bytes,
-        request_body_bytes=pb.request_body_bytes,
-        request_headers=_str_map(pb.request_headers),
-        upstream_header_bytes_sent=pb.upstream_header_bytes_sent,
-        downstream_header_bytes_received=pb.downstream_header_bytes_received,
+    return _new_request(
+        _REQUEST_METHODS.get(method, method),
+        pb.scheme,
+        pb.authority,
+        pb.port.value if pb.HasField("port") else None,
+        pb.path,
+        pb.user_agent,
+        pb.referer,
+        pb.forwarded_for,
+        pb.request_id,
+        pb.original_path,
+        pb.request_headers_bytes,
+        pb.request_body_bytes,
+        _str_map(pb.request_headers),
+        pb.upstream_header_bytes_sent,
+        pb.downstream_header_bytes_received,
     )
 
 
 def _response_from_pb(pb: PB2HTTPResponseProperties) -> HttpResponse:
-    return HttpResponse(
-        response_code=pb.response_code.value if pb.HasField("response_code") else None,
-        response_headers_bytes=pb.response_headers_bytes,
-        response_body_bytes=pb.response_body_bytes,
-        response_headers=_str_map(pb.response_headers),
-        response_trailers=_str_map(pb.response_trailers),
-        response_code_details=pb.response_code_details,
-        upstream_header_bytes_received=pb.upstream_header_bytes_received,
-        downstream_header_bytes_sent=pb.downstream_header_bytes_sent,
+    return _new_response(
+        pb.response_code.value if pb.HasField("response_code") else None,
+        pb.response_headers_bytes,
+        pb.response_body_bytes,
+        _str_map(pb.response_headers),
+        _str_map(pb.response_trailers),
+        pb.response_code_details,
+        pb.upstream_header_bytes_received,
+        pb.downstream_header_bytes_sent,
     )
 
 

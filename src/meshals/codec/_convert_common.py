@@ -20,6 +20,7 @@ from meshals.model._als import (
     TlsVersion,
     UnauthorizedReason,
 )
+from meshals.model._construct import slot_constructor
 
 from ._convert_values import (
     _EMPTY_ANY_MAP,
@@ -52,6 +53,10 @@ _UNAUTHORIZED_REASONS = _by_number(UnauthorizedReason)
 _FLAGS_BY_FIELD = {flag.field_name: flag for flag in ResponseFlag}
 
 
+# Positional, in AccessLogCommon's field order: every entry builds one (see model._construct).
+_new_common = slot_constructor(AccessLogCommon)
+
+
 def _common_from_pb(pb: PB2AccessLogCommon, context: Context) -> AccessLogCommon:
     has = pb.HasField
     flags: frozenset[ResponseFlag] = _NO_FLAGS
@@ -59,30 +64,22 @@ def _common_from_pb(pb: PB2AccessLogCommon, context: Context) -> AccessLogCommon
     if has("response_flags"):
         flags, reason = _response_flags_from_pb(pb.response_flags)
     access_log_type = pb.access_log_type
-    return AccessLogCommon(
-        sample_rate=pb.sample_rate,
-        downstream_remote_address=(
-            _cached_address(pb.downstream_remote_address)
-            if has("downstream_remote_address")
-            else None
-        ),
-        downstream_local_address=(
-            _cached_address(pb.downstream_local_address)
-            if has("downstream_local_address")
-            else None
-        ),
-        tls_properties=_tls_from_pb(pb.tls_properties) if has("tls_properties") else None,
-        start_time_ns=(
+    return _new_common(
+        pb.sample_rate,
+        _cached_address(pb.downstream_remote_address) if has("downstream_remote_address") else None,
+        _cached_address(pb.downstream_local_address) if has("downstream_local_address") else None,
+        _tls_from_pb(pb.tls_properties) if has("tls_properties") else None,
+        (
             _timestamp_ns(pb.start_time, context, "common_properties.start_time")
             if has("start_time")
             else None
         ),
-        time_to_last_rx_byte_ns=(
+        (
             _duration_ns(pb.time_to_last_rx_byte, context, "common_properties.time_to_last_rx_byte")
             if has("time_to_last_rx_byte")
             else None
         ),
-        time_to_first_upstream_tx_byte_ns=(
+        (
             _duration_ns(
                 pb.time_to_first_upstream_tx_byte,
                 context,
@@ -91,7 +88,7 @@ def _common_from_pb(pb: PB2AccessLogCommon, context: Context) -> AccessLogCommon
             if has("time_to_first_upstream_tx_byte")
             else None
         ),
-        time_to_last_upstream_tx_byte_ns=(
+        (
             _duration_ns(
                 pb.time_to_last_upstream_tx_byte,
                 context,
@@ -100,7 +97,7 @@ def _common_from_pb(pb: PB2AccessLogCommon, context: Context) -> AccessLogCommon
             if has("time_to_last_upstream_tx_byte")
             else None
         ),
-        time_to_first_upstream_rx_byte_ns=(
+        (
             _duration_ns(
                 pb.time_to_first_upstream_rx_byte,
                 context,
@@ -109,7 +106,7 @@ def _common_from_pb(pb: PB2AccessLogCommon, context: Context) -> AccessLogCommon
             if has("time_to_first_upstream_rx_byte")
             else None
         ),
-        time_to_last_upstream_rx_byte_ns=(
+        (
             _duration_ns(
                 pb.time_to_last_upstream_rx_byte,
                 context,
@@ -118,7 +115,7 @@ def _common_from_pb(pb: PB2AccessLogCommon, context: Context) -> AccessLogCommon
             if has("time_to_last_upstream_rx_byte")
             else None
         ),
-        time_to_first_downstream_tx_byte_ns=(
+        (
             _duration_ns(
                 pb.time_to_first_downstream_tx_byte,
                 context,
@@ -127,7 +124,7 @@ def _common_from_pb(pb: PB2AccessLogCommon, context: Context) -> AccessLogCommon
             if has("time_to_first_downstream_tx_byte")
             else None
         ),
-        time_to_last_downstream_tx_byte_ns=(
+        (
             _duration_ns(
                 pb.time_to_last_downstream_tx_byte,
                 context,
@@ -136,50 +133,46 @@ def _common_from_pb(pb: PB2AccessLogCommon, context: Context) -> AccessLogCommon
             if has("time_to_last_downstream_tx_byte")
             else None
         ),
-        upstream_remote_address=(
-            _cached_address(pb.upstream_remote_address) if has("upstream_remote_address") else None
-        ),
-        upstream_local_address=(
-            _cached_address(pb.upstream_local_address) if has("upstream_local_address") else None
-        ),
-        upstream_cluster=pb.upstream_cluster,
-        response_flags=flags,
-        unauthorized_reason=reason,
-        metadata=(
+        _cached_address(pb.upstream_remote_address) if has("upstream_remote_address") else None,
+        _cached_address(pb.upstream_local_address) if has("upstream_local_address") else None,
+        pb.upstream_cluster,
+        flags,  # response_flags
+        reason,  # unauthorized_reason
+        (
             _metadata_from_pb(pb.metadata, context, "common_properties.metadata")
             if has("metadata")
             else None
         ),
-        upstream_transport_failure_reason=pb.upstream_transport_failure_reason,
-        route_name=pb.route_name,
-        downstream_direct_remote_address=(
+        pb.upstream_transport_failure_reason,
+        pb.route_name,
+        (
             _cached_address(pb.downstream_direct_remote_address)
             if has("downstream_direct_remote_address")
             else None
         ),
-        filter_state_objects=(
+        (
             _any_map_from_pb(
                 pb.filter_state_objects, context, "common_properties.filter_state_objects"
             )
             if pb.filter_state_objects
             else _EMPTY_ANY_MAP
         ),
-        custom_tags=_str_map(pb.custom_tags),
-        duration_ns=(
+        _str_map(pb.custom_tags),
+        (
             _duration_ns(pb.duration, context, "common_properties.duration")
             if has("duration")
             else None
         ),
-        upstream_request_attempt_count=pb.upstream_request_attempt_count,
-        connection_termination_details=pb.connection_termination_details,
-        stream_id=pb.stream_id,
-        intermediate_log_entry=pb.intermediate_log_entry,
-        downstream_transport_failure_reason=pb.downstream_transport_failure_reason,
-        downstream_wire_bytes_sent=pb.downstream_wire_bytes_sent,
-        downstream_wire_bytes_received=pb.downstream_wire_bytes_received,
-        upstream_wire_bytes_sent=pb.upstream_wire_bytes_sent,
-        upstream_wire_bytes_received=pb.upstream_wire_bytes_received,
-        access_log_type=_ACCESS_LOG_TYPES.get(access_log_type, access_log_type),
+        pb.upstream_request_attempt_count,
+        pb.connection_termination_details,
+        pb.stream_id,
+        pb.intermediate_log_entry,
+        pb.downstream_transport_failure_reason,
+        pb.downstream_wire_bytes_sent,
+        pb.downstream_wire_bytes_received,
+        pb.upstream_wire_bytes_sent,
+        pb.upstream_wire_bytes_received,
+        _ACCESS_LOG_TYPES.get(access_log_type, access_log_type),
     )
 
 

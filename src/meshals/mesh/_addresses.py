@@ -18,6 +18,7 @@ import ipaddress
 import attrs
 
 from meshals.model._als import AccessLogCommon, Address, EnvoyInternalAddress, Node, SocketAddress
+from meshals.model._construct import slot_constructor
 
 __all__: list[str] = []
 
@@ -28,6 +29,10 @@ class Endpoint:
 
     ip: str
     port: int | None
+
+
+# Two or three per analysed entry: positional (ip, port), see meshals.model._construct.
+new_endpoint = slot_constructor(Endpoint)
 
 
 def _is_ip(text: str) -> bool:
@@ -47,7 +52,7 @@ def _parse_host_port(text: str) -> Endpoint | None:
     if not _is_ip(host):
         return None
     port = int(port_text)
-    return Endpoint(host, port) if port <= 65535 else None
+    return new_endpoint(host, port) if port <= 65535 else None
 
 
 def endpoint_of(address: Address | None) -> Endpoint | None:
@@ -68,7 +73,7 @@ def endpoint_of(address: Address | None) -> Endpoint | None:
     True
     """
     if isinstance(address, SocketAddress):
-        return Endpoint(address.address, address.port) if address.address else None
+        return new_endpoint(address.address, address.port) if address.address else None
     if isinstance(address, EnvoyInternalAddress):
         return _parse_host_port(address.endpoint_id)
     return None

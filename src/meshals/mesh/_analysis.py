@@ -59,12 +59,13 @@ from meshals._display import html
 from meshals._errors import Diagnostic, DiagnosticKind, Location, StreamError
 from meshals.capture._containers import Reader
 from meshals.model._als import HttpEntry, Identifier, LogEntry, TcpEntry
+from meshals.model._construct import slot_constructor
 from meshals.model._l4 import L4Connection
 from meshals.model._metrics import K8S_MESH, MetricOrigin, ServiceMeshMetric
 from meshals.model._role import Role
 from meshals.resolve._naming import MetadataServiceMapping
 from meshals.resolve._protocol import Resolver
-from meshals.resolve._resolvers import CachingResolver
+from meshals.resolve._resolvers import CachingResolver, RunMemo
 
 from ._accounting import Accounting, SkipReason, Tally
 from ._addresses import node_ips
@@ -81,6 +82,9 @@ if TYPE_CHECKING:
     from meshals.model._metric_list import MetricList
 
 __all__ = ["Analysis", "analyze"]
+
+# One per analysed entry: positional (source, message_index, entry_index); model._construct.
+_new_origin = slot_constructor(MetricOrigin)
 
 
 class _WatchedReader:
@@ -132,7 +136,7 @@ class Analysis(Iterator[ServiceMeshMetric]):
         self._readers: list[_WatchedReader] = []
         # Resolvers are deterministic (the protocol says so): ask each address once per run.
         if resolver is not None and not isinstance(resolver, CachingResolver):
-            resolver = CachingResolver(resolver)
+            resolver = RunMemo(resolver)
         self._resolver = resolver
         # The identifier last seen and its node's own IPs: streams repeat it on every message.
         self._identity: tuple[Identifier | None, tuple[str, ...]] = (None, ())
@@ -284,9 +288,7 @@ class Analysis(Iterator[ServiceMeshMetric]):
             if item.role is Role.NONE:
                 tally.skipped[SkipReason.ROLE_NONE] += 1
                 continue
-            origin = MetricOrigin(
-                source=message.source, message_index=message.index, entry_index=entry_index
-            )
+            origin = _new_origin(message.source, message.index, entry_index)
             outcome = self._analyze_entry(entry, _EntryContext(item, origin, own_ips))
             if isinstance(outcome, SkipReason):
                 tally.skipped[outcome] += 1

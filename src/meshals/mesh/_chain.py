@@ -20,6 +20,7 @@ import attrs
 
 from meshals._errors import Diagnostic, DiagnosticKind, Location, map_entry_path
 from meshals.model._als import LogEntry
+from meshals.model._construct import slot_constructor
 from meshals.model._metrics import K8S_MESH, DetectPoint, MetricOrigin, ServiceMeshMetric
 from meshals.resolve._naming import MetadataServiceMapping
 from meshals.resolve._protocol import Resolver
@@ -51,6 +52,10 @@ class _StepOutcome:
     skipped: SkipReason | None = None
 
 
+# One per entry and analyzer: positional (metrics, stand_ins, problems, skipped).
+_new_outcome = slot_constructor(_StepOutcome)
+
+
 class _EntryContext:
     """What the analyzers need to know about an entry besides the entry itself."""
 
@@ -73,8 +78,8 @@ class _K8sMeshStep:
             entry, role=context.item.role, own_ips=context.own_ips, origin=context.origin
         )
         if isinstance(outcome, SkipReason):
-            return _StepOutcome(skipped=outcome)
-        return _StepOutcome(metrics=outcome)
+            return _new_outcome((), (), (), outcome)
+        return _new_outcome(outcome, (), (), None)
 
 
 class _MxMeshStep:

@@ -63,6 +63,7 @@ from meshals.model._clusters import (
     parse_istio_cluster,
     special_cluster_of,
 )
+from meshals.model._construct import slot_constructor
 from meshals.model._metrics import (
     K8S_MESH,
     DetectPoint,
@@ -77,7 +78,14 @@ from meshals.model._service import UNKNOWN, ServiceMetaInfo
 from meshals.resolve._protocol import Resolver
 
 from ._accounting import SkipReason
-from ._addresses import Endpoint, caller_of, endpoint_of, is_own_ip, socket_endpoint_of
+from ._addresses import (
+    Endpoint,
+    caller_of,
+    endpoint_of,
+    is_own_ip,
+    new_endpoint,
+    socket_endpoint_of,
+)
 from ._semantics import (
     SKYWALKING,
     SKYWALKING_DEFAULT_RESPONSE_CODE,
@@ -209,7 +217,7 @@ class EntryAnalyzer:
     ) -> tuple[ServiceMeshMetric, ...] | SkipReason:
         local = endpoint_of(common.downstream_local_address)
         if local is None and own_ips:
-            local = Endpoint(own_ips[0], None)
+            local = new_endpoint(own_ips[0], None)
         if local is None:
             return SkipReason.NO_LOCAL_ADDRESS
         itself = self.resolve(local)
@@ -409,33 +417,38 @@ class MetricBuilder:
         *,
         tls: bool,
     ) -> ServiceMeshMetric:
-        return ServiceMeshMetric(
-            analyzer=self._analyzer,
-            role=self._role,
-            detect_point=detect_point,
-            protocol=self._protocol,
-            source=source,
-            destination=destination,
-            endpoint=self._endpoint,
-            response_code=self._response_code,
-            grpc_status=self._grpc_status,
-            status=status_of(
+        tls_mode = self._tls_mode if tls else TlsMode.NONE
+        # Positional, in ServiceMeshMetric's field order (see meshals.model._construct).
+        return _new_metric(
+            self._analyzer,
+            self._role,
+            detect_point,
+            self._protocol,
+            source,
+            destination,
+            self._endpoint,
+            self._response_code,
+            self._grpc_status,
+            status_of(
                 self._protocol,
                 detect_point,
                 response_code=self._response_code,
                 grpc_status=self._grpc_status,
                 response_flags=self._flags,
             ),
-            tls_mode=self._tls_mode if tls else TlsMode.NONE,
-            peer_identity=self._peer_identity if tls else None,
-            local_identity=self._local_identity if tls else None,
-            response_flags=self._flags,
-            timings=self._timings,
-            received_bytes=self._received,
-            sent_bytes=self._sent,
-            request_bytes=self._request_bytes,
-            response_bytes=self._response_bytes,
-            origin=self._origin,
-            request_id=self._request_id,
-            traceparent=self._traceparent,
+            tls_mode,
+            self._peer_identity if tls else None,
+            self._local_identity if tls else None,
+            self._flags,  # response_flags
+            self._timings,
+            self._received,  # received_bytes
+            self._sent,  # sent_bytes
+            self._request_bytes,
+            self._response_bytes,
+            self._origin,
+            self._request_id,
+            self._traceparent,
         )
+
+
+_new_metric = slot_constructor(ServiceMeshMetric)

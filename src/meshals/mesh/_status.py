@@ -56,6 +56,8 @@ _GRPC_PATH = re.compile(r"/[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+/[A-Za-z_]\w*", re.A
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     # Envoy logs header names in lower case (HTTP/2 requires it); match case-insensitively anyway.
+    if not headers:  # most entries log no headers, or few
+        return None
     value = headers.get(name)
     if value is not None:
         return value

@@ -19,6 +19,7 @@ name                                                     meaning
 from __future__ import annotations
 
 import enum
+import functools
 
 import attrs
 
@@ -109,6 +110,14 @@ def parse_istio_cluster(name: str) -> IstioCluster | None:
     >>> parse_istio_cluster("PassthroughCluster") is None
     True
     """  # noqa: E501
+    return _parse(name)
+
+
+# Every sidecar entry asks, and an Envoy has a few dozen clusters: each name is parsed once.
+# The answer depends on the name alone and is immutable, so sharing it is safe; the cache is
+# bounded for inputs with ever new names.
+@functools.lru_cache(maxsize=4096)
+def _parse(name: str) -> IstioCluster | None:
     parts = _split(name)
     if parts is None:
         return None

@@ -35,6 +35,7 @@ from typing import Literal
 import attrs
 
 from ._als import AccessLogCommon, ResponseFlag
+from ._construct import slot_constructor
 from ._role import Role
 from ._service import ServiceMetaInfo
 
@@ -167,15 +168,19 @@ class EntryTimings:
     @classmethod
     def from_common(cls, common: AccessLogCommon) -> EntryTimings:
         """The timings of one entry's common properties."""
-        return cls(
-            start_time_ns=common.start_time_ns,
-            time_to_first_upstream_tx_byte_ns=common.time_to_first_upstream_tx_byte_ns,
-            time_to_first_upstream_rx_byte_ns=common.time_to_first_upstream_rx_byte_ns,
-            time_to_last_upstream_rx_byte_ns=common.time_to_last_upstream_rx_byte_ns,
-            time_to_first_downstream_tx_byte_ns=common.time_to_first_downstream_tx_byte_ns,
-            time_to_last_downstream_tx_byte_ns=common.time_to_last_downstream_tx_byte_ns,
-            duration_ns=common.duration_ns,
+        # Every analysed entry makes one: positional, in the field order (model._construct).
+        return _new_timings(
+            common.start_time_ns,
+            common.time_to_first_upstream_tx_byte_ns,
+            common.time_to_first_upstream_rx_byte_ns,
+            common.time_to_last_upstream_rx_byte_ns,
+            common.time_to_first_downstream_tx_byte_ns,
+            common.time_to_last_downstream_tx_byte_ns,
+            common.duration_ns,
         )
+
+
+_new_timings = slot_constructor(EntryTimings)
 
 
 @attrs.frozen(kw_only=True)

@@ -441,3 +441,39 @@ class CachingResolver:
 
     def __repr__(self) -> str:
         return f"CachingResolver({self.resolver!r}, maxsize={self.maxsize})"
+
+
+class RunMemo:
+    """One analysis's memory of its resolver's answers (None too): lock-free and bounded.
+
+    ``analyze()`` wraps the caller's resolver in one for the run, so each ``(ip, port)`` is
+    asked once while it is remembered: resolvers are deterministic (the protocol says so),
+    and the memo lives and dies with its analysis, so a later analysis asks afresh. It holds
+    at most ``maxsize`` answers and forgets them all when full (callers' ephemeral ports fill
+    it; the few addresses that repeat are asked again once). Not for sharing between threads
+    (an analysis runs in one): :class:`CachingResolver` is.
+    """
+
+    __slots__ = ("_answers", "_maxsize", "resolver")
+
+    def __init__(self, resolver: Resolver, *, maxsize: int = 4096) -> None:
+        self.resolver = resolver
+        self._maxsize = maxsize
+        self._answers: dict[tuple[str, int | None], ServiceMetaInfo | None] = {}
+
+    def resolve(self, ip: str, port: int | None, /) -> ServiceMetaInfo | None:
+        """The wrapped resolver's answer for ``(ip, port)``, remembered."""
+        key = (ip, port)
+        answers = self._answers
+        try:
+            return answers[key]
+        except KeyError:
+            pass
+        answer = self.resolver.resolve(ip, port)
+        if len(answers) >= self._maxsize:
+            answers.clear()
+        answers[key] = answer
+        return answer
+
+    def __len__(self) -> int:
+        return len(self._answers)
