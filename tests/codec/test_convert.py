@@ -42,6 +42,7 @@ from meshals import (
 )
 from meshals._pb import accesslog_pb2 as pb_log
 from meshals._pb import als_pb2 as pb_als
+from meshals.codec import Limits
 from meshals.codec._convert import message_from_pb
 from meshals.codec._convert_values import Context
 from meshals.model import (
@@ -812,6 +813,27 @@ def test_any_timestamp_payload_out_of_range_is_reported() -> None:
     assert [d.location.field for d in converted.diagnostics] == [
         'http_logs.log_entry[0].common_properties.filter_state_objects["t"]'
     ]
+
+
+def test_any_payload_decoded_once_is_shared() -> None:
+    common = envoy_log.AccessLogCommon(filter_state_objects={"k": packed(struct({"a": "b"}))})
+    first = convert_common(common).filter_state_objects["k"]
+    assert convert_common(common).filter_state_objects["k"] is first
+
+
+def test_any_payload_with_a_report_is_reported_every_time() -> None:
+    payload = packed(timestamp_pb2.Timestamp(seconds=-62_135_596_801))
+    message = common_entry(envoy_log.AccessLogCommon(filter_state_objects={"t": payload}))
+    assert [len(convert(message).diagnostics) for _ in range(2)] == [1, 1]
+
+
+def test_any_payload_is_decoded_again_under_another_nesting_limit() -> None:
+    payload = packed(struct({"a": {"b": {"c": 1}}}))
+    message = common_entry(envoy_log.AccessLogCommon(filter_state_objects={"k": payload}))
+    parsed = pb_als.StreamAccessLogsMessage.FromString(message.SerializeToString())
+    for limits, kept in [(Limits(), 1), (Limits(max_nesting_depth=2), 0), (Limits(), 1)]:
+        context = Context(source=SOURCE, message_index=0, strict=False, limits=limits)
+        assert len(message_from_pb(parsed, context).entries) == kept
 
 
 # --- timestamps and durations --------------------------------------------------------------

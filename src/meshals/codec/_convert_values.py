@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 __all__: list[str] = []
 
 _E = TypeVar("_E", bound=enum.IntEnum)
+_V = TypeVar("_V")
 
 _NS_PER_S = 1_000_000_000
 # google.protobuf.Timestamp: 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999999999Z.
@@ -112,11 +113,24 @@ class Context(DiagnosticRecorder):
 # --- addresses --------------------------------------------------------------------------------
 
 
-# Addresses repeat across the entries and messages of a stream (the Envoy's own listeners,
-# its upstream hosts) and convert without context: each distinct one is converted once. The
-# cache is cleared when full (remote addresses carry ephemeral ports, so they rarely repeat).
+# Values that repeat across the entries and messages of a stream and whose conversion
+# depends on their bytes alone are converted once each, into immutable values that entries
+# then share. Each cache holds at most _CACHE_SIZE values and is cleared when full (remote
+# addresses carry ephemeral ports, so some keys never repeat): memory stays flat, and what
+# a cache holds never changes a result, only how soon it is made.
+_CACHE_SIZE = 4096
+_K = TypeVar("_K")
+
+
+def _remembered(cache: dict[_K, _V], key: _K, value: _V) -> _V:
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+# Addresses: the Envoy's own listeners, its upstream hosts.
 _ADDRESS_CACHE: dict[bytes, Address | None] = {}
-_ADDRESS_CACHE_SIZE = 4096
 
 
 def _cached_address(pb: PB2Address) -> Address | None:
@@ -124,11 +138,7 @@ def _cached_address(pb: PB2Address) -> Address | None:
     try:
         return _ADDRESS_CACHE[key]
     except KeyError:
-        pass
-    if len(_ADDRESS_CACHE) >= _ADDRESS_CACHE_SIZE:
-        _ADDRESS_CACHE.clear()
-    address = _ADDRESS_CACHE[key] = _address_from_pb(pb)
-    return address
+        return _remembered(_ADDRESS_CACHE, key, _address_from_pb(pb))
 
 
 def _address_from_pb(pb: PB2Address) -> Address | None:
@@ -166,9 +176,6 @@ def _socket_address_from_pb(pb: PB2SocketAddress) -> SocketAddress:
 
 def _str_map(pb_map: Mapping[str, str]) -> FrozenMap[str, str]:
     return FrozenMap(dict(_in_order(pb_map))) if pb_map else _EMPTY_STR_MAP
-
-
-_V = TypeVar("_V")
 
 
 def _in_order(pb_map: Mapping[str, _V]) -> list[tuple[str, _V]]:
@@ -304,10 +311,21 @@ def _any_map_from_pb(
     )
 
 
+# Decoded Any values, by type URL, payload and nesting limit: Istio's peer metadata (a Struct
+# in filter_state_objects) is the same for every entry between the same two workloads. Only
+# payloads that decode without a problem are kept, so every report is still made.
+_ANY_CACHE: dict[tuple[str, bytes, int], AnyValue] = {}
+
+
 def _any_from_pb(pb: any_pb2.Any, context: Context, field: str) -> AnyValue:
     """Decode the payload of a well-known type; keep any other type's bytes opaque."""
     type_url: str = pb.type_url
     payload: bytes = pb.value
+    key = (type_url, payload, context.limits.max_nesting_depth)
+    try:
+        return _ANY_CACHE[key]
+    except KeyError:
+        pass
     decoder = _WELL_KNOWN_DECODERS.get(type_url.rpartition("/")[2])
     if decoder is None:
         return AnyValue(type_url=type_url, value=payload, known=False)
@@ -322,11 +340,15 @@ def _any_from_pb(pb: any_pb2.Any, context: Context, field: str) -> AnyValue:
             kind=DiagnosticKind.VALUE_IGNORED,
         )
         return AnyValue(type_url=type_url, value=payload, known=False)
+    reports = len(context.diagnostics) + context.left_out
     try:
         value = to_value(message, context, field)
     except LimitExceeded:  # only the Struct family nests
         raise LimitExceeded(too_deep(context.limits.max_nesting_depth), field) from None
-    return AnyValue(type_url=type_url, value=value, known=True)
+    decoded = AnyValue(type_url=type_url, value=value, known=True)
+    if len(context.diagnostics) + context.left_out > reports:  # e.g. a timestamp out of range:
+        return decoded  # not kept, so that the next entry with it gets its report too
+    return _remembered(_ANY_CACHE, key, decoded)
 
 
 def _wrapped(message: Any, context: Context, field: str) -> object:

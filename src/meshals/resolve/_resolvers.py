@@ -68,6 +68,14 @@ def _canonical_ip(text: str) -> IPAddress | None:
         return None
 
 
+# The canonical address as text: equal for equal addresses (the compressed form), and cheap
+# to hash, unlike ipaddress objects, whose __hash__ and __eq__ are Python code.
+@functools.lru_cache(maxsize=16384)
+def _canonical_text(text: str) -> str | None:
+    address = _canonical_ip(text)
+    return None if address is None else str(address)
+
+
 def parse_ip(text: str) -> IPAddress:
     """The normalised address in an input table or snapshot; ValueError if it is none.
 
@@ -240,7 +248,7 @@ class StaticResolver:
     True
     """
 
-    __slots__ = ("_table",)
+    __slots__ = ("_by_text", "_table")
 
     def __init__(self, table: Mapping[str, ServiceMetaInfo], *, source: str = "<mapping>") -> None:
         parsed: dict[_PortKey, ServiceMetaInfo] = {}
@@ -261,6 +269,8 @@ class StaticResolver:
             first_key[port_key] = key
             parsed[port_key] = info
         self._table = parsed
+        # What resolve() asks: the same table, keyed by the addresses' canonical text.
+        self._by_text = {(str(address), port): info for (address, port), info in parsed.items()}
 
     @classmethod
     def from_mapping(
@@ -316,14 +326,17 @@ class StaticResolver:
 
     def resolve(self, ip: str, port: int | None, /) -> ServiceMetaInfo | None:
         """The entry for ``ip:port``, else for ``ip``; None if neither is in the table."""
-        address = canonical_ip(ip)
+        if not isinstance(ip, str):  # the protocol says str; a lookup still must not raise
+            return None
+        address = _canonical_text(ip)
         if address is None:
             return None
+        table = self._by_text
         if port is not None:
-            found = self._table.get((address, port))
+            found = table.get((address, port))
             if found is not None:
                 return found
-        return self._table.get((address, None))
+        return table.get((address, None))
 
     def __len__(self) -> int:
         return len(self._table)
