@@ -30,6 +30,7 @@ EXPECTED = {
     "MetricOrigin",
     "Endpoint",
     "_StepOutcome",
+    "StreamMessage",
 }
 
 

@@ -352,6 +352,28 @@ class MetricBuilder:
     The ``mx-mesh`` analysis builds its metrics here too; *analyzer* names who made them.
     """
 
+    __slots__ = (
+        "_analyzer",
+        "_endpoint",
+        "_flags",
+        "_grpc_status",
+        "_local_identity",
+        "_origin",
+        "_peer_identity",
+        "_protocol",
+        "_received",
+        "_request_bytes",
+        "_request_id",
+        "_response_bytes",
+        "_response_code",
+        "_role",
+        "_sent",
+        "_skywalking",
+        "_timings",
+        "_tls_mode",
+        "_traceparent",
+    )
+
     def __init__(
         self,
         entry: LogEntry,

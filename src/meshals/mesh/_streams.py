@@ -24,6 +24,7 @@ import attrs
 
 from meshals._errors import Diagnostic, DiagnosticKind, Location, StreamError
 from meshals.model._als import AlsMessage, Identifier
+from meshals.model._construct import slot_constructor
 from meshals.model._l4 import L4Connection
 from meshals.model._role import Role
 
@@ -43,6 +44,10 @@ class StreamMessage:
     identifier: Identifier | None
     role: Role
     stream_index: int
+
+
+# One per message: positional (message, identifier, role, stream_index); model._construct.
+_new_stream_message = slot_constructor(StreamMessage)
 
 
 def _location(message: AlsMessage) -> Location:
@@ -125,12 +130,7 @@ class Stream(Iterator[StreamMessage]):
         if not isinstance(message, AlsMessage):
             raise StreamError(f"a stream must hold AlsMessage values, not {message!r:.60}")
         self._identify(message)
-        return StreamMessage(
-            message=message,
-            identifier=self._identifier,
-            role=self._role,
-            stream_index=self.index,
-        )
+        return _new_stream_message(message, self._identifier, self._role, self.index)
 
     def _identify(self, message: AlsMessage) -> None:
         first = not self._started
