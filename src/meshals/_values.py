@@ -60,12 +60,15 @@ class FrozenMap(Mapping[K, V]):
 
     # Mapping's views go through __iter__ and __getitem__; the dict's own views hold the same.
     def keys(self) -> KeysView[K]:
+        """The keys, in insertion order (a read-only view)."""
         return self._data.keys()
 
     def values(self) -> ValuesView[V]:
+        """The values, in insertion order (a read-only view)."""
         return self._data.values()
 
     def items(self) -> ItemsView[K, V]:
+        """The ``(key, value)`` pairs, in insertion order (a read-only view)."""
         return self._data.items()
 
     def __hash__(self) -> int:
