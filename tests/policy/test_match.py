@@ -178,6 +178,34 @@ def test_prefix_suffix_and_presence(value: str, cut: int) -> None:
     assert string_match(value.upper(), value, ignore_case=True)
 
 
+# Envoy's URI template matcher (uri_template_internal.cc): {*} is one or more of
+# [a-zA-Z0-9-._~%!$&'()+,;:@=], {**} zero or more of those or "/".
+TEMPLATES = [
+    ("/reviews/{*}", "/reviews/0", True),
+    ("/reviews/{*}", "/reviews/a=b;c@d:e", True),
+    ("/reviews/{*}", "/reviews/%2F", True),
+    ("/reviews/{*}", "/reviews/a*b", False),
+    ("/reviews/{*}", "/reviews/a[1]", False),
+    ("/reviews/{*}", "/reviews/a b", False),
+    ("/reviews/{*}", "/reviews/", False),
+    ("/reviews/{*}", "/reviews/0/1", False),
+    ("/reviews/{**}", "/reviews/", True),
+    ("/reviews/{**}", "/reviews/a/b/", True),
+    ("/reviews/{**}", "/reviews", False),
+    ("/reviews/{**}", "/reviews/a*b/c", False),
+    ("/reviews/{**}", "/reviews/a/b c", False),
+    ("/{*}/ratings/{**}", "/v1/ratings/7", True),
+    ("/{*}/ratings/{**}", "/v1/ratings", False),
+    ("/a.b/{*}", "/aXb/0", False),  # literals are literal
+]
+
+
+@pytest.mark.parametrize(("pattern", "path", "matched"), TEMPLATES)
+def test_path_templates_match_as_envoy(pattern: str, path: str, matched: bool) -> None:
+    assert path_match(pattern, path) is matched
+    assert path_match(pattern, path + "?q=a*b") is matched  # the query is not matched
+
+
 @given(path=st.lists(st.text(alphabet="ab", min_size=1, max_size=3), min_size=1, max_size=4))
 def test_path_templates(path: list[str]) -> None:
     text = "/" + "/".join(path)

@@ -26,7 +26,6 @@ its validation webhook (istio/istio ``pkg/config/validation/validation.go``,
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterator, Mapping
 from typing import Final
 
@@ -35,6 +34,7 @@ from meshals._values import FrozenMap
 
 from ._errors import PolicyError
 from ._model import Action, AuthorizationPolicy, Condition, Operation, Rule, Source
+from ._templates import LITERAL_SEGMENT
 
 __all__ = ["load_policies", "policy_from_document"]
 
@@ -78,8 +78,6 @@ _CUSTOM_FORBIDDEN_SOURCE: Final = (
     "notRequestPrincipals",
 )
 _CUSTOM_FORBIDDEN_KEYS: Final = ("source.namespace", "source.serviceAccount", "source.principal")
-# pkg/config/security: the pchar of RFC 3986 for the literal segments of a path template.
-_LITERAL: Final = re.compile(r"[a-zA-Z0-9\-._~%!$&'()+,;:@=]+")
 _MAP_KEYS: Final = (
     "request.headers",
     "request.experimental.inline.headers",
@@ -461,7 +459,7 @@ class _Checker:
                     " beyond a supported path template",
                     field,
                 )
-            if template and not _LITERAL.fullmatch(glob):
+            if template and not LITERAL_SEGMENT.fullmatch(glob):
                 raise self.error(
                     f"invalid or unsupported path {value}: segment {glob!r} is not a valid literal",
                     field,

@@ -9,7 +9,8 @@ offline: what the access log does not carry).
   ``*abc`` suffix, ``*`` present (a non-empty value). Hosts match the ``:authority`` as
   logged, case-insensitively (``example.com`` does not match ``example.com:8080``: write
   ``example.com:*``, as Istio's docs say). Paths match the path without its query
-  (Envoy's ``url_path``); ``{*}`` is one segment, ``{**}`` any rest (path templates).
+  (Envoy's ``url_path``); ``{*}`` is one segment, ``{**}`` any rest, of Envoy's template
+  characters only (:mod:`meshals.policy._templates`).
 - **Principals** are the peer certificate's URI SAN without ``spiffe://``; no certificate
   (plaintext) matches no principal, namespace or service account, so their ``not`` forms
   match it. **Namespaces** match ``.*/ns/<namespace>/.*`` on the SAN (``*`` any), service
@@ -39,6 +40,7 @@ import attrs
 
 from ._model import Action, Condition, Operation, Rule, Source
 from ._requests import ObservedRequest
+from ._templates import is_template, template_match
 
 __all__: list[str] = []
 
@@ -75,12 +77,8 @@ def path_match(pattern: str, path: str | None) -> bool:
     if path is None:
         return False
     path = path.partition("?")[0].partition("#")[0]  # Envoy's url_path: no query, no fragment
-    if "{*}" in pattern or "{**}" in pattern:
-        parts = [
-            "[^/]+" if glob == "{*}" else ".*" if glob == "{**}" else re.escape(glob)
-            for glob in pattern.split("/")
-        ]
-        return re.fullmatch("/".join(parts), path) is not None
+    if is_template(pattern):
+        return template_match(pattern, path)
     return string_match(pattern, path)
 
 

@@ -26,15 +26,18 @@ from __future__ import annotations
 
 import re
 
+from ._templates import (
+    LITERAL_SEGMENT as _LITERAL_SEGMENT,
+)
+from ._templates import (
+    ONE_SEGMENT_REGEX as _SEGMENT_CHARACTERS,
+)
+
 __all__: list[str] = []
 
 #: The template operator that matches one path segment.
 ONE_SEGMENT = "{*}"
 
-# Envoy's literal characters of a URI template segment (uri_template_internal.cc, kLiteral);
-# {*} matches one or more of them.
-_SEGMENT_CHARACTERS = r"[A-Za-z0-9\-._~%!$&'()+,;:@=]+"
-_LITERAL_SEGMENT = re.compile(_SEGMENT_CHARACTERS)
 _IDENTIFIER_SEGMENT = re.compile(
     r"[0-9]+"
     r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
