@@ -150,6 +150,14 @@ SCHEMA_ERRORS = [
     ),
     (_rule(to=[{}]), r"spec\.rules\[0\]\.to\[0\]: `to\.operation` must not be null"),
     (
+        _rule(to=[{"operation": {"paths": [], "methods": []}}]),
+        r"spec\.rules\[0\]\.to\[0\]\.operation: `to\.operation` must not be empty",
+    ),
+    (
+        _rule(**{"from": [{"source": {"principals": []}}]}),
+        r"spec\.rules\[0\]\.from\[0\]\.source: `from\.source` must not be empty",
+    ),
+    (
         _rule(to=[{"operation": {"ports": ["65536"]}}]),
         r"spec\.rules\[0\]\.to\[0\]\.operation\.ports\[0\]: bad port \(65536\): must be 0-65535",
     ),

@@ -15,8 +15,9 @@ its validation webhook (istio/istio ``pkg/config/validation/validation.go``,
   ``source.namespace`` / ``source.serviceAccount`` / ``source.principal`` / ``request.auth.*``
   conditions; ``provider`` only with CUSTOM;
 - a rule is a mapping; ``from`` and ``to``, when given, are non-empty lists of ``source`` /
-  ``operation`` mappings that set at least one field; every value list holds non-empty
-  strings; ``serviceAccounts`` not beside ``principals`` or ``namespaces``;
+  ``operation`` mappings that set at least one field to a non-empty list (an empty list is
+  unset, so ``source: {principals: []}`` is an empty source); every value list holds
+  non-empty strings; ``serviceAccounts`` not beside ``principals`` or ``namespaces``;
 - IPs and CIDRs parse, ports are decimal strings 0-65535, paths with ``{*}`` / ``{**}``
   templates are well formed;
 - ``when`` keys are Istio's attributes (``request.headers[...]``, ``source.ip``, ...), with at
@@ -335,9 +336,9 @@ class _Checker:
             where = f"{where}.{inner}"
             names = _SOURCE if inner == "source" else _OPERATION
             values = self.mapping(outer[inner], where, tuple(names))
-            if not values:
-                raise self.error(f"`{key}.{inner}` must not be empty", where)
             given = {k: self.strings(v, f"{where}.{k}") for k, v in values.items()}
+            if not any(given.values()):  # an empty list is unset, as in Istio's protos
+                raise self.error(f"`{key}.{inner}` must not be empty", where)
             fields = {names[k]: v for k, v in given.items()}
             if inner == "source":
                 self.check_source(given, where, action)
