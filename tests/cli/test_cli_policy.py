@@ -122,6 +122,11 @@ def test_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         f"meshals: error: {bad}, document 0, spec.rules[0].to[0].operation.methods[0]: must be a"
         ' string, not int 7 (write "7")\n'
     )
+    bad.write_bytes(b"# policies\n\xff\n")
+    assert main(["policy", "check", str(bad), *MTLS]) == 1
+    assert capsys.readouterr().err == (
+        f"meshals: error: {bad}: not UTF-8: byte 0xff at offset 11 (line 2)\n"
+    )
     assert main(["policy", "check", str(tmp_path / "none.yaml"), *MTLS]) == 1
     assert "No such file or directory" in capsys.readouterr().err
 

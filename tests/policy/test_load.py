@@ -252,6 +252,14 @@ def test_resource_errors(document: dict[str, object], message: str) -> None:
         policy_from_document(document)
 
 
+def test_bytes_are_utf8() -> None:
+    assert load_policies(FULL.encode(), source="p.yaml") == load_policies(FULL)
+    with pytest.raises(
+        PolicyError, match=r"^p\.yaml: not UTF-8: byte 0xe9 at offset 22 \(line 2\)$"
+    ):
+        load_policies(b"kind: List\nitems: [caf\xe9]\n", source="p.yaml")
+
+
 def test_yaml_errors_name_the_file_and_document() -> None:
     with pytest.raises(PolicyError, match=r"^p\.yaml: not YAML: "):
         load_policies("a: [", source="p.yaml")

@@ -73,7 +73,7 @@ def add_parser(subcommands: argparse._SubParsersAction[argparse.ArgumentParser])
 def run(args: argparse.Namespace, *, container: Container | None, out: TextIO) -> int:
     """``policy check``; 1 when a request would be denied (the output is still written)."""
     try:
-        with open(args.policies, encoding="utf-8") as file:
+        with open(args.policies, "rb") as file:
             policies = load_policies(file.read(), source=args.policies)
         workloads = KubernetesWorkloads.from_files(args.snapshot) if args.snapshot else None
         sources, _ = inputs(args.files)
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace, *, container: Container | None, out: TextIO) -
             with source.open(container=container, strict=args.strict) as reader:
                 streams.append(list(reader))
         report = check(policies, streams, workloads=workloads, root_namespace=args.root_namespace)
-    except (MeshalsError, OSError, UnicodeDecodeError) as exc:
+    except (MeshalsError, OSError) as exc:
         return _failed(exc)
     out.write(render(report, args.format))
     skipped = ", ".join(f"{reason}: {count}" for reason, count in report.skipped.items())

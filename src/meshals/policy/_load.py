@@ -96,7 +96,9 @@ _PLAIN_KEYS: Final = (
 _MAX_SERVICE_ACCOUNTS: Final = 16
 
 
-def load_policies(text: str, *, source: str = "<policies>") -> tuple[AuthorizationPolicy, ...]:
+def load_policies(
+    text: str | bytes, *, source: str = "<policies>"
+) -> tuple[AuthorizationPolicy, ...]:
     """The AuthorizationPolicies of a YAML stream (``---``-separated documents, ``kind: List``
     documents included), each checked against Istio's schema (module docstring).
 
@@ -104,18 +106,21 @@ def load_policies(text: str, *, source: str = "<policies>") -> tuple[Authorizati
     ``yaml.safe_load_all``. Empty documents are skipped.
 
     Args:
-        text: the YAML text.
+        text: the YAML text, or the file's bytes (UTF-8, as Kubernetes reads manifests).
         source: the file's name, for messages and :attr:`AuthorizationPolicy.source`.
 
     Returns:
         The policies in file order.
 
     Raises:
-        PolicyError: the text is not YAML, or a document is not a valid AuthorizationPolicy;
-            the message names the file, the document's index and the field.
+        PolicyError: the bytes are not UTF-8, the text is not YAML, or a document is not a
+            valid AuthorizationPolicy; the message names the file, the document's index and
+            the field.
         MissingDependencyError: PyYAML is not installed.
     """
     yaml = require("yaml", extra="yaml", feature="reading AuthorizationPolicy YAML")
+    if isinstance(text, bytes):
+        text = _decoded(text, source)
     try:
         documents = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
@@ -126,6 +131,17 @@ def load_policies(text: str, *, source: str = "<policies>") -> tuple[Authorizati
             continue
         policies.extend(_documents(document, source=source, index=index))
     return tuple(policies)
+
+
+def _decoded(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise PolicyError(
+            f"not UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start} (line {line})",
+            source=source,
+        ) from None
 
 
 def _one_line(exc: BaseException) -> str:
