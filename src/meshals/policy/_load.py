@@ -30,7 +30,6 @@ import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import Final
 
-from meshals._optional import require
 from meshals._values import FrozenMap
 
 from ._errors import PolicyError
@@ -102,8 +101,7 @@ def load_policies(
     """The AuthorizationPolicies of a YAML stream (``---``-separated documents, ``kind: List``
     documents included), each checked against Istio's schema (module docstring).
 
-    Needs PyYAML (``pip install pyyaml``, meshals' extra ``yaml``); reads with
-    ``yaml.safe_load_all``. Empty documents are skipped.
+    Reads with PyYAML's ``yaml.safe_load_all``. Empty documents are skipped.
 
     Args:
         text: the YAML text, or the file's bytes (UTF-8, as Kubernetes reads manifests).
@@ -116,9 +114,9 @@ def load_policies(
         PolicyError: the bytes are not UTF-8, the text is not YAML, or a document is not a
             valid AuthorizationPolicy; the message names the file, the document's index and
             the field.
-        MissingDependencyError: PyYAML is not installed.
     """
-    yaml = require("yaml", extra="yaml", feature="reading AuthorizationPolicy YAML")
+    import yaml  # here, not at the top: `meshals` commands that read no policy skip its import
+
     if isinstance(text, bytes):
         text = _decoded(text, source)
     try:
