@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 from meshals._values import FrozenMap
 from meshals.model import IstioWorkload
 from meshals.policy import Action, Condition, ObservedRequest, Operation, Rule, Source
-from meshals.policy._match import RuleMatcher, path_match, string_match
+from meshals.policy._match import (
+    RuleMatcher,
+    header_match,
+    path_match,
+    principal_match,
+    string_match,
+)
 
 HTTP = ObservedRequest(
     file=None,
@@ -204,6 +210,72 @@ TEMPLATES = [
 def test_path_templates_match_as_envoy(pattern: str, path: str, matched: bool) -> None:
     assert path_match(pattern, path) is matched
     assert path_match(pattern, path + "?q=a*b") is matched  # the query is not matched
+
+
+# Istio's StringMatcherWithPrefix(value, "spiffe://"): *suffix is the unescaped regex
+# spiffe://.*<suffix> on the whole SAN; prefix* and exact are string matches.
+PRINCIPALS = [
+    ("*/sa/my.sa", "cluster.local/ns/a/sa/my.sa", True),
+    ("*/sa/my.sa", "cluster.local/ns/a/sa/myXsa", True),  # "." is any character
+    ("*/sa/my.sa", "cluster.local/ns/a/sa/my.sa/x", False),
+    ("*ns/(a|b)/sa/x", "cluster.local/ns/b/sa/x", True),  # a regex, as Envoy gets it
+    ("*/sa/[", "cluster.local/ns/a/sa/[", False),  # not a regex: Envoy refuses it
+    ("cluster.local/ns/a/sa/my.*", "cluster.local/ns/a/sa/my.sa", True),
+    ("cluster.local/ns/a/sa/my.*", "cluster.local/ns/a/sa/myXsa", False),  # a plain prefix
+    ("cluster.local/ns/a/sa/my.sa", "cluster.local/ns/a/sa/myXsa", False),
+    ("*", "", True),  # ".+" on "spiffe://"
+    ("*", None, False),
+    ("*/sa/x", None, False),
+]
+
+
+@pytest.mark.parametrize(("pattern", "principal", "matched"), PRINCIPALS)
+def test_principals_as_istio_translates_them(
+    pattern: str, principal: str | None, matched: bool
+) -> None:
+    assert principal_match(pattern, principal) is matched
+    rule = _src(principals=(pattern,))
+    assert _match(rule, attrs.evolve(HTTP, source_principal=principal)) is matched
+    assert (
+        _match(
+            _when("source.principal", (pattern,)), attrs.evolve(HTTP, source_principal=principal)
+        )
+        is matched
+    )
+
+
+# request.headers: Envoy's HeaderMatcher; request.experimental.inline.headers: Istio's
+# HeaderMatcherWithRegex, ^V$|^V,.*|.*,V,.*|.*,V$ on the comma-joined values.
+HEADERS = [
+    ("a", "a", True, True),
+    ("a", "a,b", False, True),
+    ("a", "x,a,y", False, True),
+    ("a", "x,a", False, True),
+    ("a", "x, a", False, False),  # no space after the comma
+    ("a", "ab,c", False, False),
+    ("a.b", "aXb", False, False),  # the value is escaped
+    ("a*", "x,ab", False, True),
+    ("a*", "ab,x", True, True),
+    ("*b", "ab,x", False, True),  # .*b then ",.*"
+    ("*b", "x,ab", True, True),
+    ("*", "", True, True),  # present, even empty
+    ("*", None, False, False),
+]
+
+
+@pytest.mark.parametrize(("pattern", "value", "plain", "inline"), HEADERS)
+def test_headers_as_istio_translates_them(
+    pattern: str, value: str | None, plain: bool, inline: bool
+) -> None:
+    assert header_match(pattern, value) is plain
+    assert header_match(pattern, value, inline=True) is inline
+    headers = FrozenMap({} if value is None else {"x-list": value})
+    request = attrs.evolve(HTTP, request_headers=headers)
+    expected = None if value is None else inline
+    assert (
+        _match(_when("request.experimental.inline.headers[X-List]", (pattern,)), request)
+        is expected
+    )
 
 
 @given(path=st.lists(st.text(alphabet="ab", min_size=1, max_size=3), min_size=1, max_size=4))

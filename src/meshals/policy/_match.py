@@ -6,11 +6,14 @@ RBAC matchers, in three values: True (matches), False (does not), None (not eval
 offline: what the access log does not carry).
 
 - **Strings** (principals, methods, SNI, header values): ``abc`` exact, ``abc*`` prefix,
-  ``*abc`` suffix, ``*`` present (a non-empty value). Hosts match the ``:authority`` as
-  logged, case-insensitively (``example.com`` does not match ``example.com:8080``: write
-  ``example.com:*``, as Istio's docs say). Paths match the path without its query
-  (Envoy's ``url_path``); ``{*}`` is one segment, ``{**}`` any rest, of Envoy's template
-  characters only (:mod:`meshals.policy._templates`).
+  ``*abc`` suffix, ``*`` present (a non-empty value; for a header, any value). Two exceptions
+  follow Istio's translation exactly: a ``*abc`` principal is the unescaped regex
+  ``spiffe://.*abc`` (:func:`principal_match`), and ``request.experimental.inline.headers``
+  match one item of a comma-separated value (:func:`header_match`). Hosts match the
+  ``:authority`` as logged, case-insensitively (``example.com`` does not match
+  ``example.com:8080``: write ``example.com:*``, as Istio's docs say). Paths match the path
+  without its query (Envoy's ``url_path``); ``{*}`` is one segment, ``{**}`` any rest, of
+  Envoy's template characters only (:mod:`meshals.policy._templates`).
 - **Principals** are the peer certificate's URI SAN without ``spiffe://``; no certificate
   (plaintext) matches no principal, namespace or service account, so their ``not`` forms
   match it. **Namespaces** match ``.*/ns/<namespace>/.*`` on the SAN (``*`` any), service
@@ -70,6 +73,52 @@ def string_match(pattern: str, value: str | None, *, ignore_case: bool = False) 
     if pattern.endswith("*"):
         return value.startswith(pattern[:-1])
     return value == pattern
+
+
+def principal_match(pattern: str, principal: str | None) -> bool:
+    """Istio's ``principals`` / ``source.principal`` match on the peer's SAN *principal*.
+
+    Istio prefixes the value with ``spiffe://`` (``StringMatcherWithPrefix``): exact and
+    ``prefix*`` stay string matches, ``*`` is the regex ``.+``, but ``*suffix`` becomes the
+    regex ``spiffe://.*<suffix>`` with the suffix **not escaped**, matched against the whole
+    SAN: ``*/sa/my.sa`` also matches ``.../sa/myXsa``. A suffix that is not a valid regex
+    matches nothing here (Envoy would refuse the configuration).
+    """
+    if principal is None:
+        return False
+    if pattern.startswith("*") and pattern != "*":
+        try:
+            regex = re.compile(_SPIFFE + ".*" + pattern[1:])
+        except re.error:
+            return False
+        return regex.fullmatch(_SPIFFE + principal) is not None
+    if pattern == "*":
+        return True  # ".+" on the SAN, which has at least its spiffe://
+    return string_match(pattern, principal)
+
+
+def header_match(pattern: str, value: str | None, *, inline: bool = False) -> bool:
+    """Istio's ``request.headers[...]`` (*inline*: ``request.experimental.inline.headers``).
+
+    ``*`` is Envoy's present match (an empty value is present); otherwise the string forms,
+    or for the inline form the regex ``^V$|^V,.*|.*,V,.*|.*,V$`` on the comma-joined values
+    (``HeaderMatcherWithRegex``; ``V`` the escaped value, a leading or trailing ``*`` as ``.*``;
+    no space is allowed after a comma).
+    """
+    if value is None:
+        return False
+    if pattern == "*":
+        return True
+    if not inline:
+        return string_match(pattern, value)
+    if pattern.startswith("*"):
+        one = ".*" + re.escape(pattern[1:])
+    elif pattern.endswith("*"):
+        one = re.escape(pattern[:-1]) + ".*"
+    else:
+        one = re.escape(pattern)
+    regex = f"^{one}$|^{one},.*|.*,{one},.*|.*,{one}$"
+    return re.fullmatch(regex, value, re.DOTALL) is not None
 
 
 def path_match(pattern: str, path: str | None) -> bool:
@@ -215,7 +264,7 @@ class RuleMatcher:
                 "principals",
                 source.principals,
                 source.not_principals,
-                lambda v: string_match(v, principal),
+                lambda v: principal_match(v, principal),
             ),
             _Field(
                 "requestPrincipals",
@@ -303,7 +352,7 @@ class RuleMatcher:
         if key == "source.namespace":
             match = lambda v: namespace_match(v, principal)  # noqa: E731
         elif key == "source.principal":
-            match = lambda v: string_match(v, principal)  # noqa: E731
+            match = lambda v: principal_match(v, principal)  # noqa: E731
         elif key == "source.serviceAccount":
             match = lambda v: service_account_match(v, principal, self.namespace)  # noqa: E731
         elif key == "destination.port":
@@ -317,7 +366,8 @@ class RuleMatcher:
         ):
             name = key[key.index("[") + 1 : -1].lower()
             value = _header(request, name)
-            match = lambda v: string_match(v, value)  # noqa: E731
+            inline = key.startswith("request.experimental.")
+            match = lambda v: header_match(v, value, inline=inline)  # noqa: E731
             if value is None and name not in (":authority", "host", ":method", ":path"):
                 unknown = f"when key {key}: header not logged"
             return _Field(key, values, not_values, match, http_only=True, unknown=unknown)
