@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from conftest import ENVOY_FIXTURES, FIXTURES
 
@@ -208,3 +209,145 @@ def test_selection_and_order(reviews_request: meshals.policy.ObservedRequest) ->
         "DENY default/deny rule 0: requestPrincipals (JWT) not evaluable offline",
     )
     assert verdict(unknown_deny, allow_nothing) == (DENIED, "no ALLOW policy matched")
+
+
+@pytest.fixture(scope="module")
+def waypoint_request() -> meshals.policy.ObservedRequest:
+    (request,) = meshals.policy.observed_requests(meshals.read(FIXTURES / "mx" / "waypoint.bin"))
+    return request
+
+
+def _ref(kind: str, name: str, **more: str) -> FrozenMap[str, str]:
+    return FrozenMap({"kind": kind, "name": name, **more})
+
+
+GATEWAY_API = "gateway.networking.k8s.io"
+# A waypoint gets only policies whose targetRefs name it or the Service it served
+# (policyattachment.go, ShouldAttachPolicy): (policy, verdict, reason).
+AT_THE_WAYPOINT = [
+    (
+        _policy(Action.ALLOW, namespace="bookinfo"),
+        ALLOWED,
+        "no ALLOW policy is attached to the waypoint",
+    ),
+    (
+        _policy(Action.DENY, Rule(), namespace="bookinfo", selector=FrozenMap({"app": "waypoint"})),
+        ALLOWED,
+        "no ALLOW policy is attached to the waypoint",
+    ),
+    (
+        _policy(
+            Action.DENY,
+            Rule(),
+            namespace="bookinfo",
+            target_refs=(_ref("Gateway", "waypoint", group=GATEWAY_API),),
+        ),
+        DENIED,
+        "denied by DENY bookinfo/deny rule 0",
+    ),
+    (
+        _policy(
+            Action.DENY,
+            Rule(),
+            namespace="bookinfo",
+            target_refs=(_ref("Gateway", "other", group=GATEWAY_API),),
+        ),
+        ALLOWED,
+        "no ALLOW policy is attached to the waypoint",
+    ),
+    (  # a Gateway reference attaches only from the waypoint's own namespace
+        _policy(
+            Action.DENY,
+            Rule(),
+            namespace="default",
+            target_refs=(_ref("Gateway", "waypoint", group=GATEWAY_API),),
+        ),
+        ALLOWED,
+        "no ALLOW policy is attached to the waypoint",
+    ),
+    (
+        _policy(Action.ALLOW, namespace="bookinfo", target_refs=(_ref("Service", "reviews"),)),
+        DENIED,
+        "no ALLOW policy matched",
+    ),
+    (
+        _policy(
+            Action.ALLOW, namespace="bookinfo", target_refs=(_ref("Service", "ratings", group=""),)
+        ),
+        ALLOWED,
+        "no ALLOW policy is attached to the waypoint",
+    ),
+    (
+        _policy(
+            Action.DENY,
+            Rule(),
+            namespace="istio-system",
+            target_refs=(_ref("GatewayClass", "istio-waypoint", group=GATEWAY_API),),
+        ),
+        DENIED,
+        "denied by DENY istio-system/deny rule 0",
+    ),
+    (
+        _policy(
+            Action.ALLOW,
+            namespace="bookinfo",
+            target_refs=(_ref("ServiceEntry", "reviews", group="networking.istio.io"),),
+        ),
+        ALLOWED,
+        "no ALLOW policy is attached to the waypoint",
+    ),
+]
+
+
+@pytest.mark.parametrize(("policy", "verdict", "reason"), AT_THE_WAYPOINT)
+def test_waypoints_get_only_target_ref_policies(
+    waypoint_request: meshals.policy.ObservedRequest,
+    policy: AuthorizationPolicy,
+    verdict: Verdict,
+    reason: str,
+) -> None:
+    assert waypoint_request.destination_service == "reviews.bookinfo.svc.cluster.local"
+    found = decide([policy], waypoint_request)
+    assert (found.verdict, found.reason) == (verdict, reason)
+
+
+def test_what_a_waypoint_log_cannot_tell_is_not_evaluable(
+    waypoint_request: meshals.policy.ObservedRequest,
+) -> None:
+    external = attrs.evolve(waypoint_request, destination_service="api.example.com")
+    entry = _policy(
+        Action.ALLOW,
+        namespace="bookinfo",
+        target_refs=(_ref("ServiceEntry", "api", group="networking.istio.io"),),
+    )
+    found = decide([entry], external)
+    assert (found.verdict, found.reason) == (
+        NOT,
+        "may apply at this waypoint: targetRef ServiceEntry/api of bookinfo/allow: the log has"
+        " the host, not the ServiceEntry's name",
+    )
+    unnamed = attrs.evolve(waypoint_request, destination_labels=FrozenMap())
+    gateway = _policy(
+        Action.ALLOW,
+        namespace="bookinfo",
+        target_refs=(_ref("Gateway", "waypoint", group=GATEWAY_API),),
+    )
+    found = decide([gateway], unnamed)
+    assert (found.verdict, found.reason) == (
+        NOT,
+        "may apply at this waypoint: targetRef Gateway/waypoint of bookinfo/allow: the"
+        " waypoint's gateway.networking.k8s.io/gateway-name label is unknown",
+    )
+    # A DENY that surely applies and matches decides anyway.
+    deny = _policy(
+        Action.DENY, Rule(), namespace="bookinfo", target_refs=(_ref("Service", "reviews"),)
+    )
+    assert decide([gateway, deny], unnamed).verdict is DENIED
+    no_service = attrs.evolve(waypoint_request, destination_service=None)
+    service = _policy(
+        Action.DENY, Rule(), namespace="bookinfo", target_refs=(_ref("Service", "reviews"),)
+    )
+    assert decide([service], no_service).reason == (
+        "may apply at this waypoint: targetRef Service/reviews of bookinfo/deny: the entry names"
+        " no Service"
+    )

@@ -1,13 +1,22 @@
 """check(): AuthorizationPolicies evaluated on observed requests with Istio's semantics.
 
-Which policies apply to a request's destination workload (istio/istio
-``pilot/pkg/model/authorization.go``, ``ListAuthorizationPolicies``): those of the root
-namespace (``istio-system`` unless told) and of the workload's namespace whose
-``selector.matchLabels`` are all among the workload's labels (no selector: every workload of
-the namespace, the whole mesh in the root namespace). Policies with ``targetRef(s)`` attach
-to gateways, waypoints and Services, not to workloads: they apply to no sidecar, and a
-waypoint's requests are not evaluable while such a policy is in its namespace or the root
-namespace.
+Which policies apply to a request (istio/istio ``pilot/pkg/model/authorization.go``,
+``ListAuthorizationPolicies``, and ``policyattachment.go``, ``ShouldAttachPolicy``):
+
+- at a **sidecar**: those of the root namespace (``istio-system`` unless told) and of the
+  workload's namespace whose ``selector.matchLabels`` are all among the workload's labels (no
+  selector: every workload of the namespace, the whole mesh in the root namespace); a policy
+  with ``targetRef(s)`` applies to no sidecar;
+- at a **waypoint**: only policies with ``targetRef(s)`` ("waypoints never use selector": a
+  namespace-wide or selector policy does not apply), when one reference names the waypoint
+  or the Service it served: ``kind: Gateway`` (group ``gateway.networking.k8s.io``) with the
+  waypoint's name (its ``gateway.networking.k8s.io/gateway-name`` label), a policy of the
+  waypoint's namespace; ``kind: Service`` (core group) with the name of the Service the
+  entry's ``inbound-vip`` cluster names, a policy of that Service's namespace; ``kind:
+  GatewayClass`` ``istio-waypoint``, a policy of the root namespace. What the log cannot tell
+  (a ``ServiceEntry`` reference: the log has its host, not its name; a waypoint without its
+  name label; an entry without a Service) makes the request **not evaluable**, with the
+  reference, unless an applicable DENY rule matches.
 
 How the applicable policies decide (``pilot/pkg/security/authz/builder``: the CUSTOM, root
 DENY, DENY and ALLOW filters in that order; rules as :mod:`meshals.policy._match` matches
@@ -31,7 +40,7 @@ AUDIT policies decide nothing; those whose rules match are listed in
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
@@ -45,6 +54,14 @@ from ._requests import ObservedRequest, observed_requests
 __all__ = ["check", "decide"]
 
 ROOT_NAMESPACE = "istio-system"
+#: The label that names the Gateway API gateway (a waypoint) a pod belongs to.
+GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
+#: Istio's GatewayClass of waypoints (``constants.WaypointGatewayClassName``).
+WAYPOINT_CLASS = "istio-waypoint"
+# Group names as a targetRef spells them (an absent or empty group is the core group).
+_CORE = "core"
+_GATEWAY_API = "gateway.networking.k8s.io"
+_ISTIO_NETWORKING = "networking.istio.io"
 
 
 @attrs.frozen
@@ -59,7 +76,10 @@ def _rbac_name(policy: AuthorizationPolicy, rule: int) -> str:
     return f"ns[{policy.namespace}]-policy[{policy.name}]-rule[{rule}]"
 
 
-def _selects(policy: AuthorizationPolicy, request: ObservedRequest, root: str) -> bool:
+def _selects(policy: AuthorizationPolicy, request: ObservedRequest, root: str) -> bool | str:
+    """True or False, or why the log cannot tell (module docstring)."""
+    if request.waypoint:
+        return _attaches(policy, request, root)
     if policy.namespace not in (root, request.destination_namespace):
         return False
     if policy.target_refs:
@@ -68,6 +88,56 @@ def _selects(policy: AuthorizationPolicy, request: ObservedRequest, root: str) -
         return True
     labels = request.destination_labels
     return all(labels.get(key) == value for key, value in policy.selector.items())
+
+
+def _attaches(policy: AuthorizationPolicy, request: ObservedRequest, root: str) -> bool | str:
+    unknown: str | bool = False
+    for ref in policy.target_refs:
+        found = _attaches_by(ref, policy, request, root)
+        if found is True:
+            return True
+        if found is not False and unknown is False:
+            unknown = found
+    return unknown
+
+
+def _attaches_by(
+    ref: Mapping[str, str], policy: AuthorizationPolicy, request: ObservedRequest, root: str
+) -> bool | str:
+    kind, name = (ref.get("group") or _CORE, ref.get("kind")), ref.get("name")
+    where = f"targetRef {ref.get('kind')}/{name} of {policy.key}"
+    service = _service(request.destination_service)
+    if kind == (_CORE, "Service"):
+        if request.destination_service is None:
+            return f"{where}: the entry names no Service"
+        return service == (name, policy.namespace)
+    if kind == (_ISTIO_NETWORKING, "ServiceEntry"):
+        if service is not None:
+            return False  # a Kubernetes Service, not a ServiceEntry's host
+        return f"{where}: the log has the host, not the ServiceEntry's name"
+    if kind == (_GATEWAY_API, "GatewayClass"):
+        return policy.namespace == root and name == WAYPOINT_CLASS
+    if kind != (_GATEWAY_API, "Gateway"):
+        return False
+    if request.destination_namespace is None:
+        return f"{where}: the waypoint's namespace is unknown"
+    if policy.namespace != request.destination_namespace or ref.get("namespace") not in (
+        None,
+        policy.namespace,
+    ):
+        return False
+    gateway = request.destination_labels.get(GATEWAY_NAME_LABEL)
+    if gateway is None:
+        return f"{where}: the waypoint's {GATEWAY_NAME_LABEL} label is unknown"
+    return gateway == name
+
+
+def _service(host: str | None) -> tuple[str, str] | None:
+    """``(name, namespace)`` of a Kubernetes Service host ``<name>.<namespace>.svc.<domain>``."""
+    parts = (host or "").split(".")
+    if len(parts) < 4 or parts[2] != "svc":
+        return None
+    return parts[0], parts[1]
 
 
 def _hits(policies: Sequence[AuthorizationPolicy], request: ObservedRequest) -> list[_Hit]:
@@ -97,7 +167,10 @@ def decide(
     Returns:
         The decision.
     """
-    applicable = [p for p in policies if _selects(p, request, root_namespace)]
+    policies = tuple(policies)
+    selected = [(p, _selects(p, request, root_namespace)) for p in policies]
+    applicable = [p for p, found in selected if found is True]
+    maybe = next((found for _, found in selected if isinstance(found, str)), None)
     by_action = {action: [p for p in applicable if p.action is action] for action in Action}
     audited = tuple(
         dict.fromkeys(
@@ -123,16 +196,12 @@ def decide(
     for hit in deny_hits:
         if hit.matched:
             return decision(Verdict.DENIED, f"denied by DENY {hit.policy.key} rule {hit.rule}", hit)
+    if maybe is not None:
+        return decision(Verdict.NOT_EVALUABLE, f"may apply at this waypoint: {maybe}")
     allow = by_action[Action.ALLOW]
     allow_hits = _hits(allow, request)
     if allow and not allow_hits:
         return decision(Verdict.DENIED, "no ALLOW policy matched")
-    waypoint_refs = request.waypoint and any(
-        p.target_refs and p.namespace in (root_namespace, request.destination_namespace)
-        for p in policies
-    )
-    if waypoint_refs:
-        return decision(Verdict.NOT_EVALUABLE, "a policy with targetRef may apply at this waypoint")
     for hit in _hits(by_action[Action.CUSTOM], request):
         why = "matches" if hit.matched else f"may match ({hit.unknown})"
         return decision(
@@ -157,6 +226,8 @@ def decide(
         return decision(
             Verdict.NOT_EVALUABLE, f"ALLOW {hit.policy.key} rule {hit.rule}: {hit.unknown}", hit
         )
+    if request.waypoint:
+        return decision(Verdict.ALLOWED, "no ALLOW policy is attached to the waypoint")
     return decision(Verdict.ALLOWED, "no ALLOW policy selects the workload")
 
 

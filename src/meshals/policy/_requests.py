@@ -46,6 +46,7 @@ from meshals.model._als import (
     Node,
     RequestMethod,
 )
+from meshals.model._clusters import parse_istio_cluster
 from meshals.model._istio import IstioWorkload
 from meshals.model._l4 import L4Connection
 from meshals.model._role import Role
@@ -87,6 +88,9 @@ class ObservedRequest:
         count: how many requests this value stands for.
         destination_ip: the address the server side was called on (``destination.ip``).
         waypoint: reported by a waypoint (ambient mode), not a sidecar.
+        destination_service: the Service host the entry's ``inbound-vip|...`` (or old-style
+            ``inbound|...``) cluster names (``reviews.default.svc.cluster.local``), else None:
+            the Service a waypoint served, for policies attached to it by ``targetRefs``.
     """
 
     file: str | None
@@ -109,6 +113,7 @@ class ObservedRequest:
     count: int = 1
     destination_ip: str | None = None
     waypoint: bool = False
+    destination_service: str | None = None
 
 
 class ObservedRequests(Iterator[ObservedRequest]):
@@ -306,7 +311,15 @@ class _Walk:
             path=(request.path or None) if request is not None else None,
             request_headers=FrozenMap({name.lower(): value for name, value in headers.items()}),
             sni=(tls.tls_sni_hostname or None) if tls is not None else None,
+            destination_service=_service_host(common.upstream_cluster),
         )
+
+
+def _service_host(cluster: str) -> str | None:
+    parsed = parse_istio_cluster(cluster) if cluster else None
+    if parsed is None or not parsed.direction.is_inbound:
+        return None
+    return parsed.host or None
 
 
 def _method(method: RequestMethod | int) -> str | None:
