@@ -136,3 +136,40 @@ def test_usage(capsys: pytest.CaptureFixture[str]) -> None:
         main(["policy"])
     assert exit_info.value.code == 2
     assert "SUBCOMMAND" in capsys.readouterr().err
+
+
+def test_checking_nothing_warns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n", encoding="utf-8")
+    assert main(["policy", "check", str(empty), *MTLS]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "meshals: 0 policies, 21 requests: 21 allowed, 0 denied, 0 not evaluable; entries left"
+        " out: gateway: 6, sidecar-outbound: 19",
+        f"meshals: warning: {empty} holds no policy",
+    ]
+    gateway = str(FIXTURES / "mx" / "gateway.bin")
+    assert main(["policy", "check", str(empty), gateway]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        "meshals: 0 policies, 0 requests: 0 allowed, 0 denied, 0 not evaluable; entries left"
+        " out: gateway: 3",
+        f"meshals: warning: {empty} holds no policy",
+        "meshals: warning: no request checked: no sidecar or waypoint received any in the captures",
+    ]
+
+
+def test_fail_on_not_evaluable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    custom = tmp_path / "custom.yaml"
+    custom.write_text(
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
+        "metadata: {name: ext, namespace: default}\n"
+        "spec: {action: CUSTOM, provider: {name: opa}, rules: [{to: [{operation: {ports:"
+        ' ["27017"]}}]}]}\n',
+        encoding="utf-8",
+    )
+    assert main(["policy", "check", str(custom), *MTLS]) == 0
+    assert "2 not evaluable" in capsys.readouterr().err
+    assert main(["policy", "check", str(custom), *MTLS, "--fail-on-not-evaluable"]) == 1
+    assert capsys.readouterr().err == (
+        "meshals: 1 policy, 21 requests: 19 allowed, 0 denied, 2 not evaluable; entries left"
+        " out: gateway: 6, sidecar-outbound: 19\n"
+    )

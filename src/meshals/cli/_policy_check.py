@@ -43,7 +43,8 @@ def add_parser(subcommands: argparse._SubParsersAction[argparse.ArgumentParser])
         " connection the captures saw a sidecar receive, with Istio's semantics (selector,"
         " namespace and root namespace, CUSTOM, DENY, ALLOW, AUDIT). Per edge: allowed,"
         " denied and not-evaluable counts with the deciding policy and rule. Exit status 1"
-        " when any observed request would be denied.",
+        " when any observed request would be denied (with --fail-on-not-evaluable also when"
+        " one is not evaluable); a warning when no policy or no request was checked.",
     )
     parser.add_argument("policies", metavar="POLICIES.yaml", help="the AuthorizationPolicies")
     parser.add_argument("files", nargs="+", metavar="FILE", help=FILE_HELP)
@@ -67,11 +68,18 @@ def add_parser(subcommands: argparse._SubParsersAction[argparse.ArgumentParser])
         metavar="NS",
         help=f"Istio's root namespace (default: {ROOT_NAMESPACE})",
     )
+    parser.add_argument(
+        "--fail-on-not-evaluable",
+        action="store_true",
+        help="exit status 1 also when a request is not evaluable offline (CUSTOM, JWT, headers"
+        " not logged, ...): a CI gate that trusts only what was decided",
+    )
     parser.set_defaults(policy_run=run, format_command="policy check", what="the policy report")
 
 
 def run(args: argparse.Namespace, *, container: Container | None, out: TextIO) -> int:
-    """``policy check``; 1 when a request would be denied (the output is still written)."""
+    """``policy check``; 1 when a request would be denied, or with ``--fail-on-not-evaluable``
+    is not evaluable (the output is still written)."""
     try:
         with open(args.policies, "rb") as file:
             policies = load_policies(file.read(), source=args.policies)
@@ -93,8 +101,18 @@ def run(args: argparse.Namespace, *, container: Container | None, out: TextIO) -
         f" {report.not_evaluable} not evaluable; entries left out: {skipped or 'none'}",
         file=sys.stderr,
     )
+    # A gate that checked nothing passes: say so, loudly, rather than let it pass quietly.
+    if not policies:
+        print(f"{_PROG}: warning: {args.policies} holds no policy", file=sys.stderr)
+    if not report.decisions:
+        print(
+            f"{_PROG}: warning: no request checked: no sidecar or waypoint received any in the"
+            " captures",
+            file=sys.stderr,
+        )
     args.output_complete = True  # a denial is the answer, not a failure: -o's file is kept
-    return 1 if report.denied else 0
+    failed = report.denied or (args.fail_on_not_evaluable and report.not_evaluable)
+    return 1 if failed else 0
 
 
 def render(report: PolicyReport, fmt: str) -> str:
