@@ -245,11 +245,37 @@ def test_schema_errors_say_where(spec: object, message: str) -> None:
             r"metadata\.namespace: must be a non-empty string, not null",
         ),
         ({**_doc({}), "extra": 1}, r"unknown field 'extra'"),  # the top: no field path
+        (
+            {**_doc({}), "metadata": {"name": "allow-My_App", "namespace": "default"}},
+            r"metadata\.name: 'allow-My_App' is not a DNS-1123 subdomain: lower-case letters,"
+            r" digits, '-' and '\.', starting and ending with a letter or digit, at most 253"
+            r" characters$",
+        ),
+        ({**_doc({}), "metadata": {"name": "-a", "namespace": "d"}}, r"metadata\.name: '-a' is"),
+        ({**_doc({}), "metadata": {"name": "a.", "namespace": "d"}}, r"metadata\.name: 'a\.' is"),
+        ({**_doc({}), "metadata": {"name": "a" * 254, "namespace": "d"}}, r"metadata\.name: 'a"),
+        (
+            {**_doc({}), "metadata": {"name": "a", "namespace": "my.ns"}},
+            r"metadata\.namespace: 'my\.ns' is not a DNS-1123 label: lower-case letters, digits"
+            r" and '-', starting and ending with a letter or digit, at most 63 characters$",
+        ),
+        (
+            {**_doc({}), "metadata": {"name": "a", "namespace": "n" * 64}},
+            r"metadata\.namespace: 'n",
+        ),
     ],
 )
 def test_resource_errors(document: dict[str, object], message: str) -> None:
     with pytest.raises(PolicyError, match=f"^<document>(, |: ){message}"):
         policy_from_document(document)
+
+
+def test_kubernetes_names() -> None:
+    document = {**_doc({}), "metadata": {"name": "allow.reviews-v1", "namespace": "n" * 63}}
+    assert policy_from_document(document).key == "n" * 63 + "/allow.reviews-v1"
+    long_name = ".".join(["a" * 63] * 3) + "." + "b" * 61  # 253 characters
+    document = {**_doc({}), "metadata": {"name": long_name, "namespace": "default"}}
+    assert policy_from_document(document).name == long_name
 
 
 def test_bytes_are_utf8() -> None:

@@ -7,7 +7,9 @@ its validation webhook (istio/istio ``pkg/config/validation/validation.go``,
 
 - unknown fields are rejected at every level (the CRD's structural schema prunes nothing
   meshals could evaluate); ``metadata`` may hold anything besides ``name`` and ``namespace``,
-  which are required (meshals does not guess the namespace ``kubectl -n`` would give);
+  which are required (meshals does not guess the namespace ``kubectl -n`` would give) and
+  checked as Kubernetes' API server does: the name a DNS-1123 subdomain, the namespace a
+  DNS-1123 label;
 - at most one of ``selector``, ``targetRef`` and ``targetRefs``; ``selector`` holds
   ``matchLabels`` only;
 - DENY and CUSTOM without ``rules`` are rejected (they would never match); CUSTOM needs
@@ -27,6 +29,7 @@ its validation webhook (istio/istio ``pkg/config/validation/validation.go``,
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterator, Mapping
 from typing import Final
 
@@ -93,6 +96,11 @@ _PLAIN_KEYS: Final = (
     "connection.sni",
 )
 _MAX_SERVICE_ACCOUNTS: Final = 16
+# Kubernetes' API server: a custom resource's name is a DNS-1123 subdomain, a namespace a
+# DNS-1123 label (k8s.io/apimachinery pkg/util/validation, IsDNS1123Subdomain / Label).
+_LABEL: Final = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS_LABEL: Final = re.compile(_LABEL)
+_DNS_SUBDOMAIN: Final = re.compile(rf"{_LABEL}(\.{_LABEL})*")
 
 
 def load_policies(
@@ -229,7 +237,19 @@ class _Checker:
             )
         metadata = self.mapping(top.get("metadata"), "metadata")
         name = self.text(metadata.get("name"), "metadata.name")
+        if len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
+            raise self.error(
+                f"{name!r} is not a DNS-1123 subdomain: lower-case letters, digits, '-' and '.',"
+                " starting and ending with a letter or digit, at most 253 characters",
+                "metadata.name",
+            )
         namespace = self.text(metadata.get("namespace"), "metadata.namespace")
+        if len(namespace) > 63 or not _DNS_LABEL.fullmatch(namespace):
+            raise self.error(
+                f"{namespace!r} is not a DNS-1123 label: lower-case letters, digits and '-',"
+                " starting and ending with a letter or digit, at most 63 characters",
+                "metadata.namespace",
+            )
         spec = self.mapping(top.get("spec", {}), "spec", _SPEC)
         action = self.action(spec.get("action", "ALLOW"))
         selector, targets = self.selection(spec)
