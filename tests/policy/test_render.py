@@ -21,6 +21,7 @@ from meshals.policy import (
     Source,
     Suggestion,
     UnnamedCaller,
+    load_policies,
     policy_from_document,
     policy_to_document,
     render_policies,
@@ -293,6 +294,59 @@ def test_comments_above_each_document() -> None:
     )
     # Comments before the first '---' are no document: the stream holds the policies only.
     assert list(yaml.safe_load_all(text)) == [policy_to_document(details)]
+
+
+# What a plaintext caller's own peer metadata can name as its workload: a comment's end, then
+# an allow-everything policy.
+INJECTION = (
+    "legacy\n---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
+    "metadata: {name: x, namespace: default}\nspec:\n  rules: [{}]\n#"
+)
+
+
+def test_comments_escape_what_the_capture_put_in_them() -> None:
+    details = AuthorizationPolicy(
+        name="allow-details-v1",
+        namespace="default",
+        selector=FrozenMap({"app": "details"}),
+        rules=(Rule(sources=(Source(principals=("cluster.local/ns/default/sa/pp",)),)),),
+    )
+    suggestion = Suggestion(
+        policies=(details,),
+        unnamed_callers=(
+            _caller(
+                "default/allow-details-v1",
+                source=IstioWorkload(workload=INJECTION, namespace="default\u2028x"),
+                operations=("GET /a\rb", "GET /c\x85d"),
+            ),
+        ),
+        left_out=(
+            LeftOut(
+                policy="default/allow-details-v1",
+                destination="default/details-v1",
+                principal="cluster.local/ns/default/sa/pp\x1b[2J",
+                operation="GET /search*\n---\n",
+                port=9080,
+                count=1,
+                reason="Istio would read the path as a prefix, suffix or template",
+            ),
+        ),
+    )
+    text = render_policies(suggestion)
+    assert list(yaml.safe_load_all(text)) == [policy_to_document(details)]
+    assert load_policies(text) == (details,)
+    assert text[: text.index("apiVersion: security.istio.io/v1\nkind")] == (
+        "# Not admitted: callers without a principal (no mutual TLS):\n"
+        "# - default/details-v1: 2 requests from 10.0.0.7 (default\\u2028x/legacy\\n---\\n"
+        "apiVersion: security.istio.io/v1\\nkind: AuthorizationPolicy\\nmetadata: {name: x,"
+        " namespace: default}\\nspec:\\n  rules: [{}]\\n#) on port 9080: GET /a\\rb,"
+        " GET /c\\x85d\n"
+        '#   would be admitted by from.source.ipBlocks ["10.0.0.7"] (addresses change),\n'
+        '#   or, once it calls with mutual TLS, by namespaces ["default"]\n'
+        "# Not admitted: requests no rule can match exactly:\n"
+        "# - cluster.local/ns/default/sa/pp\\x1b[2J: 1 request GET /search*\\n---\\n on port"
+        " 9080: Istio would read the path as a prefix, suffix or template\n"
+    )
 
 
 def test_render_without_pyyaml(monkeypatch: pytest.MonkeyPatch) -> None:

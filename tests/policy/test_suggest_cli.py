@@ -10,8 +10,18 @@ import yaml
 from conftest import ENVOY_FIXTURES, FIXTURES
 
 import meshals
+from meshals._values import FrozenMap
 from meshals.cli import main
-from meshals.policy import render_policies, suggest
+from meshals.cli._policy_suggest import _report
+from meshals.model import IstioWorkload
+from meshals.policy import (
+    AuthorizationPolicy,
+    LeftOut,
+    Suggestion,
+    UnnamedCaller,
+    render_policies,
+    suggest,
+)
 from meshals.resolve import KubernetesWorkloads
 
 FILES = [str(path) for path in sorted((ENVOY_FIXTURES / "mtls").glob("*.bin"))]
@@ -87,3 +97,51 @@ def test_a_snapshot_that_is_missing(tmp_path: Path, capsys: pytest.CaptureFixtur
     missing = tmp_path / "missing.json"
     assert main(["policy", "suggest", *FILES, "--snapshot", str(missing)]) == 1
     assert capsys.readouterr().err == (f"meshals: error: {missing}: No such file or directory\n")
+
+
+def test_warnings_stay_one_line_each(capsys: pytest.CaptureFixture[str]) -> None:
+    _report(
+        Suggestion(
+            policies=(AuthorizationPolicy(name="allow-a", namespace="default"),),
+            unnamed_callers=(
+                UnnamedCaller(
+                    policy="default/allow-a",
+                    destination="default/a",
+                    source_ip="10.0.0.7",
+                    remote_ip=None,
+                    source=IstioWorkload(workload="x\nmeshals: all clear", namespace="default"),
+                    requests=1,
+                    connections=0,
+                    ports=(80,),
+                    operations=("GET /\x1b[2J",),
+                    ip_blocks=("10.0.0.7",),
+                    remote_ip_blocks=(),
+                    principals=(),
+                    namespaces=("default",),
+                ),
+            ),
+            left_out=(
+                LeftOut(
+                    policy="default/allow-a",
+                    destination="default/a",
+                    principal="p\r",
+                    operation="GET /b*\n",
+                    port=80,
+                    count=2,
+                    reason="Istio would read the path as a prefix, suffix or template",
+                ),
+            ),
+            skipped=FrozenMap({"gateway": 1}),
+        )
+    )
+    assert capsys.readouterr().err == (
+        "meshals: warning: default/allow-a admits no request (no caller presented a principal):"
+        " applied, it denies every request to the workloads it selects\n"
+        "meshals: warning: not admitted, no principal: default/a: 1 request from 10.0.0.7"
+        " (default/x\\nmeshals: all clear) on port 80: GET /\\x1b[2J; would be admitted by"
+        ' from.source.ipBlocks ["10.0.0.7"] (addresses change), or, once it calls with mutual'
+        ' TLS, by namespaces ["default"]\n'
+        "meshals: warning: not admitted: default/a: 2 request(s) GET /b*\\n from p\\r: Istio"
+        " would read the path as a prefix, suffix or template\n"
+        "meshals: entries no policy sees: 1 gateway\n"
+    )

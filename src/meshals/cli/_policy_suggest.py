@@ -15,7 +15,7 @@ from typing import Final, TextIO
 
 from meshals._errors import MeshalsError
 from meshals.capture._detect import Container
-from meshals.policy._render import admission, caller_summary, render_policies
+from meshals.policy._render import admission, caller_summary, one_line, render_policies
 from meshals.policy._suggest import Suggestion, suggest
 from meshals.resolve._k8s_workloads import KubernetesWorkloads
 
@@ -86,32 +86,31 @@ def run(args: argparse.Namespace, *, container: Container | None, out: TextIO) -
         return _failed(exc)
     out.write(text)
     for note in notes:
-        print(f"{_PROG}: warning: {note}", file=sys.stderr)
+        _warn(str(note))
     _report(suggestion)
     return 0
+
+
+def _warn(text: str) -> None:
+    # The capture's names and paths are in it: one line, whatever they hold.
+    print(f"{_PROG}: warning: {one_line(text)}", file=sys.stderr)
 
 
 def _report(suggestion: Suggestion) -> None:
     """What the policies leave out, one warning a line; then what was no request at all."""
     for policy in suggestion.policies:
         if not policy.rules:
-            print(
-                f"{_PROG}: warning: {policy.key} admits no request (no caller presented a"
-                " principal): applied, it denies every request to the workloads it selects",
-                file=sys.stderr,
+            _warn(
+                f"{policy.key} admits no request (no caller presented a principal): applied,"
+                " it denies every request to the workloads it selects"
             )
     for caller in suggestion.unnamed_callers:
-        print(
-            f"{_PROG}: warning: not admitted, no principal: {caller_summary(caller)};"
-            f" {admission(caller)}",
-            file=sys.stderr,
-        )
+        _warn(f"not admitted, no principal: {caller_summary(caller)}; {admission(caller)}")
     for item in suggestion.left_out:
         noun = "connection" if item.operation == "TCP" else "request"
-        print(
-            f"{_PROG}: warning: not admitted: {item.destination}: {item.count} {noun}(s)"
-            f" {item.operation} from {item.principal or 'no principal'}: {item.reason}",
-            file=sys.stderr,
+        _warn(
+            f"not admitted: {item.destination}: {item.count} {noun}(s) {item.operation} from"
+            f" {item.principal or 'no principal'}: {item.reason}"
         )
     if suggestion.skipped:
         counts = ", ".join(f"{count} {reason}" for reason, count in suggestion.skipped.items())

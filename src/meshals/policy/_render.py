@@ -9,11 +9,15 @@ left out. :func:`render_policies` writes one YAML document per policy with PyYAM
 API's order, values in the policies' order, no anchors. A :class:`~meshals.policy.Suggestion`
 adds ``#`` comments above each document: the callers it does not admit (no principal) and
 what would admit them, and the requests left out with why; PyYAML cannot write comments, so
-they are prepended to each document's text.
+they are prepended to each document's text. Everything in them comes from the capture (a
+plaintext caller's peer metadata names its own workload), so each comment line goes through
+:func:`one_line` first: a line break in a workload's name would otherwise end the comment and
+write YAML of the caller's choosing.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,6 +29,10 @@ from ._model import AuthorizationPolicy, Condition, Operation, Rule, Source
 from ._suggest import LeftOut, Suggestion, UnnamedCaller
 
 __all__ = ["policy_to_document", "render_policies"]
+
+# Control characters and the line and paragraph separators: YAML ends a comment at \x85,
+# \u2028 and \u2029 as at \n and \r; a terminal obeys the others.
+_UNPRINTABLE = frozenset({"Cc", "Zl", "Zp"})
 
 API_VERSION = "security.istio.io/v1"
 KIND = "AuthorizationPolicy"
@@ -141,7 +149,21 @@ def _comments(suggestion: Suggestion, policy: AuthorizationPolicy | None) -> lis
     if left:
         lines.append("# Not admitted: requests no rule can match exactly:")
         lines.extend(f"# - {_left_out_line(item)}" for item in left)
-    return [line + "\n" for line in lines]
+    return [one_line(line) + "\n" for line in lines]
+
+
+def one_line(text: str) -> str:
+    """*text* with its control characters and line breaks written as Python escapes, so it
+    stays one line of a ``#`` comment or of stderr whatever a capture put in it.
+
+    >>> one_line("reviews\\n---\\nkind: x\\x1b[2J")
+    'reviews\\\\n---\\\\nkind: x\\\\x1b[2J'
+    """
+    if all(unicodedata.category(char) not in _UNPRINTABLE for char in text):
+        return text
+    return "".join(
+        repr(char)[1:-1] if unicodedata.category(char) in _UNPRINTABLE else char for char in text
+    )
 
 
 def caller_summary(caller: UnnamedCaller) -> str:
