@@ -322,3 +322,14 @@ def test_recorded_yaml_passes_istios_checks_and_check_agrees(paths: str) -> None
     assert {d.policy for d in report.decisions if d.verdict is Verdict.ALLOWED} == {
         policy.key for policy in policies
     }
+
+
+def test_waypoint_requests_are_counted_not_suggested_for() -> None:
+    streams = []
+    for name in ("waypoint.bin", "reviews-sidecar-http.bin"):
+        with meshals.read(FIXTURES / "mx" / name) as reader:
+            streams.append(list(reader))
+    found = suggest(streams)
+    assert [policy.key for policy in found.policies] == ["bookinfo/allow-reviews"]
+    assert found.waypoints == FrozenMap({"bookinfo/waypoint": 1})
+    assert {caller.destination for caller in found.unnamed_callers} == {"bookinfo/reviews"}

@@ -145,3 +145,14 @@ def test_warnings_stay_one_line_each(capsys: pytest.CaptureFixture[str]) -> None
         " would read the path as a prefix, suffix or template\n"
         "meshals: entries no policy sees: 1 gateway\n"
     )
+
+
+def test_waypoint_requests_get_no_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    # Istio never attaches a selector policy to a waypoint: allow-waypoint would be no policy.
+    waypoint = str(FIXTURES / "mx" / "waypoint.bin")
+    assert main(["policy", "suggest", waypoint]) == 0
+    note = (
+        "no policy suggested for the 1 request waypoint bookinfo/waypoint received: a waypoint"
+        " takes only policies whose targetRefs name its Gateway or a Service, never a selector"
+    )
+    assert capsys.readouterr() == (f"# {note}\n", f"meshals: warning: {note}\n")

@@ -15,7 +15,13 @@ from typing import Final, TextIO
 
 from meshals._errors import MeshalsError
 from meshals.capture._detect import Container
-from meshals.policy._render import admission, caller_summary, one_line, render_policies
+from meshals.policy._render import (
+    admission,
+    caller_summary,
+    one_line,
+    render_policies,
+    waypoint_lines,
+)
 from meshals.policy._suggest import Suggestion, suggest
 from meshals.resolve._k8s_workloads import KubernetesWorkloads
 
@@ -35,7 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "suggest",
         help="ALLOW policies that admit exactly the observed traffic",
         description="Suggest one security.istio.io/v1 AuthorizationPolicy (action ALLOW) per"
-        " destination workload of the sidecar-inbound and waypoint entries: selected by its"
+        " destination workload of the sidecar-inbound entries (a waypoint takes only targetRefs"
+        " policies: its requests are counted, not suggested for): selected by its"
         " labels (app, and version where app alone would select another workload seen), with"
         " rules that admit exactly the principals, methods, paths and ports observed. Callers"
         " without a principal (no mutual TLS) are not admitted: the YAML's comments and"
@@ -98,6 +105,8 @@ def _warn(text: str) -> None:
 
 def _report(suggestion: Suggestion) -> None:
     """What the policies leave out, one warning a line; then what was no request at all."""
+    for line in waypoint_lines(suggestion):
+        _warn(line)
     for policy in suggestion.policies:
         if not policy.rules:
             _warn(

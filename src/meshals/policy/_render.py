@@ -136,6 +136,8 @@ def _comments(suggestion: Suggestion, policy: AuthorizationPolicy | None) -> lis
     callers = [caller for caller in suggestion.unnamed_callers if caller.policy == key]
     left = [item for item in suggestion.left_out if item.policy == key]
     lines: list[str] = []
+    if policy is None:
+        lines += [f"# {line}" for line in waypoint_lines(suggestion)]
     if policy is not None and not policy.rules:
         lines += [
             "# This policy admits no request: no caller it was made from presented a",
@@ -164,6 +166,16 @@ def one_line(text: str) -> str:
     return "".join(
         repr(char)[1:-1] if unicodedata.category(char) in _UNPRINTABLE else char for char in text
     )
+
+
+def waypoint_lines(suggestion: Suggestion) -> list[str]:
+    """Why the requests a waypoint received got no policy, one line each."""
+    return [
+        f"no policy suggested for the {_count(count, 'request')} waypoint {waypoint} received:"
+        " a waypoint takes only policies whose targetRefs name its Gateway or a Service, never"
+        " a selector"
+        for waypoint, count in suggestion.waypoints.items()
+    ]
 
 
 def caller_summary(caller: UnnamedCaller) -> str:

@@ -1,7 +1,7 @@
 """Least-privilege AuthorizationPolicies from observed traffic: :func:`suggest`.
 
 For every destination workload of the observed requests (:func:`observed_requests`: sidecar
-inbound and waypoint entries), one ``ALLOW`` policy in its namespace that admits exactly the
+inbound entries), one ``ALLOW`` policy in its namespace that admits exactly the
 (principal, method, path, port) combinations observed, and nothing else:
 
 - **Rules.** Principals with the same set of observed (method, path, port) share a rule (its
@@ -19,6 +19,10 @@ inbound and waypoint entries), one ``ALLOW`` policy in its namespace that admits
   by identity. They are not allowed and not dropped: :attr:`Suggestion.unnamed_callers` lists
   them with their counts and what would admit them (``ipBlocks`` of their address; a sidecar,
   and then ``principals`` or ``namespaces``).
+- **Waypoints** get no policy: Istio never attaches a selector policy to a waypoint ("waypoints
+  never use selector", ``pilot/pkg/model/policyattachment.go``), only one whose ``targetRefs``
+  name its Gateway or a Service it serves, which the entry does not establish exactly. Their
+  requests are counted in :attr:`Suggestion.waypoints` instead, never dropped silently.
 - **Left out.** A request whose path, method or port Istio's syntax cannot match exactly
   (``_paths``), or whose workload has no namespace or labels to select it
   by, is listed in :attr:`Suggestion.left_out` with the reason, never allowed by a wider rule.
@@ -136,12 +140,15 @@ class Suggestion:
         left_out: requests not allowed for another reason, by policy and request.
         skipped: entries that are no request a policy sees (outbound, gateway...), by reason,
             as :attr:`~meshals.policy.ObservedRequests.skipped` counts them.
+        waypoints: requests and connections a waypoint received, by the waypoint
+            (``namespace/workload``): no policy is suggested for them (module docstring).
     """
 
     policies: tuple[AuthorizationPolicy, ...]
     unnamed_callers: tuple[UnnamedCaller, ...] = ()
     left_out: tuple[LeftOut, ...] = ()
     skipped: FrozenMap[str, int] = attrs.field(factory=FrozenMap)
+    waypoints: FrozenMap[str, int] = attrs.field(factory=FrozenMap)
 
 
 def suggest(
@@ -154,8 +161,9 @@ def suggest(
 ) -> Suggestion:
     """Suggest the ALLOW policies that admit exactly the observed traffic.
 
-    One policy per destination workload of the observed requests (sidecar inbound and
-    waypoint entries), in its namespace, named ``allow-<workload>``, selected by ``app`` (with
+    One policy per destination workload of the observed requests (sidecar inbound entries;
+    a waypoint's are counted in :attr:`Suggestion.waypoints`), in its namespace, named
+    ``allow-<workload>``, selected by ``app`` (with
     ``version``, or every label but the per-pod ones, only where ``app`` would also select
     another workload seen). Callers with the same observed (method, path, port) share a rule;
     an operation lists only methods, paths and ports that were observed together, so no rule
@@ -187,7 +195,13 @@ def suggest(
         raise ValueError(f"paths must be 'exact' or 'template', not {paths!r}")
     requests = observed_requests(messages, workloads=workloads, since=since, until=until)
     destinations: dict[tuple[str | None, str | None], _Destination] = {}
+    waypoints: Counter[str] = Counter()
     for request in requests:
+        if request.waypoint:
+            waypoints[
+                f"{request.destination_namespace or '?'}/{_workload_name(request) or '?'}"
+            ] += request.count
+            continue
         key = (request.destination_namespace, _workload_name(request))
         destination = destinations.get(key)
         if destination is None:
@@ -202,6 +216,7 @@ def suggest(
         unnamed_callers=tuple(caller for _, callers, _, _ in built for caller in callers),
         left_out=tuple(left for _, _, lefts, _ in built for left in lefts),
         skipped=FrozenMap(requests.skipped),
+        waypoints=FrozenMap(dict(sorted(waypoints.items()))),
     )
 
 
