@@ -5,6 +5,7 @@ pick one workload, and every request not admitted listed with its reason."""
 from __future__ import annotations
 
 import itertools
+import re
 from collections import Counter
 from collections.abc import Iterable
 
@@ -333,3 +334,33 @@ def test_waypoint_requests_are_counted_not_suggested_for() -> None:
     assert [policy.key for policy in found.policies] == ["bookinfo/allow-reviews"]
     assert found.waypoints == FrozenMap({"bookinfo/waypoint": 1})
     assert {caller.destination for caller in found.unnamed_callers} == {"bookinfo/reviews"}
+
+
+def test_policy_names_are_kubernetes_names_unique_in_their_namespace() -> None:
+    # A custom resource's metadata.name is a DNS-1123 subdomain; workload names from node
+    # metadata need not be one. My_App, my-app and my.app all become allow-my-app: each gets
+    # its own workload name's digest.
+    found = suggest(
+        [
+            capture([(X, "GET", "/a", 9080)], workload=workload, labels={"app": app})
+            for workload, app in [
+                ("My_App", "a"),
+                ("my-app", "b"),
+                ("my.app", "c"),
+                ("Ünï--code_", "d"),
+                ("x" * 300, "e"),
+            ]
+        ]
+    )
+    assert [policy.name for policy in found.policies] == [
+        "allow-my-app-0e86b84b",
+        "allow-my-app-13d7e337",
+        "allow-my-app-4c9a75cc",
+        "allow-n-code",
+        "allow-" + "x" * 247,
+    ]
+    subdomain = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+    assert all(
+        subdomain.fullmatch(policy.name) and len(policy.name) <= 253 for policy in found.policies
+    )
+    assert load_policies(render_policies(found)) == found.policies

@@ -31,6 +31,8 @@ inbound entries), one ``ALLOW`` policy in its namespace that admits exactly the
 from __future__ import annotations
 
 import datetime
+import hashlib
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Literal
@@ -64,6 +66,9 @@ _PER_POD_LABELS = frozenset(
     }
 )
 _SPIFFE = "spiffe://"
+# A DNS-1123 subdomain's length, and what goes into a generated one.
+_NAME_LENGTH = 253
+_NOT_IN_NAME = re.compile("[^a-z0-9-]")
 _NAME_LABELS = ("app", "app.kubernetes.io/name")
 _VERSION_LABELS = ("version", "app.kubernetes.io/version")
 
@@ -208,7 +213,8 @@ def suggest(
             destination = destinations[key] = _Destination(key[0], key[1])
         destination.add(request, paths)
     known = _known_workloads(destinations.values())
-    built = [destination.build(known) for destination in destinations.values()]
+    names = _policy_names(destinations.values())
+    built = [destination.build(known, names) for destination in destinations.values()]
     # Policies by namespace/name; what no policy could be written for first, by destination.
     built.sort(key=lambda item: (item[0].key if item[0] is not None else "", item[3]))
     return Suggestion(
@@ -271,13 +277,15 @@ class _Destination:
         self.reasons.setdefault(key, reason)
 
     def build(
-        self, known: Mapping[str | None, list[Mapping[str, str]]]
+        self,
+        known: Mapping[str | None, list[Mapping[str, str]]],
+        names: Mapping[tuple[str | None, str | None], str],
     ) -> tuple[AuthorizationPolicy | None, list[UnnamedCaller], list[LeftOut], str]:
         selector, why_not = _selector(self, known.get(self.namespace, []))
         policy = None
         if self.namespace is not None and self.workload is not None and selector is not None:
             policy = AuthorizationPolicy(
-                name=_policy_name(self.workload),
+                name=names[self.namespace, self.workload],
                 namespace=self.namespace,
                 selector=selector,
                 action=Action.ALLOW,
@@ -360,9 +368,35 @@ def _sort_key(values: tuple[object, ...]) -> tuple[tuple[bool, str], ...]:
     return tuple((value is not None, str(value)) for value in values)
 
 
-def _policy_name(workload: str) -> str:
-    # metadata.name is a DNS subdomain (253 characters); workload names already are one.
-    return f"allow-{workload}"[:253].rstrip("-.")
+def _policy_names(
+    destinations: Iterable[_Destination],
+) -> dict[tuple[str | None, str | None], str]:
+    """``allow-<workload>`` per destination, as a name Kubernetes takes, unique per namespace.
+
+    A custom resource's ``metadata.name`` must be a DNS-1123 subdomain (lower-case letters,
+    digits, ``-`` and ``.``; alphanumeric at both ends; at most 253 characters). A workload's
+    name from node metadata or labels need not be one (``My_App``): each character outside
+    ``[a-z0-9-]`` (after lower-casing) becomes ``-``. Where two workloads of a namespace then
+    get the same name, each gets the first 8 hex digits of its workload name's SHA-256 added,
+    so the names do not depend on which workloads a capture holds besides.
+    """
+    wanted: dict[tuple[str | None, str | None], str] = {}
+    for destination in destinations:
+        name = _kubernetes_name(f"allow-{destination.workload or ''}")
+        wanted[destination.namespace, destination.workload] = name
+    taken = Counter((namespace, name) for (namespace, _), name in wanted.items())
+    names: dict[tuple[str | None, str | None], str] = {}
+    for (namespace, workload), wanted_name in wanted.items():
+        unique = wanted_name
+        if taken[namespace, wanted_name] > 1:
+            digest = hashlib.sha256((workload or "").encode()).hexdigest()[:8]
+            unique = f"{wanted_name[: _NAME_LENGTH - 9].rstrip('-')}-{digest}"
+        names[namespace, workload] = unique
+    return names
+
+
+def _kubernetes_name(text: str) -> str:
+    return re.sub("-{2,}", "-", _NOT_IN_NAME.sub("-", text.lower()))[:_NAME_LENGTH].strip("-")
 
 
 def _rules(named: Mapping[str, set[_Access]]) -> tuple[Rule, ...]:
