@@ -4,7 +4,9 @@ pick one workload, and every request not admitted listed with its reason."""
 
 from __future__ import annotations
 
+import copy
 import itertools
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -364,3 +366,35 @@ def test_policy_names_are_kubernetes_names_unique_in_their_namespace() -> None:
         subdomain.fullmatch(policy.name) and len(policy.name) <= 253 for policy in found.policies
     )
     assert load_policies(render_policies(found)) == found.policies
+
+
+def _with_pod(name: str, version: str, ip: str) -> KubernetesWorkloads:
+    """The recording's snapshot with one more reviews pod: *name*'s Deployment, *version*."""
+    snapshot = json.loads(SNAPSHOT.read_text())
+    (reviews,) = [
+        item
+        for item in snapshot["items"]
+        if item["kind"] == "Pod" and item["metadata"]["name"].startswith("reviews-v1-")
+    ]
+    pod = copy.deepcopy(reviews)
+    pod["metadata"].update(name=f"{name}-7c9d-x2k", generateName=f"{name}-7c9d-")
+    pod["metadata"]["labels"].update({"pod-template-hash": "7c9d", "version": version})
+    pod["metadata"]["ownerReferences"][0]["name"] = f"{name}-7c9d"
+    pod["status"].update(podIP=ip, podIPs=[{"ip": ip}])
+    snapshot["items"].append(pod)
+    return KubernetesWorkloads(snapshot)
+
+
+def test_selector_tells_the_snapshots_other_pods_apart() -> None:
+    # reviews-v2 never appears in the capture, but app: reviews would select it too.
+    with meshals.read(ENVOY_FIXTURES / "mtls" / "reviews-http.bin") as reader:
+        recording = list(reader)
+    other = suggest([recording], workloads=_with_pod("reviews-v2", "v2", "127.0.0.99"))
+    assert [(p.name, p.selector) for p in other.policies] == [
+        ("allow-reviews-v1", FrozenMap({"app": "reviews", "version": "v1"}))
+    ]
+    # A second pod of reviews-v1 itself is meant to be selected: app alone still does.
+    same = suggest([recording], workloads=_with_pod("reviews-v1", "v1", "127.0.0.99"))
+    assert [(p.name, p.selector) for p in same.policies] == [
+        ("allow-reviews-v1", FrozenMap({"app": "reviews"}))
+    ]

@@ -197,3 +197,20 @@ def test_a_port_that_is_no_number_says_where() -> None:
     bad["subsets"][0]["ports"][0]["port"] = "http"  # type: ignore[index]
     with pytest.raises(ResolverError, match=r"subsets\[0\]\.ports\[0\]\.port"):
         KubernetesWorkloads({"kind": "List", "items": [pod("web-1", "10.0.0.1"), bad]})
+
+
+def test_every_pod_with_its_labels() -> None:
+    # With or without an IP (pending, hostNetwork), by (namespace, name); finished ones not:
+    # the pods a selector could pick.
+    done = pod("job-a", "10.0.0.1", labels={"app": "job"})
+    done["status"] = {"phase": "Succeeded", "podIP": "10.0.0.1"}
+    pending = pod("web-b", "", labels={"app": "web", "version": "v2"})
+    pending["status"] = {"phase": "Pending"}
+    node = pod("agent", "10.0.0.9", labels={"app": "agent"}, host_network=True)
+    web = pod("web-a", "10.0.0.2", labels={"app": "web", "version": "v1"})
+    pods = KubernetesWorkloads({"kind": "List", "items": [web, done, pending, node]}).pods()
+    assert [(found.namespace, found.workload, dict(labels)) for found, labels in pods] == [
+        ("shop", "agent", {"app": "agent"}),
+        ("shop", "web-a", {"app": "web", "version": "v1"}),
+        ("shop", "web-b", {"app": "web", "version": "v2"}),
+    ]

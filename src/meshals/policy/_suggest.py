@@ -13,8 +13,9 @@ inbound entries), one ``ALLOW`` policy in its namespace that admits exactly the
 - **Selector.** ``app`` where it tells the workload apart from the other workloads seen in its
   namespace; else ``app`` and ``version``; else every label but the per-pod ones
   (``pod-template-hash`` ...). ALLOW policies add up, so a selector that also picked another
-  workload would open it to this one's callers. Workloads the capture never saw are unknown:
-  the how-to says to check the selectors against the cluster.
+  workload would open it to this one's callers. The other workloads are those seen (callers
+  and destinations) and, given a snapshot, its pods; without one, workloads the capture never
+  saw are unknown: the how-to says to check the selectors against the cluster.
 - **Callers without a principal** (no mutual TLS: plaintext, outside the mesh) cannot be named
   by identity. They are not allowed and not dropped: :attr:`Suggestion.unnamed_callers` lists
   them with their counts and what would admit them (``ipBlocks`` of their address; a sidecar,
@@ -212,7 +213,7 @@ def suggest(
         if destination is None:
             destination = destinations[key] = _Destination(key[0], key[1])
         destination.add(request, paths)
-    known = _known_workloads(destinations.values())
+    known = _known_workloads(destinations.values(), workloads)
     names = _policy_names(destinations.values())
     built = [destination.build(known, names) for destination in destinations.values()]
     # Policies by namespace/name; what no policy could be written for first, by destination.
@@ -475,14 +476,16 @@ def _ports(ports: Iterable[str]) -> tuple[str, ...]:
 
 
 def _known_workloads(
-    destinations: Iterable[_Destination],
+    destinations: Iterable[_Destination], snapshot: KubernetesWorkloads | None
 ) -> dict[str | None, list[Mapping[str, str]]]:
-    """Per namespace, the labels known of each workload seen (destinations and callers)."""
+    """Per namespace, the labels known of each workload seen (destinations and callers) and
+    of each of the snapshot's pods of another workload."""
+    destinations = list(destinations)
     known: dict[str | None, list[Mapping[str, str]]] = defaultdict(list)
-    seen: set[tuple[str | None, str | None]] = set()
     for destination in destinations:
-        seen.add((destination.namespace, destination.workload))
         known[destination.namespace].append(destination.labels)
+    own = frozenset((destination.namespace, destination.workload) for destination in destinations)
+    seen = set(own)
     for destination in destinations:
         for source in destination.sources:
             if (source.namespace, source.workload) in seen or source.workload is None:
@@ -490,6 +493,10 @@ def _known_workloads(
             seen.add((source.namespace, source.workload))
             labels = {"app": source.app, "version": source.version}
             known[source.namespace].append({k: v for k, v in labels.items() if v is not None})
+    for workload, pod_labels in () if snapshot is None else snapshot.pods():
+        # Another pod of a destination's own workload is selected on purpose.
+        if (workload.namespace, workload.workload) not in own:
+            known[workload.namespace].append(pod_labels)
     return known
 
 

@@ -115,7 +115,7 @@ class KubernetesWorkloads:
     ('reviews-v1', 'reviews', 'v1')
     """
 
-    __slots__ = ("_labels", "_services", "_workloads")
+    __slots__ = ("_labels", "_pods", "_services", "_workloads")
 
     def __init__(self, *documents: Mapping[str, object]) -> None:
         snapshot = _Snapshot()
@@ -151,6 +151,11 @@ class KubernetesWorkloads:
         self._labels: dict[IPAddress, FrozenMap[str, str]] = {}
         # Per pod IP: its Services by (namespace, name), with the target ports they list.
         self._services: dict[IPAddress, list[tuple[str, str, frozenset[int]]]] = {}
+        self._pods = tuple(
+            (pod_workload(pod), FrozenMap(pod.labels))
+            for _, pod in sorted(snapshot.pods.items())
+            if not pod.finished
+        )
         for ip, pod in pods_by_ip(snapshot).items():
             if ip in not_pods:
                 continue
@@ -171,6 +176,13 @@ class KubernetesWorkloads:
         pod of the snapshot has it."""
         address = canonical_ip(ip)
         return None if address is None else self._labels.get(address)
+
+    def pods(self) -> tuple[tuple[IstioWorkload, FrozenMap[str, str]], ...]:
+        """Every pod of the snapshot that has not finished, with or without an IP, by
+        (namespace, name): its workload (namespace and name among them) and its labels. What a
+        workload selector of the namespace could pick.
+        """
+        return self._pods
 
     def service_of(self, ip: str, port: int | None = None) -> tuple[str, str] | None:
         """(name, namespace) of the Service whose endpoints list the pod at *ip* (on *port*,
