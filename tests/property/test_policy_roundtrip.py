@@ -30,11 +30,16 @@ PRINCIPALS = [
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE"]
 PORTS = [9080, 9090, 15021]
 SEGMENTS = ["details", "reviews", "0", "1", "17", "v1", "d", "de", "3f2a9c1e5b7d4e8f"]
+# Characters outside Envoy's URI template segment class: such a path is matched exactly, and
+# no template may admit it.
+WILD_SEGMENTS = ["a*b", "a[1]", "a b", "ü", "x|y", "%2F", "a@b~c", "'q'"]
+# Two workloads of one namespace, told apart by app.
+WORKLOADS = [("details-v1", {"app": "details"}), ("reviews-v1", {"app": "reviews"})]
 
 
 @st.composite
 def paths(draw: st.DrawFn) -> str:
-    segments = draw(st.lists(st.sampled_from(SEGMENTS), min_size=1, max_size=3))
+    segments = draw(st.lists(st.sampled_from(SEGMENTS + WILD_SEGMENTS), min_size=1, max_size=3))
     path = "/" + "/".join(segments)
     if draw(st.booleans()):
         path += draw(st.sampled_from(["/", "?user=jason", "?x=1&y=2"]))
@@ -59,11 +64,19 @@ def _key(request: Request) -> tuple[str | None, str, str, int]:
 @given(
     observed=st.lists(requests(), min_size=1, max_size=12),
     paths=st.sampled_from(["exact", "template"]),
+    split=st.integers(min_value=0, max_value=12),
 )
 def test_every_observed_request_with_a_principal_is_allowed(
-    observed: list[Request], paths: str
+    observed: list[Request], paths: str, split: int
 ) -> None:
-    streams = [capture(observed)]
+    # The first *split* requests to one workload, the rest to the other.
+    streams = [
+        capture(part, workload=workload, labels=labels)
+        for part, (workload, labels) in zip(
+            (observed[:split], observed[split:]), WORKLOADS, strict=True
+        )
+        if part
+    ]
     found = suggest(streams, paths=paths)  # type: ignore[arg-type]
     # Through the YAML, as a user applies it: Istio's schema checks and all.
     policies = load_policies(render_policies(found))
@@ -77,9 +90,13 @@ def test_every_observed_request_with_a_principal_is_allowed(
     assert found.left_out == ()
 
 
-@given(observed=st.lists(requests(plaintext=False), min_size=1, max_size=12), data=st.data())
+@given(
+    observed=st.lists(requests(plaintext=False), min_size=1, max_size=12),
+    data=st.data(),
+    paths=st.sampled_from(["exact", "template"]),
+)
 def test_a_request_unlike_every_observed_one_is_denied(
-    observed: list[Request], data: st.DataObject
+    observed: list[Request], data: st.DataObject, paths: str
 ) -> None:
     # Mostly a recombination of observed fields (one request's principal, another's method,
     # path and port): where a rule too wide would admit it. Else any request.
@@ -89,9 +106,14 @@ def test_a_request_unlike_every_observed_one_is_denied(
         st.sampled_from([path for _, _, path, _ in observed]),
         st.sampled_from([port for *_, port in observed]),
     )
-    probe = data.draw(st.one_of(recombined, recombined, requests()), label="probe")
+    # Or an observed request with one segment of its path made wild: what a template whose
+    # {*} matched more than Envoy's segment class would admit.
+    rewilded = st.tuples(st.sampled_from(observed), st.sampled_from(WILD_SEGMENTS)).map(_rewild)
+    probe = data.draw(st.one_of(recombined, recombined, rewilded, requests()), label="probe")
     assume(_key(probe) not in {_key(request) for request in observed})
-    policies = suggest([capture(observed)]).policies
+    # A folded path admits other identifiers, as many as Envoy's segment class holds.
+    assume(paths == "exact" or not any(_folded_admits(other, probe) for other in observed))
+    policies = suggest([capture(observed)], paths=paths).policies  # type: ignore[arg-type]
     report = check(policies, [capture([*observed, probe])])
     assert report.decisions[-1].verdict is Verdict.DENIED
     assert all(d.verdict is Verdict.ALLOWED for d in report.decisions[:-1])
@@ -117,6 +139,13 @@ def test_templates_widen_paths_only(observed: list[Request], probe: Request, cha
     policies = suggest([capture(observed)], paths="template").policies
     report = check(policies, [capture([request])])
     assert report.decisions[0].verdict is Verdict.DENIED
+
+
+def _rewild(drawn: tuple[Request, str]) -> Request:
+    """*drawn*'s request with the last segment of its path replaced by *drawn*'s segment."""
+    (principal, method, path, port), segment = drawn
+    head = request_path(path).rstrip("/").rpartition("/")[0]
+    return principal, method, f"{head}/{segment}", port
 
 
 def _folded_admits(observed: Request, request: Request) -> bool:
