@@ -185,12 +185,12 @@ def test_prefix_suffix_and_presence(value: str, cut: int) -> None:
 
 
 # Envoy's URI template matcher (uri_template_internal.cc): {*} is one or more of
-# [a-zA-Z0-9-._~%!$&'()+,;:@=], {**} zero or more of those or "/".
+# [a-zA-Z0-9-._~%!$&'()*+,;:@=], {**} zero or more of those or "/".
 TEMPLATES = [
     ("/reviews/{*}", "/reviews/0", True),
     ("/reviews/{*}", "/reviews/a=b;c@d:e", True),
     ("/reviews/{*}", "/reviews/%2F", True),
-    ("/reviews/{*}", "/reviews/a*b", False),
+    ("/reviews/{*}", "/reviews/a*b", True),  # as Envoy 1.40 (envoyproxy/envoy#39169)
     ("/reviews/{*}", "/reviews/a[1]", False),
     ("/reviews/{*}", "/reviews/a b", False),
     ("/reviews/{*}", "/reviews/", False),
@@ -198,7 +198,8 @@ TEMPLATES = [
     ("/reviews/{**}", "/reviews/", True),
     ("/reviews/{**}", "/reviews/a/b/", True),
     ("/reviews/{**}", "/reviews", False),
-    ("/reviews/{**}", "/reviews/a*b/c", False),
+    ("/reviews/{**}", "/reviews/a*b/c", True),
+    ("/reviews/{**}", "/reviews/a[1]/c", False),
     ("/reviews/{**}", "/reviews/a/b c", False),
     ("/{*}/ratings/{**}", "/v1/ratings/7", True),
     ("/{*}/ratings/{**}", "/v1/ratings", False),

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 import yaml
 
-from meshals._optional import MissingDependencyError
 from meshals._values import FrozenMap
 from meshals.model import IstioWorkload
 from meshals.policy import (
@@ -347,11 +346,3 @@ def test_comments_escape_what_the_capture_put_in_them() -> None:
         "# - cluster.local/ns/default/sa/pp\\x1b[2J: 1 request GET /search*\\n---\\n on port"
         " 9080: Istio would read the path as a prefix, suffix or template\n"
     )
-
-
-def test_render_without_pyyaml(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-
-    monkeypatch.setitem(sys.modules, "yaml", None)  # import yaml now raises ImportError
-    with pytest.raises(MissingDependencyError, match="pip install yaml"):
-        render_policies([EVERY_FIELD])

@@ -23,8 +23,6 @@ from typing import Any
 
 import attrs
 
-from meshals._optional import require
-
 from ._model import AuthorizationPolicy, Condition, Operation, Rule, Source
 from ._suggest import LeftOut, Suggestion, UnnamedCaller
 
@@ -103,11 +101,9 @@ def render_policies(policies: Suggestion | Iterable[AuthorizationPolicy]) -> str
     Returns:
         The YAML text, documents separated by ``---``; empty when there is no policy and
         nothing to say.
-
-    Raises:
-        MissingDependencyError: PyYAML is not installed (the ``yaml`` extra).
     """
-    yaml = require("yaml", extra="yaml", feature="AuthorizationPolicy YAML")
+    import yaml  # imported here: `import meshals.policy` stays light
+
     if isinstance(policies, Suggestion):
         suggestion: Suggestion | None = policies
         chosen = policies.policies
