@@ -180,7 +180,8 @@ class Call:
 
     ``client`` is a pod's service name or ``"external"``; ``answer`` is what the server
     application answers (None if the call never reaches it); ``calls`` are what the server
-    application itself calls, in order, before it answers.
+    application itself calls, in order, before it answers. ``headers``: more request headers
+    the client sends (an ``x-forwarded-for`` of its own, a tenant header).
     """
 
     client: str
@@ -193,6 +194,7 @@ class Call:
     calls: tuple[Call, ...] = ()
     outcome: Outcome = Outcome.OK
     subset: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
 
     @property
     def grpc_status(self) -> int | None:
@@ -230,6 +232,9 @@ class Mesh:
     every open gRPC stream, as a restarting collector would; Envoy then opens new ones.
     ``authorization``: a YAML file of Istio AuthorizationPolicies that the sidecars' inbound
     listeners evaluate in shadow mode (Envoy RBAC filters), logging their decisions.
+    ``trusted_xff``: pods whose inbound listeners trust one ``X-Forwarded-For`` hop, so that the
+    client address (Envoy's remote address, Istio's ``remote.ip``) can differ from the
+    connection's peer. ``logged_headers``: more request headers the access loggers log.
     """
 
     name: str
@@ -240,6 +245,8 @@ class Mesh:
     permissive: frozenset[str] = frozenset()
     reconnect_after: tuple[int, ...] = ()
     authorization: Path | None = None
+    trusted_xff: frozenset[str] = frozenset()
+    logged_headers: tuple[str, ...] = ()
 
     def client_ip(self, call: Call) -> str:
         return EXTERNAL_CLIENT_IP if call.client == EXTERNAL else self.pods[call.client].ip

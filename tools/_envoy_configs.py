@@ -101,13 +101,13 @@ def _grpc_common_config(log_name: str, buffering: AlsBuffering) -> JsonDict:
     }
 
 
-def _http_access_log(buffering: AlsBuffering) -> JsonDict:
+def _http_access_log(buffering: AlsBuffering, logged_headers: Sequence[str]) -> JsonDict:
     return {
         "name": "envoy.access_loggers.http_grpc",
         "typed_config": {
             "@type": _TYPES + "extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig",
             "common_config": _grpc_common_config(HTTP_LOG_NAME, buffering),
-            "additional_request_headers_to_log": list(_EXTRA_REQUEST_HEADERS),
+            "additional_request_headers_to_log": [*_EXTRA_REQUEST_HEADERS, *logged_headers],
             "additional_response_headers_to_log": list(_EXTRA_RESPONSE_HEADERS),
             "additional_response_trailers_to_log": list(_EXTRA_RESPONSE_HEADERS),
         },
@@ -200,12 +200,17 @@ def http_listener(
     buffering: AlsBuffering,
     preserve_request_id: bool,
     filters: Sequence[JsonDict] = (),
+    xff_trusted_hops: int = 0,
+    logged_headers: Sequence[str] = (),
 ) -> JsonDict:
     """An HTTP listener (HTTP/1.1 or h2c, detected) that logs every request over ALS.
 
     *preserve_request_id*: sidecars keep the caller's ``x-request-id`` (so that one user
     request carries one id through the mesh); the gateway makes a fresh one for outside callers.
     *filters*: more HTTP filters, after the peer filter and before the router (RBAC).
+    *xff_trusted_hops*: the client address is taken from ``X-Forwarded-For`` (that many hops
+    from its right end) when it has as many, else it is the connection's peer.
+    *logged_headers*: request headers the access logger logs besides ``content-type``.
     """
     manager: JsonDict = {
         "@type": _TYPES
@@ -228,8 +233,10 @@ def http_listener(
                 "typed_config": {"@type": _TYPES + "extensions.filters.http.router.v3.Router"},
             },
         ],
-        "access_log": [_http_access_log(buffering)],
+        "access_log": [_http_access_log(buffering, logged_headers)],
     }
+    if xff_trusted_hops:
+        manager["xff_num_trusted_hops"] = xff_trusted_hops
     return {
         "name": name,
         "address": _socket_address(ip, port),

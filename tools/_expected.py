@@ -20,6 +20,7 @@ from _bookinfo import (
     Call,
     Mesh,
     Outcome,
+    Pod,
     Protocol,
 )
 
@@ -143,6 +144,17 @@ def _client_side_log(mesh: Mesh, call: Call) -> ExpectedLog:
     )
 
 
+def _client_address(mesh: Mesh, call: Call, target: Pod) -> str:
+    """The client address the called Envoy logs: its peer's, unless it trusts one
+    ``X-Forwarded-For`` hop and the caller (not meshed: a meshed caller's Envoy appends its
+    own application's address) sent one: then its right-most address."""
+    caller = GATEWAY if call.client == EXTERNAL else call.client
+    forwarded = dict(call.headers).get("x-forwarded-for")
+    if target.service in mesh.trusted_xff and forwarded and not mesh.is_meshed(call.client):
+        return forwarded.rsplit(",", 1)[-1].strip()
+    return mesh.pods[caller].ip
+
+
 def _server_side_log(mesh: Mesh, call: Call) -> ExpectedLog | None:
     service = mesh.services[call.service]
     target = mesh.target(call)
@@ -170,7 +182,7 @@ def _server_side_log(mesh: Mesh, call: Call) -> ExpectedLog | None:
         # there is no response, so no response code at all.
         response_code=None if timed_out else call.client_status,
         response_flags=("DC",) if timed_out else (),
-        downstream_remote_ip=mesh.pods[caller].ip,
+        downstream_remote_ip=_client_address(mesh, call, target),
         downstream_local_address=f"{target.ip}:{service.port}",
         upstream_remote_address=f"{target.ip}:{service.port + APP_PORT_OFFSET}",
         bytes_received=received,

@@ -141,6 +141,8 @@ def _call_record(
         "tcp_bytes": len(call.body) if call.protocol is Protocol.TCP else None,
         "logged_by": logged_by,
     }
+    if call.headers:  # only the RBAC recording's calls send headers of their own
+        record["headers"] = dict(call.headers)
     return record
 
 

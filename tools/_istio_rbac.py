@@ -14,7 +14,9 @@ engine, so the policies reach Envoy by a separate path. Written from Istio's tra
   (``*`` -> regex ``.+``; ``x*`` -> prefix; ``*x`` -> regex ``spiffe://.*x``, unescaped as
   Istio writes it); ``namespaces`` -> principal regex ``.*/ns/<ns>/.*`` (``*`` -> ``.*``);
   ``ipBlocks`` -> ``direct_remote_ip``, ``remoteIpBlocks`` -> ``remote_ip``;
-- ``paths`` -> ``url_path`` (path without the query), ``methods`` -> the ``:method`` header,
+- ``paths`` -> ``url_path`` (path without the query); a path with ``{*}`` or ``{**}`` (Istio
+  1.22+, ``matcher/template.go``) -> ``uri_template``, Envoy's URI template matcher with
+  ``{*}`` -> ``*`` and ``{**}`` -> ``**``; ``methods`` -> the ``:method`` header,
   ``hosts`` -> the ``:authority`` header, case-insensitive (Istio adds no port variant: a host
   ``reviews`` does not match ``reviews:9080``), ``*`` -> present; ``ports`` ->
   ``destination_port``;
@@ -26,7 +28,12 @@ engine, so the policies reach Envoy by a separate path. Written from Istio's tra
   policy the whole rule is dropped (allowing less), in a DENY policy just those values are
   (denying more; a rule left with nothing matches every connection).
 
-``when`` conditions, request principals, CUSTOM and AUDIT policies and the root namespace are
+- ``when`` (``model.go`` ``New``): ``source.ip`` -> ``direct_remote_ip``, ``remote.ip`` ->
+  ``remote_ip`` and ``request.headers[<name>]`` -> a header matcher go into every principal
+  after the source's fields; ``destination.port`` -> ``destination_port`` into every
+  permission after the operation's; ``notValues`` -> ``not_id`` / ``not_rule``, as above.
+
+Other ``when`` keys, request principals, CUSTOM and AUDIT policies and the root namespace are
 not needed by the recording and are refused rather than translated half-way.
 """
 
@@ -59,6 +66,10 @@ _SOURCE_KEYS = frozenset(
     | {"remoteIpBlocks", "notRemoteIpBlocks"}
 )
 _OPERATION_KEYS = frozenset({*_HTTP_ONLY, "ports", "notPorts"})
+_HEADER_KEY = "request.headers["
+# The when keys translated: those of the source (principals) and of the operation.
+_WHEN_PRINCIPAL = ("source.ip", "remote.ip")
+_WHEN_PERMISSION = ("destination.port",)
 
 Policy = Mapping[str, Any]  # one parsed AuthorizationPolicy document
 
@@ -126,15 +137,34 @@ def _cidr(value: str) -> JsonDict:
     return {"address_prefix": address, "prefix_len": bits}
 
 
+def _path(value: str) -> JsonDict:
+    """Istio's path matcher: a URI template when the value holds ``{*}`` or ``{**}``."""
+    if "{*}" in value or "{**}" in value:
+        template = value.replace("{*}", "*").replace("{**}", "**")
+        return {
+            "uri_template": {
+                "name": "uri-template",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.path.match.uri_template.v3."
+                    "UriTemplateMatchConfig",
+                    "path_template": template,
+                },
+            }
+        }
+    return {"url_path": {"path": _string(value)}}
+
+
 def _principal(key: str, value: str) -> JsonDict:
     if key == "principals":
         return {"authenticated": {"principal_name": _string(value, SPIFFE)}}
     if key == "namespaces":
         regex = ".*/ns/" + value.replace("*", ".*") + "/.*"
         return {"authenticated": {"principal_name": _regex(regex)}}
-    if key == "ipBlocks":
+    if key in ("ipBlocks", "source.ip"):
         return {"direct_remote_ip": _cidr(value)}
-    return {"remote_ip": _cidr(value)}  # remoteIpBlocks
+    if key.startswith(_HEADER_KEY):
+        return _header(key[len(_HEADER_KEY) : -1], value)
+    return {"remote_ip": _cidr(value)}  # remoteIpBlocks, remote.ip
 
 
 def _permission(key: str, value: str) -> JsonDict:
@@ -143,8 +173,8 @@ def _permission(key: str, value: str) -> JsonDict:
     if key == "methods":
         return _header(":method", value)
     if key == "paths":
-        return {"url_path": {"path": _string(value)}}
-    return {"destination_port": int(value)}  # ports
+        return _path(value)
+    return {"destination_port": int(value)}  # ports, destination.port
 
 
 # --- rules ------------------------------------------------------------------------------------
@@ -156,50 +186,83 @@ def _check_keys(found: Iterable[str], allowed: frozenset[str], where: str) -> No
         raise TranslationError(f"{where}: not translated: {', '.join(unknown)}")
 
 
-def _principal_set(source: Mapping[str, Sequence[str]]) -> JsonDict:
-    # Istio's order within a source: principals, namespaces, remote IPs, IPs (model.go).
+Fields = list[tuple[str, Sequence[str], Sequence[str]]]  # (key, values, notValues)
+
+
+def _fields(section: Mapping[str, Sequence[str]], keys: Sequence[str]) -> Fields:
+    return [
+        (key, section.get(key) or [], section.get("not" + key[0].upper() + key[1:]) or [])
+        for key in keys
+    ]
+
+
+def _when(rule: Mapping[str, Any], where: str, *, tcp: bool) -> tuple[Fields, Fields]:
+    """A rule's ``when`` conditions: those of the principals and those of the permissions."""
+    principals: Fields = []
+    permissions: Fields = []
+    for condition in rule.get("when") or []:
+        key = str(condition["key"])
+        values, not_values = condition.get("values") or [], condition.get("notValues") or []
+        if key.startswith(_HEADER_KEY) and key.endswith("]"):
+            if tcp:  # Istio drops it (HTTP only), as it drops an operation's paths
+                raise TranslationError(f"{where}: when key {key} on TCP not translated")
+            principals.append((key, values, not_values))
+        elif key in _WHEN_PRINCIPAL:
+            principals.append((key, values, not_values))
+        elif key in _WHEN_PERMISSION:
+            permissions.append((key, values, not_values))
+        else:
+            raise TranslationError(f"{where}: when key {key} not translated")
+    return principals, permissions
+
+
+def _principal_set(source: Mapping[str, Sequence[str]], when: Fields) -> JsonDict:
+    # Istio's order within a source: principals, namespaces, remote IPs, IPs, then the
+    # when conditions (model.go).
     ids: list[JsonValue] = []
-    for key in ("principals", "namespaces", "remoteIpBlocks", "ipBlocks"):
-        for field, negate in ((key, False), ("not" + key[0].upper() + key[1:], True)):
-            values = source.get(field) or []
-            if values:
-                matched: JsonDict = {"or_ids": {"ids": [_principal(key, v) for v in values]}}
+    keys = ("principals", "namespaces", "remoteIpBlocks", "ipBlocks")
+    for key, values, not_values in _fields(source, keys) + when:
+        for chosen, negate in ((values, False), (not_values, True)):
+            if chosen:
+                matched: JsonDict = {"or_ids": {"ids": [_principal(key, v) for v in chosen]}}
                 ids.append({"not_id": matched} if negate else matched)
     return {"and_ids": {"ids": ids or [{"any": True}]}}
 
 
 def _permission_set(
-    operation: Mapping[str, Sequence[str]], *, tcp: bool, deny: bool
+    operation: Mapping[str, Sequence[str]], when: Fields, *, tcp: bool, deny: bool
 ) -> JsonDict | None:
     """One ``to``'s permission; None when an ALLOW rule cannot be expressed on TCP."""
     rules: list[JsonValue] = []
-    # Istio's order within an operation: hosts, methods, paths, ports (model.go).
-    for key in ("hosts", "methods", "paths", "ports"):
-        for field, negate in ((key, False), ("not" + key[0].upper() + key[1:], True)):
-            values = operation.get(field) or []
-            if not values:
+    # Istio's order within an operation: hosts, methods, paths, ports, then the when
+    # conditions (model.go).
+    keys = ("hosts", "methods", "paths", "ports")
+    for key, values, not_values in _fields(operation, keys) + when:
+        for chosen, negate in ((values, False), (not_values, True)):
+            if not chosen:
                 continue
-            if tcp and field in _HTTP_ONLY:
+            if tcp and key in _HTTP_ONLY:
                 if not deny:
                     return None
                 continue  # DENY: the value is ignored, the rule widens
-            matched: JsonDict = {"or_rules": {"rules": [_permission(key, v) for v in values]}}
+            matched: JsonDict = {"or_rules": {"rules": [_permission(key, v) for v in chosen]}}
             rules.append({"not_rule": matched} if negate else matched)
     return {"and_rules": {"rules": rules or [{"any": True}]}}
 
 
 def _envoy_policy(rule: Mapping[str, Any], where: str, *, tcp: bool, deny: bool) -> JsonDict | None:
-    _check_keys(rule, frozenset({"from", "to"}), where)
+    _check_keys(rule, frozenset({"from", "to", "when"}), where)
+    when_principals, when_permissions = _when(rule, where, tcp=tcp)
     principals: list[JsonValue] = []
     for entry in rule.get("from") or [{}]:
         source = entry.get("source") or {}
         _check_keys(source, _SOURCE_KEYS, where)
-        principals.append(_principal_set(source))
+        principals.append(_principal_set(source, when_principals))
     permissions: list[JsonValue] = []
     for entry in rule.get("to") or [{}]:
         operation = entry.get("operation") or {}
         _check_keys(operation, _OPERATION_KEYS, where)
-        permission = _permission_set(operation, tcp=tcp, deny=deny)
+        permission = _permission_set(operation, when_permissions, tcp=tcp, deny=deny)
         if permission is None:
             return None  # Istio skips the whole rule (model.go Generate returns the error)
         permissions.append(permission)

@@ -240,6 +240,8 @@ def _inbound(
             buffering=BUFFERING,
             preserve_request_id=True,
             filters=rbac,
+            xff_trusted_hops=1 if pod.service in mesh.trusted_xff else 0,
+            logged_headers=mesh.logged_headers,
         )
     if pki is not None:
         listener = inbound_chains(

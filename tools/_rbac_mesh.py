@@ -62,6 +62,42 @@ RATINGS_REVIEWS = EngineResult("allowed", _rule("ratings-grpc"))
 MONGODB = EngineResult("allowed", _rule("mongodb-clients"))
 DENY_WRITES = EngineResult("denied", _rule("details-deny-writes"))
 DENY_DEBUG = EngineResult("denied", _rule("deny-debug"))
+REVIEWS_TEMPLATES = EngineResult("allowed", _rule("reviews-templates"))
+DETAILS_TENANT = EngineResult("allowed", _rule("details-xff", 0))
+DETAILS_FORWARDED = EngineResult("allowed", _rule("details-xff", 1))
+DENY_REMOTE = EngineResult("denied", _rule("details-deny-remote"))
+Forwarded = tuple[str, str | None, str, str, EngineResult, EngineResult]
+# What legacy sends details in phase 11: (path, X-Forwarded-For, x-tenant, port's service,
+# the DENY filter's decision, the ALLOW filter's). details trusts one X-Forwarded-For hop:
+# remote.ip is its right-most address, source.ip legacy's own.
+_FORWARDED: tuple[Forwarded, ...] = (
+    ("/details/10/stock", "198.51.100.7", "acme", "details", ALLOWED, DETAILS_TENANT),
+    ("/details/11/stock", "198.51.100.7", "beta-2", "details", ALLOWED, DETAILS_TENANT),
+    ("/details/12/stock", "198.51.100.7", "gamma", "details", ALLOWED, DENIED),
+    ("/details/13/stock", None, "acme", "details", ALLOWED, DENIED),
+    ("/details/14/stock", "192.0.2.9", "zeta", "details", ALLOWED, DETAILS_FORWARDED),
+    ("/details/15/stock", "192.0.2.9", "blocked", "details", ALLOWED, DENIED),
+    ("/details/16/stock", "203.0.113.5, 198.51.100.7", "acme", "details", ALLOWED, DETAILS_TENANT),
+    ("/details/17/stock", "203.0.113.5", "acme", "details", DENY_REMOTE, DENIED),
+    ("/details/a*b/stock", "198.51.100.7", "acme", "details", ALLOWED, DETAILS_TENANT),
+    ("/details/a%2Fb/stock", "198.51.100.7", "acme", "details", ALLOWED, DETAILS_TENANT),
+    ("/details/18/stock?src=feed", "198.51.100.7", "acme", "details", ALLOWED, DETAILS_TENANT),
+    ("/details/19/stock", "192.0.2.9", "zeta", "details-admin", ALLOWED, DENIED),
+)
+# What productpage asks reviews in phase 10, and whether reviews-templates allows it.
+_TEMPLATED = (
+    ("/v2/reviews/7/ratings", True),
+    ("/v2/reviews/a%20b/ratings", True),
+    ("/v2/reviews/a*b/ratings", True),
+    ("/v2/reviews/a=b/ratings", True),
+    ("/v2/reviews/7/8/ratings", False),
+    ("/v2/reviews/a[1]/ratings", False),
+    ("/v2/reviews/7/ratings?sort=new", True),
+    ("/v2/archive/2026/12/x.json", True),
+    ("/v2/archive/", True),
+    ("/v2/archive", False),
+    ("/v2/archive/a*b", True),
+)
 
 DECISIONS: dict[Call, Decision] = {}
 
@@ -84,8 +120,16 @@ def _http(
     *,
     method: str = "GET",
     calls: tuple[Call, ...] = (),
+    headers: tuple[tuple[str, str], ...] = (),
 ) -> Call:
-    return _call(Call(client, service, method=method, path=path, calls=calls), deny, allow)
+    call = Call(client, service, method=method, path=path, calls=calls, headers=headers)
+    return _call(call, deny, allow)
+
+
+def _forwarded(row: Forwarded) -> Call:
+    path, forwarded, tenant, service, deny, allow = row
+    headers = (("x-forwarded-for", forwarded),) if forwarded else ()
+    return _http(LEGACY, service, path, deny, allow, headers=(*headers, ("x-tenant", tenant)))
 
 
 def _rating(client: str, path: str, product: int, allow: EngineResult) -> Call:
@@ -178,6 +222,16 @@ def _phases() -> tuple[tuple[Call, ...], ...]:
         # namespace-wide DENY, its paths dropped on TCP, matches every connection.
         (_tcp(64),),
         (_tcp(1500),),
+        # 10. productpage -> reviews: path templates; {*} is one segment of the template
+        # class ('*' and '=' are outside it, '%' inside), {**} any number; the query is not
+        # part of the path.
+        tuple(
+            _http("productpage", "reviews", path, ALLOWED, REVIEWS_TEMPLATES if ok else DENIED)
+            for path, ok in _TEMPLATED
+        ),
+        # 11. legacy -> details with X-Forwarded-For and x-tenant: ipBlocks and remoteIpBlocks,
+        # when conditions on request.headers, remote.ip, source.ip and destination.port.
+        tuple(_forwarded(row) for row in _FORWARDED),
     )
 
 
@@ -195,4 +249,6 @@ RBAC = Mesh(
     mtls=True,
     permissive=frozenset({"details", "details-admin"}),
     authorization=POLICIES,
+    trusted_xff=frozenset({"details"}),
+    logged_headers=("x-tenant",),
 )

@@ -36,6 +36,7 @@ def decision_rows(plan: Plan, decisions: Mapping[Call, Decision]) -> str:
                 decision.allow and decision.allow.result == "denied"
             )
             request = f"`{call.method} {call.path}`" if call.path else "TCP"
+            request += "".join(f" `{name}: {value}`" for name, value in call.headers)
             rows.append(
                 f"| `{name}`[{index}] | {caller} | {request} | {port} | "
                 f"{_engine(decision.deny)} | {_engine(decision.allow)} | "
@@ -68,12 +69,21 @@ one Envoy policy named `ns[<namespace>]-policy[<name>]-rule[<index>]`; principal
 `authenticated.principal_name` on `spiffe://` plus the value, namespaces a principal regex
 `.*/ns/<namespace>/.*`, paths `url_path` (the path without its query), methods the `:method`
 header, hosts the `:authority` header (case-insensitive), ports `destination_port`; the `not`
-forms are `not_id` / `not_rule`. Each sidecar's inbound listener runs, between the peer filter
-and the router (before `tcp_proxy` on mongodb's TCP listener), the DENY policies that select
-its workload in one `envoy.filters.http.rbac` (`envoy.filters.network.rbac`) filter and then
-the ALLOW policies in another, both with `shadow_rules` only, as Istio's `istio.io/dry-run`
-annotation makes them: nothing is blocked, every call gets its planned answer. The gateway and
-the outbound listeners have no RBAC filter.
+forms are `not_id` / `not_rule`. A path holding `{{*}}` or `{{**}}` is Envoy's URI template
+matcher (`uri_template`, `{{*}}` written `*` and `{{**}}` `**`, as Istio 1.22+ does); `ipBlocks`
+is `direct_remote_ip` (the connection's peer), `remoteIpBlocks` `remote_ip` (the client
+address); the `when` keys `source.ip`, `remote.ip` and `request.headers[...]` join the
+principals, `destination.port` the permissions. details' inbound listeners trust one
+`X-Forwarded-For` hop (`xff_num_trusted_hops: 1`): a caller without Envoy that sends one has
+its right-most address as the client address, which the entry logs as
+`downstream_remote_address` (the peer stays in `downstream_direct_remote_address`); and the
+sidecars' inbound access loggers log the request header `x-tenant`. Each sidecar's inbound
+listener runs, between the peer filter and the router (before `tcp_proxy` on mongodb's TCP
+listener), the DENY policies that select its workload in one `envoy.filters.http.rbac`
+(`envoy.filters.network.rbac`) filter and then the ALLOW policies in another, both with
+`shadow_rules` only, as Istio's `istio.io/dry-run` annotation makes them: nothing is blocked,
+every call gets its planned answer. The gateway and the outbound listeners have no RBAC
+filter.
 
 Envoy writes each filter's decision into the dynamic metadata of the request (HTTP) or
 connection (TCP), under `envoy.filters.http.rbac` (`envoy.filters.network.rbac`), each key
@@ -130,4 +140,10 @@ Envoys listening on one address would share its connections.
    `DELETE /admin/cache`, `GET /details/5`; legacy -> details-admin, plaintext:
    `GET /admin/info`, `GET /admin/health`.
 8. productpage -> mongodb: a TCP connection, 64 bytes echoed; then (9.) another, 1500 bytes.
+10. productpage -> reviews, path templates (`/v2/reviews/{{*}}/ratings`, `/v2/archive/{{**}}`):
+    paths with `%20`, `*`, `=`, `[1]`, two segments, a query, `/v2/archive/` and `/v2/archive`.
+    Envoy {version} puts `*` and `=` in what a template segment matches, `[` and `]` not.
+11. legacy -> details (and details-admin), plaintext, with `X-Forwarded-For` (one address,
+    two, none) and `x-tenant`: `ipBlocks`, `remoteIpBlocks`, `when` on `request.headers`,
+    `remote.ip`, `source.ip` and `destination.port`; a `*`, a `%2F` and a query in the path.
 """

@@ -153,7 +153,7 @@ class Traffic:
             # No sidecar: straight to the pod, as kube-proxy would translate the ClusterIP.
             address = (mesh.target(call).ip, service.port)
         client_ip = mesh.client_ip(call)
-        headers = {"x-request-id": request_id} if request_id else {}
+        headers = dict(call.headers) | ({"x-request-id": request_id} if request_id else {})
         if call.protocol is Protocol.TCP:
             received = tcp_call(address, source_ip=client_ip, payload=call.body)
             expected = call.body if call.outcome is Outcome.OK else b""
