@@ -90,11 +90,36 @@ MESHALS = meshals_decisions()
 
 
 def test_the_recording_holds_a_decision_for_every_inbound_entry() -> None:
-    # 26 HTTP requests and 2 TCP connections reached a sidecar's inbound listener.
-    assert len(ENVOY) == 28
+    # 49 HTTP requests and 2 TCP connections reached a sidecar's inbound listener.
+    assert len(ENVOY) == 51
     assert sum(1 for stream, _, _ in ENVOY if stream.endswith("-tcp")) == 2
     verdicts = [verdict for verdict, _ in ENVOY.values()]
-    assert (verdicts.count(Verdict.ALLOWED), verdicts.count(Verdict.DENIED)) == (11, 17)
+    assert (verdicts.count(Verdict.ALLOWED), verdicts.count(Verdict.DENIED)) == (26, 25)
+
+
+def test_the_recording_decides_on_templates_client_addresses_and_when() -> None:
+    # Each new policy's rules decide at least one entry, and remote_ip differs from the peer.
+    deciding = {policy for _, policy in ENVOY.values() if policy}
+    assert {
+        "ns[default]-policy[reviews-templates]-rule[0]",
+        "ns[default]-policy[details-xff]-rule[0]",
+        "ns[default]-policy[details-xff]-rule[1]",
+        "ns[default]-policy[details-deny-remote]-rule[0]",
+    } <= deciding
+    forwarded = {
+        (
+            entry.common_properties.downstream_direct_remote_address.socket_address.address,
+            entry.common_properties.downstream_remote_address.socket_address.address,
+        )
+        for entry in pb_entries(pb_messages_from_bin("rbac/details-http"))
+        if entry.request.request_headers.get("x-tenant")
+    }
+    assert forwarded == {
+        ("127.0.0.10", "127.0.0.10"),
+        ("127.0.0.10", "198.51.100.7"),
+        ("127.0.0.10", "192.0.2.9"),
+        ("127.0.0.10", "203.0.113.5"),
+    }
 
 
 def test_every_entry_carries_the_decisions_its_ground_truth_states() -> None:
