@@ -311,8 +311,8 @@ def test_selection_by_namespace_and_labels() -> None:
     [
         ({"action": "AUDIT", "rules": [{}]}, "httpbin: action AUDIT not translated"),
         (
-            {"rules": [{"when": [{"key": "request.headers[x]", "values": ["1"]}]}]},
-            r"ns\[foo\]-policy\[httpbin\]-rule\[0\]: not translated: when",
+            {"rules": [{"when": [{"key": "request.auth.principal", "values": ["1"]}]}]},
+            r"ns\[foo\]-policy\[httpbin\]-rule\[0\]: when key request.auth.principal",
         ),
         (
             {"rules": [{"from": [{"source": {"requestPrincipals": ["*"]}}]}]},
@@ -336,16 +336,117 @@ def test_the_recordings_policies_load_and_translate() -> None:
         "ratings-grpc",
         "mongodb-clients",
         "deny-debug",
+        "reviews-templates",
+        "details-xff",
+        "details-deny-remote",
     ]
     details = rbac_filters(policies, namespace="default", labels={"app": "details"}, tcp=False)
     assert [sorted(f["typed_config"]["shadow_rules"]["policies"]) for f in details] == [
         [
             "ns[default]-policy[deny-debug]-rule[0]",
+            "ns[default]-policy[details-deny-remote]-rule[0]",
             "ns[default]-policy[details-deny-writes]-rule[0]",
         ],
         [
             "ns[default]-policy[details-admin-port]-rule[0]",
             "ns[default]-policy[details-reader]-rule[0]",
             "ns[default]-policy[details-reader]-rule[1]",
+            "ns[default]-policy[details-xff]-rule[0]",
+            "ns[default]-policy[details-xff]-rule[1]",
         ],
     ]
+
+
+def test_path_templates_become_envoys_uri_template_matcher() -> None:
+    # pathGenerator: a value with {*} or {**} is a uri_template permission whose template has
+    # them as * and ** (matcher/template.go); other values stay url_path.
+    rule = {"to": [{"operation": {"paths": ["/a/{*}/b", "/c/{**}", "/d/*"]}}]}
+    config = rbac_config([policy({"rules": [rule]})], "ALLOW", tcp=False)
+    permission = config["policies"]["ns[foo]-policy[httpbin]-rule[0]"]["permissions"][0]
+    template = (
+        "type.googleapis.com/envoy.extensions.path.match.uri_template.v3.UriTemplateMatchConfig"
+    )
+    assert permission == {
+        "and_rules": {
+            "rules": [
+                {
+                    "or_rules": {
+                        "rules": [
+                            {
+                                "uri_template": {
+                                    "name": "uri-template",
+                                    "typed_config": {"@type": template, "path_template": path},
+                                }
+                            }
+                            for path in ("/a/*/b", "/c/**")
+                        ]
+                        + [{"url_path": {"path": {"prefix": "/d/"}}}]
+                    }
+                }
+            ]
+        }
+    }
+
+
+def test_when_conditions_join_the_principals_or_the_permissions() -> None:
+    # model.go New: source.ip, remote.ip and request.headers[...] after each source's fields,
+    # destination.port after each operation's; notValues as a not over their OR.
+    rule = {
+        "from": [{"source": {"ipBlocks": ["10.0.0.1"]}}],
+        "to": [{"operation": {"methods": ["GET"]}}],
+        "when": [
+            {"key": "request.headers[x-tenant]", "values": ["acme", "beta-*"]},
+            {"key": "remote.ip", "values": ["192.0.2.0/24"]},
+            {"key": "source.ip", "notValues": ["10.0.0.2"]},
+            {"key": "destination.port", "values": ["9080"]},
+        ],
+    }
+    config = rbac_config([policy({"rules": [rule]})], "ALLOW", tcp=False)
+    translated = config["policies"]["ns[foo]-policy[httpbin]-rule[0]"]
+    header = "x-tenant"
+    assert translated["principals"] == [
+        {
+            "and_ids": {
+                "ids": [
+                    {"or_ids": {"ids": [{"direct_remote_ip": cidr("10.0.0.1", 32)}]}},
+                    {
+                        "or_ids": {
+                            "ids": [
+                                {"header": {"name": header, "string_match": {"exact": "acme"}}},
+                                {"header": {"name": header, "string_match": {"prefix": "beta-"}}},
+                            ]
+                        }
+                    },
+                    {"or_ids": {"ids": [{"remote_ip": cidr("192.0.2.0", 24)}]}},
+                    {"not_id": {"or_ids": {"ids": [{"direct_remote_ip": cidr("10.0.0.2", 32)}]}}},
+                ]
+            }
+        }
+    ]
+    method = {"header": {"name": ":method", "string_match": {"exact": "GET"}}}
+    assert translated["permissions"] == [
+        {
+            "and_rules": {
+                "rules": [
+                    {"or_rules": {"rules": [method]}},
+                    {"or_rules": {"rules": [{"destination_port": 9080}]}},
+                ]
+            }
+        }
+    ]
+
+
+def cidr(address: str, length: int) -> dict[str, Any]:
+    return {"address_prefix": address, "prefix_len": length}
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        {"key": "request.auth.claims[iss]", "values": ["x"]},
+        {"key": "connection.sni", "values": ["x"]},
+    ],
+)
+def test_other_when_keys_are_refused(when: dict[str, Any]) -> None:
+    with pytest.raises(TranslationError, match="when key"):
+        rbac_config([policy({"rules": [{"when": [when]}]})], "ALLOW", tcp=False)
