@@ -30,9 +30,9 @@ PRINCIPALS = [
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE"]
 PORTS = [9080, 9090, 15021]
 SEGMENTS = ["details", "reviews", "0", "1", "17", "v1", "d", "de", "3f2a9c1e5b7d4e8f"]
-# Segments at the edges of Envoy's URI template segment class: inside it ("*" since envoyproxy/envoy#39169,
-# "%2F", "@", "~", "'"), outside it ("[", " ", non-ASCII, "|"), where a template must admit
-# exactly what Envoy's matcher admits.
+# Segments at the edges of Envoy's URI template segment class: inside it ("*", matched since
+# envoyproxy/envoy#39169, "%2F", "@", "~", "'"), outside it ("[", " ", non-ASCII, "|"), where a
+# template must admit exactly what Envoy's matcher admits.
 WILD_SEGMENTS = ["a*b", "a[1]", "a b", "ü", "x|y", "%2F", "a@b~c", "'q'"]
 # Two workloads of one namespace, told apart by app.
 WORKLOADS = [("details-v1", {"app": "details"}), ("reviews-v1", {"app": "reviews"})]
