@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import attrs
 import pytest
 from conftest import ENVOY_FIXTURES, FIXTURES
-from property.policy_requests import Request, capture
+from property.policy_requests import Connection, Request, capture
 from test_requests import LEGACY as LEGACY_WORKLOAD
 
 import meshals
@@ -250,6 +250,48 @@ def test_paths_istio_cannot_match_exactly_are_left_out() -> None:
             reason="Istio would read the path as a prefix, suffix or template",
         ),
     )
+
+
+def test_tcp_to_a_port_that_also_carried_http_is_left_out() -> None:
+    # x: TCP on 9080 and 27017, GET /a on 9080; y: TCP on 9080; a plaintext caller: GET /b on
+    # 9090. A ports-only rule for 9080 or 9090 would admit every HTTP request there.
+    observed: list[Request | Connection] = [
+        (X, 9080),
+        (X, 27017),
+        (X, "GET", "/a", 9080),
+        (Y, 9080),
+        (Y, 9080),
+        (Z, 9090),
+        (None, "GET", "/b", 9090),
+    ]
+    found = suggest([capture(observed)])
+    (policy,) = found.policies
+    assert policy.rules == (
+        Rule(
+            sources=(Source(principals=(X,)),),
+            operations=(Operation(ports=("9080",), methods=("GET",), paths=("/a",)),),
+        ),
+        Rule(sources=(Source(principals=(X,)),), operations=(Operation(ports=("27017",)),)),
+    )
+    reason = (
+        "the port also received HTTP requests: a rule for TCP (ports only) would admit every"
+        " HTTP request on it"
+    )
+    assert [(left.principal, left.operation, left.port, left.count) for left in found.left_out] == [
+        (X, "TCP", 9080, 1),
+        (Y, "TCP", 9080, 2),
+        (Z, "TCP", 9090, 1),
+    ]
+    assert {left.reason for left in found.left_out} == {reason}
+    # Nothing but what was observed on 9080 gets in; the TCP connections there are denied.
+    probes: list[Request | Connection] = [(X, "POST", "/a", 9080), (Y, "GET", "/a", 9080)]
+    report = check(found.policies, [capture([*observed, *probes])])
+    assert [d.verdict for d in report.decisions] == [
+        Verdict.DENIED,
+        Verdict.ALLOWED,
+        Verdict.ALLOWED,
+        *[Verdict.DENIED] * 6,
+    ]
 
 
 def test_selector_adds_version_only_to_tell_workloads_apart() -> None:

@@ -10,6 +10,11 @@ inbound entries), one ``ALLOW`` policy in its namespace that admits exactly the
   operation's methods, paths and ports was then observed, so no rule admits one nobody made.
   TCP connections (no method, no path) get rules of their own, with ports only: Istio skips
   an ALLOW rule with HTTP-only fields on a TCP listener, so mixing them would hide the TCP part.
+  A ports-only rule also admits every HTTP request on its ports, from any method to any path:
+  so TCP connections to a port where the workload also received HTTP requests (protocol
+  sniffing lets one port carry both) get no rule, they are left out. On a port where only
+  TCP was observed, the rule would admit an HTTP request only where Istio parses HTTP on
+  that port, which the capture gives no sign of; no Istio field narrows a rule to TCP.
 - **Selector.** ``app`` where it tells the workload apart from the other workloads seen in its
   namespace; else ``app`` and ``version``; else every label but the per-pod ones
   (``pod-template-hash`` ...). ALLOW policies add up, so a selector that also picked another
@@ -72,6 +77,10 @@ _NAME_LENGTH = 253
 _NOT_IN_NAME = re.compile("[^a-z0-9-]")
 _NAME_LABELS = ("app", "app.kubernetes.io/name")
 _VERSION_LABELS = ("version", "app.kubernetes.io/version")
+_HTTP_PORT = (
+    "the port also received HTTP requests: a rule for TCP (ports only) would admit every HTTP"
+    " request on it"
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -175,8 +184,8 @@ def suggest(
     an operation lists only methods, paths and ports that were observed together, so no rule
     admits a combination nobody made. Callers without a principal are not admitted but listed
     in :attr:`Suggestion.unnamed_callers`; requests no rule can match exactly (a path Istio
-    would read as a prefix or suffix, a workload without labels) in
-    :attr:`Suggestion.left_out`.
+    would read as a prefix or suffix, a workload without labels, a TCP connection to a port
+    that also received HTTP requests) in :attr:`Suggestion.left_out`.
 
     Args:
         messages: one stream (``meshals.read(path)``) or an iterable of streams.
@@ -252,6 +261,8 @@ class _Destination:
     inexpressible: Counter[tuple[str | None, str, int | None]] = attrs.Factory(Counter)
     reasons: dict[tuple[str | None, str, int | None], str] = attrs.Factory(dict)
     sources: set[IstioWorkload] = attrs.Factory(set)
+    # Ports that received HTTP requests, from any caller.
+    http_ports: set[str] = attrs.Factory(set)
 
     @property
     def name(self) -> str:
@@ -262,6 +273,8 @@ class _Destination:
             self.labels = request.destination_labels
         if request.source is not None:
             self.sources.add(request.source)
+        if not request.tcp and request.destination_port is not None:
+            self.http_ports.add(str(request.destination_port))
         if request.source_principal is None:
             remote = request.remote_ip if request.remote_ip != request.source_ip else None
             self.unnamed[request.source_ip, remote, request.source].append(request)
@@ -277,6 +290,15 @@ class _Destination:
         self.inexpressible[key] += request.count
         self.reasons.setdefault(key, reason)
 
+    def _leave_out_tcp_on_http_ports(self) -> None:
+        """Moves TCP connections to a port that also carried HTTP to the left out (module
+        docstring): their ports-only rule would admit every HTTP request there."""
+        for principal, accesses in self.named.items():
+            for access in [a for a in accesses if a[0] is None and a[2] in self.http_ports]:
+                key = (principal, "TCP", int(access[2]))
+                self.inexpressible[key] += accesses.pop(access)
+                self.reasons.setdefault(key, _HTTP_PORT)
+
     def build(
         self,
         known: Mapping[str | None, list[Mapping[str, str]]],
@@ -285,6 +307,7 @@ class _Destination:
         selector, why_not = _selector(self, known.get(self.namespace, []))
         policy = None
         if self.namespace is not None and self.workload is not None and selector is not None:
+            self._leave_out_tcp_on_http_ports()
             policy = AuthorizationPolicy(
                 name=names[self.namespace, self.workload],
                 namespace=self.namespace,
