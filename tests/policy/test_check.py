@@ -14,6 +14,7 @@ from meshals._values import FrozenMap
 from meshals.policy import (
     Action,
     AuthorizationPolicy,
+    Operation,
     Rule,
     Source,
     Verdict,
@@ -351,3 +352,73 @@ def test_what_a_waypoint_log_cannot_tell_is_not_evaluable(
         "may apply at this waypoint: targetRef Service/reviews of bookinfo/deny: the entry names"
         " no Service"
     )
+
+
+def test_root_namespace_audit_and_custom(reviews_request: meshals.policy.ObservedRequest) -> None:
+    request = reviews_request  # default/reviews-v1, app: reviews, from productpage, GET
+    reviews = FrozenMap({"app": "reviews"})
+    get = Rule(operations=(Operation(methods=("GET",)),))
+    post = Rule(operations=(Operation(methods=("POST",)),))
+
+    def found(*policies: AuthorizationPolicy) -> tuple[object, str, tuple[str, ...]]:
+        decision = decide(policies, request)
+        return decision.verdict, decision.reason, decision.audited
+
+    # The root namespace's policies apply in every namespace, with or without a selector;
+    # its DENY policies decide before the workload namespace's, whatever their names.
+    root = "istio-system"
+    assert found(_policy(Action.ALLOW, namespace=root)) == (DENIED, "no ALLOW policy matched", ())
+    root_reviews = _policy(Action.ALLOW, get, namespace=root, selector=reviews)
+    assert found(root_reviews)[:2] == (ALLOWED, "allowed by ALLOW istio-system/allow rule 0")
+    root_ratings = _policy(Action.ALLOW, namespace=root, selector=FrozenMap({"app": "ratings"}))
+    assert found(root_ratings)[:2] == (ALLOWED, "no ALLOW policy selects the workload")
+    first_by_name = attrs.evolve(_policy(Action.DENY, Rule()), name="a")
+    last_by_name = attrs.evolve(_policy(Action.DENY, Rule(), namespace=root), name="z")
+    assert found(first_by_name, last_by_name)[:2] == (
+        DENIED,
+        "denied by DENY istio-system/z rule 0",
+    )
+    # AUDIT decides nothing: the decision is the others', the matching AUDIT policies listed.
+    audit = _policy(Action.AUDIT, post, get)
+    audit_root = _policy(Action.AUDIT, Rule(), namespace=root)
+    audit_post = attrs.evolve(_policy(Action.AUDIT, post), name="post")
+    assert found(audit, audit_root, audit_post) == (
+        ALLOWED,
+        "no ALLOW policy selects the workload",
+        ("default/audit", "istio-system/audit"),
+    )
+    assert found(audit, _policy(Action.ALLOW)) == (
+        DENIED,
+        "no ALLOW policy matched",
+        ("default/audit",),
+    )
+    # CUSTOM: not evaluable when a rule matches or may match; one that cannot match does not
+    # count; DENY, and ALLOW's deny by default, decide before the provider is asked.
+    custom = _policy(Action.CUSTOM, get, provider="opa")
+    maybe = _policy(
+        Action.CUSTOM, Rule(sources=(Source(request_principals=("*",)),)), provider="opa"
+    )
+    other = _policy(Action.CUSTOM, post, namespace=root, provider="opa")
+    assert found(custom)[:2] == (
+        NOT,
+        "CUSTOM default/custom rule 0 matches: its provider opa decides, not evaluable offline",
+    )
+    assert found(maybe)[:2] == (
+        NOT,
+        "CUSTOM default/custom rule 0 may match (requestPrincipals (JWT) not evaluable"
+        " offline): its provider opa decides, not evaluable offline",
+    )
+    assert found(other)[:2] == (ALLOWED, "no ALLOW policy selects the workload")
+    assert found(custom, _policy(Action.ALLOW))[:2] == (DENIED, "no ALLOW policy matched")
+    assert found(custom, root_reviews)[0] is NOT
+
+
+def test_audit_and_custom_rules_lose_their_http_fields_on_tcp() -> None:
+    # A mongodb connection (TCP): a DENY, AUDIT or CUSTOM rule matches without its HTTP-only
+    # fields, an ALLOW rule with one is left out (matches nothing).
+    connection = next(r for r in meshals.policy.observed_requests(_streams()) if r.tcp)
+    post = Rule(operations=(Operation(methods=("POST",)),))
+    decision = decide([_policy(Action.AUDIT, post)], connection)
+    assert (decision.verdict, decision.audited) == (ALLOWED, ("default/audit",))
+    assert decide([_policy(Action.CUSTOM, post, provider="opa")], connection).verdict is NOT
+    assert decide([_policy(Action.ALLOW, post)], connection).verdict is DENIED
