@@ -49,9 +49,10 @@ from meshals._values import FrozenMap
 from meshals.model._istio import IstioWorkload
 from meshals.resolve._k8s_workloads import KubernetesWorkloads
 
-from ._model import Action, AuthorizationPolicy, Operation, Rule, Source
-from ._paths import ONE_SEGMENT, covered, exact_path, template_path
+from ._model import Action, AuthorizationPolicy
+from ._paths import exact_path, template_path
 from ._requests import ObservedRequest, observed_requests
+from ._rules import Access, rules_of, uncovered
 
 __all__ = ["LeftOut", "Suggestion", "UnnamedCaller", "suggest"]
 
@@ -242,9 +243,6 @@ def _workload_name(request: ObservedRequest) -> str | None:
 
 
 # (method, path, port): method and path None for a TCP connection.
-_Access = tuple[str | None, str | None, str]
-
-
 @attrs.define
 class _Destination:
     """One destination workload's observed requests, gathered for its policy."""
@@ -253,7 +251,7 @@ class _Destination:
     workload: str | None
     labels: FrozenMap[str, str] = attrs.field(factory=FrozenMap)
     # principal -> (method, path, port) -> requests
-    named: dict[str, Counter[_Access]] = attrs.Factory(lambda: defaultdict(Counter))
+    named: dict[str, Counter[Access]] = attrs.Factory(lambda: defaultdict(Counter))
     unnamed: dict[tuple[str | None, str | None, IstioWorkload | None], list[ObservedRequest]] = (
         attrs.Factory(lambda: defaultdict(list))
     )
@@ -313,7 +311,7 @@ class _Destination:
                 namespace=self.namespace,
                 selector=selector,
                 action=Action.ALLOW,
-                rules=_rules({p: _uncovered(accesses) for p, accesses in self.named.items()}),
+                rules=rules_of({p: uncovered(accesses) for p, accesses in self.named.items()}),
             )
         key = None if policy is None else policy.key
         # (principal, operation, port, count, reason) of each request no rule admits.
@@ -360,7 +358,7 @@ class _Destination:
         return policy, callers, left, self.name
 
 
-def _access(request: ObservedRequest, paths: PathMode) -> _Access | str:
+def _access(request: ObservedRequest, paths: PathMode) -> Access | str:
     """The request as (method, path, port), or why Istio's syntax cannot match it exactly."""
     if request.destination_port is None:
         return "the destination port is not logged"
@@ -383,7 +381,7 @@ def _operation(request: ObservedRequest) -> str:
     return "TCP" if request.tcp else f"{request.method or '-'} {request.path or '-'}"
 
 
-def _describe(access: _Access) -> tuple[str, int]:
+def _describe(access: Access) -> tuple[str, int]:
     method, path, port = access
     return ("TCP" if method is None else f"{method} {path}"), int(port)
 
@@ -421,81 +419,6 @@ def _policy_names(
 
 def _kubernetes_name(text: str) -> str:
     return re.sub("-{2,}", "-", _NOT_IN_NAME.sub("-", text.lower()))[:_NAME_LENGTH].strip("-")
-
-
-def _rules(named: Mapping[str, set[_Access]]) -> tuple[Rule, ...]:
-    """Principals with the same accesses share a rule; HTTP and TCP rules apart."""
-    rules: list[Rule] = []
-    for tcp in (False, True):
-        by_accesses: dict[frozenset[_Access], list[str]] = defaultdict(list)
-        for principal, accesses in named.items():
-            kind = frozenset(access for access in accesses if (access[0] is None) == tcp)
-            if kind:
-                by_accesses[kind].append(principal)
-        # Each principal is in one group: sorting by the principals is a total order.
-        groups = sorted(
-            ((sorted(principals), group) for group, principals in by_accesses.items()),
-            key=lambda item: item[0],
-        )
-        for principals, group in groups:
-            rules.append(
-                Rule(
-                    sources=(Source(principals=tuple(principals)),),
-                    operations=_tcp_operations(group) if tcp else _http_operations(group),
-                )
-            )
-    return tuple(rules)
-
-
-def _uncovered(accesses: Counter[_Access]) -> set[_Access]:
-    """*accesses* without the exact paths a template of the same method and port matches
-    (``/details/missing`` beside ``/details/{*}``): the rule admits the same, in fewer words."""
-    templates: dict[tuple[str | None, str], list[str]] = defaultdict(list)
-    for method, path, port in accesses:
-        if path is not None and ONE_SEGMENT in path:
-            templates[method, port].append(path)
-    return {
-        (method, path, port)
-        for method, path, port in accesses
-        if path is None
-        or not any(covered(path, template) for template in templates.get((method, port), ()))
-    }
-
-
-def _tcp_operations(accesses: frozenset[_Access]) -> tuple[Operation, ...]:
-    return (Operation(ports=_ports(port for _, _, port in accesses)),)
-
-
-def _http_operations(accesses: frozenset[_Access]) -> tuple[Operation, ...]:
-    """Operations that cover *accesses*, each one's product of methods, paths and ports a subset."""
-    by_path: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for method, path, port in accesses:
-        assert method is not None  # HTTP accesses only
-        assert path is not None
-        by_path[path].add((method, port))
-    paths_of: dict[frozenset[tuple[str, str]], list[str]] = defaultdict(list)
-    for path, path_pairs in by_path.items():
-        paths_of[frozenset(path_pairs)].append(path)
-    operations: list[Operation] = []
-    for pairs, paths in paths_of.items():
-        methods_at: dict[str, set[str]] = defaultdict(set)
-        for method, port in pairs:
-            methods_at[port].add(method)
-        ports_of: dict[frozenset[str], list[str]] = defaultdict(list)
-        for port, port_methods in methods_at.items():
-            ports_of[frozenset(port_methods)].append(port)
-        for methods, ports in ports_of.items():
-            operations.append(
-                Operation(
-                    ports=_ports(ports), methods=tuple(sorted(methods)), paths=tuple(sorted(paths))
-                )
-            )
-    operations.sort(key=lambda op: (op.paths, op.methods, tuple(int(port) for port in op.ports)))
-    return tuple(operations)
-
-
-def _ports(ports: Iterable[str]) -> tuple[str, ...]:
-    return tuple(sorted(set(ports), key=int))
 
 
 def _known_workloads(
