@@ -1,4 +1,4 @@
-"""Instructions per entry of decode + analyze, counted by valgrind's callgrind: load-proof.
+"""Instructions per entry of decode, analyze and summarize, counted by callgrind: load-proof.
 
 Wall-clock ratios move with whatever else the machine runs; instruction counts do not, so
 two source trees (say, before and after a refactoring) compare exactly even on a busy
@@ -9,6 +9,7 @@ analysed is the cost per entry without interpreter start-up and imports.
     python benchmarks/instructions.py src                     # this checkout
     python benchmarks/instructions.py /path/to/old/src src    # two trees, the first the base
     python benchmarks/instructions.py --stages decode analyze src   # decoding alone too
+    python benchmarks/instructions.py --stages analyze summarize src  # the aggregation's cost
 
 Needs valgrind on the PATH and meshals' dependencies importable by this Python.
 """
@@ -26,8 +27,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "envoy"
 RESOLVER = ROOT / "src" / "meshals" / "examples" / "bookinfo" / "resolver.json"
-# decode: decode_* alone; analyze: decode_* + analyze, both drained.
-STAGES = ("decode", "analyze")
+# decode: decode_* alone; analyze: decode_* + analyze, both drained; summarize: decode_* +
+# summarize (the analysis folded into the graph and RED statistics, as `meshals summarize` does).
+STAGES = ("decode", "analyze", "summarize")
 
 # Runs inside the measured process: the public API as both old and new trees spell it.
 WORKLOAD = """
@@ -53,6 +55,9 @@ else:
     decode = decode_json
 for _ in range(passes):
     decoded = map(decode, inputs)
+    if stage == "summarize":
+        meshals.summarize(decoded, resolver=resolver)
+        continue
     for _ in decoded if stage == "decode" else analyze(decoded, resolver=resolver):
         pass
 print(sum(len(m.entries) for m in messages))
@@ -88,7 +93,8 @@ def main() -> int:
         nargs="+",
         choices=STAGES,
         default=["analyze"],
-        help="decode: decode_* alone; analyze: decode_* + analyze (the default)",
+        help="decode: decode_* alone; analyze: decode_* + analyze (the default); "
+        "summarize: decode_* + summarize",
     )
     args = parser.parse_args()
     base: dict[tuple[str, str], float] = {}
