@@ -217,6 +217,41 @@ def test_merge_keeps_a_custom_accuracy() -> None:
     assert (untimed + coarse).latency == coarse.latency
 
 
+def test_adding_after_adopting_another_accuracy() -> None:
+    # An accumulator that took a coarser sketch while untimed keeps counting in that accuracy.
+    accumulator = TrafficAccumulator()
+    accumulator.add_stats(TrafficStats.of(MIXED[:2], relative_accuracy=0.05))
+    for metric in MIXED[2:]:
+        accumulator.add(metric)
+    assert accumulator.result() == TrafficStats.of(MIXED, relative_accuracy=0.05)
+
+
+def reported(metrics: list[ServiceMeshMetric]) -> ReportedTraffic:
+    accumulator = ReportedAccumulator()
+    for metric in metrics:
+        accumulator.add(metric)
+    return accumulator.result()
+
+
+def test_counting_on_after_a_result() -> None:
+    # Calls are counted by kind until a result: one taken mid-way changes nothing after it.
+    accumulator = ReportedAccumulator()
+    for metric in MIXED[:3]:
+        accumulator.add(metric)
+    assert accumulator.result() == reported(MIXED[:3])
+    for metric in MIXED[3:]:
+        accumulator.add(metric)
+    assert accumulator.result() == reported(MIXED)
+    traffic = accumulator.result()  # a second result: the kinds are not counted twice
+    assert (traffic.client.requests, traffic.server.requests, traffic.unreached.requests) == (
+        3,
+        4,
+        1,
+    )
+    assert (traffic.security.known, traffic.security.client_requests) == (4, 3)
+    assert traffic.security.unreached_requests == 1
+
+
 def test_merge_of_different_accuracies_fails() -> None:
     with pytest.raises(AggregateError):
         _ = TrafficStats.of(MIXED, relative_accuracy=0.05) + MIXED_STATS

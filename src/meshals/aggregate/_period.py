@@ -124,6 +124,14 @@ class PeriodAccumulator:
             self.first_start_ns = _min(self.first_start_ns, extent[0])
             self.last_end_ns = _max(self.last_end_ns, extent[1])
 
+    def _stretch(self, first: int | None, last: int | None) -> None:
+        # Stretch over a call's extent_ns (both None without a start time), known already.
+        if first is not None:
+            if self.first_start_ns is None or first < self.first_start_ns:
+                self.first_start_ns = first
+            if self.last_end_ns is None or last > self.last_end_ns:  # type: ignore[operator]
+                self.last_end_ns = last
+
     def add_period(self, period: Period) -> None:
         """Stretch the period over another (a merge)."""
         self.first_start_ns = _min(self.first_start_ns, period.first_start_ns)

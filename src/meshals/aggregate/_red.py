@@ -22,8 +22,9 @@ from meshals._errors import AggregateError
 from meshals._values import FrozenMap
 from meshals.model._metrics import ServiceMeshMetric
 
+from ._kinds import Facts, facts_of
 from ._period import NO_PERIOD, Period, PeriodAccumulator
-from ._sketch import DEFAULT_RELATIVE_ACCURACY, check_relative_accuracy
+from ._sketch import DEFAULT_RELATIVE_ACCURACY, _boundaries, check_relative_accuracy
 from ._stats import ReportedAccumulator, ReportedTraffic
 from ._traffic import TrafficStats
 from ._windows import parse_window, window_start_ns
@@ -236,39 +237,54 @@ class RedStats:
         return html(self)
 
 
-def _service_key(metric: ServiceMeshMetric, window_start: int | None) -> RedKey | None:
-    return RedKey(service=metric.destination.service, window_start_ns=window_start)
+# A group's key while counting: RedKey's fields, in its order; RedKeys are made at result().
+_Key = tuple[str, str | None, str | None, int | None, str | None]
 
 
-def _instance_key(metric: ServiceMeshMetric, window_start: int | None) -> RedKey | None:
+def _service_key(metric: ServiceMeshMetric, window_start: int | None) -> _Key | None:
+    return (metric.destination.service, None, None, window_start, None)
+
+
+def _instance_key(metric: ServiceMeshMetric, window_start: int | None) -> _Key | None:
     destination = metric.destination
-    return RedKey(
-        service=destination.service, instance=destination.instance, window_start_ns=window_start
-    )
+    return (destination.service, destination.instance, None, window_start, None)
 
 
-def _endpoint_key(metric: ServiceMeshMetric, window_start: int | None) -> RedKey | None:
+def _endpoint_key(metric: ServiceMeshMetric, window_start: int | None) -> _Key | None:
     if metric.endpoint is None:
         return None
-    return RedKey(
-        service=metric.destination.service, endpoint=metric.endpoint, window_start_ns=window_start
-    )
+    return (metric.destination.service, None, metric.endpoint, window_start, None)
 
 
-def _edge_key(metric: ServiceMeshMetric, window_start: int | None) -> RedKey | None:
+def _edge_key(metric: ServiceMeshMetric, window_start: int | None) -> _Key | None:
+    return (metric.destination.service, None, None, window_start, metric.source.service)
+
+
+def _fields(key: RedKey) -> _Key:
+    return (key.service, key.instance, key.endpoint, key.window_start_ns, key.source)
+
+
+def _red_key(fields: _Key) -> RedKey:
+    service, instance, endpoint, window_start, source = fields
     return RedKey(
-        source=metric.source.service,
-        service=metric.destination.service,
+        service=service,
+        instance=instance,
+        endpoint=endpoint,
         window_start_ns=window_start,
+        source=source,
     )
 
 
-_KEYS: dict[Scope, Callable[[ServiceMeshMetric, int | None], RedKey | None]] = {
+_KEYS: dict[Scope, Callable[[ServiceMeshMetric, int | None], _Key | None]] = {
     Scope.SERVICE: _service_key,
     Scope.INSTANCE: _instance_key,
     Scope.ENDPOINT: _endpoint_key,
     Scope.EDGE: _edge_key,
 }
+
+
+def _by_red_key(pair: tuple[RedKey, _Key]) -> tuple[str, str, str, str, int]:
+    return pair[0].sort_key()
 
 
 class RedAccumulator:
@@ -305,16 +321,20 @@ class RedAccumulator:
         self.window_ns = _window_ns(window)
         self._relative_accuracy = check_relative_accuracy(relative_accuracy)
         self._key_of = _KEYS[self.scope]
-        self._groups: dict[RedKey, ReportedAccumulator] = {}
+        self._groups: dict[_Key, ReportedAccumulator] = {}
         self._period = PeriodAccumulator()
         self.left_out = 0
 
     def add(self, metric: ServiceMeshMetric) -> None:
         """Count one metric in its group (or in ``left_out``), and in the analysed period."""
-        self._period.add(metric)
+        self._add_facts(metric, facts_of(metric, _boundaries(self._relative_accuracy)))
+
+    def _add_facts(self, metric: ServiceMeshMetric, facts: Facts) -> None:
+        # add(), the metric's facts (:mod:`._kinds`) computed already.
+        start = facts[4]
+        self._period._stretch(start, facts[5])
         window_start = None
         if self.window_ns is not None:
-            start = metric.start_time_ns
             if start is None:
                 self.left_out += 1
                 return
@@ -328,7 +348,7 @@ class RedAccumulator:
             group = self._groups[key] = ReportedAccumulator(
                 relative_accuracy=self._relative_accuracy
             )
-        group.add(metric)
+        group._add_facts(facts)
 
     def add_stats(self, stats: RedStats) -> None:
         """Count everything a :class:`RedStats` summarises (a merge).
@@ -343,7 +363,8 @@ class RedAccumulator:
             )
         self.left_out += stats.left_out
         self._period.add_period(stats.period)
-        for key, traffic in stats.groups.items():
+        for red_key, traffic in stats.groups.items():
+            key = _fields(red_key)
             group = self._groups.get(key)
             if group is None:
                 group = self._groups[key] = ReportedAccumulator(
@@ -353,11 +374,11 @@ class RedAccumulator:
 
     def result(self) -> RedStats:
         """The immutable statistics counted so far."""
-        keys = sorted(self._groups, key=RedKey.sort_key)
+        keys = sorted(((_red_key(key), key) for key in self._groups), key=_by_red_key)
         return RedStats(
             scope=self.scope,
             window_ns=self.window_ns,
-            groups=FrozenMap({key: self._groups[key].result() for key in keys}),
+            groups=FrozenMap({key: self._groups[fields].result() for key, fields in keys}),
             left_out=self.left_out,
             period=self._period.result(),
         )

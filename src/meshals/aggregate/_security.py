@@ -20,14 +20,19 @@ from collections.abc import Mapping
 import attrs
 
 from meshals._values import FrozenMap
+from meshals.model._als import ResponseFlag
 from meshals.model._metrics import DetectPoint, MeshProtocol, ServiceMeshMetric, TlsMode
 from meshals.model._role import Role
+
+from ._kinds import ROLES, TLS_MODES, Kind
 
 __all__ = ["SecurityAccumulator", "SecurityStats"]
 
 # The roles of proxies that stand in front of meshed workloads; a gateway's listeners are
 # there to take traffic from outside the mesh, plaintext included.
 _MESHED_ROLES = frozenset({Role.SIDECAR, Role.WAYPOINT, Role.ZTUNNEL})
+
+_TCP = MeshProtocol.TCP.value
 
 _NO_MODES: FrozenMap[TlsMode, int] = FrozenMap()
 _NO_PRINCIPALS: FrozenMap[str, int] = FrozenMap()
@@ -197,6 +202,35 @@ class SecurityAccumulator:
         if metric.local_identity is not None:
             principal = metric.local_identity
             self._server_principals[principal] = self._server_principals.get(principal, 0) + 1
+
+    def _add_kinds(
+        self, kinds: Mapping[Kind, int], unreached_flags: frozenset[ResponseFlag]
+    ) -> None:
+        """Count calls by kind (:mod:`meshals.aggregate._kinds`), as :meth:`add` counts each.
+
+        Args:
+            kinds: how many calls of each kind.
+            unreached_flags: the flags of a client-side call that never reached a server.
+        """
+        requests, connections, counts = self._requests, self._connections, self._counts
+        clients, servers = self._client_principals, self._server_principals
+        for kind, n in kinds.items():
+            server, protocol, _, _, _, flags, tls, role, peer, local = kind
+            tcp = protocol == _TCP
+            if not server:
+                counts[1 if tcp else 0] += n
+                if flags and not unreached_flags.isdisjoint(flags):
+                    counts[3 if tcp else 2] += n
+                continue
+            by_mode = connections if tcp else requests
+            mode = TLS_MODES[tls]
+            by_mode[mode] = by_mode.get(mode, 0) + n
+            if mode is TlsMode.NONE and ROLES[role] in _MESHED_ROLES:
+                counts[4] += n
+            if peer is not None:
+                clients[peer] = clients.get(peer, 0) + n
+            if local is not None:
+                servers[local] = servers.get(local, 0) + n
 
     def add_stats(self, stats: SecurityStats) -> None:
         """Count every call a :class:`SecurityStats` summarises (a merge)."""

@@ -330,7 +330,10 @@ class SketchAccumulator:
 
     def add(self, value: int) -> None:
         """Add one integer value."""
-        key = _key(value, self._table)
+        self._add_keyed(value, _key(value, self._table))
+
+    def _add_keyed(self, value: int, key: int) -> None:
+        """Add one integer value whose bucket key (in this accumulator's table) is known."""
         self._counts[key] = self._counts.get(key, 0) + 1
         self.count += 1
         self.total += value

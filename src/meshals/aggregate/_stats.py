@@ -22,8 +22,9 @@ import attrs
 from meshals.model._als import ResponseFlag
 from meshals.model._metrics import DetectPoint, ServiceMeshMetric
 
+from ._kinds import Facts, facts_of
 from ._security import SecurityAccumulator, SecurityStats
-from ._sketch import DEFAULT_RELATIVE_ACCURACY, check_relative_accuracy
+from ._sketch import DEFAULT_RELATIVE_ACCURACY, _boundaries, check_relative_accuracy
 from ._traffic import EMPTY_TRAFFIC, TrafficAccumulator, TrafficStats
 
 __all__ = ["ReportedAccumulator", "ReportedTraffic", "merge"]
@@ -52,10 +53,6 @@ UNREACHED_FLAGS: frozenset[ResponseFlag] = frozenset(
 
 
 _NO_SECURITY = SecurityStats()
-
-
-def _unreached(metric: ServiceMeshMetric) -> bool:
-    return not UNREACHED_FLAGS.isdisjoint(metric.response_flags)
 
 
 @attrs.frozen(kw_only=True)
@@ -153,15 +150,25 @@ class ReportedAccumulator:
 
     def add(self, metric: ServiceMeshMetric) -> None:
         """Count one metric on its side."""
-        if metric.detect_point is DetectPoint.SERVER:
-            self._side("_server").add(metric)
-            self._security.add(metric, unreached=False)
+        self._add_facts(facts_of(metric, _boundaries(self._relative_accuracy)))
+
+    def _add_facts(self, facts: Facts) -> None:
+        # Count one metric from its facts (:mod:`._kinds`); its security is counted from the
+        # sides' kinds at result().
+        kind = facts[0]
+        if kind[0]:
+            side = self._server
+            if side is None:
+                side = self._server = TrafficAccumulator(relative_accuracy=self._relative_accuracy)
+            side._add_facts(facts)
             return
-        self._side("_client").add(metric)
-        unreached = _unreached(metric)
-        if unreached:
-            self._side("_unreached").add(metric)
-        self._security.add(metric, unreached=unreached)
+        side = self._client
+        if side is None:
+            side = self._client = TrafficAccumulator(relative_accuracy=self._relative_accuracy)
+        side._add_facts(facts)
+        flags = kind[5]
+        if flags and not UNREACHED_FLAGS.isdisjoint(flags):
+            self._side("_unreached")._add_facts(facts)
 
     def add_traffic(self, traffic: ReportedTraffic) -> None:
         """Count every call a :class:`ReportedTraffic` summarises (a merge)."""
@@ -176,6 +183,9 @@ class ReportedAccumulator:
 
     def result(self) -> ReportedTraffic:
         """The immutable traffic counted so far."""
+        for side in (self._client, self._server):
+            if side is not None:
+                self._security._add_kinds(side._drain(), UNREACHED_FLAGS)
         return ReportedTraffic(
             client=EMPTY_TRAFFIC if self._client is None else self._client.result(),
             server=EMPTY_TRAFFIC if self._server is None else self._server.result(),

@@ -27,13 +27,14 @@ import attrs
 from meshals._display import html
 from meshals._values import FrozenMap
 from meshals.model._clusters import special_cluster_of
-from meshals.model._metrics import DetectPoint, ServiceMeshMetric
+from meshals.model._metrics import ServiceMeshMetric
 from meshals.model._role import Role
 from meshals.model._service import UNKNOWN
 
+from ._kinds import Facts, facts_of
 from ._period import NO_PERIOD, Period, PeriodAccumulator
 from ._security import SecurityStats
-from ._sketch import DEFAULT_RELATIVE_ACCURACY, check_relative_accuracy
+from ._sketch import DEFAULT_RELATIVE_ACCURACY, _boundaries, check_relative_accuracy
 from ._stats import ReportedAccumulator, ReportedTraffic
 from ._traffic import TrafficStats
 
@@ -289,22 +290,27 @@ class TopologyAccumulator:
 
     def add(self, metric: ServiceMeshMetric) -> None:
         """Count one metric: its two nodes, its edge and the analysed period."""
-        self._period.add(metric)
-        source = self._node(metric.source.service)
-        destination = self._node(metric.destination.service)
-        for facts, info in ((source, metric.source), (destination, metric.destination)):
+        self._add_facts(metric, facts_of(metric, _boundaries(self._relative_accuracy)))
+
+    def _add_facts(self, metric: ServiceMeshMetric, facts: Facts) -> None:
+        # add(), the metric's facts (:mod:`._kinds`) computed already.
+        self._period._stretch(facts[4], facts[5])
+        source_info, destination_info = metric.source, metric.destination
+        source = self._node(source_info.service)
+        destination = self._node(destination_info.service)
+        for facts_of_node, info in ((source, source_info), (destination, destination_info)):
             if info.instance:
-                facts.instances.add(info.instance)
+                facts_of_node.instances.add(info.instance)
             if info.namespace:
-                facts.namespaces.add(info.namespace)
+                facts_of_node.namespaces.add(info.namespace)
         # The reporting Envoy stands on the destination's side for a server-side metric.
-        reporter = destination if metric.detect_point is DetectPoint.SERVER else source
+        reporter = destination if facts[0][0] else source
         reporter.roles.add(metric.role)
-        key = (metric.source.service, metric.destination.service)
+        key = (source_info.service, destination_info.service)
         edge = self._edges.get(key)
         if edge is None:
             edge = self._edges[key] = ReportedAccumulator(relative_accuracy=self._relative_accuracy)
-        edge.add(metric)
+        edge._add_facts(facts)
 
     def add_topology(self, graph: Topology) -> None:
         """Count everything a :class:`Topology` summarises (a merge)."""

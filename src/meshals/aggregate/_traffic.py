@@ -22,7 +22,7 @@ from meshals._display import html
 from meshals._values import FrozenMap
 from meshals.model._metrics import MeshProtocol, ServiceMeshMetric, TlsMode
 
-from ._period import extent_ns
+from ._kinds import PROTOCOLS, TLS_MODES, Facts, Kind, facts_of
 from ._sketch import (
     DEFAULT_RELATIVE_ACCURACY,
     LatencySketch,
@@ -327,6 +327,7 @@ class TrafficAccumulator:
         "_first_start_ns",
         "_flags",
         "_grpc",
+        "_kinds",
         "_last_end_ns",
         "_latency",
         "_protocol_errors",
@@ -356,6 +357,7 @@ class TrafficAccumulator:
         self._grpc: dict[int, int] = {}
         self._flags: dict[str, int] = {}
         self._tls: dict[TlsMode, int] = {}
+        self._kinds: dict[Kind, int] = {}
         self._received = 0
         self._sent = 0
         self._first_start_ns: int | None = None
@@ -363,32 +365,52 @@ class TrafficAccumulator:
 
     def add(self, metric: ServiceMeshMetric) -> None:
         """Count one metric."""
+        self._add_facts(facts_of(metric, self._latency._table))
+
+    def _add_facts(self, facts: Facts) -> None:
+        # Count one metric from its facts (:mod:`._kinds`): its kind now, its fields at result().
+        kind, latency, latency_key, table, first, last, received, sent = facts
         self.requests += 1
-        protocol = metric.protocol
-        self._protocols[protocol] = self._protocols.get(protocol, 0) + 1
-        if not metric.status:
+        if not kind[2]:
             self.errors += 1
-            self._protocol_errors[protocol] = self._protocol_errors.get(protocol, 0) + 1
-        code = metric.response_code
-        if code is not None:
-            self._codes[code] = self._codes.get(code, 0) + 1
-        status = metric.grpc_status
-        if status is not None and protocol is MeshProtocol.GRPC:
-            self._grpc[status] = self._grpc.get(status, 0) + 1
-        for flag in metric.response_flags:
-            self._flags[flag.short_code] = self._flags.get(flag.short_code, 0) + 1
-        self._tls[metric.tls_mode] = self._tls.get(metric.tls_mode, 0) + 1
-        latency = metric.latency_ns
+        kinds = self._kinds
+        kinds[kind] = kinds.get(kind, 0) + 1
         if latency is not None:
-            self._latency.add(latency)
-        if metric.received_bytes is not None:
-            self._received += metric.received_bytes
-        if metric.sent_bytes is not None:
-            self._sent += metric.sent_bytes
-        extent = extent_ns(metric)
-        if extent is not None:
-            self._first_start_ns = _min(self._first_start_ns, extent[0])
-            self._last_end_ns = _max(self._last_end_ns, extent[1])
+            sketch = self._latency
+            if table is sketch._table:
+                sketch._add_keyed(latency, latency_key)
+            else:  # add_stats adopted another accuracy: the key is of another table
+                sketch.add(latency)
+        if received is not None:
+            self._received += received
+        if sent is not None:
+            self._sent += sent
+        if first is not None:
+            if self._first_start_ns is None or first < self._first_start_ns:
+                self._first_start_ns = first
+            if self._last_end_ns is None or last > self._last_end_ns:  # type: ignore[operator]
+                self._last_end_ns = last
+
+    def _drain(self) -> dict[Kind, int]:
+        # Spread the kinds counted so far into the per-field counts; hand them back.
+        kinds, self._kinds = self._kinds, {}
+        protocols, protocol_errors = self._protocols, self._protocol_errors
+        codes, grpc, flags, tls = self._codes, self._grpc, self._flags, self._tls
+        for kind, n in kinds.items():
+            _, protocol_value, status, code, grpc_status, response_flags, tls_value, *_ = kind
+            protocol = PROTOCOLS[protocol_value]
+            protocols[protocol] = protocols.get(protocol, 0) + n
+            if not status:
+                protocol_errors[protocol] = protocol_errors.get(protocol, 0) + n
+            if code is not None:
+                codes[code] = codes.get(code, 0) + n
+            if grpc_status is not None and protocol is MeshProtocol.GRPC:
+                grpc[grpc_status] = grpc.get(grpc_status, 0) + n
+            for flag in response_flags:
+                flags[flag.short_code] = flags.get(flag.short_code, 0) + n
+            mode = TLS_MODES[tls_value]
+            tls[mode] = tls.get(mode, 0) + n
+        return kinds
 
     def add_stats(self, stats: TrafficStats) -> None:
         """Count every call a :class:`TrafficStats` summarises (a merge).
@@ -420,6 +442,7 @@ class TrafficAccumulator:
 
     def result(self) -> TrafficStats:
         """The immutable statistics of everything counted so far."""
+        self._drain()
         if not self.requests:
             return EMPTY_TRAFFIC
         return TrafficStats(

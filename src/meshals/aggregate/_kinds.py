@@ -1,0 +1,82 @@
+"""One metric's facts, computed once for every aggregate it counts in: its kind and numbers.
+
+A summary counts each metric in several groups (its edge and its RED group, each on the
+client's or the server's side), and what those counts key on (protocol, status, response code,
+gRPC status, flags, TLS mode, role, identities: the metric's *kind*) repeats across most
+metrics. So a group counts kinds in one dict and spreads them into its per-field counts only
+when it is frozen (:meth:`~meshals.aggregate.TrafficAccumulator.result`), while the numbers
+(latency and its sketch bucket, TCP bytes, time extent) are added as they come. The result is
+the same as counting field by field: every count is a sum, and the frozen maps are sorted.
+
+Enum members enter a kind as their values: an enum's hash is Python code, a string's is cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from meshals.model._als import ResponseFlag
+from meshals.model._metrics import DetectPoint, MeshProtocol, ServiceMeshMetric, TlsMode
+from meshals.model._role import Role
+
+from ._sketch import _Boundaries, _key
+
+__all__: list[str] = []
+
+#: (server side, protocol value, status, response code, gRPC status, flags, TLS mode value,
+#: role value, peer identity, local identity).
+Kind = tuple[
+    bool,
+    str,
+    bool,
+    int | None,
+    int | None,
+    frozenset[ResponseFlag],
+    str,
+    str,
+    str | None,
+    str | None,
+]
+
+#: (kind, latency, its sketch key, the table that key is of, first start, last end, received
+#: bytes, sent bytes): the extent as :func:`~meshals.aggregate._period.extent_ns` gives it.
+Facts = tuple[Kind, int | None, int, _Boundaries, int | None, int | None, int | None, int | None]
+
+_SERVER = DetectPoint.SERVER
+
+PROTOCOLS: Mapping[str, MeshProtocol] = {protocol.value: protocol for protocol in MeshProtocol}
+TLS_MODES: Mapping[str, TlsMode] = {mode.value: mode for mode in TlsMode}
+ROLES: Mapping[str, Role] = {role.value: role for role in Role}
+
+
+def facts_of(metric: ServiceMeshMetric, table: _Boundaries) -> Facts:
+    """A metric's facts, its latency's sketch key taken in ``table``."""
+    start = metric.start_time_ns
+    end = metric.end_time_ns
+    kind = (
+        metric.detect_point is _SERVER,
+        metric.protocol._value_,
+        metric.status,
+        metric.response_code,
+        metric.grpc_status,
+        metric.response_flags,
+        metric.tls_mode._value_,
+        metric.role._value_,
+        metric.peer_identity,
+        metric.local_identity,
+    )
+    if start is None:
+        return kind, None, 0, table, None, None, metric.received_bytes, metric.sent_bytes
+    if end is None:
+        return kind, None, 0, table, start, start, metric.received_bytes, metric.sent_bytes
+    latency = end - start
+    return (
+        kind,
+        latency,
+        _key(latency, table),
+        table,
+        start,
+        end if end > start else start,
+        metric.received_bytes,
+        metric.sent_bytes,
+    )
