@@ -12,6 +12,7 @@ import pytest
 import meshals
 from meshals import AggregateError, Role
 from meshals._values import FrozenMap
+from meshals.aggregate import _topology
 from meshals.aggregate._security import SecurityStats
 from meshals.aggregate._stats import ReportedTraffic, merge
 from meshals.aggregate._topology import (
@@ -472,3 +473,17 @@ def test_recorded_flags(recorded_metrics: list[ServiceMeshMetric]) -> None:
     assert edge.traffic.unreached.response_flags == {ResponseFlag.NO_HEALTHY_UPSTREAM.short_code: 1}
     assert edge.client.response_flags == {"UH": 1, "UT": 1}
     assert edge.server.response_flags == {"DC": 1}
+
+
+def test_forgetting_the_node_facts_seen_changes_nothing(
+    recorded_metrics: list[ServiceMeshMetric], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The accumulator notes each metric's node facts once, in a bounded memo cleared when full.
+    expected = topology(recorded_metrics)
+    monkeypatch.setattr(_topology, "_SEEN_LIMIT", 2)
+    forgetful = topology(recorded_metrics)
+    assert forgetful == expected
+    assert [node.to_dict() for node in forgetful.nodes.values()] == [
+        node.to_dict() for node in expected.nodes.values()
+    ]
+    assert len(expected.nodes) == 9

@@ -27,7 +27,7 @@ import attrs
 from meshals._display import html
 from meshals._values import FrozenMap
 from meshals.model._clusters import special_cluster_of
-from meshals.model._metrics import ServiceMeshMetric
+from meshals.model._metrics import DetectPoint, ServiceMeshMetric
 from meshals.model._role import Role
 from meshals.model._service import UNKNOWN
 
@@ -263,10 +263,14 @@ class _NodeFacts:
         self.roles: set[Role] = set()
 
 
+# How many distinct node facts an accumulator remembers (see _add_facts).
+_SEEN_LIMIT = 4096
+
+
 class TopologyAccumulator:
     """Builds a :class:`Topology` one metric at a time (mutable, O(1) per metric)."""
 
-    __slots__ = ("_edges", "_nodes", "_period", "_relative_accuracy")
+    __slots__ = ("_edges", "_nodes", "_period", "_relative_accuracy", "_seen")
 
     def __init__(self, *, relative_accuracy: float = DEFAULT_RELATIVE_ACCURACY) -> None:
         """Start empty.
@@ -281,6 +285,8 @@ class TopologyAccumulator:
         self._nodes: dict[str, _NodeFacts] = {}
         self._edges: dict[tuple[str, str], ReportedAccumulator] = {}
         self._period = PeriodAccumulator()
+        # The node facts of the metrics counted (names, instances, namespaces, side, role).
+        self._seen: set[tuple[str, str, str | None, str, str, str | None, bool, str]] = set()
 
     def _node(self, name: str) -> _NodeFacts:
         facts = self._nodes.get(name)
@@ -296,21 +302,40 @@ class TopologyAccumulator:
         # add(), the metric's facts (:mod:`._kinds`) computed already.
         self._period._stretch(facts[4], facts[5])
         source_info, destination_info = metric.source, metric.destination
-        source = self._node(source_info.service)
-        destination = self._node(destination_info.service)
-        for facts_of_node, info in ((source, source_info), (destination, destination_info)):
-            if info.instance:
-                facts_of_node.instances.add(info.instance)
-            if info.namespace:
-                facts_of_node.namespaces.add(info.namespace)
-        # The reporting Envoy stands on the destination's side for a server-side metric.
-        reporter = destination if facts[0][0] else source
-        reporter.roles.add(metric.role)
+        kind = facts[0]
+        # What the metric says of its nodes repeats from call to call: note it once.
+        seen = (
+            source_info.service,
+            source_info.instance,
+            source_info.namespace,
+            destination_info.service,
+            destination_info.instance,
+            destination_info.namespace,
+            kind[0],
+            kind[7],
+        )
+        if seen not in self._seen:
+            if len(self._seen) >= _SEEN_LIMIT:  # bounded: forgotten all at once when full
+                self._seen.clear()
+            self._seen.add(seen)
+            self._add_nodes(metric)
         key = (source_info.service, destination_info.service)
         edge = self._edges.get(key)
         if edge is None:
             edge = self._edges[key] = ReportedAccumulator(relative_accuracy=self._relative_accuracy)
         edge._add_facts(facts)
+
+    def _add_nodes(self, metric: ServiceMeshMetric) -> None:
+        source = self._node(metric.source.service)
+        destination = self._node(metric.destination.service)
+        for facts, info in ((source, metric.source), (destination, metric.destination)):
+            if info.instance:
+                facts.instances.add(info.instance)
+            if info.namespace:
+                facts.namespaces.add(info.namespace)
+        # The reporting Envoy stands on the destination's side for a server-side metric.
+        reporter = destination if metric.detect_point is DetectPoint.SERVER else source
+        reporter.roles.add(metric.role)
 
     def add_topology(self, graph: Topology) -> None:
         """Count everything a :class:`Topology` summarises (a merge)."""
