@@ -67,6 +67,7 @@ TARGET_ENTRIES_PER_S = 150_000  # ambition, one core
 TARGET_PEAK_RSS_MB = 150.0  # 1,000,000 entries, read and analysed
 TARGET_SCALING_DRIFT = 1.25  # per-entry time at 100x over 1x: "linear" allows 25% drift
 TARGET_CLI_RSS_GROWTH = 1.25  # `meshals analyze --format jsonl`: peak RSS at 10x the entries
+TARGET_SUMMARIZE_OVER_ANALYSIS = 0.30  # at most: summarize's extra time over the analysis's
 MEMORY_ENTRIES = 1_000_000
 
 
@@ -234,6 +235,15 @@ def in_memory(profile: Profile, corpus_dir: Path) -> dict[str, Any]:
     def json_e2e() -> None:
         drain(analyze(map(decode_json, lines), resolver=table, reidentify=True))
 
+    # The analysis and summarize of decoded messages: what aggregation adds to an analysis.
+    decoded = [decode_binary(payload) for payload in payloads]
+
+    def analysis() -> None:
+        drain(analyze(decoded, resolver=table, reidentify=True))
+
+    def summary() -> None:
+        meshals.summarize(decoded, resolver=table, reidentify=True)
+
     cases = [
         Case("upb_decode", upb),
         Case("meshals_decode_binary", binary_decode),
@@ -242,6 +252,8 @@ def in_memory(profile: Profile, corpus_dir: Path) -> dict[str, Any]:
         Case("json_loads", json_loads),
         Case("meshals_decode_json", json_decode),
         Case("meshals_json_e2e", json_e2e),
+        Case("meshals_analyze_decoded", analysis),
+        Case("meshals_summarize_decoded", summary),
     ]
     measure(cases, rounds=profile.rounds, min_sample_s=profile.min_sample_s)
     times = {case.name: per_entry_us(case, entries) for case in cases}
@@ -269,6 +281,8 @@ def in_memory(profile: Profile, corpus_dir: Path) -> dict[str, Any]:
             "json_format_parse_vs_json_decode": ratio("json_format_parse", "meshals_decode_json"),
             "json_decode_vs_json_loads": ratio("meshals_decode_json", "json_loads"),
             "json_e2e_vs_binary_e2e": ratio("meshals_json_e2e", "meshals_binary_e2e"),
+            "summarize_over_analysis": ratio("meshals_summarize_decoded", "meshals_analyze_decoded")
+            - 1,
         },
         "entries_per_s": {
             "binary_e2e": 1e6 / times["meshals_binary_e2e"]["min"],
@@ -665,6 +679,11 @@ def targets(
             "value": ratios["json_format_parse_vs_json_e2e"],
             "target": f">= {TARGET_JSON_E2E_SPEEDUP_VS_PARSE}",
             "met": ratios["json_format_parse_vs_json_e2e"] >= TARGET_JSON_E2E_SPEEDUP_VS_PARSE,
+        },
+        "summarize_over_analysis": {
+            "value": ratios["summarize_over_analysis"],
+            "target": f"<= {TARGET_SUMMARIZE_OVER_ANALYSIS}",
+            "met": ratios["summarize_over_analysis"] <= TARGET_SUMMARIZE_OVER_ANALYSIS,
         },
         "json_and_binary_identical": {
             "value": memory_run["json_and_binary_identical"],
