@@ -345,10 +345,34 @@ def mtls_capture(request: pytest.FixtureRequest) -> MtlsCapture:
 _ADDRESS_IN_ID = re.compile(r" at 0x[0-9a-f]+")
 
 
+def _reescaped_id(item: pytest.Item) -> bool:
+    """Whether *item*'s id changes when pytest collects it again in the same process.
+
+    pytest keeps the ids it made from ``parametrize(..., ids=...)`` on the (module-level) mark and
+    escapes them once more when a second collection reuses them: every backslash doubles. The
+    mutation tool records ids in one collection and selects them in the next, in one process, so
+    such a test is then "not found" (issue 23). Ids made without ``ids=``, or by
+    ``pytest.param(id=...)``, are made afresh and do not change.
+    """
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or "\\" not in callspec.id:
+        return False
+    return any(
+        "ids" in mark.kwargs or len(mark.args) >= 4 for mark in item.iter_markers("parametrize")
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     unstable = [item.nodeid for item in items if _ADDRESS_IN_ID.search(item.nodeid)]
     if unstable:
         raise pytest.UsageError(
             "test ids that change from run to run (give the parameters ids): "
             + ", ".join(unstable[:3])
+        )
+    reescaped = [item.nodeid for item in items if _reescaped_id(item)]
+    if reescaped:
+        raise pytest.UsageError(
+            f"{len(reescaped)} test ids made by parametrize(ids=...) hold a backslash (an escaped"
+            " character), which a second collection in the same process doubles (give them"
+            " plain ASCII ids): " + ", ".join(reescaped[:3])
         )

@@ -122,6 +122,15 @@ def where(error: DecodeError) -> tuple[str, int | None, int | None, str | None]:
     return error.source, error.message_index, error.entry_index, error.field
 
 
+def plain_id(value: object) -> str:
+    """*value* as a test id of printable ASCII without backslashes (``U+0661`` for the rest).
+
+    pytest escapes ids made by ``parametrize(ids=...)`` once more when it collects them again in
+    the same process, as mutation testing does; a backslash would double (tests/conftest.py).
+    """
+    return "".join(c if " " <= c <= "~" and c != "\\" else f"U+{ord(c):04X}" for c in str(value))
+
+
 def fixture_text(name: str) -> str:
     return (FIXTURES / name).read_text(encoding="utf-8")
 
@@ -766,7 +775,7 @@ def test_uint64_exponent_forms_are_exact(value: str, expected: int) -> None:
     assert request.request_headers_bytes == expected
 
 
-@pytest.mark.parametrize("case", UINT64_INVALID, ids=repr)
+@pytest.mark.parametrize("case", UINT64_INVALID, ids=lambda case: plain_id(repr(case)))
 def test_uint64_invalid(case: Invalid) -> None:
     check_invalid(
         request_doc(requestHeadersBytes=case.value),
@@ -1997,7 +2006,7 @@ def test_source_and_index_are_kept() -> None:
         ),
         ("[" * 100_000 + "]" * 100_000, "invalid JSON: nested too deeply"),
     ],
-    ids=lambda v: v[:30] if isinstance(v, str) else None,
+    ids=lambda v: plain_id(v[:30]) if isinstance(v, str) else None,
 )
 def test_not_a_message(text: str, reason: str) -> None:
     for strict in (False, True):
