@@ -46,7 +46,7 @@ import attrs
 
 from meshals.resolve._k8s_workloads import KubernetesWorkloads
 
-from ._match import RuleMatcher
+from ._match import RuleMatcher, selector_matches
 from ._model import Action, AuthorizationPolicy
 from ._report import Decision, PolicyReport, Verdict
 from ._requests import ObservedRequest, observed_requests
@@ -86,8 +86,7 @@ def _selects(policy: AuthorizationPolicy, request: ObservedRequest, root: str) -
         return False
     if policy.selector is None:
         return True
-    labels = request.destination_labels
-    return all(labels.get(key) == value for key, value in policy.selector.items())
+    return selector_matches(policy.selector, request.destination_labels)
 
 
 def _attaches(policy: AuthorizationPolicy, request: ObservedRequest, root: str) -> bool | str:

@@ -36,19 +36,18 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Final
 
 import attrs
 
 from ._model import Action, Condition, Operation, Rule, Source
-from ._requests import ObservedRequest
+from ._requests import SPIFFE_SCHEME, ObservedRequest
 from ._templates import is_template, template_match
 
 __all__: list[str] = []
 
 Tri = bool | None
-_SPIFFE: Final = "spiffe://"
 _HTTP_ONLY_WHEN: Final = ("request.",)
 
 
@@ -88,10 +87,10 @@ def principal_match(pattern: str, principal: str | None) -> bool:
         return False
     if pattern.startswith("*") and pattern != "*":
         try:
-            regex = re.compile(_SPIFFE + ".*" + pattern[1:])
+            regex = re.compile(SPIFFE_SCHEME + ".*" + pattern[1:])
         except re.error:
             return False
-        return regex.fullmatch(_SPIFFE + principal) is not None
+        return regex.fullmatch(SPIFFE_SCHEME + principal) is not None
     if pattern == "*":
         return True  # ".+" on the SAN, which has at least its spiffe://
     return string_match(pattern, principal)
@@ -146,7 +145,7 @@ def namespace_match(pattern: str, principal: str | None) -> bool:
     if not principal:
         return False
     regex = ".*".join(re.escape(part) for part in pattern.split("*"))
-    return re.fullmatch(f".*/ns/{regex}/.*", _SPIFFE + principal) is not None
+    return re.fullmatch(f".*/ns/{regex}/.*", SPIFFE_SCHEME + principal) is not None
 
 
 def service_account_match(value: str, principal: str | None, namespace: str) -> bool:
@@ -157,7 +156,7 @@ def service_account_match(value: str, principal: str | None, namespace: str) -> 
     if not slash:
         ns, account = namespace, value
     regex = f"spiffe://.+/ns/{re.escape(ns)}/(.+/|)sa/{re.escape(account)}(/.+)?"
-    return re.fullmatch(regex, _SPIFFE + principal) is not None
+    return re.fullmatch(regex, SPIFFE_SCHEME + principal) is not None
 
 
 def _any(values: Iterable[Tri]) -> Tri:
@@ -387,3 +386,8 @@ def _header(request: ObservedRequest, name: str) -> str | None:
     if name == ":path":
         return request.path
     return request.request_headers.get(name)
+
+
+def selector_matches(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
+    """Whether a ``matchLabels`` *selector* picks a workload with *labels*: all its pairs."""
+    return all(labels.get(key) == value for key, value in selector.items())

@@ -26,12 +26,7 @@ from __future__ import annotations
 
 import re
 
-from ._templates import (
-    LITERAL_SEGMENT as _LITERAL_SEGMENT,
-)
-from ._templates import (
-    ONE_SEGMENT_REGEX as _SEGMENT_CHARACTERS,
-)
+from ._templates import LITERAL_SEGMENT, template_match
 
 __all__: list[str] = []
 
@@ -88,7 +83,7 @@ def template_path(logged: str) -> str | None:
     if path is None:
         return None
     segments = path.split("/")[1:] if path.startswith("/") else None
-    if not segments or not all(_LITERAL_SEGMENT.fullmatch(segment) for segment in segments):
+    if not segments or not all(LITERAL_SEGMENT.fullmatch(segment) for segment in segments):
         return path
     folded = [
         ONE_SEGMENT if _IDENTIFIER_SEGMENT.fullmatch(segment) else segment for segment in segments
@@ -103,10 +98,4 @@ def covered(path: str, template: str) -> bool:
     >>> covered("/details/missing", "/details/{*}"), covered("/details/0/x", "/details/{*}")
     (True, False)
     """
-    if ONE_SEGMENT not in template:
-        return False
-    pattern = "/".join(
-        _SEGMENT_CHARACTERS if segment == ONE_SEGMENT else re.escape(segment)
-        for segment in template.split("/")
-    )
-    return re.fullmatch(pattern, path) is not None
+    return ONE_SEGMENT in template and template_match(template, path)

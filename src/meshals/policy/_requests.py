@@ -57,7 +57,8 @@ __all__ = ["ObservedRequest", "ObservedRequests", "observed_requests"]
 SIDECAR_OUTBOUND = "sidecar-outbound"
 GATEWAY = "gateway"
 L4_CONNECTION = "l4-connection"
-_SPIFFE = "spiffe://"
+#: The scheme of a SPIFFE id; Istio writes principals without it.
+SPIFFE_SCHEME = "spiffe://"
 _NO_LABELS: FrozenMap[str, str] = FrozenMap()
 
 
@@ -284,7 +285,7 @@ class _Walk:
         )
         tls = common.tls_properties
         san = first_uri_san(None if tls is None else tls.peer_certificate_properties)
-        principal = san.removeprefix(_SPIFFE) if san else None
+        principal = san.removeprefix(SPIFFE_SCHEME) if san else None
         request = entry.request if isinstance(entry, HttpEntry) else None
         headers = {} if request is None else request.request_headers
         return ObservedRequest(

@@ -49,9 +49,10 @@ from meshals._values import FrozenMap
 from meshals.model._istio import IstioWorkload
 from meshals.resolve._k8s_workloads import KubernetesWorkloads
 
+from ._match import selector_matches
 from ._model import Action, AuthorizationPolicy
 from ._paths import exact_path, template_path
-from ._requests import ObservedRequest, observed_requests
+from ._requests import SPIFFE_SCHEME, ObservedRequest, observed_requests
 from ._rules import Access, rules_of, uncovered
 
 __all__ = ["LeftOut", "Suggestion", "UnnamedCaller", "suggest"]
@@ -72,7 +73,6 @@ _PER_POD_LABELS = frozenset(
         "job-name",
     }
 )
-_SPIFFE = "spiffe://"
 # A DNS-1123 subdomain's length, and what goes into a generated one.
 _NAME_LENGTH = 253
 _NOT_IN_NAME = re.compile("[^a-z0-9-]")
@@ -467,13 +467,9 @@ def _selector(
             candidates.append({name: labels[name], version: labels[version]})
     candidates.append(dict(sorted(stable.items())))
     for candidate in candidates:
-        if candidate and not any(_selects(candidate, other) for other in others):
+        if candidate and not any(selector_matches(candidate, other) for other in others):
             return FrozenMap(candidate), None
     return None, "its labels do not tell it apart from another workload of its namespace"
-
-
-def _selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
-    return all(labels.get(key) == value for key, value in selector.items())
 
 
 def _unnamed(
@@ -502,6 +498,6 @@ def _unnamed(
         operations=tuple(sorted({_operation(request) for request in requests})),
         ip_blocks=() if address is None else (address,),
         remote_ip_blocks=() if remote is None else (remote,),
-        principals=() if not identity else (identity.removeprefix(_SPIFFE),),
+        principals=() if not identity else (identity.removeprefix(SPIFFE_SCHEME),),
         namespaces=() if namespace is None else (namespace,),
     )
