@@ -9,21 +9,22 @@ into the model lives in ``_convert``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import google.protobuf.message
-from google.protobuf.unknown_fields import UnknownFieldSet
 
-from meshals._errors import DecodeError, DiagnosticKind, map_entry_path
+from meshals._errors import DecodeError, DiagnosticKind
 from meshals._pb.accesslog_pb2 import HTTPAccessLogEntry as PB2HTTPAccessLogEntry
 from meshals._pb.accesslog_pb2 import TCPAccessLogEntry as PB2TCPAccessLogEntry
 from meshals._pb.als_pb2 import StreamAccessLogsMessage as PB2StreamAccessLogsMessage
 from meshals.model._als import AlsMessage
 
+from ._accelerated import decode_accelerated
 from ._convert import message_from_pb
 from ._convert_values import Context
 from ._limits import DEFAULT_LIMITS, Limits
+from ._unknown_fields import ENTRY_LISTS as _ENTRY_LISTS
+from ._unknown_fields import unknown_fields as _unknown_fields
 from ._wire import (
     LENGTH_DELIMITED,
     Field,
@@ -33,7 +34,6 @@ from ._wire import (
     encode_varint,
     fields,
     find_problem,
-    wire_type_name,
 )
 
 __all__ = ["decode_binary", "decode_message"]
@@ -45,7 +45,6 @@ _ENVOY_MESSAGE_NAMES = frozenset(
         "envoy.service.accesslog.v2.StreamAccessLogsMessage",
     }
 )
-_ENTRY_LISTS = frozenset({"http_logs", "tcp_logs"})
 _CORRUPT = "not a StreamAccessLogsMessage: the protobuf wire format is corrupt or truncated"
 # StreamAccessLogsMessage's fields: identifier = 1, and the log_entries oneof, whose
 # members (HTTPAccessLogEntries, TCPAccessLogEntries) hold log_entry = 1.
@@ -115,6 +114,11 @@ def decode_binary(
             source=source,
             message_index=index,
         )
+    # The compiled decoder, when built, takes the canonical messages; None leaves the rest
+    # to the path below, which reports what it finds (the results are the same objects).
+    accelerated = decode_accelerated(data, source, index, limits)
+    if accelerated is not None:
+        return accelerated
     context = Context(
         source=source,
         message_index=index,
@@ -456,50 +460,3 @@ def _report_overwritten_members(data: bytes, context: Context) -> None:
             f" ({kept}), so {count} entries of this {name} are lost",
             kind=DiagnosticKind.PART_SKIPPED,
         )
-
-
-def _unknown_fields(
-    message: Any, entry_numbers: list[int] | None
-) -> Iterator[tuple[str | None, int | None, str]]:
-    """Yield ``(field path, entry index, reason)`` for each unknown field, in field order.
-
-    *entry_numbers* maps entry positions to the original message's (see ``_Salvage``).
-    """
-    yield from _unknown_fields_in(message, "", None, entry_numbers)
-
-
-def _unknown_fields_in(
-    message: Any, path: str, entry_index: int | None, entry_numbers: list[int] | None
-) -> Iterator[tuple[str | None, int | None, str]]:
-    unknowns = UnknownFieldSet(message)
-    known_fields = message.DESCRIPTOR.fields_by_number
-    for unknown in (unknowns[position] for position in range(len(unknowns))):
-        number = unknown.field_number
-        wire_type = wire_type_name(unknown.wire_type)
-        if number in known_fields:  # protobuf keeps a known field with a mismatched wire type
-            name = known_fields[number].name
-            reason = f"field number {number} ({name}) with wrong wire type ({wire_type}) ignored"
-        else:
-            reason = f"unknown field number {number} ({wire_type}) ignored"
-        yield path or None, entry_index, reason
-    for field, value in message.ListFields():
-        message_type = field.message_type
-        if message_type is None:
-            continue
-        child = f"{path}.{field.name}" if path else field.name
-        if message_type.GetOptions().map_entry:
-            value_type = message_type.fields_by_name["value"].message_type
-            if value_type is not None:
-                for key, item in sorted(value.items()):  # as _convert_values orders maps
-                    yield from _unknown_fields_in(
-                        item, map_entry_path(child, key), entry_index, None
-                    )
-        elif isinstance(value, google.protobuf.message.Message):
-            yield from _unknown_fields_in(value, child, entry_index, entry_numbers)
-        elif field.name == "log_entry" and path in _ENTRY_LISTS:
-            for position, item in enumerate(value):
-                number = position if entry_numbers is None else entry_numbers[position]
-                yield from _unknown_fields_in(item, f"{child}[{number}]", number, None)
-        else:  # another repeated field
-            for position, item in enumerate(value):
-                yield from _unknown_fields_in(item, f"{child}[{position}]", entry_index, None)

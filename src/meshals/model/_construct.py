@@ -46,6 +46,29 @@ def slot_constructor(cls: type[_T]) -> Callable[..., _T]:
     made: Callable[..., _T] | None = CONSTRUCTORS.get(cls)
     if made is not None:
         return made
+    names, descriptors = slot_fields(cls)
+    # The slot descriptors' own setters: frozen classes refuse setattr, their slots do not.
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    lines = [f"def new_{cls.__name__}({', '.join(names)}):", "    self = _new(_cls)"]
+    for name, descriptor in zip(names, descriptors, strict=True):
+        namespace[f"_set_{name}"] = descriptor.__set__
+        lines.append(f"    _set_{name}(self, {name})")
+    lines.append("    return self")
+    exec("\n".join(lines), namespace)  # the source is built from field names only
+    constructor: Callable[..., _T] = namespace[f"new_{cls.__name__}"]
+    constructor.__qualname__ = f"slot_constructor({cls.__qualname__})"
+    CONSTRUCTORS[cls] = constructor
+    return constructor
+
+
+def slot_fields(cls: type) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+    """The names of *cls*'s fields in attrs' order, and the slot descriptor of each.
+
+    The compiled accelerator (``meshals.codec._accelerated``) writes slots through these.
+
+    Raises:
+        TypeError: *cls* is no slotted attrs class whose ``__init__`` only stores its fields.
+    """
     fields = attrs.fields(cast("type[attrs.AttrsInstance]", cls))
     slots = getattr(cls, "__slots__", None)
     plain = (
@@ -64,19 +87,8 @@ def slot_constructor(cls: type[_T]) -> Callable[..., _T]:
     )
     if not plain:
         raise TypeError(f"{cls.__qualname__}'s __init__ does more than store its fields")
-    names = [field.name for field in fields]
-    # The slot descriptors' own setters: frozen classes refuse setattr, their slots do not.
-    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    lines = [f"def new_{cls.__name__}({', '.join(names)}):", "    self = _new(_cls)"]
-    for name in names:
-        namespace[f"_set_{name}"] = _slot(cls, name).__set__
-        lines.append(f"    _set_{name}(self, {name})")
-    lines.append("    return self")
-    exec("\n".join(lines), namespace)  # the source is built from field names only
-    constructor: Callable[..., _T] = namespace[f"new_{cls.__name__}"]
-    constructor.__qualname__ = f"slot_constructor({cls.__qualname__})"
-    CONSTRUCTORS[cls] = constructor
-    return constructor
+    names = tuple(field.name for field in fields)
+    return names, tuple(_slot(cls, name) for name in names)
 
 
 def _slot(cls: type, name: str) -> Any:

@@ -1,0 +1,32 @@
+"""Type stub of the compiled decoder ``_accel.c`` (see ``meshals.codec._accelerated``)."""
+
+from collections.abc import Callable
+from typing import Any
+
+from meshals.model._als import AlsMessage
+
+def decode(
+    data: bytes,
+    source: str,
+    index: int | None,
+    max_entries: int,
+    max_string_length: int,
+    context: object,
+    /,
+) -> AlsMessage | None: ...
+def init(
+    *,
+    models: tuple[tuple[type, tuple[str, ...], tuple[Any, ...]], ...],
+    http_versions: tuple[Any, ...],
+    request_methods: tuple[Any, ...],
+    access_log_types: tuple[Any, ...],
+    socket_protocols: tuple[Any, ...],
+    unauthorized_reasons: tuple[Any, ...],
+    response_flags: tuple[Any, ...],
+    empty_str_map: object,
+    empty_any_map: object,
+    str_map: Callable[[dict[str, str]], object],
+    identifier: Callable[[Any, bytes], tuple[object] | None],
+    common_extra: Callable[[Any, bytes], tuple[object, object, object, object] | None],
+    address: Callable[[Any, bytes], tuple[object] | None],
+) -> None: ...

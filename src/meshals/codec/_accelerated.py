@@ -1,0 +1,255 @@
+"""The optional compiled decoder: whether it is used, its switches, and its Python callbacks.
+
+``meshals.codec._accel`` (``_accel.c``, built where a C compiler is available) decodes a
+serialized ``StreamAccessLogsMessage`` in the canonical encoding Envoy writes straight into
+the model objects, and answers None for anything else; :func:`decode_accelerated` returns
+that answer and ``decode_binary`` then takes its pure path, which reports what it finds. So
+both paths give the same objects, and only the pure path makes diagnostics or raises.
+
+The extension builds the fields every entry carries itself, and hands the rarer
+sub-messages (the identifier, TLS properties, metadata, filter state objects, custom tags,
+pipe and internal addresses) as bytes to the callbacks here, which parse them with protobuf
+and convert them with the pure path's own functions; whatever they would report makes them
+answer None too.
+
+Switches, read once at import: ``MESHALS_PURE=1`` never uses the extension;
+``MESHALS_REQUIRE_ACCEL=1`` makes a missing or broken extension an ImportError (CI sets it,
+so that a failed build cannot pass unnoticed). :func:`pure_path` forces the pure path within
+a ``with`` block (tests and the fuzz targets run both paths with it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import os
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any, Final
+
+import google.protobuf.message
+
+from meshals._errors import DecodeError
+from meshals._pb.accesslog_pb2 import AccessLogCommon as PB2AccessLogCommon
+from meshals._pb.address_pb2 import Address as PB2Address
+from meshals._pb.als_pb2 import StreamAccessLogsMessage as PB2StreamAccessLogsMessage
+from meshals._values import AnyValue, FrozenMap
+from meshals.model._als import (
+    AccessLogCommon,
+    AccessLogType,
+    Address,
+    AlsMessage,
+    ConnectionProperties,
+    HttpEntry,
+    HttpRequest,
+    HttpResponse,
+    HttpVersion,
+    Identifier,
+    Metadata,
+    RequestMethod,
+    ResponseFlag,
+    SocketAddress,
+    SocketProtocol,
+    TcpEntry,
+    TlsProperties,
+    UnauthorizedReason,
+)
+from meshals.model._construct import slot_fields
+
+from ._convert import _identifier_from_pb
+from ._convert_common import _common_from_pb
+from ._convert_values import _EMPTY_ANY_MAP, _EMPTY_STR_MAP, Context, _address_from_pb
+from ._limits import LimitExceeded, Limits
+from ._unknown_fields import has_unknown_fields
+
+__all__ = ["ACCELERATED", "decode_accelerated", "pure_path"]
+
+PURE_VARIABLE: Final = "MESHALS_PURE"
+REQUIRE_VARIABLE: Final = "MESHALS_REQUIRE_ACCEL"
+
+# Within this nesting limit a Struct the converters accept lies less than 80 messages deep
+# in the whole message (three per level, seven above the first), inside protobuf's limit of
+# 100, which the pure path's parser enforces on the whole message and a callback's parser
+# only on its part. With a larger limit, the pure path decides.
+_SAFE_NESTING_DEPTH: Final = 24
+
+_PURE: contextvars.ContextVar[bool] = contextvars.ContextVar("meshals_pure", default=False)
+
+
+def _switch(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0")
+
+
+@contextlib.contextmanager
+def pure_path() -> Iterator[None]:
+    """Decode with the pure-Python path only, within the ``with`` block (this context only)."""
+    token = _PURE.set(True)
+    try:
+        yield
+    finally:
+        _PURE.reset(token)
+
+
+def decode_accelerated(
+    data: bytes, source: str, index: int | None, limits: Limits
+) -> AlsMessage | None:
+    """The message the compiled decoder makes of *data*, or None: the pure path decides.
+
+    An exception from the extension is a bug, never an answer about *data*: it propagates
+    (a MemoryError included).
+    """
+    if (
+        _ACCEL is None
+        or _PURE.get()
+        or type(source) is not str
+        or limits.max_nesting_depth > _SAFE_NESTING_DEPTH
+    ):
+        return None
+    message: AlsMessage | None = _ACCEL.decode(
+        data, source, index, limits.max_entries, limits.max_string_length, _context(limits)
+    )
+    return message
+
+
+# --- the callbacks: (context, bytes) -> (value, ...) or None ------------------------------
+
+# One strict context per Limits: a strict context raises at a problem and keeps nothing, so
+# it can serve every call (at most a few distinct Limits are ever used).
+_CONTEXTS: dict[Limits, Context] = {}
+
+
+def _context(limits: Limits) -> Context:
+    try:
+        return _CONTEXTS[limits]
+    except KeyError:
+        if len(_CONTEXTS) >= 16:
+            _CONTEXTS.clear()
+        context = Context(source="<accelerated>", message_index=None, strict=True, limits=limits)
+        _CONTEXTS[limits] = context
+        return context
+
+
+def _parsed(message: Any, data: bytes) -> bool:
+    """Parse *data* into *message*; whether it parsed with no unknown field in it."""
+    try:
+        message.ParseFromString(data)
+    except google.protobuf.message.DecodeError:
+        return False
+    return not has_unknown_fields(message)
+
+
+def _identifier(context: Context, data: bytes) -> tuple[Identifier] | None:
+    pb = PB2StreamAccessLogsMessage.Identifier()
+    if not _parsed(pb, data):
+        return None
+    try:
+        return (_identifier_from_pb(pb, context),)
+    except (DecodeError, LimitExceeded):  # what the pure path would report or raise
+        return None
+
+
+def _common_extra(
+    context: Context, data: bytes
+) -> (
+    tuple[TlsProperties | None, Metadata | None, FrozenMap[str, AnyValue], FrozenMap[str, str]]
+    | None
+):
+    """tls_properties, metadata, filter_state_objects and custom_tags of an AccessLogCommon.
+
+    *data* holds those fields only, so the pure path's converter of the whole message reads
+    them exactly as it does there, and leaves the rest at their defaults.
+    """
+    pb = PB2AccessLogCommon()
+    if not _parsed(pb, data):
+        return None
+    try:
+        common = _common_from_pb(pb, context)
+    except (DecodeError, LimitExceeded):
+        return None
+    return (
+        common.tls_properties,
+        common.metadata,
+        common.filter_state_objects,
+        common.custom_tags,
+    )
+
+
+def _address(context: Context, data: bytes) -> tuple[Address | None] | None:
+    pb = PB2Address()
+    if not _parsed(pb, data):
+        return None
+    return (_address_from_pb(pb),)
+
+
+def _members(enum_type: Any) -> tuple[Any, ...]:
+    """An enum's members indexed by their numbers (None where a number has none)."""
+    numbers = {member.value: member for member in enum_type}
+    return tuple(numbers.get(number) for number in range(max(numbers) + 1))
+
+
+def _sorted_map(items: dict[str, str]) -> FrozenMap[str, str]:
+    # As _convert_values._str_map: keys sorted, so every run gives the same order.
+    return FrozenMap(dict(sorted(items.items())))
+
+
+def _model(cls: type) -> tuple[type, tuple[str, ...], tuple[Any, ...]]:
+    names, descriptors = slot_fields(cls)
+    return cls, names, descriptors
+
+
+def _flags_by_field() -> tuple[ResponseFlag | None, ...]:
+    by_number = {flag.field_number: flag for flag in ResponseFlag}
+    return tuple(by_number.get(number) for number in range(max(by_number) + 1))
+
+
+def _init(module: ModuleType) -> None:
+    """Hand the extension what it builds with (it checks each class's fields)."""
+    module.init(
+        models=tuple(
+            _model(cls)
+            for cls in (
+                AlsMessage,
+                HttpEntry,
+                TcpEntry,
+                ConnectionProperties,
+                SocketAddress,
+                HttpRequest,
+                HttpResponse,
+                AccessLogCommon,
+            )
+        ),
+        http_versions=_members(HttpVersion),
+        request_methods=_members(RequestMethod),
+        access_log_types=_members(AccessLogType),
+        socket_protocols=_members(SocketProtocol),
+        unauthorized_reasons=_members(UnauthorizedReason),
+        response_flags=_flags_by_field(),
+        empty_str_map=_EMPTY_STR_MAP,
+        empty_any_map=_EMPTY_ANY_MAP,
+        str_map=_sorted_map,
+        identifier=_identifier,
+        common_extra=_common_extra,
+        address=_address,
+    )
+
+
+def _load() -> ModuleType | None:
+    if _switch(PURE_VARIABLE):
+        return None
+    try:
+        from meshals.codec import _accel  # optional: compiled where a C compiler was found
+    except ImportError as exc:
+        if _switch(REQUIRE_VARIABLE):
+            raise ImportError(
+                f"{REQUIRE_VARIABLE} is set, but the compiled decoder meshals.codec._accel"
+                f" cannot be loaded: {exc}"
+            ) from exc
+        return None
+    _init(_accel)  # a TypeError here is a bug: the model and _accel.c disagree
+    return _accel
+
+
+_ACCEL: Final = _load()
+
+#: Whether ``decode_binary`` tries the compiled decoder first.
+ACCELERATED: Final = _ACCEL is not None
