@@ -16,6 +16,7 @@ import pytest
 from property.accel_paths import assert_identical, both_paths, counting_accelerator
 
 from meshals import AlsMessage, read
+from meshals._pb.accesslog_pb2 import AccessLogCommon as PB2AccessLogCommon
 from meshals.codec import decode_binary, encode_binary
 from meshals.codec._accelerated import ACCELERATED, decode_accelerated, pure_path
 from meshals.codec._limits import DEFAULT_LIMITS, Limits
@@ -185,3 +186,14 @@ def test_the_encoder_round_trips_through_the_compiled_decoder() -> None:
 def test_the_comparison_tells_an_enum_member_from_its_int() -> None:
     with pytest.raises(AssertionError, match="HttpVersion != int"):
         assert_identical(HttpVersion.HTTP11, 2)
+
+
+def test_a_remembered_part_is_decoded_again_under_a_lower_nesting_limit() -> None:
+    pb = PB2AccessLogCommon()
+    pb.metadata.filter_metadata["f"].update({"a": {"b": {"c": 1}}})  # 3 levels
+    data = common(pb.SerializeToString())
+    _, fast = both_paths(data)  # remembered now
+    assert fast is not None
+    outcome, fast = both_paths(data, limits=Limits(max_nesting_depth=2))
+    assert fast is None
+    assert outcome[1].entries == ()  # the entry is skipped there

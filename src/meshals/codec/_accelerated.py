@@ -159,6 +159,11 @@ def _common_extra(
     *data* holds those fields only, so the pure path's converter of the whole message reads
     them exactly as it does there, and leaves the rest at their defaults.
     """
+    key = (data, context.limits.max_nesting_depth)
+    try:
+        return _EXTRA_CACHE[key]
+    except KeyError:
+        pass
     pb = PB2AccessLogCommon()
     if not _parsed(pb, data):
         return None
@@ -166,12 +171,27 @@ def _common_extra(
         common = _common_from_pb(pb, context)
     except (DecodeError, LimitExceeded):
         return None
-    return (
+    extra = (
         common.tls_properties,
         common.metadata,
         common.filter_state_objects,
         common.custom_tags,
     )
+    if len(_EXTRA_CACHE) >= _CACHE_SIZE:
+        _EXTRA_CACHE.clear()
+    _EXTRA_CACHE[key] = extra
+    return extra
+
+
+# The same parts recur on every entry between two workloads (Istio's peer metadata, the
+# TLS facts): decoded once, by bytes and nesting limit (the only limit that can change the
+# answer; the string limit is checked before the call). Immutable values; at most
+# _CACHE_SIZE, all forgotten when full, so memory stays flat. Only answers are kept.
+_CACHE_SIZE: Final = 4096
+_EXTRA_CACHE: dict[
+    tuple[bytes, int],
+    tuple[TlsProperties | None, Metadata | None, FrozenMap[str, AnyValue], FrozenMap[str, str]],
+] = {}
 
 
 def _address(context: Context, data: bytes) -> tuple[Address | None] | None:
