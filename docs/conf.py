@@ -153,6 +153,8 @@ def _reexported_data_docs() -> dict[str, list[str]]:
     for module in sorted(sys.modules):
         if not module.startswith("meshals.") or not _is_private(module) or "._pb" in module:
             continue
+        if not str(getattr(sys.modules[module], "__file__", None) or "").endswith(".py"):
+            continue  # the compiled decoder (meshals.codec._accel) has no source to read
         for (scope, name), lines in ModuleAnalyzer.for_module(module).find_attr_docs().items():
             value = getattr(sys.modules[module], name, None)
             for home in homes:
