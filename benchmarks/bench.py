@@ -53,6 +53,7 @@ from google.protobuf.internal import api_implementation  # noqa: E402
 
 import meshals  # noqa: E402
 from meshals._pb.als_pb2 import StreamAccessLogsMessage as PB2StreamAccessLogsMessage  # noqa: E402
+from meshals.codec._accelerated import ACCELERATED, pure_path  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 CORPUS = ROOT / "benchmarks" / ".corpus"
@@ -220,6 +221,16 @@ def in_memory(profile: Profile, corpus_dir: Path) -> dict[str, Any]:
     def binary_e2e() -> None:
         drain(analyze(map(decode_binary, payloads), resolver=table, reidentify=True))
 
+    # The same two with the compiled decoder switched off: what it gains, in this process.
+    def binary_decode_pure() -> None:
+        with pure_path():
+            for payload in payloads:
+                decode_binary(payload)
+
+    def binary_e2e_pure() -> None:
+        with pure_path():
+            drain(analyze(map(decode_binary, payloads), resolver=table, reidentify=True))
+
     def json_format_parse() -> None:
         for line in lines:
             parse(line, PB2StreamAccessLogsMessage())
@@ -248,6 +259,14 @@ def in_memory(profile: Profile, corpus_dir: Path) -> dict[str, Any]:
         Case("upb_decode", upb),
         Case("meshals_decode_binary", binary_decode),
         Case("meshals_binary_e2e", binary_e2e),
+        *(
+            [
+                Case("meshals_decode_binary_pure", binary_decode_pure),
+                Case("meshals_binary_e2e_pure", binary_e2e_pure),
+            ]
+            if ACCELERATED
+            else []
+        ),
         Case("json_format_parse", json_format_parse),
         Case("json_loads", json_loads),
         Case("meshals_decode_json", json_decode),
@@ -263,6 +282,13 @@ def in_memory(profile: Profile, corpus_dir: Path) -> dict[str, Any]:
     from_json = analyze(map(decode_json, lines), resolver=table, reidentify=True)
     binary_metrics, json_metrics = from_binary.metrics(), from_json.metrics()
     identical = binary_metrics == json_metrics and from_binary.accounting == from_json.accounting
+    # And the compiled decoder gives what the pure path gives.
+    with pure_path():
+        pure = analyze(map(decode_binary, payloads), resolver=table, reidentify=True)
+        pure_metrics = pure.metrics()
+    accelerated_identical = (
+        pure_metrics == binary_metrics and pure.accounting == from_binary.accounting
+    )
 
     def ratio(numerator: str, denominator: str) -> float:
         return times[numerator]["min"] / times[denominator]["min"]
@@ -277,6 +303,14 @@ def in_memory(profile: Profile, corpus_dir: Path) -> dict[str, Any]:
         "ratios": {
             "binary_decode_vs_upb": ratio("meshals_decode_binary", "upb_decode"),
             "binary_e2e_vs_upb": ratio("meshals_binary_e2e", "upb_decode"),
+            **(
+                {
+                    "binary_decode_pure_vs_upb": ratio("meshals_decode_binary_pure", "upb_decode"),
+                    "binary_e2e_pure_vs_upb": ratio("meshals_binary_e2e_pure", "upb_decode"),
+                }
+                if ACCELERATED
+                else {}
+            ),
             "json_format_parse_vs_json_e2e": ratio("json_format_parse", "meshals_json_e2e"),
             "json_format_parse_vs_json_decode": ratio("json_format_parse", "meshals_decode_json"),
             "json_decode_vs_json_loads": ratio("meshals_decode_json", "json_loads"),
@@ -290,6 +324,7 @@ def in_memory(profile: Profile, corpus_dir: Path) -> dict[str, Any]:
             "binary_decode": 1e6 / times["meshals_decode_binary"]["min"],
         },
         "json_and_binary_identical": identical,
+        "accelerated_and_pure_identical": accelerated_identical,
     }
 
 
@@ -646,6 +681,8 @@ def machine(label: str | None) -> dict[str, Any]:
         "python_implementation": platform.python_implementation(),
         "protobuf": google.protobuf.__version__,
         "protobuf_implementation": api_implementation.Type(),
+        # Whether decode_binary used the compiled decoder (meshals.codec._accel).
+        "accelerated": ACCELERATED,
         "meshals": meshals.__version__,
         "git_commit": git_commit(package),
         # The checkout this script is in: what an installed meshals (nox) was built from.
@@ -736,6 +773,10 @@ def print_report(results: dict[str, Any]) -> None:
         )
     print(f"  entries/s, binary end to end: {run['entries_per_s']['binary_e2e']:,.0f}")
     print(f"  JSON and binary metrics identical: {run['json_and_binary_identical']}")
+    print(
+        f"  compiled decoder used: {facts['accelerated']}; its metrics identical to the pure "
+        f"path's: {run['accelerated_and_pure_identical']}"
+    )
     print("\nfrom disk (read + analyze), each size in a fresh process:")
     for factor, figures in results["scaling"]["runs"].items():
         print(
