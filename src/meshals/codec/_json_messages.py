@@ -40,6 +40,7 @@ from meshals.model._als import (
     UnauthorizedReason,
 )
 
+from ._json_fast import fast_converter, fast_or_walk
 from ._json_scalars import (
     UINT32,
     InvalidValueError,
@@ -69,6 +70,7 @@ from ._json_walk import (
     _scalar,
     _string_map,
     _struct,
+    _Table,
     _table,
 )
 from ._limits import LimitExceeded, find_too_long
@@ -352,6 +354,15 @@ def _common(raw: object, context: _Context, path: str) -> AccessLogCommon:
     return AccessLogCommon(**values)
 
 
+# Clean entries, as Envoy writes them, take converters generated from these tables.
+fast_converter(
+    AccessLogCommon,
+    _COMMON,
+    spread={"response_flags": ("response_flags", "unauthorized_reason")},
+    replaces=_common,
+)
+
+
 _HTTP_REQUEST = _table(
     _scalar("request_method", _enum(RequestMethod, "RequestMethod")),
     _scalar("scheme"),
@@ -456,10 +467,15 @@ def _check_strings(value: object, path: str, limit: int) -> None:
         raise LimitExceeded(too_long.reason(limit), _join(path, too_long.field))
 
 
+def _entry(model: type, table: _Table) -> _Convert:
+    """An entry's converter: generated for clean input, the walk's for the rest."""
+    return fast_or_walk(fast_converter(model, table), _message(model, table))
+
+
 _STREAM_MESSAGE = _table(
     _nested("identifier", _message(Identifier, _IDENTIFIER)),
-    _nested("http_logs", _log_entries(_message(HttpEntry, _HTTP_ENTRY))),
-    _nested("tcp_logs", _log_entries(_message(TcpEntry, _TCP_ENTRY))),
+    _nested("http_logs", _log_entries(_entry(HttpEntry, _HTTP_ENTRY))),
+    _nested("tcp_logs", _log_entries(_entry(TcpEntry, _TCP_ENTRY))),
 )
 
 

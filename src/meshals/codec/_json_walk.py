@@ -232,12 +232,19 @@ def _first_member_only(raw: object, oneof: _Oneof, context: _Context, path: str)
     return {key: item for key, item in raw.items() if keys.get(key) not in dropped}
 
 
+# The converters made by _message, with their model and table: _json_fast generates faster
+# ones from them.
+MESSAGE_TABLES: dict[_Convert, tuple[type, _Table]] = {}
+
+
 def _message(model: Callable[..., _T], table: _Table) -> Callable[[object, _Context, str], _T]:
     """The converter for a message without oneofs or renamed fields."""
 
     def convert(raw: object, context: _Context, path: str) -> _T:
         return model(**_read(raw, table, context, path))
 
+    if isinstance(model, type):
+        MESSAGE_TABLES[convert] = (model, table)
     return convert
 
 

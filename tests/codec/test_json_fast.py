@@ -1,0 +1,196 @@
+"""decode_json's generated converters against its table-driven walk: the same results always.
+
+The generated converters (``codec/_json_fast.py``) take clean entries; anything else goes back
+to the walk. Here every recorded entry must take them, and recorded messages damaged in every
+way a producer could (unknown and snake_case names, nulls, wrong types, bad values, huge
+numbers, lone surrogates, both spellings of one field) must decode to the same message, the same
+diagnostics and in strict mode the same DecodeError as with the walk alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from meshals import AlsMessage, DecodeError, decode_json
+from meshals.codec._json_fast import SlowPathError, fast_converter, walk_only
+from meshals.codec._json_messages import _HTTP_ENTRY, _TCP_ENTRY, _entry
+from meshals.codec._json_walk import _Context, _json_name
+from meshals.codec._limits import DEFAULT_LIMITS, Limits
+from meshals.model import HttpEntry, TcpEntry
+
+ENVOY = Path(__file__).parents[1] / "fixtures" / "envoy"
+RECORDINGS = sorted(ENVOY.glob("**/*.jsonl"))
+LINES = [
+    line for path in RECORDINGS for line in path.read_text(encoding="utf-8").splitlines() if line
+]
+DOCUMENTS: list[dict[str, Any]] = [json.loads(line) for line in LINES]
+
+
+def _both(text: str, *, strict: bool = False, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Decode *text* with and without the generated converters: the same outcome, exactly."""
+    outcomes: list[AlsMessage | tuple[str, str | None, int | None]] = []
+    for walk in (False, True):
+        try:
+            if walk:
+                with walk_only():
+                    message = decode_json(text, source="t.json", strict=strict, limits=limits)
+            else:
+                message = decode_json(text, source="t.json", strict=strict, limits=limits)
+        except DecodeError as error:
+            outcomes.append((str(error), error.field, error.entry_index))
+        else:
+            outcomes.append(message)
+    fast, walked = outcomes
+    assert fast == walked
+    if isinstance(fast, AlsMessage) and isinstance(walked, AlsMessage):
+        assert fast.diagnostics == walked.diagnostics
+
+
+def test_every_recorded_entry_takes_the_generated_converter() -> None:
+    converters = {
+        "httpLogs": fast_converter(HttpEntry, _HTTP_ENTRY),
+        "tcpLogs": fast_converter(TcpEntry, _TCP_ENTRY),
+    }
+    taken = {"httpLogs": 0, "tcpLogs": 0}
+    for document in DOCUMENTS:
+        for kind, convert in converters.items():
+            for entry in document.get(kind, {}).get("logEntry", []):
+                context = _Context("t.json", None, False, DEFAULT_LIMITS)
+                convert(entry, context)
+                assert context.diagnostics == []
+                taken[kind] += 1
+    assert taken == {"httpLogs": 191, "tcpLogs": 19}
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
+def test_recordings_decode_alike(strict: bool) -> None:
+    assert len(LINES) == 193
+    for line in LINES:
+        _both(line, strict=strict)
+
+
+def test_generated_converter_gives_up_on_a_snake_case_name() -> None:
+    entry = json.loads(LINES[1])["httpLogs"]["logEntry"][0]
+    entry["protocol_version"] = entry.pop("protocolVersion", "HTTP11")
+    context = _Context("t.json", None, False, DEFAULT_LIMITS)
+    with pytest.raises(SlowPathError):
+        fast_converter(HttpEntry, _HTTP_ENTRY)(entry, context)
+
+
+def test_a_fallback_counts_the_members_once() -> None:
+    # The count is what rules out a repeated key (codec/_json_duplicates.py): what the
+    # generated converter counted before it gave up must not stay in it.
+    entry = json.loads(LINES[1])["httpLogs"]["logEntry"][0]
+    entry["bogus"] = {"a": 1}
+    counts = []
+    for walk in (False, True):
+        context = _Context("t.json", None, False, DEFAULT_LIMITS)
+        with walk_only() if walk else contextlib.nullcontext():
+            _entry(HttpEntry, _HTTP_ENTRY)(entry, context, "http_logs.log_entry[0]")
+        counts.append((context.pairs, [str(diagnostic) for diagnostic in context.diagnostics]))
+    assert counts[0] == counts[1]
+    assert counts[0][1] == [
+        "t.json, field http_logs.log_entry[0].bogus: unknown field 'bogus'; ignored"
+    ]
+
+
+def test_a_problem_below_a_generated_converter_is_reported_once_where_it_is() -> None:
+    # The filter state's Any is converted by the walk inside the generated converter; its
+    # problem sends the entry back to the walk, which reports it (and the others) once.
+    document = json.loads(LINES[0])
+    common = document["httpLogs"]["logEntry"][0]["commonProperties"]
+    common["filterStateObjects"]["downstream_peer"]["extra"] = 1
+    common["startTime"] = 5
+    message = decode_json(json.dumps(document), source="t.json")
+    where = "t.json, entry 0, field http_logs.log_entry[0].common_properties"
+    assert [str(diagnostic) for diagnostic in message.diagnostics] == [
+        f"{where}.start_time: expected an RFC 3339 timestamp string, got number 5; ignored",
+        f"{where}.filter_state_objects[\"downstream_peer\"].extra: unknown field 'extra'"
+        " in an Any of google.protobuf.StringValue; ignored",
+    ]
+    _both(json.dumps(document))
+    _both(json.dumps(document), strict=True)
+
+
+def test_diagnostics_past_the_limit_are_counted_once() -> None:
+    document = json.loads(LINES[0])
+    common = document["httpLogs"]["logEntry"][0]["commonProperties"]
+    common["filterStateObjects"]["downstream_peer"]["extra"] = 1
+    for position in range(4):
+        common[f"bogus{position}"] = position
+    limits = Limits(max_diagnostics=2)
+    message = decode_json(json.dumps(document), limits=limits)
+    assert [str(diagnostic).rsplit(": ", 1)[-1] for diagnostic in message.diagnostics] == [
+        "unknown field 'extra' in an Any of google.protobuf.StringValue; ignored",
+        "unknown field 'bogus0'; ignored",
+        "3 more problems not listed (max_diagnostics is 2)",
+    ]
+    _both(json.dumps(document), limits=limits)
+
+
+# --- damaged recordings ---------------------------------------------------------------------------
+
+_ODD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([0, 1, -1, 2**32, 2**64, 1.5, -0.0, 1e300, "1.5s", "12", "", "\ud800"]),
+    st.text(max_size=8),
+    st.lists(st.integers(), max_size=2),
+    st.dictionaries(st.sampled_from(["@type", "value", "x"]), st.text(max_size=4), max_size=2),
+)
+
+
+def _objects(value: object, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every JSON object in *value*, outermost first."""
+    if isinstance(value, dict):
+        found.append(value)
+        for item in value.values():
+            _objects(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _objects(item, found)
+    return found
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{char.lower()}" if char.isupper() else char for char in name)
+
+
+@st.composite
+def damaged_messages(draw: st.DrawFn) -> str:
+    document = json.loads(draw(st.sampled_from(LINES)))
+    objects = _objects(document, [])
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        target = draw(st.sampled_from(objects))
+        keys = sorted(target)
+        how = draw(st.sampled_from(["value", "snake", "both", "unknown", "null", "drop"]))
+        if not keys and how != "unknown":
+            continue
+        key = draw(st.sampled_from(keys)) if keys else ""
+        if how == "value":
+            target[key] = draw(_ODD_VALUES)
+        elif how == "snake":
+            target[_snake(key)] = target.pop(key)
+        elif how == "both":
+            target[_snake(key)] = target[key]
+        elif how == "unknown":
+            target[draw(st.sampled_from(["bogus", "@type", _json_name("x_y")]))] = 1
+        elif how == "null":
+            target[key] = None
+        else:
+            del target[key]
+    return json.dumps(document)
+
+
+@settings(max_examples=200)
+@given(damaged_messages(), st.booleans())
+def test_damaged_recordings_decode_alike(text: str, strict: bool) -> None:
+    _both(text, strict=strict)
