@@ -19,8 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meshals import AlsMessage, DecodeError, decode_json
-from meshals.codec._json_fast import SlowPathError, fast_converter, walk_only
-from meshals.codec._json_messages import _HTTP_ENTRY, _TCP_ENTRY, _entry
+from meshals.codec._json_fast import (
+    SlowPathError,
+    fast_converter,
+    fast_or_walk_message,
+    walk_only,
+)
+from meshals.codec._json_messages import _HTTP_ENTRY, _TCP_ENTRY
 from meshals.codec._json_walk import _Context, _json_name
 from meshals.codec._limits import DEFAULT_LIMITS, Limits
 from meshals.model import HttpEntry, TcpEntry
@@ -76,6 +81,16 @@ def test_recordings_decode_alike(strict: bool) -> None:
         _both(line, strict=strict)
 
 
+def test_recordings_need_no_second_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The members counted in clean input equal those in its text, so no repeated key is
+    # suspected and the text is not parsed again.
+    def refuse(*arguments: object) -> bool:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr("meshals.codec._json.report_duplicates", refuse)
+    assert sum(len(decode_json(line).entries) for line in LINES) == 210
+
+
 def test_generated_converter_gives_up_on_a_snake_case_name() -> None:
     entry = json.loads(LINES[1])["httpLogs"]["logEntry"][0]
     entry["protocol_version"] = entry.pop("protocolVersion", "HTTP11")
@@ -93,7 +108,7 @@ def test_a_fallback_counts_the_members_once() -> None:
     for walk in (False, True):
         context = _Context("t.json", None, False, DEFAULT_LIMITS)
         with walk_only() if walk else contextlib.nullcontext():
-            _entry(HttpEntry, _HTTP_ENTRY)(entry, context, "http_logs.log_entry[0]")
+            fast_or_walk_message(HttpEntry, _HTTP_ENTRY)(entry, context, "http_logs.log_entry[0]")
         counts.append((context.pairs, [str(diagnostic) for diagnostic in context.diagnostics]))
     assert counts[0] == counts[1]
     assert counts[0][1] == [
@@ -190,7 +205,38 @@ def damaged_messages(draw: st.DrawFn) -> str:
     return json.dumps(document)
 
 
-@settings(max_examples=200)
-@given(damaged_messages(), st.booleans())
-def test_damaged_recordings_decode_alike(text: str, strict: bool) -> None:
-    _both(text, strict=strict)
+_TIGHT = Limits(max_entries=1, max_diagnostics=2, max_string_length=40, max_nesting_depth=2)
+
+
+@settings(max_examples=300)
+@given(damaged_messages(), st.booleans(), st.sampled_from([DEFAULT_LIMITS, _TIGHT]))
+def test_damaged_recordings_decode_alike(text: str, strict: bool, limits: Limits) -> None:
+    _both(text, strict=strict, limits=limits)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"httpLogs": {"logEntry": []}, "tcpLogs": {"logEntry": []}}',
+        '{"httpLogs": {"logEntry": [{}, {}]}}',
+        '{"httpLogs": {"logEntry": {}}}',
+        '{"httpLogs": {"logEntry": [], "x": 1}}',
+        '{"http_logs": {"logEntry": [{}]}, "identifier": {}}',
+        '{"identifier": [], "httpLogs": {"logEntry": [null]}}',
+        '{"identifier": {"logName": "x"}, "httpLogs": null}',
+        '{"identifier": {"node": {"metadata": {"a": {"b": {"c": 1}}}}}}',
+    ],
+    ids=[
+        "two-lists",
+        "too-many-entries",
+        "entries-not-an-array",
+        "unknown-member",
+        "snake-case",
+        "identifier-not-an-object",
+        "null-list",
+        "identifier-too-deep",
+    ],
+)
+@pytest.mark.parametrize("strict", [False, True], ids=["lenient", "strict"])
+def test_unusual_messages_decode_alike(text: str, strict: bool) -> None:
+    _both(text, strict=strict, limits=_TIGHT)

@@ -17,8 +17,9 @@ and if it gave up, or if anything below it (a nested converter of the walk, used
 no generated one) recorded a problem, it puts the counts back and converts the unit again with
 the walk, which then reports exactly what it always has. So the result, the diagnostics and
 the errors are the walk's by construction; the generated converter only decides how fast.
-:func:`walk_only` turns the generated converters off within a ``with`` block, so that tests
-can compare both on the same input.
+:func:`clean_message` does the same for the message around the entries: the usual shape is
+read directly, anything else by the walk. :func:`walk_only` turns both off within a ``with``
+block, so that tests can compare the two paths on the same input.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from meshals._errors import DecodeError
 from meshals.model._construct import slot_constructor
 
 from ._json_scalars import InvalidValueError, parse_string
-from ._json_walk import MESSAGE_TABLES, _Context, _Convert, _json_name, _Table
+from ._json_walk import MESSAGE_TABLES, _Context, _Convert, _json_name, _message, _Table
 from ._limits import LimitExceeded
 
 __all__: list[str] = []
@@ -197,3 +198,60 @@ def fast_or_walk(fast: FastConvert, walk: _Convert) -> _Convert:
         return walk(raw, context, path)
 
     return convert
+
+
+def fast_or_walk_message(model: type, table: _Table) -> _Convert:
+    """The converter of a message (a log entry): generated for clean input, else the walk."""
+    return fast_or_walk(fast_converter(model, table), _message(model, table))
+
+
+def clean_message(
+    document: dict[str, object],
+    context: _Context,
+    identifier: _Convert,
+    entry_lists: Mapping[str, tuple[str, _Convert]],
+) -> dict[str, Any] | None:
+    """The walk's field values of a usual ``StreamAccessLogsMessage``, or None: walk it.
+
+    Usual: lowerCamelCase names, no ``null``, an ``identifier`` object and at most one entry
+    list, an object of its ``logEntry`` array alone, within ``max_entries``. The walk's own
+    converters convert the parts, with the walk's paths, in the document's order; only the
+    generic reading of these two small objects (and the oneof check) is skipped.
+
+    Args:
+        document: the JSON object of the message.
+        context: the decoding context.
+        identifier: the walk's converter of the identifier.
+        entry_lists: ``httpLogs``/``tcpLogs`` -> the field's protobuf name and the walk's
+            converter of its ``log_entry`` array.
+    """
+    if _WALK_ONLY.get():
+        return None
+    lists = 0
+    for key, item in document.items():
+        if key == "identifier":
+            if type(item) is not dict:
+                return None
+        elif key in entry_lists:
+            lists += 1
+            if type(item) is not dict or len(item) != 1:
+                return None
+            entries = item.get("logEntry")
+            if type(entries) is not list or len(entries) > context.limits.max_entries:
+                return None
+        else:
+            return None
+    if lists > 1:
+        return None
+    context.pairs += len(document)
+    values: dict[str, Any] = {}
+    for key, item in document.items():
+        if key == "identifier":
+            # What it raises needs no locating: its walk locates it (identifier.<field>).
+            values["identifier"] = identifier(item, context, "identifier")
+        else:
+            name, convert_entries = entry_lists[key]
+            context.pairs += 1
+            entries = item["logEntry"]  # type: ignore[index]
+            values[name] = convert_entries(entries, context, f"{name}.log_entry")
+    return values

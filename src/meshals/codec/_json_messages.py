@@ -40,7 +40,7 @@ from meshals.model._als import (
     UnauthorizedReason,
 )
 
-from ._json_fast import fast_converter, fast_or_walk
+from ._json_fast import clean_message, fast_converter, fast_or_walk_message
 from ._json_scalars import (
     UINT32,
     InvalidValueError,
@@ -70,7 +70,6 @@ from ._json_walk import (
     _scalar,
     _string_map,
     _struct,
-    _Table,
     _table,
 )
 from ._limits import LimitExceeded, find_too_long
@@ -411,8 +410,8 @@ _TCP_ENTRY = _table(
 # --- the message --------------------------------------------------------------------------------
 
 
-def _log_entries(convert_entry: _Convert) -> _Convert:
-    """The converter for ``HTTPAccessLogEntries``/``TCPAccessLogEntries``: a tuple of entries.
+def _entry_list(convert_entry: _Convert) -> _Convert:
+    """The converter for a ``log_entry`` array: a tuple of entries.
 
     Problems inside ``log_entry[i]`` carry ``entry_index=i``; a bad entry is skipped, and so
     is one that breaks a per-value limit (nesting depth, string length).
@@ -451,6 +450,11 @@ def _log_entries(convert_entry: _Convert) -> _Convert:
             context.entry_index = None
         return tuple(entries)
 
+    return convert_entries
+
+
+def _log_entries(convert_entries: _Convert) -> _Convert:
+    """The converter for ``HTTPAccessLogEntries``/``TCPAccessLogEntries``: a tuple of entries."""
     table = _table(_nested("log_entry", convert_entries))
 
     def convert(raw: object, context: _Context, path: str) -> tuple[object, ...]:
@@ -467,22 +471,23 @@ def _check_strings(value: object, path: str, limit: int) -> None:
         raise LimitExceeded(too_long.reason(limit), _join(path, too_long.field))
 
 
-def _entry(model: type, table: _Table) -> _Convert:
-    """An entry's converter: generated for clean input, the walk's for the rest."""
-    return fast_or_walk(fast_converter(model, table), _message(model, table))
-
-
+_identifier = _message(Identifier, _IDENTIFIER)
+_ENTRY_LISTS = {
+    "httpLogs": ("http_logs", _entry_list(fast_or_walk_message(HttpEntry, _HTTP_ENTRY))),
+    "tcpLogs": ("tcp_logs", _entry_list(fast_or_walk_message(TcpEntry, _TCP_ENTRY))),
+}
 _STREAM_MESSAGE = _table(
-    _nested("identifier", _message(Identifier, _IDENTIFIER)),
-    _nested("http_logs", _log_entries(_entry(HttpEntry, _HTTP_ENTRY))),
-    _nested("tcp_logs", _log_entries(_entry(TcpEntry, _TCP_ENTRY))),
+    _nested("identifier", _identifier),
+    _nested("http_logs", _log_entries(_ENTRY_LISTS["httpLogs"][1])),
+    _nested("tcp_logs", _log_entries(_ENTRY_LISTS["tcpLogs"][1])),
 )
 
 
 def _als_message(document: dict[str, object], context: _Context) -> AlsMessage:
-    values = _read(
-        _first_member_only(document, _LOG_ENTRIES, context, ""), _STREAM_MESSAGE, context, ""
-    )
+    values = clean_message(document, context, _identifier, _ENTRY_LISTS)
+    if values is None:  # anything unusual: the walk, and its oneof check first
+        one_list = _first_member_only(document, _LOG_ENTRIES, context, "")
+        values = _read(one_list, _STREAM_MESSAGE, context, "")
     identifier = values.get("identifier")
     if identifier is not None and context.check_strings:
         _check_strings(identifier, "identifier", context.limits.max_string_length)
