@@ -69,6 +69,17 @@ _WIRE_TYPES = {
     FieldDescriptor.TYPE_SINT64: _VARINT,
 }
 
+# The scalar types _accel.c does not interpret: a field that becomes one of these must fail
+# here, not decode with the old meaning (the wire type alone would not tell).
+_UNREAD_TYPES = {
+    FieldDescriptor.TYPE_SINT32: "sint32",
+    FieldDescriptor.TYPE_SINT64: "sint64",
+    FieldDescriptor.TYPE_SFIXED32: "sfixed32",
+    FieldDescriptor.TYPE_SFIXED64: "sfixed64",
+    FieldDescriptor.TYPE_FIXED32: "fixed32",
+    FieldDescriptor.TYPE_FLOAT: "float",
+}
+
 
 def _wire_type(field: FieldDescriptor) -> int:
     if field.is_repeated and field.type not in (
@@ -78,6 +89,9 @@ def _wire_type(field: FieldDescriptor) -> int:
     ):
         # A packed repeated scalar would need both encodings; the decoder reads none.
         raise SystemExit(f"{field.full_name}: repeated scalars are not supported")
+    if field.type in _UNREAD_TYPES:
+        # The same wire type would be read with another meaning (zigzag, signed, fixed).
+        raise SystemExit(f"{field.full_name}: {_UNREAD_TYPES[field.type]} fields are not read")
     return _WIRE_TYPES[field.type]
 
 
@@ -104,6 +118,7 @@ def render() -> str:
             name = f"PB_{prefix}_{field.name.upper()}"
             lines.append(f"#define {name} {field.number}")
             lines.append(f"#define {name}_WT {_wire_type(field)}")
+            lines.append(f"#define {name}_TYPE {field.type}")
         lines.append(f"#define PB_{prefix}_MAX_FIELD {max(numbers)}")
     lines += ["", "#endif", ""]
     return "\n".join(lines)

@@ -15,10 +15,17 @@ from pathlib import Path
 import pytest
 from property.accel_paths import assert_identical, both_paths, counting_accelerator
 
-from meshals import AlsMessage, read
+from meshals import AlsMessage, DecodeError, read
 from meshals._pb.accesslog_pb2 import AccessLogCommon as PB2AccessLogCommon
 from meshals.codec import decode_binary, encode_binary
-from meshals.codec._accelerated import ACCELERATED, decode_accelerated, pure_path
+from meshals.codec._accelerated import (
+    _ACCEL,
+    _EXTRA_CACHE,
+    ACCELERATED,
+    _context,
+    decode_accelerated,
+    pure_path,
+)
 from meshals.codec._limits import DEFAULT_LIMITS, Limits
 from meshals.codec._wire import encode_varint
 from meshals.model import HttpVersion
@@ -121,6 +128,8 @@ LEFT_TO_THE_PURE_PATH = {
     "bool of 2": common(b"\xd8\x01\x02"),  # intermediate_log_entry = 2
     "enum beyond int32": common(b"\x88\x02\x80\x80\x80\x80\x10"),  # access_log_type 2**32
     "port and named port": common(b"\x12\x09\x0a\x07\x18\x50\x22\x03abc"),
+    # upstream_request_attempt_count's tag in 6 bytes: protobuf refuses tags over 5.
+    "tag of 6 bytes": bytes.fromhex("120b0a090a07c0818080800005"),
 }
 
 # Taken, with the rarer parts through the callbacks (the pure path's converters).
@@ -130,6 +139,7 @@ TAKEN_THROUGH_CALLBACKS = {
     "identifier": b"\x0a\x07\x0a\x03\x0a\x01n\x12\x00" + tcp_message(b""),
     "custom tags twice": common(b"\xb2\x01\x06\x0a\x01k\x12\x01v" * 2),
     "metadata": common(b"\x8a\x01\x00"),
+    "tag of 5 bytes": common(b"\xfa\x80\x80\x80\x00\x01a"),  # upstream_cluster "a"
 }
 
 
@@ -197,3 +207,41 @@ def test_a_remembered_part_is_decoded_again_under_a_lower_nesting_limit() -> Non
     outcome, fast = both_paths(data, limits=Limits(max_nesting_depth=2))
     assert fast is None
     assert outcome[1].entries == ()  # the entry is skipped there
+
+
+def length_delimited(number: int, body: bytes) -> bytes:
+    return encode_varint(number << 3 | 2) + encode_varint(len(body)) + body
+
+
+def test_a_callback_counts_the_depth_of_what_protobuf_parses_and_drops() -> None:
+    # filter_metadata "a" twice: the first value 32 Structs deep (past protobuf's 100 levels
+    # in the whole message), the second empty. protobuf parses the first, then keeps the
+    # second, so the depth refuses the whole message on the pure path; the callback, which
+    # parses its part inside the enclosing messages, must leave it there too.
+    struct = b""
+    for _ in range(32):
+        field = length_delimited(1, b"x") + length_delimited(2, length_delimited(5, struct))
+        struct = length_delimited(1, field)
+    metadata = length_delimited(1, length_delimited(1, b"a") + length_delimited(2, struct))
+    metadata += length_delimited(1, length_delimited(1, b"a") + length_delimited(2, b""))
+    data = common(length_delimited(17, metadata))
+    assert decode_accelerated(data, "case", None, DEFAULT_LIMITS) is None
+    with pure_path(), pytest.raises(DecodeError, match="corrupt or truncated"):
+        decode_binary(data)
+
+
+@pytest.mark.parametrize(("size", "kept"), [(100, 1), (5000, 0)])
+def test_only_small_parts_are_remembered(size: int, kept: int) -> None:
+    tag = length_delimited(1, b"k") + length_delimited(2, b"v" * size)
+    data = common(length_delimited(22, tag))  # custom_tags
+    _EXTRA_CACHE.clear()
+    _, fast = both_paths(data)
+    assert fast is not None
+    assert len(_EXTRA_CACHE) == kept
+
+
+def test_a_negative_limit_is_refused_not_wrapped() -> None:
+    assert _ACCEL is not None
+    context = _context(DEFAULT_LIMITS)
+    with pytest.raises(OverflowError):
+        _ACCEL.decode(common(START), "case", None, -1, 100, context)

@@ -72,6 +72,10 @@
 #define MAX_NS_SECONDS 9000000000LL
 /* Values cached by their serialized bytes, at most this many, all forgotten when full. */
 #define CACHE_SIZE 4096
+/* Only addresses this short are cached: a count bound alone would let large ones fill memory. */
+#define MAX_CACHED_ADDRESS 256
+/* protobuf's parsers refuse a tag longer than 5 bytes (a 32-bit key). */
+#define MAX_TAG_SIZE 5
 
 /* --- the model classes ------------------------------------------------------------------- */
 
@@ -253,7 +257,7 @@ static int read_field(Reader *r, Field *f) {
     uint64_t key, length;
     f->tag = r->p;
     TRY(read_varint(r, &key));
-    if (key > 0xFFFFFFFFu || key >> 3 == 0) {
+    if (key > 0xFFFFFFFFu || key >> 3 == 0 || r->p - f->tag > MAX_TAG_SIZE) {
         return NOT_MINE;
     }
     f->number = (uint32_t)(key >> 3);
@@ -556,7 +560,7 @@ static int address(const Call *call, const Field *f, PyObject **out) {
         return OK;
     }
     int rc = PyErr_Occurred() ? ERR : address_uncached(call, f, out);
-    if (rc == OK) {
+    if (rc == OK && f->length <= MAX_CACHED_ADDRESS) {
         if (PyDict_GET_SIZE(G.address_cache) >= CACHE_SIZE) {
             PyDict_Clear(G.address_cache);
         }
@@ -643,7 +647,9 @@ static int response_flags(const Call *call, const Field *f, PyObject **flags,
             }
             CHECK(make_enum(G.unauthorized_reasons, number, reason));
         } else {
-            /* The others are bools (init() checked): only true ones count, as ListFields. */
+            /* The others are bools (tools/gen_accel_fields.py checks): only true ones count,
+             * as ListFields. A number without a flag is the pure path's to report. */
+            CHECK(flag == Py_None ? NOT_MINE : OK);
             CHECK(once(&seen, &g, WT_VARINT));
             if (g.value > 1) {
                 CHECK(NOT_MINE);
@@ -1117,15 +1123,21 @@ done:
 
 static PyObject *decode(PyObject *module, PyObject *args) {
     Py_buffer buffer;
-    PyObject *source, *index, *context;
-    unsigned long long max_entries, max_string;
+    PyObject *source, *index, *context, *max_entries_obj, *max_string_obj;
     (void)module;
     if (!G.ready) {
         PyErr_SetString(PyExc_RuntimeError, "meshals.codec._accel.init() was not called");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "y*UOKKO:decode", &buffer, &source, &index, &max_entries,
-                          &max_string, &context)) {
+    if (!PyArg_ParseTuple(args, "y*UOO!O!O:decode", &buffer, &source, &index, &PyLong_Type,
+                          &max_entries_obj, &PyLong_Type, &max_string_obj, &context)) {
+        return NULL;
+    }
+    /* OverflowError for a negative limit, which "K" would have wrapped to "unlimited". */
+    unsigned long long max_entries = PyLong_AsUnsignedLongLong(max_entries_obj);
+    unsigned long long max_string = PyLong_AsUnsignedLongLong(max_string_obj);
+    if (PyErr_Occurred()) {
+        PyBuffer_Release(&buffer);
         return NULL;
     }
     Call call = {max_entries, max_string, context};
@@ -1221,6 +1233,7 @@ static PyObject *init(PyObject *module, PyObject *args, PyObject *kwargs) {
     PyObject *unauthorized_reasons, *flags, *empty_str_map, *empty_any_map, *builder;
     PyObject *identifier_cb, *common_cb, *address_cb;
     (void)module;
+    G.ready = 0; /* until every part below is in place: decode() refuses a half-set state */
     if (!PyArg_ParseTupleAndKeywords(
             args, kwargs, "$O!O!O!O!O!O!O!OOOOOO:init", keywords, &PyTuple_Type, &models,
             &PyTuple_Type, &http_versions, &PyTuple_Type, &request_methods, &PyTuple_Type,
@@ -1256,22 +1269,18 @@ static PyObject *init(PyObject *module, PyObject *args, PyObject *kwargs) {
     take(&G.identifier_cb, identifier_cb);
     take(&G.common_cb, common_cb);
     take(&G.address_cb, address_cb);
-    if (G.address_cache == NULL) {
-        G.address_cache = PyDict_New();
-        G.no_flags = PyFrozenSet_New(NULL);
-        G.empty_str = PyUnicode_FromStringAndSize("", 0);
-        G.empty_tuple = PyTuple_New(0);
-        G.zero = PyLong_FromLong(0);
-        G.float_zero = PyFloat_FromDouble(0.0);
-        G.kind_http = PyUnicode_InternFromString("http");
-        G.kind_tcp = PyUnicode_InternFromString("tcp");
-        if (!G.address_cache || !G.no_flags || !G.empty_str || !G.empty_tuple || !G.zero ||
-            !G.float_zero || !G.kind_http || !G.kind_tcp) {
-            return NULL;
-        }
-    } else {
-        PyDict_Clear(G.address_cache); /* its values are the previous classes' */
+    /* Each constant is made once; after a failure a later init() makes what is missing. */
+    if ((G.address_cache == NULL && (G.address_cache = PyDict_New()) == NULL) ||
+        (G.no_flags == NULL && (G.no_flags = PyFrozenSet_New(NULL)) == NULL) ||
+        (G.empty_str == NULL && (G.empty_str = PyUnicode_FromStringAndSize("", 0)) == NULL) ||
+        (G.empty_tuple == NULL && (G.empty_tuple = PyTuple_New(0)) == NULL) ||
+        (G.zero == NULL && (G.zero = PyLong_FromLong(0)) == NULL) ||
+        (G.float_zero == NULL && (G.float_zero = PyFloat_FromDouble(0.0)) == NULL) ||
+        (G.kind_http == NULL && (G.kind_http = PyUnicode_InternFromString("http")) == NULL) ||
+        (G.kind_tcp == NULL && (G.kind_tcp = PyUnicode_InternFromString("tcp")) == NULL)) {
+        return NULL;
     }
+    PyDict_Clear(G.address_cache); /* its values may be the previous classes' */
     G.ready = 1;
     Py_RETURN_NONE;
 }

@@ -30,7 +30,6 @@ from typing import Any, Final
 import google.protobuf.message
 
 from meshals._errors import DecodeError
-from meshals._pb.accesslog_pb2 import AccessLogCommon as PB2AccessLogCommon
 from meshals._pb.address_pb2 import Address as PB2Address
 from meshals._pb.als_pb2 import StreamAccessLogsMessage as PB2StreamAccessLogsMessage
 from meshals._values import AnyValue, FrozenMap
@@ -61,6 +60,7 @@ from ._convert_common import _common_from_pb
 from ._convert_values import _EMPTY_ANY_MAP, _EMPTY_STR_MAP, Context, _address_from_pb
 from ._limits import LimitExceeded, Limits
 from ._unknown_fields import has_unknown_fields
+from ._wire import LENGTH_DELIMITED, encode_varint
 
 __all__ = ["ACCELERATED", "decode_accelerated", "pure_path"]
 
@@ -69,8 +69,9 @@ REQUIRE_VARIABLE: Final = "MESHALS_REQUIRE_ACCEL"
 
 # Within this nesting limit a Struct the converters accept lies less than 80 messages deep
 # in the whole message (three per level, seven above the first), inside protobuf's limit of
-# 100, which the pure path's parser enforces on the whole message and a callback's parser
-# only on its part. With a larger limit, the pure path decides.
+# 100 on the whole message. With a larger limit, the pure path decides. (The callbacks parse
+# their parts inside their enclosing messages, so protobuf counts the depth of branches it
+# parses and then drops, such as a repeated map key's first value, as the pure path does.)
 _SAFE_NESTING_DEPTH: Final = 24
 
 _PURE: contextvars.ContextVar[bool] = contextvars.ContextVar("meshals_pure", default=False)
@@ -138,12 +139,25 @@ def _parsed(message: Any, data: bytes) -> bool:
     return not has_unknown_fields(message)
 
 
+def _enclosed(numbers: tuple[int, ...], data: bytes) -> bytes:
+    """*data* as the body of the length-delimited fields *numbers*, outermost first."""
+    for number in reversed(numbers):
+        data = encode_varint(number << 3 | LENGTH_DELIMITED) + encode_varint(len(data)) + data
+    return data
+
+
+# StreamAccessLogsMessage.identifier = 1; http_logs = 2, its log_entry = 1, an entry's
+# common_properties = 1 (a TCP entry's sits as deep).
+_IDENTIFIER_PATH: Final = (1,)
+_COMMON_PATH: Final = (2, 1, 1)
+
+
 def _identifier(context: Context, data: bytes) -> tuple[Identifier] | None:
-    pb = PB2StreamAccessLogsMessage.Identifier()
-    if not _parsed(pb, data):
+    outer = PB2StreamAccessLogsMessage()
+    if not _parsed(outer, _enclosed(_IDENTIFIER_PATH, data)):
         return None
     try:
-        return (_identifier_from_pb(pb, context),)
+        return (_identifier_from_pb(outer.identifier, context),)
     except (DecodeError, LimitExceeded):  # what the pure path would report or raise
         return None
 
@@ -164,11 +178,11 @@ def _common_extra(
         return _EXTRA_CACHE[key]
     except KeyError:
         pass
-    pb = PB2AccessLogCommon()
-    if not _parsed(pb, data):
+    outer = PB2StreamAccessLogsMessage()
+    if not _parsed(outer, _enclosed(_COMMON_PATH, data)):
         return None
     try:
-        common = _common_from_pb(pb, context)
+        common = _common_from_pb(outer.http_logs.log_entry[0].common_properties, context)
     except (DecodeError, LimitExceeded):
         return None
     extra = (
@@ -177,17 +191,21 @@ def _common_extra(
         common.filter_state_objects,
         common.custom_tags,
     )
-    if len(_EXTRA_CACHE) >= _CACHE_SIZE:
-        _EXTRA_CACHE.clear()
-    _EXTRA_CACHE[key] = extra
+    if len(data) <= _MAX_CACHED_SIZE:
+        if len(_EXTRA_CACHE) >= _CACHE_SIZE:
+            _EXTRA_CACHE.clear()
+        _EXTRA_CACHE[key] = extra
     return extra
 
 
 # The same parts recur on every entry between two workloads (Istio's peer metadata, the
 # TLS facts): decoded once, by bytes and nesting limit (the only limit that can change the
 # answer; the string limit is checked before the call). Immutable values; at most
-# _CACHE_SIZE, all forgotten when full, so memory stays flat. Only answers are kept.
+# _CACHE_SIZE, all forgotten when full, so memory stays flat. Only answers are kept, and
+# only for parts up to _MAX_CACHED_SIZE bytes: a count alone would let large parts (a string
+# limit is 1 MiB by default) hold gigabytes.
 _CACHE_SIZE: Final = 4096
+_MAX_CACHED_SIZE: Final = 4096
 _EXTRA_CACHE: dict[
     tuple[bytes, int],
     tuple[TlsProperties | None, Metadata | None, FrozenMap[str, AnyValue], FrozenMap[str, str]],

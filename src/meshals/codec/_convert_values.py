@@ -138,7 +138,9 @@ def _cached_address(pb: PB2Address) -> Address | None:
     try:
         return _ADDRESS_CACHE[key]
     except KeyError:
-        return _remembered(_ADDRESS_CACHE, key, _address_from_pb(pb))
+        address = _address_from_pb(pb)
+        # Only short ones: a count bound alone would let long (hostile) addresses fill memory.
+        return _remembered(_ADDRESS_CACHE, key, address) if len(key) <= 256 else address
 
 
 def _address_from_pb(pb: PB2Address) -> Address | None:
