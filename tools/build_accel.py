@@ -49,7 +49,7 @@ def build(
     """Compile ``source_dir/_accel.c`` into *out_dir*; the extension's path, or None.
 
     Args:
-        source_dir: the directory holding ``_accel.c`` and ``_accel_fields.h``.
+        source_dir: the directory holding ``_accel.c`` and its ``_accel_*.h`` parts.
         out_dir: where the extension is written (created if missing).
         sanitize: None, or ``"address"`` for an AddressSanitizer build.
         werror: make compiler warnings errors.
