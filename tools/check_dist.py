@@ -1,6 +1,10 @@
 """Check what the built sdist and wheel hold (nox -s release): the package, its data, licences.
 
-Usage: python tools/check_dist.py DIST_FILE...   (a .whl and a .tar.gz from python -m build)
+Usage: python tools/check_dist.py [--require-accel] DIST_FILE...   (from python -m build)
+
+A wheel either holds the compiled accelerator (``meshals/codec/_accel<EXT_SUFFIX>``) and is
+tagged for one interpreter and platform, or holds none and is ``py3-none-any``; with
+``--require-accel`` it must hold it.
 """
 
 from __future__ import annotations
@@ -8,6 +12,7 @@ from __future__ import annotations
 import sys
 import tarfile
 import zipfile
+from email.message import Message
 from email.parser import HeaderParser
 
 # Paths every wheel must hold (relative to its root) and none it may hold.
@@ -44,16 +49,25 @@ SDIST_REQUIRED = (
     "src/meshals/__init__.py",
     "protos/README.md",
     "tests/fixtures/skywalking/envoy-ingress.msg",
+    # The accelerator builds from the sdist: its C source, its field tables, the build hook.
+    "hatch_build.py",
+    "src/meshals/codec/_accel.c",
+    "src/meshals/codec/_accel_fields.h",
 )
+# Built files: no sdist holds them, and a wheel only its own accelerator.
+_COMPILED = (".so", ".pyd", ".dylib", ".o", ".obj")
+_ACCEL = "meshals/codec/_accel."
 
 
-def check_wheel(path: str) -> list[str]:
+def check_wheel(path: str, *, require_accel: bool = False) -> list[str]:
     """The problems of one wheel; empty when it is complete."""
     with zipfile.ZipFile(path) as wheel:
         names = set(wheel.namelist())
         dist_info = next(name.split("/")[0] for name in names if ".dist-info/" in name)
         metadata = HeaderParser().parsestr(wheel.read(f"{dist_info}/METADATA").decode())
+        wheel_file = HeaderParser().parsestr(wheel.read(f"{dist_info}/WHEEL").decode())
     problems = [f"missing {name}" for name in WHEEL_REQUIRED if name not in names]
+    problems += _accel_problems(names, wheel_file, require_accel=require_accel)
     problems += [f"holds {name}" for name in names if name.startswith(WHEEL_FORBIDDEN_PREFIXES)]
     problems += [
         f"missing {dist_info}/licenses/{name}"
@@ -71,17 +85,40 @@ def check_wheel(path: str) -> list[str]:
     return problems
 
 
+def _accel_problems(names: set[str], wheel_file: Message, *, require_accel: bool) -> list[str]:
+    """A compiled accelerator and a platform tag go together; C sources stay in the sdist."""
+    compiled = sorted(name for name in names if name.endswith(_COMPILED))
+    problems = [f"holds {name}" for name in compiled if not name.startswith(_ACCEL)]
+    problems += [f"holds the C source {name}" for name in names if name.endswith((".c", ".h"))]
+    tags = wheel_file.get_all("Tag") or []
+    pure = wheel_file.get("Root-Is-Purelib") == "true"
+    if any(name.startswith(_ACCEL) for name in compiled):
+        if pure or any(tag.endswith("-none-any") for tag in tags):
+            problems.append(f"holds the compiled accelerator but is tagged {tags} (pure: {pure})")
+    elif require_accel:
+        problems.append("no compiled accelerator (meshals/codec/_accel.*): was it built?")
+    elif tags != ["py3-none-any"] or not pure:
+        problems.append(f"pure Python but tagged {tags} (pure: {pure})")
+    return problems
+
+
 def check_sdist(path: str) -> list[str]:
     """The problems of one sdist; empty when it is complete."""
     with tarfile.open(path) as sdist:
         names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
-    return [f"missing {name}" for name in SDIST_REQUIRED if name not in names]
+    problems = [f"missing {name}" for name in SDIST_REQUIRED if name not in names]
+    return problems + [f"holds {name}" for name in sorted(names) if name.endswith(_COMPILED)]
 
 
-def main(paths: list[str]) -> int:
+def main(arguments: list[str]) -> int:
+    require_accel = "--require-accel" in arguments
+    paths = [argument for argument in arguments if argument != "--require-accel"]
     failed = False
     for path in paths:
-        problems = check_wheel(path) if path.endswith(".whl") else check_sdist(path)
+        if path.endswith(".whl"):
+            problems = check_wheel(path, require_accel=require_accel)
+        else:
+            problems = check_sdist(path)
         for problem in problems:
             print(f"{path}: {problem}", file=sys.stderr)
         failed = failed or bool(problems)
