@@ -58,6 +58,9 @@ def install(session: nox.Session, *args: str, constraints: Path = CONSTRAINTS) -
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the whole test suite (unit, differential and property tests) with coverage."""
+    # pip builds the wheel with the build hook (hatch_build.py), so the C accelerator is compiled
+    # and installed; MESHALS_REQUIRE_ACCEL makes importing meshals fail if it is not, so that the
+    # differential tests compare the accelerator with the pure path rather than pure with pure.
     install(session, ".", *nox.project.dependency_groups(PYPROJECT, "test"))
     session.run(
         "pytest",
@@ -68,7 +71,10 @@ def tests(session: nox.Session) -> None:
         *session.posargs,
         # Hypothesis searches hardest once, on 3.11; the other Pythons run the same properties
         # with fewer examples, which keeps CI within its time budget.
-        env={"HYPOTHESIS_PROFILE": "ci" if session.python == "3.11" else "dev"},
+        env={
+            "HYPOTHESIS_PROFILE": "ci" if session.python == "3.11" else "dev",
+            "MESHALS_REQUIRE_ACCEL": "1",
+        },
     )
 
 
@@ -166,8 +172,48 @@ def fuzz(session: nox.Session) -> None:
     install(session, ".", *nox.project.dependency_groups(PYPROJECT, "fuzz"))
     seconds = session.posargs[0] if session.posargs else "60"
     targets = session.run("python", "tools/fuzz.py", "--list", silent=True)
+    # The accelerator's target needs its sanitized build: fuzz_accel below.
     for target in str(targets).split():
-        session.run("python", "tools/fuzz.py", "--target", target, "--seconds", seconds)
+        if target != "accel":
+            session.run("python", "tools/fuzz.py", "--target", target, "--seconds", seconds)
+
+
+@nox.session(python="3.11", default=False)
+def fuzz_accel(session: nox.Session) -> None:
+    """Fuzz the C accelerator under AddressSanitizer against the pure path: -- SECONDS."""
+    install(session, *nox.project.dependency_groups(PYPROJECT, "fuzz"))
+    # meshals itself, the build hook compiling the extension with -fsanitize=address,undefined.
+    session.install(
+        "-c", str(CONSTRAINTS), ".", env={"MESHALS_ACCEL_SANITIZE": "address,undefined"}
+    )
+    # The interpreter is not built with the sanitizers, so their runtime is preloaded: atheris'
+    # (clang's ASan with libFuzzer), since gcc's libasan would shadow libFuzzer's coverage hooks
+    # and leave the fuzzer blind. Python's own allocator hides overreads of small objects inside
+    # its pools; PYTHONMALLOC=malloc gives every object its own ASan-guarded block.
+    atheris = session.run("python", "-c", "import atheris; print(atheris.path())", silent=True)
+    sanitizer_env = {
+        "LD_PRELOAD": f"{str(atheris).strip()}/asan_with_fuzzer.so",
+        "PYTHONMALLOC": "malloc",
+        # CPython's own allocations outlive the process on purpose: only memory errors count.
+        "ASAN_OPTIONS": "detect_leaks=0",
+        "UBSAN_OPTIONS": "print_stacktrace=1",
+        "MESHALS_REQUIRE_ACCEL": "1",
+    }
+    seconds = session.posargs[0] if session.posargs else "300"
+    session.run(
+        "python",
+        "tools/fuzz.py",
+        "--installed",
+        "--target",
+        "accel",
+        "--seconds",
+        seconds,
+        "--",
+        # The comparisons the extension makes (-fsanitize-coverage=trace-cmp) count as coverage.
+        "-use_value_profile=1",
+        *session.posargs[1:],
+        env=sanitizer_env,
+    )
 
 
 @nox.session(python="3.11", default=False)
@@ -202,11 +248,13 @@ def release(session: nox.Session) -> None:
     session.run("python", "-m", "build", "--outdir", str(dist), str(ROOT))
     artifacts = sorted(str(path) for path in dist.iterdir())
     session.run("twine", "check", "--strict", *artifacts)
-    session.run("python", "tools/check_dist.py", *artifacts)
+    # Built here with a C compiler, the wheel must carry the accelerator (tools/check_dist.py).
+    session.run("python", "tools/check_dist.py", "--require-accel", *artifacts)
     # The wheel installs and runs on its own, outside the checkout.
     wheel = next(path for path in artifacts if path.endswith(".whl"))
     install(session, wheel)
     session.run("meshals", "inspect", "--help", silent=True)
+    session.run("python", "-c", "import meshals.codec._accel", env={"MESHALS_REQUIRE_ACCEL": "1"})
     location = session.run("python", "-c", "import meshals; print(meshals.__file__)", silent=True)
     if "site-packages" not in str(location):
         session.error(f"meshals was imported from {location}, not from the installed wheel")

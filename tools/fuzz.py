@@ -11,6 +11,7 @@ Usage::
     python tools/fuzz.py --target json --seconds 180      # fuzz, seeded from tests/fuzz_corpus/json
     python tools/fuzz.py --target read --reproduce FILE   # run one input, print the outcome
     python tools/fuzz.py --list                           # the targets
+    python tools/fuzz.py --installed --target accel       # the installed meshals, not src/
 
 The working corpus grows in ``.fuzz/<target>/corpus`` (not committed); the committed seeds in
 ``tests/fuzz_corpus/<target>`` are only read (rebuild them with ``tools/fuzz_corpus.py``).
@@ -39,7 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra = arguments[arguments.index("--") + 1 :]
         arguments = arguments[: arguments.index("--")]
     args = _parser().parse_args(arguments)
-    sys.path.insert(0, str(ROOT / "src"))
+    if not args.installed:
+        sys.path.insert(0, str(ROOT / "src"))
     sys.path.insert(0, str(ROOT / "tools"))
     if args.list:
         from fuzz_targets import TARGETS  # no instrumentation needed to list them
@@ -59,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seconds", type=int, default=60, help="how long to fuzz (default 60)")
     parser.add_argument("--reproduce", type=Path, metavar="FILE", help="run one input and stop")
     parser.add_argument("--list", action="store_true", help="list the targets")
+    parser.add_argument(
+        "--installed",
+        action="store_true",
+        help="fuzz the meshals installed in this environment, not src/ (nox -s fuzz_accel "
+        "installs one with its C accelerator built under AddressSanitizer)",
+    )
     return parser
 
 
@@ -82,7 +90,7 @@ def _fuzz(name: str, seconds: int, extra: list[str]) -> int:
     work = WORK / name
     corpus = work / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
-    seeds = SEEDS / _SEEDS_OF.get(name, name)
+    seeds = [SEEDS / seed for seed in _SEEDS_OF.get(name, (name,))]
     dictionary = _write_dictionary(work) if name in _JSON_TARGETS else None
     libfuzzer = [
         sys.argv[0],
@@ -94,7 +102,7 @@ def _fuzz(name: str, seconds: int, extra: list[str]) -> int:
         *([f"-dict={dictionary}"] if dictionary else []),
         *extra,
         str(corpus),  # new inputs go to the first directory only
-        *([str(seeds)] if seeds.is_dir() else []),
+        *(str(seed) for seed in seeds if seed.is_dir()),
     ]
     atheris.Setup(libfuzzer, TARGETS[name])
     atheris.Fuzz()  # exits the process when done
@@ -103,8 +111,13 @@ def _fuzz(name: str, seconds: int, extra: list[str]) -> int:
 
 # Targets whose input is (mostly) ALS JSON: a dictionary of its field names helps them.
 _JSON_TARGETS = frozenset({"json", "json_oracle", "read", "framers", "analyze"})
-# The oracle targets start from the seeds of the decoder they check.
-_SEEDS_OF = {"json_oracle": "json", "binary_oracle": "binary"}
+# The oracle targets start from the seeds of the decoder they check; the accelerator's from the
+# binary seeds and the messages real Envoys wrote (the encodings it decodes itself).
+_SEEDS_OF = {
+    "json_oracle": ("json",),
+    "binary_oracle": ("binary",),
+    "accel": ("binary", "accel"),
+}
 _EXTRA_TOKENS = (
     "@type",
     "type.googleapis.com/google.protobuf.Struct",

@@ -30,7 +30,7 @@ import meshals  # noqa: E402 -- after the path set-up
 from meshals.capture import Container  # noqa: E402
 from meshals.capture._detect import detect_container  # noqa: E402
 from meshals.codec import encode_binary  # noqa: E402
-from meshals.codec._wire import encode_varint  # noqa: E402
+from meshals.codec._wire import _varint, encode_varint  # noqa: E402
 
 
 def main() -> int:
@@ -38,6 +38,8 @@ def main() -> int:
     seeds = {
         "json": list(_json_messages()),
         "binary": [encode_binary(message) for message in _messages()],
+        # The binary seeds too (tools/fuzz.py), and these: the bytes Envoy wrote, as it wrote them.
+        "accel": list(_recorded_frames()),
         "read": list(_containers()),
         "framers": list(_framer_inputs()),
         "analyze": list(_containers()),
@@ -77,6 +79,16 @@ def _messages() -> Iterator[meshals.AlsMessage]:
     for path in sorted((FIXTURES / "skywalking").glob("envoy-*.msg")):
         if path.name != "envoy-metric.msg":  # a metrics-service message, not ALS
             yield meshals.decode_json(path.read_bytes())
+
+
+def _recorded_frames() -> Iterator[bytes]:
+    for path in sorted((FIXTURES / "envoy").glob("*.bin")):
+        data = path.read_bytes()
+        position = 0
+        while position < len(data):
+            size, position = _varint(data, position, len(data), "frame size")
+            yield data[position : position + size]
+            position += size
 
 
 def _delimited(frames: Iterable[bytes]) -> bytes:
