@@ -9,7 +9,9 @@ atheris.
 from __future__ import annotations
 
 import io
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import meshals
 from meshals import (
@@ -30,6 +32,7 @@ from meshals.resolve import NameTemplate
 
 __all__ = ["TARGETS"]
 
+_TESTS = Path(__file__).resolve().parent.parent / "tests"
 _TEMPLATE_CONTEXT = {
     "pod": {"metadata": {"name": "reviews-v1-5b7c", "labels": {"app": "reviews", "v": 1}}},
     "service": {"metadata": {"name": "reviews"}, "spec": {"ports": [{"port": 9080}]}},
@@ -184,56 +187,31 @@ def fuzz_l4(data: bytes) -> None:
     hash(result)
 
 
-def _binary_outcome(data: bytes, *, strict: bool, limits: Limits) -> tuple[AlsMessage | None, str]:
-    """The message (or None) and a text of everything about the outcome.
-
-    The text is the message's repr, which shows what equality leaves out (source, index,
-    diagnostics) and the types equality overlooks (``1 == True``, a timestamp's time zone), or
-    the error's type and message.
-    """
-    try:
-        message = decode_binary(data, strict=strict, limits=limits)
-    except DecodeError as exc:
-        return None, f"{type(exc).__name__}: {exc}"
-    return message, repr(message)
-
-
+# Tight limits, which the accelerator must enforce as the pure path does (see fuzz_accel).
 _TIGHT_LIMITS = Limits(max_entries=2, max_string_length=16, max_nesting_depth=3, max_diagnostics=2)
 
 
-def _first_difference(accelerated: str, pure: str, *, strict: bool) -> str:
-    start = next(
-        (i for i, (a, b) in enumerate(zip(accelerated, pure, strict=False)) if a != b),
-        min(len(accelerated), len(pure)),
-    )
-    shown = slice(max(start - 80, 0), start + 120)
-    return (
-        f"the accelerator and the pure path disagree ({strict=}) at character {start}:\n"
-        f"  accelerated: {accelerated[shown]}\n"
-        f"  pure:        {pure[shown]}"
-    )
-
-
 def fuzz_accel(data: bytes) -> None:
-    """decode_binary with the C accelerator and on the pure path: the same message or error.
+    """decode_binary with the C accelerator and on the pure path: identical outcomes.
 
     The accelerator answers only for the canonical encodings Envoy writes and hands anything
-    else to the pure path, so the two outcomes must be equal whatever the input, strict and
-    lenient, within the default limits or (for a third of the inputs, chosen by length so that
-    a finding reproduces) tight ones that the accelerator must enforce as the pure path does.
-    Where meshals was built without the accelerator both sides are the pure path and this
-    checks the error contract only (``nox -s fuzz_accel`` requires the extension).
+    else to the pure path, so the two must give the same message (types, diagnostics, source
+    and index included) or the same DecodeError, whatever the input, strict and lenient,
+    within the default limits or, for a third of the inputs (chosen by length, so that a
+    finding reproduces), tight ones. The comparison is the differential tests' own
+    (``tests/property/accel_paths.py``). Where meshals was built without the accelerator both
+    sides are the pure path and this checks the error contract only (``nox -s fuzz_accel``
+    requires the extension).
     """
-    from meshals.codec._accelerated import pure_path
+    if str(_TESTS) not in sys.path:
+        sys.path.append(str(_TESTS))
+    from property.accel_paths import both_paths
 
     limits = _TIGHT_LIMITS if len(data) % 3 == 0 else Limits()
     for strict in (False, True):
-        accelerated = _binary_outcome(data, strict=strict, limits=limits)
-        with pure_path():
-            pure = _binary_outcome(data, strict=strict, limits=limits)
-        assert accelerated == pure, _first_difference(accelerated[1], pure[1], strict=strict)
-        if accelerated[0] is not None:
-            _check_message(accelerated[0])
+        (kind, value), _ = both_paths(data, strict=strict, limits=limits)
+        if kind == "message":
+            _check_message(value)
 
 
 def fuzz_json_oracle(data: bytes) -> None:
