@@ -28,9 +28,9 @@ from typing import Any
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 MODULE = "meshals.codec._accel"
-# The C source and the field tables it includes, relative to the project root.
+# The C source, relative to the project root; it includes its parts, _accel_*.h, beside it.
 SOURCE = Path("src", "meshals", "codec", "_accel.c")
-HEADERS = (Path("src", "meshals", "codec", "_accel_fields.h"),)
+HEADERS = "_accel*.h"
 SKIP_VARIABLE = "MESHALS_PURE_BUILD"
 SANITIZE_VARIABLE = "MESHALS_ACCEL_SANITIZE"
 
@@ -72,7 +72,7 @@ def build_extension(root: Path, out_dir: Path, *, sanitize: str | None = None) -
     extension = Extension(
         MODULE,
         sources=[str(root / SOURCE)],
-        depends=[str(root / header) for header in HEADERS],
+        depends=sorted(str(header) for header in (root / SOURCE.parent).glob(HEADERS)),
         extra_compile_args=compile_args,
     )
     with tempfile.TemporaryDirectory(prefix="meshals-accel-") as scratch:

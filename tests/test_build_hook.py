@@ -6,6 +6,7 @@ about a compile), into a temporary directory, never into the checkout.
 
 from __future__ import annotations
 
+import re
 import sys
 import sysconfig
 import tarfile
@@ -27,6 +28,11 @@ from hatch_build import SOURCE, AccelBuildHook
 ROOT = Path(__file__).resolve().parent.parent
 
 EXTENSION = f"_accel{sysconfig.get_config_var('EXT_SUFFIX')}"
+# The parts the C source includes (#include "..."), relative to the root.
+C_PARTS = sorted(
+    f"{SOURCE.parent.as_posix()}/{name}"
+    for name in re.findall(r'^#include "([^"]+)"', (ROOT / SOURCE).read_text(), re.MULTILINE)
+)
 # The tag hatchling gives a wheel built for this interpreter (its most specific one, skipping
 # manylinux/musllinux as hatchling does).
 PLATFORM_TAG = next(
@@ -65,11 +71,7 @@ def test_the_sdist_holds_the_sources_and_its_wheel_the_extension(tmp_path: Path)
     with tarfile.open(sdist) as archive:
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
         archive.extractall(tmp_path / "unpacked", filter="data")
-    assert {
-        "hatch_build.py",
-        "src/meshals/codec/_accel.c",
-        "src/meshals/codec/_accel_fields.h",
-    } <= names
+    assert {"hatch_build.py", SOURCE.as_posix(), *C_PARTS} <= names
     assert [name for name in names if name.endswith((".so", ".pyd"))] == []
     # The wheel is built from the unpacked sdist, as pip builds one from the package index.
     (unpacked,) = (tmp_path / "unpacked").iterdir()
@@ -105,8 +107,8 @@ def test_an_editable_install_builds_the_extension_in_place(tmp_path: Path) -> No
     # A copy of the sources the hook reads: the checkout's own src/ stays as it is.
     codec = tmp_path / SOURCE.parent
     codec.mkdir(parents=True)
-    for name in ("_accel.c", "_accel_fields.h"):
-        (codec / name).write_bytes((ROOT / SOURCE.parent / name).read_bytes())
+    for name in (SOURCE.as_posix(), *C_PARTS):
+        (tmp_path / name).write_bytes((ROOT / name).read_bytes())
     # The hook reads neither the build configuration nor the metadata.
     unused = cast(Any, None)
     hook = AccelBuildHook(str(tmp_path), {}, unused, unused, str(tmp_path / "dist"), "wheel")
@@ -114,7 +116,7 @@ def test_an_editable_install_builds_the_extension_in_place(tmp_path: Path) -> No
     hook.initialize("editable", build_data)
     hook.finalize("editable", build_data, str(tmp_path / "dist" / "unused.whl"))
     # In place beside the source, and nothing for the (editable) wheel to carry.
-    assert sorted(path.name for path in codec.iterdir()) == sorted(
-        ["_accel.c", "_accel_fields.h", EXTENSION]
+    assert sorted(path.relative_to(tmp_path).as_posix() for path in codec.iterdir()) == sorted(
+        [SOURCE.as_posix(), *C_PARTS, f"{SOURCE.parent.as_posix()}/{EXTENSION}"]
     )
     assert build_data == {"force_include": {}, "pure_python": True, "infer_tag": False}

@@ -9,6 +9,7 @@ tagged for one interpreter and platform, or holds none and is ``py3-none-any``; 
 
 from __future__ import annotations
 
+import re
 import sys
 import tarfile
 import zipfile
@@ -49,11 +50,11 @@ SDIST_REQUIRED = (
     "src/meshals/__init__.py",
     "protos/README.md",
     "tests/fixtures/skywalking/envoy-ingress.msg",
-    # The accelerator builds from the sdist: its C source, its field tables, the build hook.
+    # The accelerator builds from the sdist: its C source (and what it includes), the build hook.
     "hatch_build.py",
     "src/meshals/codec/_accel.c",
-    "src/meshals/codec/_accel_fields.h",
 )
+_ACCEL_SOURCE = "src/meshals/codec/_accel.c"
 # Built files: no sdist holds them, and a wheel only its own accelerator.
 _COMPILED = (".so", ".pyd", ".dylib", ".o", ".obj")
 _ACCEL = "meshals/codec/_accel."
@@ -105,8 +106,12 @@ def _accel_problems(names: set[str], wheel_file: Message, *, require_accel: bool
 def check_sdist(path: str) -> list[str]:
     """The problems of one sdist; empty when it is complete."""
     with tarfile.open(path) as sdist:
-        names = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
-    problems = [f"missing {name}" for name in SDIST_REQUIRED if name not in names]
+        members = {member.name.split("/", 1)[1]: member for member in sdist if "/" in member.name}
+        source = sdist.extractfile(members[_ACCEL_SOURCE]) if _ACCEL_SOURCE in members else None
+        included = re.findall(rb'^#include "([^"]+)"', source.read() if source else b"", re.M)
+    names = set(members)
+    required = [*SDIST_REQUIRED, *(f"src/meshals/codec/{name.decode()}" for name in included)]
+    problems = [f"missing {name}" for name in required if name not in names]
     return problems + [f"holds {name}" for name in sorted(names) if name.endswith(_COMPILED)]
 
 
