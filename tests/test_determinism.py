@@ -16,11 +16,15 @@ from pathlib import Path
 
 import pytest
 
+import meshals
 from meshals import cli
 
 ROOT = Path(__file__).parent.parent
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 UPDATE = os.environ.get("MESHALS_UPDATE_GOLDEN") == "1"
+# The subprocesses import the meshals these tests import: the checkout's src/, or the installed
+# package, whose compiled decoder `nox -s tests` requires (MESHALS_REQUIRE_ACCEL).
+PACKAGE_ROOT = str(Path(meshals.__file__).parent.parent)
 
 # Paths relative to the repository root, as the outputs print them.
 SKYWALKING = [
@@ -83,7 +87,7 @@ def test_output_matches_the_golden_file(
 def test_output_does_not_depend_on_the_hash_seed(seed: str) -> None:
     # A fresh interpreter per seed: set and dict orders of str keys change with the seed.
     for name in ("analyze.jsonl", "inspect.jsonl", "inspect-binary.jsonl"):
-        environment = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT / "src")}
+        environment = {**os.environ, "PYTHONHASHSEED": seed, "PYTHONPATH": PACKAGE_ROOT}
         result = subprocess.run(
             [sys.executable, "-m", "meshals", *COMMANDS[name]],
             cwd=ROOT,
