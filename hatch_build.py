@@ -39,11 +39,15 @@ class AccelBuildError(Exception):
     """The extension could not be compiled; the message says why, in one line."""
 
 
-def build_extension(root: Path, out_dir: Path, *, sanitize: str | None = None) -> Path:
+def build_extension(
+    root: Path, out_dir: Path, *, sanitize: str | None = None, strict: bool = False
+) -> Path:
     """Compile the accelerator of the project at *root* into *out_dir*; the extension's path.
 
     *sanitize* is a ``-fsanitize=`` list (``"address,undefined"``; gcc and clang only): the
     extension is then built for finding bugs, unoptimised and aborting on the first report.
+    *strict* (gcc and clang only) compiles as C99 with ``-Wall -Wextra`` and makes every
+    warning an error: the tests hold the source to that.
 
     Raises:
         AccelBuildError: there is no usable C compiler, or compiling or linking failed.
@@ -55,9 +59,9 @@ def build_extension(root: Path, out_dir: Path, *, sanitize: str | None = None) -
         from setuptools.errors import BaseError, CCompilerError
     except ImportError as exc:  # pragma: no cover -- build isolation installs it
         raise AccelBuildError(f"setuptools is not installed ({exc})") from exc
-    compile_args: list[str] = []
+    compile_args: list[str] = ["-std=c99", "-Wall", "-Wextra", "-Werror"] if strict else []
     if sanitize:
-        compile_args = [
+        compile_args += [
             f"-fsanitize={sanitize}",
             # Abort on the first undefined-behaviour report, so that the fuzzer sees a crash.
             "-fno-sanitize-recover=all",
