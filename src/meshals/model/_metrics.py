@@ -182,6 +182,10 @@ class EntryTimings:
 
 _new_timings = slot_constructor(EntryTimings)
 
+# The time views test the side per call: a module global, as an enum class attribute is a
+# metaclass lookup (Python 3.11: 15x as slow).
+_SERVER = DetectPoint.SERVER
+
 
 @attrs.frozen(kw_only=True)
 class MetricOrigin:
@@ -265,7 +269,7 @@ class ServiceMeshMetric:
     def start_time_ns(self) -> int | None:
         """When the call started on this side, ns since the epoch (None without start_time)."""
         start = self.timings.start_time_ns
-        if start is None or self.detect_point is DetectPoint.SERVER:
+        if start is None or self.detect_point is _SERVER:
             return start
         return start + (self.timings.time_to_first_upstream_tx_byte_ns or 0)
 
@@ -275,7 +279,7 @@ class ServiceMeshMetric:
         timings = self.timings
         if timings.start_time_ns is None:
             return None
-        if self.detect_point is DetectPoint.SERVER:
+        if self.detect_point is _SERVER:
             last = timings.time_to_last_downstream_tx_byte_ns
         else:
             last = timings.time_to_last_upstream_rx_byte_ns
@@ -312,7 +316,7 @@ class ServiceMeshMetric:
     def start_time_ms(self) -> int:
         """SkyWalking's ``startTime`` (epoch ms; see the module docstring)."""
         start = _ms_of_timestamp(self.timings.start_time_ns)
-        if self.detect_point is DetectPoint.SERVER:
+        if self.detect_point is _SERVER:
             return start
         return start + _ms_of_duration(self.timings.time_to_first_upstream_tx_byte_ns)
 
@@ -320,7 +324,7 @@ class ServiceMeshMetric:
     def end_time_ms(self) -> int:
         """SkyWalking's ``endTime`` (epoch ms)."""
         timings = self.timings
-        if self.detect_point is DetectPoint.SERVER:
+        if self.detect_point is _SERVER:
             return self.start_time_ms + _ms_of_duration(timings.time_to_last_downstream_tx_byte_ns)
         start = _ms_of_timestamp(timings.start_time_ns)
         return start + _ms_of_duration(timings.time_to_last_upstream_rx_byte_ns)
@@ -328,7 +332,7 @@ class ServiceMeshMetric:
     @property
     def latency_ms(self) -> int:
         """SkyWalking's ``latency`` (ms, at least 1)."""
-        if self.detect_point is DetectPoint.SERVER:
+        if self.detect_point is _SERVER:
             return max(1, _ms_of_duration(self.timings.time_to_last_downstream_tx_byte_ns))
         return max(1, self.end_time_ms - self.start_time_ms)
 
