@@ -16,9 +16,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from meshals import Role
-from meshals.aggregate._red import RedStats, red
+from meshals.aggregate._fold import fold
+from meshals.aggregate._red import RedAccumulator, RedStats, red
 from meshals.aggregate._sketch import LatencySketch
-from meshals.aggregate._topology import Topology, topology
+from meshals.aggregate._topology import Topology, TopologyAccumulator, topology
 from meshals.aggregate._traffic import TrafficStats
 from meshals.model import ResponseFlag
 from meshals.model._metrics import (
@@ -125,6 +126,23 @@ def test_aggregates_do_not_depend_on_order(
     assert topology(shuffled) == topology(items)
     assert topology(shuffled).to_dict() == topology(items).to_dict()
     assert red(shuffled, window="1m") == red(items, window="1m")
+
+
+@given(
+    st.lists(metrics, max_size=40),
+    st.sampled_from(["service", "instance", "endpoint", "edge"]),
+    st.sampled_from([None, "1s", "1m"]),
+    st.sampled_from([0.01, 0.1]),
+)
+def test_summarize_fold_counts_as_topology_and_red(
+    items: list[ServiceMeshMetric], scope: str, window: str | None, accuracy: float
+) -> None:
+    # summarize counts each metric once, in its cell, and spreads the cells at the end.
+    graph = TopologyAccumulator(relative_accuracy=accuracy)
+    stats = RedAccumulator(scope, window=window, relative_accuracy=accuracy)
+    fold(items, graph, stats)
+    assert graph.result() == topology(items, relative_accuracy=accuracy)
+    assert stats.result() == red(items, scope=scope, window=window, relative_accuracy=accuracy)
 
 
 latency_values = st.integers(min_value=-(10**12), max_value=10**13)

@@ -343,12 +343,15 @@ class RedAccumulator:
         if key is None:
             self.left_out += 1
             return
+        self._group(key)._add_facts(facts)
+
+    def _group(self, key: _Key) -> ReportedAccumulator:
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = ReportedAccumulator(
                 relative_accuracy=self._relative_accuracy
             )
-        group._add_facts(facts)
+        return group
 
     def add_stats(self, stats: RedStats) -> None:
         """Count everything a :class:`RedStats` summarises (a merge).
@@ -364,13 +367,7 @@ class RedAccumulator:
         self.left_out += stats.left_out
         self._period.add_period(stats.period)
         for red_key, traffic in stats.groups.items():
-            key = _fields(red_key)
-            group = self._groups.get(key)
-            if group is None:
-                group = self._groups[key] = ReportedAccumulator(
-                    relative_accuracy=self._relative_accuracy
-                )
-            group.add_traffic(traffic)
+            self._group(_fields(red_key)).add_traffic(traffic)
 
     def result(self) -> RedStats:
         """The immutable statistics counted so far."""

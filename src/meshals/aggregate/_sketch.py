@@ -106,6 +106,10 @@ def _boundaries(accuracy: float) -> _Boundaries:
 def _key(value: int, table: _Boundaries) -> int:
     # Keys order like the values: negatives below 0 below positives.
     if value > 0:
+        # index(), without its call for a table grown far enough already: once per metric.
+        upper = table.upper
+        if value <= upper[-1]:
+            return bisect.bisect_left(upper, value) + 1
         return table.index(value) + 1
     if value < 0:
         return -table.index(-value) - 1
@@ -355,13 +359,38 @@ class SketchAccumulator:
                 "cannot merge sketches of relative accuracy "
                 f"{self.relative_accuracy} and {sketch.relative_accuracy}"
             )
+        self._add_buckets(
+            sketch.buckets, sketch.count, sketch.total, sketch.minimum, sketch.maximum
+        )
+
+    def _add_accumulator(self, other: SketchAccumulator) -> None:
+        """Add every value another accumulator holds (as :meth:`add_sketch` of its result).
+
+        Raises:
+            AggregateError: if both hold values and their accuracies differ.
+        """
+        if other._table is not self._table:
+            self.add_sketch(other.result())
+            return
+        self._add_buckets(
+            other._counts.items(), other.count, other.total, other.minimum, other.maximum
+        )
+
+    def _add_buckets(
+        self,
+        buckets: Iterable[tuple[int, int]],
+        count: int,
+        total: int,
+        minimum: int | None,
+        maximum: int | None,
+    ) -> None:
         counts = self._counts
-        for key, count in sketch.buckets:
-            counts[key] = counts.get(key, 0) + count
-        self.count += sketch.count
-        self.total += sketch.total
-        self.minimum = _min(self.minimum, sketch.minimum)
-        self.maximum = _max(self.maximum, sketch.maximum)
+        for key, n in buckets:
+            counts[key] = counts.get(key, 0) + n
+        self.count += count
+        self.total += total
+        self.minimum = _min(self.minimum, minimum)
+        self.maximum = _max(self.maximum, maximum)
 
     def result(self) -> LatencySketch:
         """The immutable sketch of everything added so far."""

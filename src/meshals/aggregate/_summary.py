@@ -36,9 +36,9 @@ from meshals.model._metrics import K8S_MESH, Semantics
 from meshals.resolve._naming import MetadataServiceMapping
 from meshals.resolve._protocol import Resolver
 
-from ._kinds import facts_of
+from ._fold import fold
 from ._red import RedAccumulator, RedStats, Scope
-from ._sketch import DEFAULT_RELATIVE_ACCURACY, _boundaries, check_relative_accuracy
+from ._sketch import DEFAULT_RELATIVE_ACCURACY, check_relative_accuracy
 from ._topology import Topology, TopologyAccumulator
 
 __all__ = ["Summary", "summarize"]
@@ -278,12 +278,7 @@ def summarize(
         mapping=mapping,
         semantics=semantics,
     )
-    # Each metric's facts once, for both (graph and statistics share the accuracy).
-    table = _boundaries(relative_accuracy)
-    for metric in analysis:
-        facts = facts_of(metric, table)
-        graph._add_facts(metric, facts)
-        stats._add_facts(metric, facts)
+    fold(analysis, graph, stats)
     return Summary(
         topology=graph.result(),
         red=stats.result(),

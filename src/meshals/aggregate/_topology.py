@@ -31,7 +31,7 @@ from meshals.model._metrics import DetectPoint, ServiceMeshMetric
 from meshals.model._role import Role
 from meshals.model._service import UNKNOWN
 
-from ._kinds import Facts, facts_of
+from ._kinds import Facts, Kind, facts_of
 from ._period import NO_PERIOD, Period, PeriodAccumulator
 from ._security import SecurityStats
 from ._sketch import DEFAULT_RELATIVE_ACCURACY, _boundaries, check_relative_accuracy
@@ -301,9 +301,13 @@ class TopologyAccumulator:
     def _add_facts(self, metric: ServiceMeshMetric, facts: Facts) -> None:
         # add(), the metric's facts (:mod:`._kinds`) computed already.
         self._period._stretch(facts[4], facts[5])
+        self._note_nodes(metric, facts[0])
+        self._edge((metric.source.service, metric.destination.service))._add_facts(facts)
+
+    def _note_nodes(self, metric: ServiceMeshMetric, kind: Kind) -> None:
+        # What the metric says of its nodes (names, instances, namespaces, and the side and
+        # role of its reporter) repeats from call to call: note each distinct set once.
         source_info, destination_info = metric.source, metric.destination
-        kind = facts[0]
-        # What the metric says of its nodes repeats from call to call: note it once.
         seen = (
             source_info.service,
             source_info.instance,
@@ -319,11 +323,12 @@ class TopologyAccumulator:
                 self._seen.clear()
             self._seen.add(seen)
             self._add_nodes(metric)
-        key = (source_info.service, destination_info.service)
+
+    def _edge(self, key: tuple[str, str]) -> ReportedAccumulator:
         edge = self._edges.get(key)
         if edge is None:
             edge = self._edges[key] = ReportedAccumulator(relative_accuracy=self._relative_accuracy)
-        edge._add_facts(facts)
+        return edge
 
     def _add_nodes(self, metric: ServiceMeshMetric) -> None:
         source = self._node(metric.source.service)
@@ -346,12 +351,7 @@ class TopologyAccumulator:
             facts.namespaces.update(node.namespaces)
             facts.roles.update(node.reporter_roles)
         for key, edge in graph.edges.items():
-            accumulator = self._edges.get(key)
-            if accumulator is None:
-                accumulator = self._edges[key] = ReportedAccumulator(
-                    relative_accuracy=self._relative_accuracy
-                )
-            accumulator.add_traffic(edge.traffic)
+            self._edge(key).add_traffic(edge.traffic)
 
     def result(self) -> Topology:
         """The immutable graph counted so far."""

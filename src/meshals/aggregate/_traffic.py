@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import attrs
 
@@ -427,18 +427,57 @@ class TrafficAccumulator:
                 # Nothing timed yet: adopt the other's accuracy (an empty sketch merges with any).
                 self._latency = SketchAccumulator(relative_accuracy=sketch.relative_accuracy)
             self._latency.add_sketch(sketch)
-        self.requests += stats.requests
-        self.errors += stats.errors
-        _add_counts(self._protocols, stats.protocols)
-        _add_counts(self._protocol_errors, stats.protocol_errors)
-        _add_counts(self._codes, stats.response_codes)
-        _add_counts(self._grpc, stats.grpc_statuses)
-        _add_counts(self._flags, stats.response_flags)
-        _add_counts(self._tls, stats.tls_modes)
-        self._received += stats.received_bytes
-        self._sent += stats.sent_bytes
-        self._first_start_ns = _min(self._first_start_ns, stats.first_start_ns)
-        self._last_end_ns = _max(self._last_end_ns, stats.last_end_ns)
+        counts: tuple[Mapping[Any, int], ...] = (
+            stats.protocols,
+            stats.protocol_errors,
+            stats.response_codes,
+            stats.grpc_statuses,
+            stats.response_flags,
+            stats.tls_modes,
+        )
+        for into, more in zip(self._counts(), counts, strict=True):
+            _add_counts(into, more)
+        self._add_totals(
+            (stats.requests, stats.errors, stats.received_bytes, stats.sent_bytes),
+            stats.first_start_ns,
+            stats.last_end_ns,
+        )
+
+    def _add_accumulator(self, other: TrafficAccumulator) -> None:
+        # Count everything another accumulator counted, unfrozen: its kinds stay kinds (a
+        # ReportedAccumulator counts its security from them at result()).
+        _add_counts(self._kinds, other._kinds)
+        for into, more in zip(self._counts(), other._counts(), strict=True):
+            _add_counts(into, more)
+        self._latency._add_accumulator(other._latency)
+        self._add_totals(
+            (other.requests, other.errors, other._received, other._sent),
+            other._first_start_ns,
+            other._last_end_ns,
+        )
+
+    def _counts(self) -> tuple[dict[Any, int], ...]:
+        # The per-field counts, in TrafficStats' order.
+        return (
+            self._protocols,
+            self._protocol_errors,
+            self._codes,
+            self._grpc,
+            self._flags,
+            self._tls,
+        )
+
+    def _add_totals(
+        self, sums: tuple[int, int, int, int], first: int | None, last: int | None
+    ) -> None:
+        # requests, errors, received and sent bytes; the earliest start and the latest end.
+        requests, errors, received, sent = sums
+        self.requests += requests
+        self.errors += errors
+        self._received += received
+        self._sent += sent
+        self._first_start_ns = _min(self._first_start_ns, first)
+        self._last_end_ns = _max(self._last_end_ns, last)
 
     def result(self) -> TrafficStats:
         """The immutable statistics of everything counted so far."""
