@@ -1,9 +1,10 @@
 """Summarize's fold (each metric counted once, in its cell) against topology() and red().
 
-``summarize`` counts a metric once and spreads its cell into an edge and a RED group; the
-graph and the statistics must be what :func:`topology` and :func:`red` give when each counts
-every metric itself: on every recording, for every scope, window and accuracy, across batch
-boundaries, and with the metrics left out of the RED groups counted.
+``summarize`` counts a metric once, in its cell, and adds the cells to the edges and RED
+groups; the graph and the statistics must be what :func:`topology` and :func:`red` give when
+each counts every metric itself: on every recording, for every scope, window and accuracy,
+across batch boundaries and cells forgotten when full, with the metrics left out of the RED
+groups counted.
 """
 
 from __future__ import annotations
@@ -68,10 +69,14 @@ def _fold_both(
 
 
 @pytest.mark.parametrize("scope", SCOPES)
-def test_batches_change_nothing(monkeypatch: pytest.MonkeyPatch, scope: str) -> None:
+@pytest.mark.parametrize(("batch", "cells"), [(7, 4096), (256, 2), (7, 5)])
+def test_batches_and_forgetting_cells_change_nothing(
+    monkeypatch: pytest.MonkeyPatch, scope: str, batch: int, cells: int
+) -> None:
     metrics = analyze(_streams(RECORDINGS["envoy"][0]), resolver="auto").metrics()
     whole = _fold_both(metrics, scope, "1s")
-    monkeypatch.setattr(_fold, "_BATCH", 7)
+    monkeypatch.setattr(_fold, "_BATCH", batch)
+    monkeypatch.setattr(_fold, "_CELL_LIMIT", cells)
     assert len(metrics) > 7 * 3
     graph, stats = _fold_both(metrics, scope, "1s")
     assert graph.result() == whole[0].result() == topology(metrics)

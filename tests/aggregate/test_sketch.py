@@ -121,25 +121,6 @@ def test_merge_of_different_accuracies_fails() -> None:
         accumulator.add_sketch(coarse)
 
 
-def test_adding_an_accumulator_is_adding_its_sketch() -> None:
-    # summarize merges unfrozen accumulators: as merging their sketches, refusals included.
-    values, more = [3, 1, 4, 1, 5_000_000, -9, 0], [2, 6, 5_000_001]
-    into, other = SketchAccumulator(), SketchAccumulator()
-    for value in values:
-        into.add(value)
-    for value in more:
-        other.add(value)
-    into._add_accumulator(other)
-    assert into.result() == LatencySketch.of(values + more)
-    assert other.result() == LatencySketch.of(more)  # read, not changed
-    coarse = SketchAccumulator(relative_accuracy=0.05)
-    into._add_accumulator(coarse)  # empty: any accuracy
-    assert into.result() == LatencySketch.of(values + more)
-    coarse.add(10)
-    with pytest.raises(AggregateError, match=r"relative accuracy 0\.01 and 0\.05"):
-        into._add_accumulator(coarse)
-
-
 def test_add_operator_rejects_other_types() -> None:
     with pytest.raises(TypeError):
         _ = LatencySketch() + 1  # type: ignore[operator]

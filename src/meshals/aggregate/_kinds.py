@@ -80,3 +80,36 @@ def facts_of(metric: ServiceMeshMetric, table: _Boundaries) -> Facts:
         metric.received_bytes,
         metric.sent_bytes,
     )
+
+
+class KindCalls:
+    """Calls of one kind (in one cell of :mod:`._fold`): how many, and their numbers.
+
+    What ``TrafficAccumulator._add_facts`` counts of each call, kept apart per kind until
+    ``TrafficAccumulator._add_calls`` takes them.
+    """
+
+    __slots__ = (
+        "count",
+        "first",
+        "last",
+        "latencies",
+        "maximum",
+        "minimum",
+        "received",
+        "sent",
+        "timed",
+        "total",
+    )
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.timed = 0  # how many had a latency: latencies' counts, total, minimum, maximum
+        self.latencies: dict[int, int] = {}
+        self.total = 0
+        self.minimum: int | None = None
+        self.maximum: int | None = None
+        self.received = 0
+        self.sent = 0
+        self.first: int | None = None
+        self.last: int | None = None

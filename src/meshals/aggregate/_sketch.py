@@ -363,19 +363,6 @@ class SketchAccumulator:
             sketch.buckets, sketch.count, sketch.total, sketch.minimum, sketch.maximum
         )
 
-    def _add_accumulator(self, other: SketchAccumulator) -> None:
-        """Add every value another accumulator holds (as :meth:`add_sketch` of its result).
-
-        Raises:
-            AggregateError: if both hold values and their accuracies differ.
-        """
-        if other._table is not self._table:
-            self.add_sketch(other.result())
-            return
-        self._add_buckets(
-            other._counts.items(), other.count, other.total, other.minimum, other.maximum
-        )
-
     def _add_buckets(
         self,
         buckets: Iterable[tuple[int, int]],

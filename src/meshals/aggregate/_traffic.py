@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import attrs
 
@@ -22,7 +22,7 @@ from meshals._display import html
 from meshals._values import FrozenMap
 from meshals.model._metrics import MeshProtocol, ServiceMeshMetric, TlsMode
 
-from ._kinds import PROTOCOLS, TLS_MODES, Facts, Kind, facts_of
+from ._kinds import PROTOCOLS, TLS_MODES, Facts, Kind, KindCalls, facts_of
 from ._sketch import (
     DEFAULT_RELATIVE_ACCURACY,
     LatencySketch,
@@ -55,7 +55,10 @@ def _sort_key(key: object) -> object:
 
 
 def _freeze(counts: Mapping[K, int]) -> FrozenMap[K, int]:
-    # Sorted, so equal aggregates also iterate (and serialise) alike.
+    # Sorted, so equal aggregates also iterate (and serialise) alike; most count maps are
+    # empty (no gRPC, no flags) or hold one key, which need no sorting.
+    if len(counts) < 2:
+        return FrozenMap(counts) if counts else _EMPTY_COUNTS  # type: ignore[return-value]
     return FrozenMap(dict(sorted(counts.items(), key=lambda item: _sort_key(item[0]))))  # type: ignore[arg-type, return-value]
 
 
@@ -427,44 +430,29 @@ class TrafficAccumulator:
                 # Nothing timed yet: adopt the other's accuracy (an empty sketch merges with any).
                 self._latency = SketchAccumulator(relative_accuracy=sketch.relative_accuracy)
             self._latency.add_sketch(sketch)
-        counts: tuple[Mapping[Any, int], ...] = (
-            stats.protocols,
-            stats.protocol_errors,
-            stats.response_codes,
-            stats.grpc_statuses,
-            stats.response_flags,
-            stats.tls_modes,
-        )
-        for into, more in zip(self._counts(), counts, strict=True):
-            _add_counts(into, more)
+        _add_counts(self._protocols, stats.protocols)
+        _add_counts(self._protocol_errors, stats.protocol_errors)
+        _add_counts(self._codes, stats.response_codes)
+        _add_counts(self._grpc, stats.grpc_statuses)
+        _add_counts(self._flags, stats.response_flags)
+        _add_counts(self._tls, stats.tls_modes)
         self._add_totals(
             (stats.requests, stats.errors, stats.received_bytes, stats.sent_bytes),
             stats.first_start_ns,
             stats.last_end_ns,
         )
 
-    def _add_accumulator(self, other: TrafficAccumulator) -> None:
-        # Count everything another accumulator counted, unfrozen: its kinds stay kinds (a
-        # ReportedAccumulator counts its security from them at result()).
-        _add_counts(self._kinds, other._kinds)
-        for into, more in zip(self._counts(), other._counts(), strict=True):
-            _add_counts(into, more)
-        self._latency._add_accumulator(other._latency)
+    def _add_calls(self, kind: Kind, calls: KindCalls) -> None:
+        # Count calls of one kind, counted apart (:mod:`._fold`); their latency keys are of
+        # this accumulator's table.
+        n = calls.count
+        self._kinds[kind] = self._kinds.get(kind, 0) + n
+        if calls.timed:
+            self._latency._add_buckets(
+                calls.latencies.items(), calls.timed, calls.total, calls.minimum, calls.maximum
+            )
         self._add_totals(
-            (other.requests, other.errors, other._received, other._sent),
-            other._first_start_ns,
-            other._last_end_ns,
-        )
-
-    def _counts(self) -> tuple[dict[Any, int], ...]:
-        # The per-field counts, in TrafficStats' order.
-        return (
-            self._protocols,
-            self._protocol_errors,
-            self._codes,
-            self._grpc,
-            self._flags,
-            self._tls,
+            (n, 0 if kind[2] else n, calls.received, calls.sent), calls.first, calls.last
         )
 
     def _add_totals(
