@@ -38,13 +38,19 @@ _NO_MODES: FrozenMap[TlsMode, int] = FrozenMap()
 _NO_PRINCIPALS: FrozenMap[str, int] = FrozenMap()
 
 
+# TlsMode's members in order, iterated once: iterating the class runs Python code each time.
+_TLS_ORDER = tuple(TlsMode)
+
+
 def _modes(counts: Mapping[TlsMode, int]) -> FrozenMap[TlsMode, int]:
     # In TlsMode's order (NONE, TLS, mTLS), those seen only: equal stats iterate alike.
-    return FrozenMap({mode: counts[mode] for mode in TlsMode if counts.get(mode)})
+    if not counts:
+        return _NO_MODES
+    return FrozenMap({mode: counts[mode] for mode in _TLS_ORDER if counts.get(mode)})
 
 
 def _principals(counts: Mapping[str, int]) -> FrozenMap[str, int]:
-    return FrozenMap(dict(sorted(counts.items())))
+    return FrozenMap(dict(sorted(counts.items()))) if counts else _NO_PRINCIPALS
 
 
 def _add(into: dict[str, int], counts: Mapping[str, int]) -> None:
