@@ -3,9 +3,11 @@
 An edge of the service graph and a group of the RED statistics are both unions of *cells*:
 the calls of one calling service and one called service, (by the RED scope) one called
 instance or endpoint, one time window and one *kind* (side, protocol, status, codes, flags,
-TLS, role, identities: :mod:`meshals.aggregate._kinds`). :func:`fold` counts each metric in
-its cell alone, with no call per metric: how many, the latency's sketch bucket, its sum and
-extremes, TCP bytes and the time extent, as ``TrafficAccumulator._add_facts`` counts them.
+TLS, role, identities: :mod:`meshals.aggregate._kinds`), and one set of node facts (both
+ends' instances and namespaces, noted in the graph once per cell). :func:`fold` counts each
+metric in its cell alone, with no call per metric: how many, the latency's sketch bucket, its
+sum and extremes, TCP bytes and the time extent, as ``TrafficAccumulator._add_facts`` counts
+them.
 Then each cell is added to its edge's side and its RED group's (``_add_calls``), and the
 analysed period, the same for both, is stretched once per cell. Counting is a sum and adding
 counts is exact, so the result is the one :func:`~meshals.topology` and :func:`~meshals.red`
@@ -33,8 +35,9 @@ from ._windows import window_start_ns
 
 __all__: list[str] = []
 
-# (source service, destination service, instance or endpoint by the scope, window start, kind).
-_Cell = tuple[str, str, str | None, int | None, Kind]
+# (source service, destination service, instance or endpoint by the scope, window start, kind,
+# and the rest of the nodes' facts: source instance and namespace, destination's).
+_Cell = tuple[str, str, str | None, int | None, Kind, str, str | None, str, str | None]
 
 # How many metrics are taken from the analysis before they are counted. Alternating between
 # the analysis and the counting metric by metric takes about a quarter more time than the
@@ -52,7 +55,7 @@ def _batches(metrics: Iterable[ServiceMeshMetric]) -> Iterator[list[ServiceMeshM
 
 
 def _red_key(cell: _Cell, scope: Scope) -> _Key:
-    source, destination, detail, window_start, _ = cell
+    source, destination, detail, window_start = cell[:4]
     if scope is Scope.INSTANCE:
         return (destination, detail, None, window_start, None)
     if scope is Scope.ENDPOINT:
@@ -79,7 +82,6 @@ def fold(
     for batch in _batches(metrics):
         for metric in batch:
             kind, latency, latency_key, _, first, last, received, sent = facts_of(metric, table)
-            note_nodes(metric, kind)
             destination = metric.destination
             if by_instance:
                 detail = destination.instance
@@ -87,12 +89,17 @@ def fold(
                 detail = metric.endpoint
             else:
                 detail = None
+            source = metric.source
             key = (
-                metric.source.service,
+                source.service,
                 destination.service,
                 detail,
                 None if window is None or first is None else window_start_ns(first, window),
                 kind,
+                source.instance,
+                source.namespace,
+                destination.instance,
+                destination.namespace,
             )
             calls = cells.get(key)
             if calls is None:
@@ -100,6 +107,9 @@ def fold(
                     _add_cells(cells, graph, stats)
                     cells.clear()
                 calls = cells[key] = KindCalls()
+                # What a metric says of its nodes is in its cell's key (the kind holds the
+                # reporter's side and role): noted once per cell.
+                note_nodes(metric, kind)
             # TrafficAccumulator._add_facts and SketchAccumulator._add_keyed, inline: the
             # loop runs once per metric, and a call costs as much as these lines.
             calls.count += 1

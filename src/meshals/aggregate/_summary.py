@@ -225,7 +225,7 @@ def summarize(
 
     The analysis is :func:`~meshals.analyze`'s, with the same arguments; the metrics are
     folded into :func:`~meshals.topology` and :func:`~meshals.red` (with *scope*, *window*
-    and *relative_accuracy*) as they come, and not kept.
+    and *relative_accuracy*) as they come, a few hundred at a time, and not kept.
 
     Args:
         records_or_streams: one stream (such as ``meshals.read(path)``) or an iterable of
