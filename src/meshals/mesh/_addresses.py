@@ -79,6 +79,45 @@ def endpoint_of(address: Address | None) -> Endpoint | None:
     return None
 
 
+# What an address tells the analysis, as a hashable key for its memo of placements
+# (meshals.mesh._k8s_mesh): a socket address's (address, port), an internal address's
+# endpoint_id, None for any other address; endpoint_of_key() reads the endpoint back from it.
+AddressKey = tuple[str, int | None] | str | None
+
+
+def address_key(address: Address | None) -> AddressKey:
+    """Everything :func:`endpoint_of` and :func:`socket_endpoint_of` read of *address*."""
+    if type(address) is SocketAddress:  # nearly every address: no isinstance ladder
+        return (address.address, address.port)
+    if isinstance(address, SocketAddress):
+        return (address.address, address.port)
+    if isinstance(address, EnvoyInternalAddress):
+        return address.endpoint_id
+    return None
+
+
+def endpoint_of_key(key: AddressKey, *, sockets_only: bool = False) -> Endpoint | None:
+    """What :func:`endpoint_of` (or, with *sockets_only*, :func:`socket_endpoint_of`) gives
+    for an address whose :func:`address_key` is *key*."""
+    if isinstance(key, tuple):
+        ip, port = key
+        return new_endpoint(ip, port) if ip else None
+    if key is None or sockets_only:
+        return None
+    return _parse_host_port(key)
+
+
+def caller_ip_port(common: AccessLogCommon, *, sockets_only: bool) -> tuple[str, int | None] | None:
+    """The IP and port of :func:`caller_of` (with *sockets_only*, of socket addresses only, as
+    SkyWalking reads them), without making an :class:`Endpoint` in the usual case."""
+    direct = common.downstream_direct_remote_address
+    if type(direct) is SocketAddress and direct.address:
+        return direct.address, direct.port
+    read = socket_endpoint_of if sockets_only else endpoint_of
+    caller = read(direct) or read(common.downstream_remote_address)
+    return None if caller is None else (caller.ip, caller.port)
+
+
 def caller_of(common: AccessLogCommon) -> Endpoint | None:
     """The caller's IP and port: ``downstream_direct_remote_address`` when it names an IP (the
     TCP peer), else ``downstream_remote_address`` (which may come from ``X-Forwarded-For``).

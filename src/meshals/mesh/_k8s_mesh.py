@@ -49,52 +49,30 @@ from __future__ import annotations
 
 from typing import Literal
 
-from meshals.model._als import (
-    AccessLogCommon,
-    AccessLogType,
-    HttpEntry,
-    LogEntry,
-    RequestMethod,
-    TcpEntry,
-)
+from meshals.model._als import AccessLogCommon, AccessLogType, LogEntry
 from meshals.model._clusters import (
     ClusterDirection,
     SpecialCluster,
     parse_istio_cluster,
     special_cluster_of,
 )
-from meshals.model._construct import slot_constructor
-from meshals.model._metrics import (
-    K8S_MESH,
-    DetectPoint,
-    EntryTimings,
-    MeshProtocol,
-    MetricOrigin,
-    ServiceMeshMetric,
-    TlsMode,
-)
+from meshals.model._metrics import DetectPoint, MetricOrigin, ServiceMeshMetric
 from meshals.model._role import Role
 from meshals.model._service import UNKNOWN, ServiceMetaInfo
 from meshals.resolve._protocol import Resolver
 
 from ._accounting import SkipReason
 from ._addresses import (
+    AddressKey,
     Endpoint,
-    caller_of,
-    endpoint_of,
+    address_key,
+    caller_ip_port,
+    endpoint_of_key,
     is_own_ip,
     new_endpoint,
-    socket_endpoint_of,
 )
-from ._semantics import (
-    SKYWALKING,
-    SKYWALKING_DEFAULT_RESPONSE_CODE,
-    SKYWALKING_NO_SOURCE,
-    Semantics,
-    skywalking_protocol,
-)
-from ._status import _header, grpc_status_of, protocol_of, status_of
-from ._tls import local_identity_of, peer_identity_of, tls_mode_of
+from ._builder import MetricBuilder
+from ._semantics import SKYWALKING, SKYWALKING_NO_SOURCE, Semantics
 
 __all__: list[str] = []
 
@@ -144,18 +122,37 @@ def final_common(entry: LogEntry) -> AccessLogCommon | SkipReason:
     return common
 
 
-def _method_name(method: RequestMethod | int) -> str:
-    return method.name if isinstance(method, RequestMethod) else str(method)
+# The metrics an entry makes, decided by its reporter, cluster and addresses (see
+# EntryAnalyzer): (detect point, source, destination, TLS of the downstream connection) each;
+# a source of None stands for the caller, whose port (and with it the answer of a resolver
+# that reads ports) changes from connection to connection.
+_Place = tuple[DetectPoint, ServiceMetaInfo | None, ServiceMetaInfo, bool]
+_Placement = tuple[_Place, ...] | SkipReason
+# (role, own IPs, cluster, downstream local address, caller IP, upstream remote address): every
+# input of EntryAnalyzer._placement, the addresses as meshals.mesh._addresses.address_key gives.
+_PlacementKey = tuple[Role, tuple[str, ...], str, AddressKey, str, AddressKey]
+# Distinct placements of one analysis: a few per pair of workloads; forgotten all at once when
+# full (as meshals.resolve.RunMemo), so memory stays flat whatever the input.
+_PLACEMENTS_MAX = 4096
 
 
 class EntryAnalyzer:
     """Applies the k8s-mesh rules (module docstring) to one entry at a time.
+
+    Which metrics an entry makes, and whom they name, depends only on the Envoy's role and own
+    IPs, the entry's cluster, its downstream local and upstream remote addresses and its
+    caller's IP (and the resolver's answers, deterministic by the protocol): that placement is
+    decided once per distinct combination and remembered for the analyzer's lifetime (one
+    analysis), at most ``_PLACEMENTS_MAX`` at a time. The caller's own workload is resolved per
+    entry, by IP and port.
 
     Args:
         resolver: names the workload behind an IP and port.
         endpoint_query: keep or strip the query string of HTTP paths in ``endpoint``.
         semantics: meshals' rules, or SkyWalking's (:mod:`meshals.mesh._semantics`).
     """
+
+    __slots__ = ("_placements", "_resolver", "_semantics", "_skywalking", "_strip_query")
 
     def __init__(
         self,
@@ -167,6 +164,8 @@ class EntryAnalyzer:
         self._resolver = resolver
         self._strip_query = endpoint_query == "strip"
         self._semantics: Semantics = semantics
+        self._skywalking = semantics == SKYWALKING
+        self._placements: dict[_PlacementKey, _Placement] = {}
 
     def analyze(
         self, entry: LogEntry, *, role: Role, own_ips: tuple[str, ...], origin: MetricOrigin
@@ -182,79 +181,118 @@ class EntryAnalyzer:
         Returns:
             One metric (sidecar) or one or two (gateway, waypoint); or the reason for none.
         """
-        skywalking = self._semantics == SKYWALKING
-        # SkyWalking analyses intermediate entries too.
-        common = entry.common_properties if skywalking else final_common(entry)
+        skywalking = self._skywalking
+        common = entry.common_properties
         if common is None:
             return SkipReason.NO_COMMON_PROPERTIES
-        if isinstance(common, SkipReason):
-            return common
-        caller = caller_of(common)
+        # SkyWalking analyses intermediate entries too.
+        if not skywalking and (
+            common.intermediate_log_entry or common.access_log_type in _INTERMEDIATE_TYPES
+        ):
+            return SkipReason.INTERMEDIATE_ENTRY
+        caller = caller_ip_port(common, sockets_only=skywalking)
         if caller is None:
             return SkipReason.NO_SOURCE_ADDRESS
+        key = (
+            role,
+            own_ips,
+            common.upstream_cluster,
+            address_key(common.downstream_local_address),
+            caller[0],
+            address_key(common.upstream_remote_address),
+        )
+        placement = self._placements.get(key)
+        if placement is None:
+            placement = self._placement(key)
+        if isinstance(placement, SkipReason):
+            return placement
         build = MetricBuilder(
             entry, common, role, origin, self._strip_query, semantics=self._semantics
         )
+        detect_point, source, destination, tls = placement[0]
+        if source is None:
+            source = self._caller(caller)
+        first = build(detect_point, source, destination, tls=tls)
+        if len(placement) == 1:
+            return (first,)
+        detect_point, source, destination, tls = placement[1]
+        if source is None:  # pragma: no cover - a second metric never starts at the caller
+            source = self._caller(caller)
+        return first, build(detect_point, source, destination, tls=tls)
+
+    def _caller(self, caller: tuple[str, int | None]) -> ServiceMetaInfo:
+        found = self._resolver.resolve(*caller)
+        return UNKNOWN if found is None else found
+
+    def _placement(self, key: _PlacementKey) -> _Placement:
+        """The placement of the entries whose key is *key*, decided and remembered."""
+        role, own_ips, cluster, local_key, caller_ip, upstream_key = key
+        skywalking = self._skywalking
+        # SkyWalking reads socket addresses only (not ambient's internal ip:port addresses).
+        local = endpoint_of_key(local_key, sockets_only=skywalking)
+        upstream = endpoint_of_key(upstream_key, sockets_only=skywalking)
+        # The caller's port is left out: the rules read its IP, and resolve it per entry.
+        caller = new_endpoint(caller_ip, None)
+        placement: _Placement
         if skywalking:
-            return _skywalking_rules(self, build, common, role)
-        if role is Role.SIDECAR:
-            return self._sidecar(build, common, caller, own_ips)
-        return self._proxy(build, common, caller, own_ips)
+            placement = _skywalking_rules(
+                self, role=role, cluster=cluster, local=local, caller=caller, upstream=upstream
+            )
+        elif role is Role.SIDECAR:
+            placement = self._sidecar(cluster, local, caller, upstream, own_ips)
+        else:
+            placement = self._proxy(local, upstream, own_ips)
+        placements = self._placements
+        if len(placements) >= _PLACEMENTS_MAX:
+            placements.clear()
+        placements[key] = placement
+        return placement
 
     def resolve(self, endpoint: Endpoint) -> ServiceMetaInfo:
         """The workload at *endpoint*; UNKNOWN when the resolver cannot name it. SkyWalking
         asks by IP only."""
-        port = None if self._semantics == SKYWALKING else endpoint.port
+        port = None if self._skywalking else endpoint.port
         found = self._resolver.resolve(endpoint.ip, port)
         return UNKNOWN if found is None else found
 
     def _proxy(
-        self,
-        build: MetricBuilder,
-        common: AccessLogCommon,
-        caller: Endpoint,
-        own_ips: tuple[str, ...],
-    ) -> tuple[ServiceMeshMetric, ...] | SkipReason:
-        local = endpoint_of(common.downstream_local_address)
+        self, local: Endpoint | None, upstream: Endpoint | None, own_ips: tuple[str, ...]
+    ) -> _Placement:
         if local is None and own_ips:
             local = new_endpoint(own_ips[0], None)
         if local is None:
             return SkipReason.NO_LOCAL_ADDRESS
         itself = self.resolve(local)
-        server = build(DetectPoint.SERVER, self.resolve(caller), itself, tls=True)
-        upstream = endpoint_of(common.upstream_remote_address)
+        server = (DetectPoint.SERVER, None, itself, True)
         if upstream is None:
             return (server,)
-        return server, build(DetectPoint.CLIENT, itself, self.resolve(upstream), tls=False)
+        return server, (DetectPoint.CLIENT, itself, self.resolve(upstream), False)
 
     def _sidecar(
         self,
-        build: MetricBuilder,
-        common: AccessLogCommon,
+        cluster: str,
+        local: Endpoint | None,
         caller: Endpoint,
+        upstream: Endpoint | None,
         own_ips: tuple[str, ...],
-    ) -> tuple[ServiceMeshMetric, ...] | SkipReason:
-        local = endpoint_of(common.downstream_local_address)
+    ) -> _Placement:
         if local is None:
             return SkipReason.NO_LOCAL_ADDRESS
-        special = special_cluster_of(common.upstream_cluster)
-        direction = _direction(common.upstream_cluster, special, local, caller, own_ips)
+        special = special_cluster_of(cluster)
+        direction = _direction(cluster, special, local, caller, own_ips)
         if direction is None:
             return SkipReason.UNKNOWN_DIRECTION
-        source = self.resolve(caller)
         if direction.is_inbound:
-            return (build(DetectPoint.SERVER, source, self.resolve(local), tls=True),)
+            return ((DetectPoint.SERVER, None, self.resolve(local), True),)
         if special is not None:
             destination = special.pseudo_service
+        elif upstream is not None:
+            destination = self.resolve(upstream)
+        elif local.port == _OUTBOUND_CAPTURE_PORT:
+            destination = UNKNOWN  # the dialled address is the capture listener's
         else:
-            upstream = endpoint_of(common.upstream_remote_address)
-            if upstream is not None:
-                destination = self.resolve(upstream)
-            elif local.port == _OUTBOUND_CAPTURE_PORT:
-                destination = UNKNOWN  # the dialled address is the capture listener's
-            else:
-                destination = self.resolve(local)
-        return (build(DetectPoint.CLIENT, source, destination, tls=True),)
+            destination = self.resolve(local)
+        return ((DetectPoint.CLIENT, None, destination, True),)
 
 
 # Istio's capture listeners: iptables sends the application's outbound connections to 15001
@@ -304,21 +342,17 @@ def _direction(
 
 def _skywalking_rules(
     analyzer: EntryAnalyzer,
-    build: MetricBuilder,
-    common: AccessLogCommon,
+    *,
     role: Role,
-) -> tuple[ServiceMeshMetric, ...] | SkipReason:
+    cluster: str,
+    local: Endpoint | None,
+    caller: Endpoint,
+    upstream: Endpoint | None,
+) -> _Placement:
     """SkyWalking's own k8s-mesh rules (``semantics="skywalking"``): a gateway needs a local
     IP and an upstream host; a sidecar entry needs Istio's ``inbound|``/``outbound|`` cluster,
-    and an outbound one an upstream host. Everything else makes no metric there."""
-    # SkyWalking reads socket addresses only (not ambient's internal ip:port addresses).
-    caller = socket_endpoint_of(common.downstream_direct_remote_address) or socket_endpoint_of(
-        common.downstream_remote_address
-    )
-    if caller is None:
-        return SkipReason.NO_SOURCE_ADDRESS
-    local = socket_endpoint_of(common.downstream_local_address)
-    upstream = socket_endpoint_of(common.upstream_remote_address)
+    and an outbound one an upstream host. Everything else makes no metric there. (Addresses
+    are socket addresses only; the caller is resolved here, by IP as SkyWalking asks.)"""
     if role is not Role.SIDECAR:
         if local is None:
             return SkipReason.SKYWALKING_GATEWAY_WITHOUT_LOCAL_IP
@@ -326,151 +360,21 @@ def _skywalking_rules(
             return SkipReason.SKYWALKING_GATEWAY_WITHOUT_UPSTREAM
         itself = analyzer.resolve(local)
         return (
-            build(DetectPoint.SERVER, analyzer.resolve(caller), itself, tls=True),
-            build(DetectPoint.CLIENT, itself, analyzer.resolve(upstream), tls=False),
+            (DetectPoint.SERVER, analyzer.resolve(caller), itself, True),
+            (DetectPoint.CLIENT, itself, analyzer.resolve(upstream), False),
         )
     if local is None:
         return SkipReason.NO_LOCAL_ADDRESS
-    if special_cluster_of(common.upstream_cluster) is not None:
+    if special_cluster_of(cluster) is not None:
         return SkipReason.SKYWALKING_SPECIAL_CLUSTER
-    parsed = parse_istio_cluster(common.upstream_cluster)
+    parsed = parse_istio_cluster(cluster)
     if parsed is None:
         return SkipReason.SKYWALKING_NO_ISTIO_CLUSTER
     source = analyzer.resolve(caller)
     if parsed.direction.is_inbound:
         if source.is_unknown:
             source = SKYWALKING_NO_SOURCE
-        return (build(DetectPoint.SERVER, source, analyzer.resolve(local), tls=True),)
+        return ((DetectPoint.SERVER, source, analyzer.resolve(local), True),)
     if upstream is None:
         return SkipReason.SKYWALKING_OUTBOUND_WITHOUT_UPSTREAM
-    return (build(DetectPoint.CLIENT, source, analyzer.resolve(upstream), tls=True),)
-
-
-class MetricBuilder:
-    """Builds the metrics of one entry: what they share is computed once.
-
-    The ``mx-mesh`` analysis builds its metrics here too; *analyzer* names who made them.
-    """
-
-    __slots__ = (
-        "_analyzer",
-        "_endpoint",
-        "_flags",
-        "_grpc_status",
-        "_local_identity",
-        "_origin",
-        "_peer_identity",
-        "_protocol",
-        "_received",
-        "_request_bytes",
-        "_request_id",
-        "_response_bytes",
-        "_response_code",
-        "_role",
-        "_sent",
-        "_skywalking",
-        "_timings",
-        "_tls_mode",
-        "_traceparent",
-    )
-
-    def __init__(
-        self,
-        entry: LogEntry,
-        common: AccessLogCommon,
-        role: Role,
-        origin: MetricOrigin,
-        strip_query: bool,
-        *,
-        analyzer: str = K8S_MESH,
-        semantics: Semantics = "meshals",
-    ) -> None:
-        self._analyzer = analyzer
-        self._skywalking = semantics == SKYWALKING
-        self._role = role
-        self._origin = origin
-        self._timings = EntryTimings.from_common(common)
-        self._flags = common.response_flags
-        self._tls_mode = tls_mode_of(common.tls_properties)
-        self._peer_identity = peer_identity_of(common.tls_properties)
-        self._local_identity = local_identity_of(common.tls_properties)
-        self._endpoint: str | None = None
-        self._response_code: int | None = None
-        self._grpc_status: int | None = None
-        self._received: int | None = None
-        self._sent: int | None = None
-        self._request_bytes: int | None = None
-        self._response_bytes: int | None = None
-        self._request_id: str | None = None
-        self._traceparent: str | None = None
-        if isinstance(entry, TcpEntry):
-            self._protocol = MeshProtocol.TCP
-            if entry.connection_properties is not None:
-                self._received = entry.connection_properties.received_bytes
-                self._sent = entry.connection_properties.sent_bytes
-        else:
-            self._http_parts(entry, strip_query)
-
-    def _http_parts(self, entry: HttpEntry, strip_query: bool) -> None:
-        self._protocol = skywalking_protocol(entry) if self._skywalking else protocol_of(entry)
-        if entry.request is not None:
-            path = entry.request.path
-            if strip_query:
-                path = path.partition("?")[0]
-            self._endpoint = f"{_method_name(entry.request.request_method)}:{path}"
-            self._request_bytes = entry.request.request_body_bytes
-            self._request_id = entry.request.request_id or None
-            self._traceparent = _header(entry.request.request_headers, "traceparent")
-        if entry.response is not None:
-            self._response_code = entry.response.response_code
-            self._response_bytes = entry.response.response_body_bytes
-        if self._skywalking:
-            # SkyWalking reads no grpc-status for the status; an absent code is 200 there.
-            if self._response_code is None:
-                self._response_code = SKYWALKING_DEFAULT_RESPONSE_CODE
-        elif self._protocol is MeshProtocol.GRPC:
-            self._grpc_status = grpc_status_of(entry)
-
-    def __call__(
-        self,
-        detect_point: DetectPoint,
-        source: ServiceMetaInfo,
-        destination: ServiceMetaInfo,
-        *,
-        tls: bool,
-    ) -> ServiceMeshMetric:
-        tls_mode = self._tls_mode if tls else TlsMode.NONE
-        # Positional, in ServiceMeshMetric's field order (see meshals.model._construct).
-        return _new_metric(
-            self._analyzer,
-            self._role,
-            detect_point,
-            self._protocol,
-            source,
-            destination,
-            self._endpoint,
-            self._response_code,
-            self._grpc_status,
-            status_of(
-                self._protocol,
-                detect_point,
-                response_code=self._response_code,
-                grpc_status=self._grpc_status,
-                response_flags=self._flags,
-            ),
-            tls_mode,
-            self._peer_identity if tls else None,
-            self._local_identity if tls else None,
-            self._flags,  # response_flags
-            self._timings,
-            self._received,  # received_bytes
-            self._sent,  # sent_bytes
-            self._request_bytes,
-            self._response_bytes,
-            self._origin,
-            self._request_id,
-            self._traceparent,
-        )
-
-
-_new_metric = slot_constructor(ServiceMeshMetric)
+    return ((DetectPoint.CLIENT, source, analyzer.resolve(upstream), True),)

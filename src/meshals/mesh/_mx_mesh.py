@@ -58,7 +58,8 @@ from meshals.resolve._templates import MISSING_VALUE
 
 from ._accounting import SkipReason
 from ._addresses import endpoint_of
-from ._k8s_mesh import EndpointQuery, MetricBuilder, is_intermediate
+from ._builder import MetricBuilder
+from ._k8s_mesh import EndpointQuery, is_intermediate
 from ._peers import Peer, PeerProblem, PeerSide, node_metadata, peers_of, skywalking_peers
 from ._semantics import SKYWALKING, Semantics
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from meshals._values import FrozenMap
 from meshals.model._als import HttpEntry, HttpVersion, RequestMethod, ResponseFlag
 from meshals.model._metrics import DetectPoint, MeshProtocol
 
@@ -56,6 +57,8 @@ _GRPC_PATH = re.compile(r"/[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+/[A-Za-z_]\w*", re.A
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     # Envoy logs header names in lower case (HTTP/2 requires it); match case-insensitively anyway.
+    if type(headers) is FrozenMap:  # the model's maps: ask their dict (len() is Python code)
+        headers = headers._data
     if not headers:  # most entries log no headers, or few
         return None
     value = headers.get(name)
@@ -95,9 +98,9 @@ def _has_grpc_status(entry: HttpEntry) -> bool:
     response = entry.response
     if response is None:
         return False
-    return any(
-        _header(headers, "grpc-status") is not None
-        for headers in (response.response_trailers, response.response_headers)
+    return (
+        _header(response.response_trailers, "grpc-status") is not None
+        or _header(response.response_headers, "grpc-status") is not None
     )
 
 
@@ -171,8 +174,19 @@ def status_of(
     ...           response_flags=frozenset({ResponseFlag.UPSTREAM_CONNECTION_FAILURE}))
     False
     """
+    return call_status(protocol, detect_point, response_code, grpc_status, response_flags)
+
+
+def call_status(
+    protocol: MeshProtocol,
+    detect_point: DetectPoint,
+    response_code: int | None,
+    grpc_status: int | None,
+    response_flags: frozenset[ResponseFlag],
+) -> bool:
+    """:func:`status_of` with positional arguments, for the analysis's metric per entry."""
     if protocol is MeshProtocol.TCP:
-        return not (response_flags & TCP_FAILURE_FLAGS)
+        return response_flags.isdisjoint(TCP_FAILURE_FLAGS)
     if protocol is MeshProtocol.GRPC and grpc_status is not None and grpc_status != 0:
         return False
     return _http_status(response_code, detect_point)

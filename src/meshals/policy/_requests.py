@@ -32,9 +32,10 @@ import attrs
 from meshals._values import FrozenMap
 from meshals.mesh._accounting import SkipReason
 from meshals.mesh._addresses import Endpoint, caller_of, endpoint_of, node_ips
+from meshals.mesh._builder import method_name as _method_name
 from meshals.mesh._istio_identity import OwnWorkloads, peer_workload
 from meshals.mesh._istio_rules import first_uri_san
-from meshals.mesh._k8s_mesh import _method_name, final_common, sidecar_direction
+from meshals.mesh._k8s_mesh import final_common, sidecar_direction
 from meshals.mesh._peers import PeerSide, node_metadata, peers_of
 from meshals.mesh._streams import Stream, split_streams
 from meshals.mesh._time_range import TimeRange
