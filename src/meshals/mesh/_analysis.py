@@ -248,13 +248,51 @@ class Analysis(Iterator[ServiceMeshMetric]):
                 yield metric
 
     def _run_stream(self, stream: Stream) -> Generator[ServiceMeshMetric, None, None]:
+        # One loop over the stream's entries: a generator per message, an entry context and a
+        # chain step per entry would cost more than the usual entry's analysis itself.
+        tally = self._tally
+        time_range = self._time_range
+        # The usual chain, k8s-mesh alone: its analyzer's answer is the chain's.
+        direct = self._chain.only_k8s_mesh()
         noted_role_none = False
         for item in stream:
-            self._tally.messages += 1
-            if item.identifier is not None and item.role is Role.NONE and not noted_role_none:
+            tally.messages += 1
+            identifier = item.identifier
+            role = item.role
+            if identifier is not None and role is Role.NONE and not noted_role_none:
                 noted_role_none = True
                 self._note_role_none(item)
-            yield from self._run_message(item)
+            message = item.message
+            own_ips = self._own_ips(identifier)
+            if message.diagnostics:
+                tally.count_dropped(message.diagnostics)
+            entries: tuple[LogEntry, ...] = message.entries
+            for entry_index, entry in enumerate(entries):
+                tally.entries_in += 1
+                # The range first: the other reasons then describe only the entries inside it.
+                if time_range is not None:
+                    skip = time_range.place_entry(entry)
+                    if skip is not None:
+                        tally.skipped[skip] += 1
+                        continue
+                if identifier is None:
+                    tally.skipped[SkipReason.NO_IDENTIFIER] += 1
+                    continue
+                if role is Role.NONE:
+                    tally.skipped[SkipReason.ROLE_NONE] += 1
+                    continue
+                origin = _new_origin(message.source, message.index, entry_index)
+                if direct is not None:
+                    outcome = direct.analyze(entry, role=role, own_ips=own_ips, origin=origin)
+                else:
+                    outcome = self._analyze_entry(entry, _EntryContext(item, origin, own_ips))
+                if isinstance(outcome, SkipReason):
+                    tally.skipped[outcome] += 1
+                    continue
+                tally.analyzed += 1
+                for metric in outcome:
+                    tally.metrics_out += 1
+                    yield metric
 
     def _own_ips(self, identifier: Identifier | None) -> tuple[str, ...]:
         if identifier is None:
@@ -265,38 +303,6 @@ class Analysis(Iterator[ServiceMeshMetric]):
             self._identity = (identifier, ips)
             self._envoys.add(identifier.node)
         return ips
-
-    def _run_message(self, item: StreamMessage) -> Generator[ServiceMeshMetric, None, None]:
-        message = item.message
-        tally = self._tally
-        own_ips = self._own_ips(item.identifier)
-        if message.diagnostics:
-            tally.count_dropped(message.diagnostics)
-        entries: tuple[LogEntry, ...] = message.entries
-        time_range = self._time_range
-        for entry_index, entry in enumerate(entries):
-            tally.entries_in += 1
-            # The range first: the other reasons then describe only the entries inside it.
-            if time_range is not None:
-                skip = time_range.place_entry(entry)
-                if skip is not None:
-                    tally.skipped[skip] += 1
-                    continue
-            if item.identifier is None:
-                tally.skipped[SkipReason.NO_IDENTIFIER] += 1
-                continue
-            if item.role is Role.NONE:
-                tally.skipped[SkipReason.ROLE_NONE] += 1
-                continue
-            origin = _new_origin(message.source, message.index, entry_index)
-            outcome = self._analyze_entry(entry, _EntryContext(item, origin, own_ips))
-            if isinstance(outcome, SkipReason):
-                tally.skipped[outcome] += 1
-                continue
-            tally.analyzed += 1
-            for metric in outcome:
-                tally.metrics_out += 1
-                yield metric
 
     def _analyze_entry(
         self, entry: LogEntry, context: _EntryContext

@@ -71,10 +71,10 @@ class _K8sMeshStep:
     def __init__(
         self, resolver: Resolver, endpoint_query: EndpointQuery, semantics: Semantics
     ) -> None:
-        self._analyzer = EntryAnalyzer(resolver, endpoint_query=endpoint_query, semantics=semantics)
+        self.analyzer = EntryAnalyzer(resolver, endpoint_query=endpoint_query, semantics=semantics)
 
     def __call__(self, entry: LogEntry, context: _EntryContext) -> _StepOutcome:
-        outcome = self._analyzer.analyze(
+        outcome = self.analyzer.analyze(
             entry, role=context.item.role, own_ips=context.own_ips, origin=context.origin
         )
         if isinstance(outcome, SkipReason):
@@ -134,6 +134,19 @@ class AnalyzerChain:
             else _K8sMeshStep(_required(resolver), endpoint_query, semantics)
             for name in analyzers
         ]
+
+    def only_k8s_mesh(self) -> EntryAnalyzer | None:
+        """The ``k8s-mesh`` analyzer when it is the chain's only one, else None.
+
+        Its answer for an entry is then the chain's, as :meth:`run` would give it: it reports
+        no peer problems and no stand-ins, and makes at most a server-side then a client-side
+        metric (in SkyWalking's order too), so there is nothing to merge or reorder.
+        """
+        if len(self._steps) == 1:
+            step = self._steps[0]
+            if isinstance(step, _K8sMeshStep):
+                return step.analyzer
+        return None
 
     def run(
         self, entry: LogEntry, context: _EntryContext

@@ -59,6 +59,7 @@ from meshals.model._clusters import (
 from meshals.model._metrics import DetectPoint, MetricOrigin, ServiceMeshMetric
 from meshals.model._role import Role
 from meshals.model._service import UNKNOWN, ServiceMetaInfo
+from meshals.resolve._ports import reads_ports
 from meshals.resolve._protocol import Resolver
 
 from ._accounting import SkipReason
@@ -124,13 +125,13 @@ def final_common(entry: LogEntry) -> AccessLogCommon | SkipReason:
 
 # The metrics an entry makes, decided by its reporter, cluster and addresses (see
 # EntryAnalyzer): (detect point, source, destination, TLS of the downstream connection) each;
-# a source of None stands for the caller, whose port (and with it the answer of a resolver
-# that reads ports) changes from connection to connection.
+# a source of None stands for the caller, resolved per entry when the resolver may read ports
+# (meshals.resolve._ports): the caller's port changes from connection to connection.
 _Place = tuple[DetectPoint, ServiceMetaInfo | None, ServiceMetaInfo, bool]
 _Placement = tuple[_Place, ...] | SkipReason
-# (role, own IPs, cluster, downstream local address, caller IP, upstream remote address): every
-# input of EntryAnalyzer._placement, the addresses as meshals.mesh._addresses.address_key gives.
-_PlacementKey = tuple[Role, tuple[str, ...], str, AddressKey, str, AddressKey]
+# (role's value, own IPs, cluster, downstream local address, caller IP, upstream remote
+# address): every input of EntryAnalyzer._placement, the addresses as address_key gives them.
+_PlacementKey = tuple[str, tuple[str, ...], str, AddressKey, str, AddressKey]
 # Distinct placements of one analysis: a few per pair of workloads; forgotten all at once when
 # full (as meshals.resolve.RunMemo), so memory stays flat whatever the input.
 _PLACEMENTS_MAX = 4096
@@ -144,7 +145,8 @@ class EntryAnalyzer:
     caller's IP (and the resolver's answers, deterministic by the protocol): that placement is
     decided once per distinct combination and remembered for the analyzer's lifetime (one
     analysis), at most ``_PLACEMENTS_MAX`` at a time. The caller's own workload is resolved per
-    entry, by IP and port.
+    entry, by IP and port, unless the resolver is known to answer by IP alone
+    (:func:`~meshals.resolve._ports.reads_ports`); then it is part of the placement too.
 
     Args:
         resolver: names the workload behind an IP and port.
@@ -152,7 +154,14 @@ class EntryAnalyzer:
         semantics: meshals' rules, or SkyWalking's (:mod:`meshals.mesh._semantics`).
     """
 
-    __slots__ = ("_placements", "_resolver", "_semantics", "_skywalking", "_strip_query")
+    __slots__ = (
+        "_caller_by_ip",
+        "_placements",
+        "_resolver",
+        "_semantics",
+        "_skywalking",
+        "_strip_query",
+    )
 
     def __init__(
         self,
@@ -166,6 +175,8 @@ class EntryAnalyzer:
         self._semantics: Semantics = semantics
         self._skywalking = semantics == SKYWALKING
         self._placements: dict[_PlacementKey, _Placement] = {}
+        # A resolver known to answer by IP alone names the caller in the placement too.
+        self._caller_by_ip = not reads_ports(resolver)
 
     def analyze(
         self, entry: LogEntry, *, role: Role, own_ips: tuple[str, ...], origin: MetricOrigin
@@ -194,7 +205,7 @@ class EntryAnalyzer:
         if caller is None:
             return SkipReason.NO_SOURCE_ADDRESS
         key = (
-            role,
+            role._value_,  # the member's hash is Python code, its value's is not
             own_ips,
             common.upstream_cluster,
             address_key(common.downstream_local_address),
@@ -226,22 +237,32 @@ class EntryAnalyzer:
 
     def _placement(self, key: _PlacementKey) -> _Placement:
         """The placement of the entries whose key is *key*, decided and remembered."""
-        role, own_ips, cluster, local_key, caller_ip, upstream_key = key
+        role_value, own_ips, cluster, local_key, caller_ip, upstream_key = key
+        role = Role(role_value)
         skywalking = self._skywalking
         # SkyWalking reads socket addresses only (not ambient's internal ip:port addresses).
         local = endpoint_of_key(local_key, sockets_only=skywalking)
         upstream = endpoint_of_key(upstream_key, sockets_only=skywalking)
-        # The caller's port is left out: the rules read its IP, and resolve it per entry.
+        # The caller's port is left out: the rules read its IP, and it is resolved per entry
+        # (None) unless the resolver is known to give every port the same answer.
         caller = new_endpoint(caller_ip, None)
+        caller_source = self.resolve(caller) if self._caller_by_ip else None
         placement: _Placement
         if skywalking:
             placement = _skywalking_rules(
                 self, role=role, cluster=cluster, local=local, caller=caller, upstream=upstream
             )
         elif role is Role.SIDECAR:
-            placement = self._sidecar(cluster, local, caller, upstream, own_ips)
+            placement = self._sidecar(
+                cluster,
+                local,
+                caller=caller,
+                caller_source=caller_source,
+                upstream=upstream,
+                own_ips=own_ips,
+            )
         else:
-            placement = self._proxy(local, upstream, own_ips)
+            placement = self._proxy(local, caller_source, upstream, own_ips)
         placements = self._placements
         if len(placements) >= _PLACEMENTS_MAX:
             placements.clear()
@@ -256,14 +277,18 @@ class EntryAnalyzer:
         return UNKNOWN if found is None else found
 
     def _proxy(
-        self, local: Endpoint | None, upstream: Endpoint | None, own_ips: tuple[str, ...]
+        self,
+        local: Endpoint | None,
+        caller_source: ServiceMetaInfo | None,
+        upstream: Endpoint | None,
+        own_ips: tuple[str, ...],
     ) -> _Placement:
         if local is None and own_ips:
             local = new_endpoint(own_ips[0], None)
         if local is None:
             return SkipReason.NO_LOCAL_ADDRESS
         itself = self.resolve(local)
-        server = (DetectPoint.SERVER, None, itself, True)
+        server = (DetectPoint.SERVER, caller_source, itself, True)
         if upstream is None:
             return (server,)
         return server, (DetectPoint.CLIENT, itself, self.resolve(upstream), False)
@@ -272,7 +297,9 @@ class EntryAnalyzer:
         self,
         cluster: str,
         local: Endpoint | None,
+        *,
         caller: Endpoint,
+        caller_source: ServiceMetaInfo | None,
         upstream: Endpoint | None,
         own_ips: tuple[str, ...],
     ) -> _Placement:
@@ -283,7 +310,7 @@ class EntryAnalyzer:
         if direction is None:
             return SkipReason.UNKNOWN_DIRECTION
         if direction.is_inbound:
-            return ((DetectPoint.SERVER, None, self.resolve(local), True),)
+            return ((DetectPoint.SERVER, caller_source, self.resolve(local), True),)
         if special is not None:
             destination = special.pseudo_service
         elif upstream is not None:
@@ -292,7 +319,7 @@ class EntryAnalyzer:
             destination = UNKNOWN  # the dialled address is the capture listener's
         else:
             destination = self.resolve(local)
-        return ((DetectPoint.CLIENT, None, destination, True),)
+        return ((DetectPoint.CLIENT, caller_source, destination, True),)
 
 
 # Istio's capture listeners: iptables sends the application's outbound connections to 15001
