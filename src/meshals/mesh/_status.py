@@ -134,16 +134,6 @@ def protocol_of(entry: HttpEntry) -> MeshProtocol:
     return MeshProtocol.GRPC if looks_like_grpc else MeshProtocol.HTTP
 
 
-def _http_status(response_code: int | None, detect_point: DetectPoint) -> bool:
-    if response_code is None:
-        return False
-    if 100 <= response_code < 400:
-        return True
-    if 400 <= response_code < 500:
-        return detect_point is DetectPoint.SERVER
-    return False
-
-
 def status_of(
     protocol: MeshProtocol,
     detect_point: DetectPoint,
@@ -189,4 +179,11 @@ def call_status(
         return response_flags.isdisjoint(TCP_FAILURE_FLAGS)
     if protocol is MeshProtocol.GRPC and grpc_status is not None and grpc_status != 0:
         return False
-    return _http_status(response_code, detect_point)
+    # HTTP's rule (gRPC's too, past its status).
+    if response_code is None:
+        return False
+    if 100 <= response_code < 400:
+        return True
+    if 400 <= response_code < 500:
+        return detect_point is DetectPoint.SERVER
+    return False
