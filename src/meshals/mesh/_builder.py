@@ -32,7 +32,7 @@ from meshals.model._service import ServiceMetaInfo
 
 from ._semantics import SKYWALKING, SKYWALKING_DEFAULT_RESPONSE_CODE, Semantics, skywalking_protocol
 from ._status import _header, call_status, grpc_status_of, protocol_of
-from ._tls import local_identity_of, peer_identity_of, tls_mode_of
+from ._tls import tls_facts
 
 __all__: list[str] = []
 
@@ -112,9 +112,7 @@ class MetricBuilder:
             self._tls_mode = TlsMode.NONE
             self._peer_identity = self._local_identity = None
         else:
-            self._tls_mode = tls_mode_of(tls)
-            self._peer_identity = peer_identity_of(tls)
-            self._local_identity = local_identity_of(tls)
+            self._tls_mode, self._peer_identity, self._local_identity = tls_facts(tls)
         if isinstance(entry, TcpEntry):
             self._protocol = MeshProtocol.TCP
             self._endpoint = self._request_bytes = self._request_id = self._traceparent = None
