@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pytest
 
@@ -175,19 +175,21 @@ def test_stream_item_not_a_message() -> None:
 
 M1, M2, M3 = (_message(None, index) for index in range(3))
 
-SPLIT_CASES: list[tuple[object, list[list[AlsMessage]]]] = [
-    ([], []),
-    ([M1, M2, M3], [[M1, M2, M3]]),
-    (iter([M1, M2]), [[M1, M2]]),
-    ([[M1], [M2, M3]], [[M1], [M2, M3]]),
-    ([[], [M1]], [[], [M1]]),
-    ((iter(stream) for stream in ([M1], [M2])), [[M1], [M2]]),
+# Each case builds its input when run: a one-shot iterator made once would be spent by the first
+# run, and a second run in the same process (mutmut's) would see it empty.
+SPLIT_CASES = [
+    pytest.param(lambda: [], [], id="empty"),
+    pytest.param(lambda: [M1, M2, M3], [[M1, M2, M3]], id="one-stream"),
+    pytest.param(lambda: iter([M1, M2]), [[M1, M2]], id="iterator"),
+    pytest.param(lambda: [[M1], [M2, M3]], [[M1], [M2, M3]], id="streams"),
+    pytest.param(lambda: [[], [M1]], [[], [M1]], id="empty-stream-first"),
+    pytest.param(lambda: (iter(s) for s in ([M1], [M2])), [[M1], [M2]], id="generator"),
 ]
 
 
 @pytest.mark.parametrize(("given", "streams"), SPLIT_CASES)
-def test_split_streams(given: object, streams: list[list[AlsMessage]]) -> None:
-    assert [list(stream) for stream in split_streams(given)] == streams  # type: ignore[arg-type]
+def test_split_streams(given: Callable[[], object], streams: list[list[AlsMessage]]) -> None:
+    assert [list(stream) for stream in split_streams(given())] == streams  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
