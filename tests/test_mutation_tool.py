@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -75,3 +76,38 @@ def test_listed_equivalents_still_name_code_that_exists() -> None:
         pieces = change.split(" -> ")
         olds = [" -> ".join(pieces[:cut]) for cut in range(1, len(pieces))]
         assert any(all(line in lines for line in old.split(" / ")) for old in olds), entry
+
+
+def test_fresh_verdicts_are_kept_only_for_the_same_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = tmp_path / "fresh-verdicts.json"
+    kept.write_text(
+        '{"m.x_f__mutmut_1": {"diff": "a", "verdict": "killed"},'
+        ' "m.x_f__mutmut_2": {"diff": "b", "verdict": "survived"}}',
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(mutation, "FRESH_VERDICTS", kept)
+    # The second mutant's change is another since its verdict was kept: it is run again.
+    assert mutation.kept_fresh({"m.x_f__mutmut_1": "a", "m.x_f__mutmut_2": "c"}) == {
+        "m.x_f__mutmut_1": "killed"
+    }
+    monkeypatch.setattr(mutation, "FRESH_VERDICTS", tmp_path / "none.json")
+    assert mutation.kept_fresh({"m.x_f__mutmut_1": "a"}) == {}
+
+
+def test_a_function_run_at_import_is_tested_with_its_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chosen = {"meshals.codec._j.x_t": ["tests/b.py::t", "tests/a.py::t"]}
+    stats = json.dumps({"tests_by_mangled_function_name": chosen})
+    (tmp_path / "mutmut-stats.json").write_text(stats, encoding="utf-8")
+    monkeypatch.setattr(mutation, "MUTANTS", tmp_path)
+    mutant = "meshals.codec._j.x_t__mutmut_4"
+    assert mutation.tests_of(mutant, frozenset()) == ["tests/a.py::t", "tests/b.py::t"]
+    assert mutation.tests_of(mutant, frozenset({"meshals.codec._j.x_t"})) == [
+        "tests/codec",
+        "tests/a.py::t",
+        "tests/b.py::t",
+    ]
+    assert mutation.tests_of("meshals.codec._j.x_other__mutmut_1", frozenset()) == []

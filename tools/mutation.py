@@ -9,22 +9,33 @@ the mutants of those modules (each against the tests that reach it) until done o
 box ends, then this prints per module how many mutants were killed, survived or not yet checked,
 and the score: killed / (checked - listed equivalent). It fails when a survivor is neither killed
 nor listed in ``tests/mutants/equivalent.txt``, or when a module's score is under 97 %.
+
+mutmut imports meshals once and forks a child per mutant, so a mutant whose function runs only
+while meshals is imported (a table built at import) or whose result a cache kept before the fork
+is never switched on. Every unlisted survivor is therefore run again alone, in a fresh Python
+process with the mutant switched on from the start, against the tests mutmut chose for it (and
+its package's tests, for a function that runs at import); a failure there kills it. These
+verdicts are kept in ``mutants/fresh-verdicts.json`` by mutant and change.
 """
 
 from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import os
 import re
 import signal
 import subprocess
 import sys
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 EQUIVALENT = ROOT / "tests" / "mutants" / "equivalent.txt"
+MUTANTS = ROOT / "mutants"
+FRESH_VERDICTS = MUTANTS / "fresh-verdicts.json"
 FLOOR = 97.0
 DEFAULT_PATHS = (
     "src/meshals/codec",
@@ -33,7 +44,7 @@ DEFAULT_PATHS = (
     "src/meshals/model/_clusters.py",
 )
 # mutmut's verdicts (``mutmut results --all true``), by what they mean here.
-KILLED = frozenset({"killed", "timeout", "caught by type check"})
+KILLED = frozenset({"killed", "timeout", "caught by type check", "killed in a fresh process"})
 SURVIVED = frozenset({"survived", "no tests", "suspicious", "segfault"})
 _RESULT = re.compile(r"^\s+(?P<name>\S+): (?P<status>.+)$")
 _NUMBER = re.compile(r"__mutmut_\d+$")
@@ -143,8 +154,111 @@ def diff_of(mutant: str) -> str:
     ).stdout
 
 
-def report(verdicts: dict[str, str], equivalent: dict[str, str]) -> int:
-    """Print the table and every unlisted survivor; return the exit status."""
+def _fresh_env(mutant: str) -> dict[str, str]:
+    """The environment of a fresh process that imports the mutated copy with *mutant* on."""
+    source = [str(MUTANTS / "src"), str(MUTANTS)]
+    return {
+        **os.environ,
+        "MUTANT_UNDER_TEST": mutant,
+        "HYPOTHESIS_PROFILE": "mutants",
+        "PYTHONPATH": os.pathsep.join([*source, os.environ.get("PYTHONPATH", "")]).rstrip(
+            os.pathsep
+        ),
+    }
+
+
+def import_time_functions() -> frozenset[str]:
+    """The mutated functions that run while meshals and its modules are imported.
+
+    Their mutants change tables built at import, which mutmut's forked children never rebuild.
+    """
+    script = (
+        "import importlib, json, pkgutil, meshals\n"
+        "from mutmut.state import state\n"
+        "for module in pkgutil.walk_packages(meshals.__path__, 'meshals.'):\n"
+        "    importlib.import_module(module.name)\n"
+        "print(json.dumps(sorted(state()._stats)))\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=_fresh_env("stats"),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return frozenset(json.loads(output.splitlines()[-1]))
+
+
+def tests_of(mutant: str, import_time: frozenset[str]) -> list[str]:
+    """The tests a fresh run of *mutant* takes: mutmut's choice, and for a function that runs at
+    import, its package's tests (mutmut credits import-time calls to whichever test ran first)."""
+    stats = json.loads((MUTANTS / "mutmut-stats.json").read_text(encoding="utf-8"))
+    function = _NUMBER.sub("", mutant)
+    chosen = sorted(stats["tests_by_mangled_function_name"].get(function, ()))
+    if function in import_time:
+        package = mutant.split(".")[1]
+        chosen.insert(0, f"tests/{package}")
+    return chosen
+
+
+def run_fresh(mutant: str, tests: list[str], nice: int) -> str:
+    """Run *tests* in a fresh process with *mutant* on: "killed" when one fails."""
+    if not tests:
+        return "survived"
+    command = [sys.executable, "-m", "pytest", "--rootdir=.", "-x", "-q", "-p", "no:randomly"]
+    command += ["-p", "no:cacheprovider", "-m", "not envoy", *tests]
+    process = subprocess.run(
+        ["nice", "-n", str(nice), *command] if nice else command,
+        cwd=MUTANTS,
+        env=_fresh_env(mutant),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
+    if process.returncode in (0, 5):  # every test passed, or the mutant had none to run
+        return "survived"
+    if process.returncode == 1:
+        return "killed"
+    raise SystemExit(f"pytest could not run the tests of {mutant} (exit {process.returncode})")
+
+
+def kept_fresh(diffs: dict[str, str]) -> dict[str, str]:
+    """The kept fresh-process verdicts of these survivors (by name to their change's diff)."""
+    if not FRESH_VERDICTS.exists():
+        return {}
+    kept = json.loads(FRESH_VERDICTS.read_text(encoding="utf-8"))
+    return {
+        mutant: kept[mutant]["verdict"]
+        for mutant, diff in diffs.items()
+        if kept.get(mutant, {}).get("diff") == diff
+    }
+
+
+def recheck_fresh(diffs: dict[str, str], *, max_children: int, nice: int) -> dict[str, str]:
+    """Each survivor's verdict in a fresh process (survivors by name to their change's diff)."""
+    verdicts = kept_fresh(diffs)
+    todo = [mutant for mutant in diffs if mutant not in verdicts]
+    if not todo:
+        return verdicts
+    kept = json.loads(FRESH_VERDICTS.read_text(encoding="utf-8")) if FRESH_VERDICTS.exists() else {}
+    import_time = import_time_functions()
+    print(f"running {len(todo)} survivors again, each alone in a fresh process")
+    with ThreadPoolExecutor(max_workers=max_children) as pool:
+        fresh = pool.map(
+            lambda mutant: run_fresh(mutant, tests_of(mutant, import_time), nice), todo
+        )
+        for mutant, verdict in zip(todo, fresh, strict=True):
+            verdicts[mutant] = verdict
+            kept[mutant] = {"diff": diffs[mutant], "verdict": verdict}
+            # Written after each one, so that a stopped recheck keeps what it found.
+            FRESH_VERDICTS.write_text(json.dumps(kept, indent=1), encoding="utf-8")
+    return verdicts
+
+
+def report(verdicts: dict[str, str], diffs: dict[str, str], equivalent: dict[str, str]) -> int:
+    """Print the table and every unlisted survivor (*diffs*: their changes); return the exit
+    status."""
     rows: dict[str, Counter[str]] = {}
     unlisted: list[tuple[str, str]] = []
     for mutant, status in sorted(verdicts.items()):
@@ -152,7 +266,7 @@ def report(verdicts: dict[str, str], equivalent: dict[str, str]) -> int:
         if status in KILLED:
             counts["killed"] += 1
         elif status in SURVIVED:
-            diff = diff_of(mutant)
+            diff = diffs[mutant]
             if change_of(mutant, diff) in equivalent:
                 counts["equivalent"] += 1
             else:
@@ -211,7 +325,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         if not finished:
             print(f"\nthe {args.minutes:g}-minute time box ended: the rest is not checked")
-    return report(results(globs), equivalent)
+    verdicts = results(globs)
+    diffs = {mutant: diff_of(mutant) for mutant, status in verdicts.items() if status in SURVIVED}
+    unlisted = {
+        mutant: diff for mutant, diff in diffs.items() if change_of(mutant, diff) not in equivalent
+    }
+    if args.report_only:
+        fresh = kept_fresh(unlisted)  # a report never starts a run
+    else:
+        fresh = recheck_fresh(unlisted, max_children=args.max_children, nice=args.nice)
+    for mutant, verdict in fresh.items():
+        if verdict == "killed":
+            verdicts[mutant] = "killed in a fresh process"
+    return report(verdicts, diffs, equivalent)
 
 
 if __name__ == "__main__":
