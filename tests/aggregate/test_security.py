@@ -12,7 +12,15 @@ from conftest import MtlsCapture, spiffe_id
 import meshals
 from meshals import Role, ServiceMeshMetric
 from meshals._values import FrozenMap
-from meshals.aggregate import RedStats, SecurityStats, Topology, red, topology
+from meshals.aggregate import (
+    RedStats,
+    SecurityAccumulator,
+    SecurityStats,
+    Topology,
+    red,
+    topology,
+)
+from meshals.aggregate._stats import UNREACHED_FLAGS
 from meshals.model import DetectPoint, MeshProtocol, TlsMode
 from meshals.model._service import ServiceMetaInfo
 
@@ -95,6 +103,43 @@ def test_calls_seen_only_client_side_have_unknown_tls() -> None:
     security = topology(client).edge("a", "b").security
     assert (security.unknown_requests, security.unknown_connections) == (1, 1)
     assert security.mtls_share is None
+
+
+def test_the_accumulator_counts_one_metric_at_a_time() -> None:
+    accumulator = SecurityAccumulator()
+    accumulator.add(call(DetectPoint.CLIENT), unreached=True)
+    accumulator.add(call(DetectPoint.CLIENT, protocol=MeshProtocol.TCP), unreached=True)
+    accumulator.add(call(DetectPoint.CLIENT, protocol=MeshProtocol.TCP), unreached=False)
+    accumulator.add(
+        call(DetectPoint.SERVER, tls=TlsMode.MTLS, peer="p", local="l"), unreached=False
+    )
+    accumulator.add(call(DetectPoint.SERVER, protocol=MeshProtocol.TCP), unreached=False)
+    accumulator.add(call(DetectPoint.SERVER, role=Role.PROXY, local="l"), unreached=False)
+    assert accumulator.result() == SecurityStats(
+        server_requests=FrozenMap({TlsMode.MTLS: 1, TlsMode.NONE: 1}),
+        server_connections=FrozenMap({TlsMode.NONE: 1}),
+        client_requests=1,
+        client_connections=2,
+        unreached_requests=1,
+        unreached_connections=1,
+        client_principals=FrozenMap({"p": 1}),
+        server_principals=FrozenMap({"l": 2}),
+        plaintext_into_meshed=1,  # the sidecar's TCP; the gateway's plaintext is not counted
+    )
+
+
+def test_the_accumulator_one_metric_at_a_time_is_the_summary(mtls_capture: MtlsCapture) -> None:
+    # add(), metric by metric, counts each edge as the summary's fold of the same metrics does.
+    by_edge: dict[tuple[str, str], SecurityAccumulator] = {}
+    for metric in mtls_capture.metrics():
+        key = (metric.source.service, metric.destination.service)
+        flags = metric.response_flags
+        unreached = metric.detect_point is DetectPoint.CLIENT and bool(flags & UNREACHED_FLAGS)
+        by_edge.setdefault(key, SecurityAccumulator()).add(metric, unreached=unreached)
+    graph = topology(mtls_capture.metrics())
+    assert {key: each.result() for key, each in by_edge.items()} == {
+        key: edge.security for key, edge in graph.edges.items()
+    }
 
 
 def test_empty() -> None:
