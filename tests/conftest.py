@@ -4,6 +4,7 @@ entries as Envoy's own protos read them."""
 from __future__ import annotations
 
 import calendar
+import importlib
 import json
 import os
 import re
@@ -338,6 +339,43 @@ def mtls_capture(request: pytest.FixtureRequest) -> MtlsCapture:
     name = "synthetic_mtls" if request.param == "synthetic" else "recorded_mtls"
     capture: MtlsCapture = request.getfixturevalue(name)
     return capture
+
+
+# --- the mutation tool -------------------------------------------------------------------------
+
+#: meshals' process-wide caches: (module, name), a dict or an ``lru_cache`` function. Keep this
+#: list whole when adding a cache (``test_every_process_cache_is_listed`` checks the names).
+PROCESS_CACHES = (
+    ("meshals.model._clusters", "_parse"),
+    ("meshals.codec._limits", "_GETTERS"),
+    ("meshals.codec._json_messages", "_SOCKET_ADDRESS_CACHE"),
+    ("meshals.codec._json_scalars", "_MINUTE_STARTS"),
+    ("meshals.codec._convert_values", "_ADDRESS_CACHE"),
+    ("meshals.codec._convert_values", "_ANY_CACHE"),
+    ("meshals.codec._accelerated", "_CONTEXTS"),
+    ("meshals.codec._accelerated", "_EXTRA_CACHE"),
+)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _empty_caches_under_a_mutant() -> None:
+    """Start each session of a mutant's tests with meshals' process-wide caches empty.
+
+    mutmut runs the tests once in its own process, then forks a child per mutant: an answer a
+    cache kept from that first run was computed without the mutant and would hide it.
+    """
+    if "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):
+        empty_process_caches()
+
+
+def empty_process_caches() -> None:
+    """Forget whatever meshals' process-wide caches hold."""
+    for module, name in PROCESS_CACHES:
+        cache = getattr(importlib.import_module(module), name)
+        if isinstance(cache, dict):
+            cache.clear()
+        else:
+            cache.cache_clear()
 
 
 # A parameter id holding an object's address (a lambda's default repr) changes from run to run,

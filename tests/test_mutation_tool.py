@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import PROCESS_CACHES, empty_process_caches
+
+import meshals
 
 ROOT = Path(__file__).parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
@@ -96,18 +101,68 @@ def test_fresh_verdicts_are_kept_only_for_the_same_change(
     assert mutation.kept_fresh({"m.x_f__mutmut_1": "a"}) == {}
 
 
-def test_a_function_run_at_import_is_tested_with_its_package(
+def test_a_fresh_run_takes_the_package_tests_and_mutmuts_choice(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     chosen = {"meshals.codec._j.x_t": ["tests/b.py::t", "tests/a.py::t"]}
     stats = json.dumps({"tests_by_mangled_function_name": chosen})
     (tmp_path / "mutmut-stats.json").write_text(stats, encoding="utf-8")
     monkeypatch.setattr(mutation, "MUTANTS", tmp_path)
-    mutant = "meshals.codec._j.x_t__mutmut_4"
-    assert mutation.tests_of(mutant, frozenset()) == ["tests/a.py::t", "tests/b.py::t"]
-    assert mutation.tests_of(mutant, frozenset({"meshals.codec._j.x_t"})) == [
+    assert mutation.tests_of("meshals.codec._j.x_t__mutmut_4") == [
         "tests/codec",
         "tests/a.py::t",
         "tests/b.py::t",
     ]
-    assert mutation.tests_of("meshals.codec._j.x_other__mutmut_1", frozenset()) == []
+    assert mutation.tests_of("meshals.mesh._j.x_other__mutmut_1") == ["tests/mesh"]
+
+
+def _modules_mutated() -> list[str]:
+    names = ["meshals.model._clusters"]
+    for package in ("codec", "mesh", "aggregate"):
+        found = pkgutil.iter_modules([str(ROOT / "src" / "meshals" / package)])
+        names += [f"meshals.{package}.{module.name}" for module in found]
+    return names
+
+
+def test_every_process_cache_is_listed() -> None:
+    # A cache the mutants' sessions do not empty keeps answers made without the mutant.
+    found = set()
+    for name in _modules_mutated():
+        for attribute, value in vars(importlib.import_module(name)).items():
+            cached = hasattr(value, "cache_clear") and getattr(value, "__module__", "") == name
+            if cached or (isinstance(value, dict) and "CACHE" in attribute):
+                found.add((name, attribute))
+    assert found <= set(PROCESS_CACHES)
+    for module, attribute in PROCESS_CACHES:
+        assert hasattr(importlib.import_module(module), attribute), (module, attribute)
+
+
+def test_the_caches_are_emptied() -> None:
+    for suffix in ("bin", "jsonl"):  # both decoders, each with its caches
+        with meshals.read(ROOT / "tests" / "fixtures" / "envoy" / f"details-http.{suffix}") as file:
+            assert [message.index for message in file] == [0, 1, 2, 3]
+    meshals.model.parse_istio_cluster("outbound|9080||details.default.svc.cluster.local")
+    empty_process_caches()
+    for module, attribute in PROCESS_CACHES:
+        cache = getattr(importlib.import_module(module), attribute)
+        assert len(cache) == 0 if isinstance(cache, dict) else cache.cache_info().currsize == 0
+
+
+def test_forgotten_verdicts_are_run_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    meta = tmp_path / "src" / "meshals" / "mesh" / "_status.py.meta"
+    meta.parent.mkdir(parents=True)
+    codes = {"meshals.mesh._status.x_f__mutmut_1": 0, "meshals.mesh._status.x_f__mutmut_2": 1}
+    meta.write_text(json.dumps({"exit_code_by_key": codes, "durations_by_key": {}}), "utf-8")
+    fresh = tmp_path / "fresh-verdicts.json"
+    fresh.write_text('{"meshals.mesh._status.x_f__mutmut_1": {}, "m.x_g__mutmut_1": {}}', "utf-8")
+    monkeypatch.setattr(mutation, "MUTANTS", tmp_path)
+    monkeypatch.setattr(mutation, "FRESH_VERDICTS", fresh)
+    mutation.forget_verdicts(["meshals.mesh._status.x_f__mutmut_1"])
+    assert json.loads(meta.read_text("utf-8")) == {
+        "exit_code_by_key": {
+            "meshals.mesh._status.x_f__mutmut_1": None,
+            "meshals.mesh._status.x_f__mutmut_2": 1,
+        },
+        "durations_by_key": {},
+    }
+    assert json.loads(fresh.read_text("utf-8")) == {"m.x_g__mutmut_1": {}}

@@ -1,7 +1,7 @@
 """Mutation testing of the analysis core with mutmut, time-boxed, and its verdict (nox -s mutants).
 
-Usage: python tools/mutation.py [--max-children N] [--minutes M] [--nice N] [--report-only]
-                                [PATH...]
+Usage: python tools/mutation.py [--max-children N] [--minutes M] [--nice N]
+                                [--report-only | --again] [PATH...]
 
 PATH is a module or package under ``src/meshals`` (``src/meshals/mesh/_status.py``,
 ``src/meshals/aggregate``); none means every file ``[tool.mutmut] only_mutate`` names. mutmut runs
@@ -9,13 +9,16 @@ the mutants of those modules (each against the tests that reach it) until done o
 box ends, then this prints per module how many mutants were killed, survived or not yet checked,
 and the score: killed / (checked - listed equivalent). It fails when a survivor is neither killed
 nor listed in ``tests/mutants/equivalent.txt``, or when a module's score is under 97 %.
+``--again`` runs the last run's unlisted survivors once more, against the tests as they are now
+(mutmut keeps a verdict until the function it mutates changes, not when a test is added).
 
 mutmut imports meshals once and forks a child per mutant, so a mutant whose function runs only
-while meshals is imported (a table built at import) or whose result a cache kept before the fork
-is never switched on. Every unlisted survivor is therefore run again alone, in a fresh Python
-process with the mutant switched on from the start, against the tests mutmut chose for it (and
-its package's tests, for a function that runs at import); a failure there kills it. These
-verdicts are kept in ``mutants/fresh-verdicts.json`` by mutant and change.
+while meshals is imported (a table built at import) is never switched on: each such survivor is
+run again alone, in a fresh Python process with the mutant on from the start, against its
+package's tests and those mutmut chose; a failure there kills it. These verdicts are kept in
+``mutants/fresh-verdicts.json`` by mutant and change. (A process-wide cache filled before the
+fork would hide a mutant too: ``tests/conftest.py`` empties them at the start of each mutant's
+tests.)
 """
 
 from __future__ import annotations
@@ -190,16 +193,12 @@ def import_time_functions() -> frozenset[str]:
     return frozenset(json.loads(output.splitlines()[-1]))
 
 
-def tests_of(mutant: str, import_time: frozenset[str]) -> list[str]:
-    """The tests a fresh run of *mutant* takes: mutmut's choice, and for a function that runs at
-    import, its package's tests (mutmut credits import-time calls to whichever test ran first)."""
+def tests_of(mutant: str) -> list[str]:
+    """The tests a fresh run of *mutant* takes: its package's, then mutmut's choice (mutmut
+    credits a call made at import to whichever test ran first)."""
     stats = json.loads((MUTANTS / "mutmut-stats.json").read_text(encoding="utf-8"))
-    function = _NUMBER.sub("", mutant)
-    chosen = sorted(stats["tests_by_mangled_function_name"].get(function, ()))
-    if function in import_time:
-        package = mutant.split(".")[1]
-        chosen.insert(0, f"tests/{package}")
-    return chosen
+    chosen = stats["tests_by_mangled_function_name"].get(_NUMBER.sub("", mutant), ())
+    return [f"tests/{mutant.split('.')[1]}", *sorted(chosen)]
 
 
 def run_fresh(mutant: str, tests: list[str], nice: int) -> str:
@@ -236,24 +235,45 @@ def kept_fresh(diffs: dict[str, str]) -> dict[str, str]:
 
 
 def recheck_fresh(diffs: dict[str, str], *, max_children: int, nice: int) -> dict[str, str]:
-    """Each survivor's verdict in a fresh process (survivors by name to their change's diff)."""
+    """The verdict in a fresh process of each survivor whose function runs at import
+    (survivors by name to their change's diff)."""
     verdicts = kept_fresh(diffs)
-    todo = [mutant for mutant in diffs if mutant not in verdicts]
+    import_time = import_time_functions()
+    todo = [
+        mutant
+        for mutant in diffs
+        if mutant not in verdicts and _NUMBER.sub("", mutant) in import_time
+    ]
     if not todo:
         return verdicts
     kept = json.loads(FRESH_VERDICTS.read_text(encoding="utf-8")) if FRESH_VERDICTS.exists() else {}
-    import_time = import_time_functions()
-    print(f"running {len(todo)} survivors again, each alone in a fresh process")
+    print(f"running {len(todo)} survivors of code run at import again, each in a fresh process")
     with ThreadPoolExecutor(max_workers=max_children) as pool:
-        fresh = pool.map(
-            lambda mutant: run_fresh(mutant, tests_of(mutant, import_time), nice), todo
-        )
+        fresh = pool.map(lambda mutant: run_fresh(mutant, tests_of(mutant), nice), todo)
         for mutant, verdict in zip(todo, fresh, strict=True):
             verdicts[mutant] = verdict
             kept[mutant] = {"diff": diffs[mutant], "verdict": verdict}
             # Written after each one, so that a stopped recheck keeps what it found.
             FRESH_VERDICTS.write_text(json.dumps(kept, indent=1), encoding="utf-8")
     return verdicts
+
+
+def forget_verdicts(mutants: list[str]) -> None:
+    """Mark *mutants* unchecked in mutmut's records (and drop their fresh verdicts), so that the
+    next run runs them again."""
+    by_module: dict[str, list[str]] = {}
+    for mutant in mutants:
+        by_module.setdefault(module_of(mutant), []).append(mutant)
+    for module, names in by_module.items():
+        meta = MUTANTS / "src" / (module.replace(".", "/") + ".py.meta")
+        records = json.loads(meta.read_text(encoding="utf-8"))
+        for name in names:
+            records["exit_code_by_key"][name] = None
+        meta.write_text(json.dumps(records, indent=4), encoding="utf-8")
+    if FRESH_VERDICTS.exists():
+        kept = json.loads(FRESH_VERDICTS.read_text(encoding="utf-8"))
+        remaining = {name: verdict for name, verdict in kept.items() if name not in set(mutants)}
+        FRESH_VERDICTS.write_text(json.dumps(remaining, indent=1), encoding="utf-8")
 
 
 def report(verdicts: dict[str, str], diffs: dict[str, str], equivalent: dict[str, str]) -> int:
@@ -315,10 +335,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=1, help="parallel mutants (1)")
     parser.add_argument("--minutes", type=float, default=60.0, help="the time box (60)")
     parser.add_argument("--nice", type=int, default=10, help="niceness: others share the CPU")
-    parser.add_argument("--report-only", action="store_true", help="report the last results")
+    runs = parser.add_mutually_exclusive_group()
+    runs.add_argument("--report-only", action="store_true", help="report the last results")
+    runs.add_argument("--again", action="store_true", help="run the unlisted survivors again")
     args = parser.parse_args(argv)
     globs = [module_glob(path) for path in args.paths or DEFAULT_PATHS]
     equivalent = read_equivalent()
+    if args.again:
+        last = results(globs)
+        forget_verdicts(
+            [
+                mutant
+                for mutant, status in last.items()
+                if status in SURVIVED and change_of(mutant, diff_of(mutant)) not in equivalent
+            ]
+        )
     if not args.report_only:
         finished = run_mutmut(
             globs, max_children=args.max_children, minutes=args.minutes, nice=args.nice
