@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import importlib
 import json
 import os
 import re
@@ -151,10 +152,12 @@ def results(globs: list[str]) -> dict[str, str]:
 
 
 def diff_of(mutant: str) -> str:
-    """The mutant's change as a unified diff (``mutmut show``)."""
-    return subprocess.run(
-        _mutmut("show", mutant), cwd=ROOT, check=True, capture_output=True, text=True
-    ).stdout
+    """The mutant's change as a unified diff (what ``mutmut show`` prints, without a process)."""
+    # Imported here: mutmut is in the mutants session's virtualenv, not beside the tests' one.
+    diff_apply = importlib.import_module("mutmut.mutation.diff_apply")
+    path = Path("src", *module_of(mutant).split(".")).with_suffix(".py")
+    diff: str = diff_apply.get_diff_for_mutant(mutant, path=path)
+    return f"# {mutant}\n{diff}"
 
 
 def _fresh_env(mutant: str) -> dict[str, str]:
@@ -339,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     runs.add_argument("--report-only", action="store_true", help="report the last results")
     runs.add_argument("--again", action="store_true", help="run the unlisted survivors again")
     args = parser.parse_args(argv)
+    os.chdir(ROOT)  # mutmut reads its records from mutants/ here
     globs = [module_glob(path) for path in args.paths or DEFAULT_PATHS]
     equivalent = read_equivalent()
     if args.again:
