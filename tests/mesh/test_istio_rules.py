@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from meshals import AlsMessage, Identifier, Node
@@ -9,7 +10,12 @@ from meshals._values import AnyValue, FrozenMap, OpaqueJson
 from meshals.codec._filter_objects import grpc_message_counts
 from meshals.codec._wire import encode_varint
 from meshals.mesh import SkipReason, istio_samples
-from meshals.mesh._istio_rules import domain_of_node_id, istio_sample_of, san_namespace
+from meshals.mesh._istio_rules import (
+    domain_of_node_id,
+    first_uri_san,
+    istio_sample_of,
+    san_namespace,
+)
 from meshals.model import (
     AccessLogCommon,
     AccessLogType,
@@ -102,9 +108,10 @@ def sample(
     role: Role = Role.SIDECAR,
     workloads: KubernetesWorkloads | None = None,
     own: IstioWorkload = OWN,
+    domain: str | None = "cluster.local",
 ) -> IstioSample:
     found = istio_sample_of(
-        entry, role=role, own=own, own_ips=(OWN_IP,), domain="cluster.local", workloads=workloads
+        entry, role=role, own=own, own_ips=(OWN_IP,), domain=domain, workloads=workloads
     )
     assert isinstance(found, IstioSample)
     return found
@@ -217,6 +224,8 @@ def test_a_clusterless_entry_nothing_decides_is_skipped() -> None:
         ("PassthroughCluster", "", "www.example.com", "PassthroughCluster"),
         ("", "block_all", "www.example.com", "BlackHoleCluster"),
         ("", "allow_any", "www.example.com", "PassthroughCluster"),
+        # no cluster says it: a sidecar's outbound side takes the Host header for both
+        ("", "", "www.example.com", "www.example.com"),
         # a ServiceEntry host: the host is its name too
         ("outbound|443||api.example.com", "", "api.example.com", "api.example.com"),
     ],
@@ -246,24 +255,31 @@ def test_an_unknown_peer_without_metadata_or_snapshot() -> None:
     assert labels["destination_canonical_revision"] == "latest"
     assert labels["destination_workload_namespace"] == "unknown"
     assert labels["destination_cluster"] == "unknown"
+    assert labels["destination_service_namespace"] == "shop"  # the cluster's Service's
+
+
+REVIEWS_POD = {
+    "kind": "Pod",
+    "metadata": {
+        "name": "reviews-v3-5c9f-x7k2p",
+        "namespace": "shop",
+        "generateName": "reviews-v3-5c9f-",
+        "labels": {"app": "reviews", "version": "v3", "pod-template-hash": "5c9f"},
+        "ownerReferences": [{"kind": "ReplicaSet", "name": "reviews-v3-5c9f", "controller": True}],
+    },
+    "status": {"podIP": "10.0.0.3"},
+}
+CALLER_POD = {
+    "kind": "Pod",
+    "metadata": {"name": "ratings", "namespace": "shop", "labels": {"app": "ratings"}},
+    "spec": {"serviceAccountName": "bookinfo-ratings"},
+    "status": {"podIP": "10.0.0.7"},
+}
+SNAPSHOT = KubernetesWorkloads({"kind": "List", "items": [REVIEWS_POD, CALLER_POD]})
 
 
 def test_a_peer_without_metadata_from_the_snapshot() -> None:
-    pod = {
-        "kind": "Pod",
-        "metadata": {
-            "name": "reviews-v3-5c9f-x7k2p",
-            "namespace": "shop",
-            "generateName": "reviews-v3-5c9f-",
-            "labels": {"app": "reviews", "version": "v3", "pod-template-hash": "5c9f"},
-            "ownerReferences": [
-                {"kind": "ReplicaSet", "name": "reviews-v3-5c9f", "controller": True}
-            ],
-        },
-        "status": {"podIP": "10.0.0.3"},
-    }
-    workloads = KubernetesWorkloads({"kind": "List", "items": [pod]})
-    labels = sample(http(common()), workloads=workloads).labels
+    labels = sample(http(common()), workloads=SNAPSHOT).labels
     assert labels["destination_workload"] == "reviews-v3"
     assert labels["destination_canonical_service"] == "reviews"  # from app
     assert labels["destination_canonical_revision"] == "v3"  # from version
@@ -401,9 +417,11 @@ def test_helpers() -> None:
     assert san_namespace("spiffe://td/ns/shop/sa/x") == "shop"
     assert san_namespace("spiffe://td/ns/shop") == "shop"
     assert san_namespace("spiffe://td/sa/x") is None
+    assert san_namespace("spiffe://td/ns/ns/sa/default") == "ns"  # the first /ns/
     assert san_namespace(None) is None
     assert domain_of_node_id("sidecar~1.2.3.4~p.ns~ns.svc.example.org") == "example.org"
     assert domain_of_node_id("envoy-1") is None
+    assert domain_of_node_id("sidecar~1.2.3.4~p.ns~example") is None  # not <ns>.svc.<domain>
 
 
 def test_the_walk_identifies_streams_and_their_own_workload() -> None:
@@ -421,3 +439,133 @@ def test_the_walk_identifies_streams_and_their_own_workload() -> None:
     assert [s.labels["source_workload"] for s in found] == ["productpage-v1"] * 2
     assert found[0].labels["source_app"] == ""  # not in its node metadata: empty, as Istio
     assert list(istio_samples(messages, since=10**20)) == []  # outside the range (no start time)
+
+
+def test_a_caller_without_metadata_from_the_snapshot() -> None:
+    properties = common(local=(OWN_IP, 9080), remote=("10.0.0.7", 5555), cluster="inbound|9080||")
+    labels = sample(http(properties), workloads=SNAPSHOT).labels
+    assert labels["reporter"] == "destination"
+    assert (labels["source_workload"], labels["source_workload_namespace"]) == ("ratings", "shop")
+    assert labels["source_cluster"] == "Kubernetes"  # the reporting proxy's
+    assert labels["source_principal"] == "unknown"  # no certificate: not the pod's identity
+
+
+def test_a_caller_with_peer_metadata() -> None:
+    properties = common(
+        local=(OWN_IP, 9080),
+        remote=("10.0.0.7", 5555),
+        cluster="inbound|9080||",
+        filter_state_objects=FrozenMap({"downstream_peer": REVIEWS_PEER}),
+    )
+    labels = sample(http(properties), workloads=SNAPSHOT).labels
+    # the metadata wins over the snapshot's pod at the caller's IP
+    assert (labels["source_workload"], labels["source_cluster"]) == ("reviews-v2", "east")
+    assert labels["source_canonical_revision"] == "v2"
+
+
+WAYPOINT_CALL = common(
+    local=("10.0.0.50", 15008),
+    remote=("10.0.0.7", 5555),
+    cluster="inbound-vip|9080|http|reviews.shop.svc.cluster.local",
+)
+
+
+def test_a_waypoints_unknown_endpoint() -> None:
+    labels = sample(http(WAYPOINT_CALL), role=Role.WAYPOINT).labels
+    assert [labels[f"destination_{name}"] for name in ("workload", "workload_namespace")] == [
+        "unknown"
+    ] * 2
+    assert labels["destination_principal"] == "unknown"
+    assert labels["destination_canonical_revision"] == "unknown"  # not latest, as Istio
+    assert labels["source_canonical_revision"] == "latest"
+
+
+def test_a_waypoints_endpoint_from_the_snapshot() -> None:
+    labels = sample(http(WAYPOINT_CALL), role=Role.WAYPOINT, workloads=SNAPSHOT).labels
+    assert labels["destination_workload"] == "reviews-v3"
+    assert labels["destination_workload_namespace"] == "shop"
+    assert labels["destination_canonical_revision"] == "v3"
+    assert labels["destination_cluster"] == "Kubernetes"  # the reporting proxy's
+    # workload discovery's identity: no service account in the snapshot, so "default"
+    assert labels["destination_principal"] == "spiffe://cluster.local/ns/shop/sa/default"
+    assert labels["source_workload"] == "ratings"
+
+
+def test_a_gateway_entry_without_a_caller_address() -> None:
+    properties = attrs.evolve(common(), downstream_remote_address=None)
+    labels = sample(http(properties), role=Role.PROXY).labels
+    assert (labels["reporter"], labels["source_workload"]) == ("source", "productpage-v1")
+    assert labels["destination_service"] == "reviews.shop.svc.cluster.local"
+
+
+def endpoints(name: str, port: int) -> dict[str, object]:
+    return {
+        "kind": "Endpoints",
+        "metadata": {"name": name, "namespace": "default"},
+        "subsets": [{"addresses": [{"ip": OWN_IP}], "ports": [{"port": port}]}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("domain", "service"),
+    [
+        ("example.org", "productpage.default.svc.example.org"),
+        (None, "productpage.default.svc.cluster.local"),  # the node id did not say
+    ],
+)
+def test_an_inbound_clusters_service_from_the_snapshot(domain: str | None, service: str) -> None:
+    # Two Services list the local pod: the one on the cluster's port (9080), not the first.
+    own_pod = {
+        "kind": "Pod",
+        "metadata": {"name": "productpage-v1", "namespace": "default"},
+        "status": {"podIP": OWN_IP},
+    }
+    items = [own_pod, endpoints("admin", 15020), endpoints("productpage", 9080)]
+    workloads = KubernetesWorkloads({"kind": "List", "items": items})
+    properties = common(local=(OWN_IP, 9080), remote=("10.0.0.7", 5555), cluster="inbound|9080||")
+    labels = sample(http(properties), workloads=workloads, domain=domain).labels
+    assert labels["destination_service"] == service
+    assert labels["destination_service_name"] == "productpage"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "protocol"),
+    [
+        ("application/grpc", "grpc"),
+        ("application/grpc+proto", "grpc"),
+        (" Application/GRPC+JSON ", "grpc"),
+        ("application/grpc-web", "http"),
+        ("application/grpc-web+proto", "http"),
+        ("application/grpcx", "http"),
+        ("application/json", "http"),
+    ],
+)
+def test_the_content_type_decides_grpc(content_type: str, protocol: str) -> None:
+    entry = http(common(), headers={"content-type": content_type})
+    assert sample(entry).labels["request_protocol"] == protocol
+
+
+def test_an_entry_without_request_or_response() -> None:
+    found = sample(HttpEntry(common_properties=common()))
+    assert found.labels["request_protocol"] == "http"  # no content-type: meshals' inference
+    assert found.labels["response_code"] == "0"
+    assert found.labels["destination_service"] == "reviews.shop.svc.cluster.local"
+    assert found.tcp is False
+
+
+@pytest.mark.parametrize(
+    ("certificate", "san"),
+    [
+        (CertificateProperties(subject_alt_name=(SubjectAltName(dns="x.example"),)), None),
+        (CertificateProperties(), None),
+        (None, None),
+        (
+            CertificateProperties(
+                subject_alt_name=(SubjectAltName(uri=PEER_SAN), SubjectAltName(uri=LOCAL_SAN))
+            ),
+            PEER_SAN,
+        ),
+    ],
+)
+def test_first_uri_san(certificate: CertificateProperties | None, san: str | None) -> None:
+    assert first_uri_san(certificate) == san
