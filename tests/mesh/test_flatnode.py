@@ -7,6 +7,7 @@ Istio's ``node_info.fbs`` (``FlatNodeStart`` = ``StartObject(11)``, ``FlatNodeAd
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Mapping, Sequence
 
 import flatbuffers  # type: ignore[import-untyped]
@@ -260,3 +261,212 @@ def test_a_pair_without_key_is_dropped_and_without_value_is_empty() -> None:
     builder.PrependUOffsetTRelativeSlot(2, labels, 0)
     builder.Finish(builder.EndObject())
     assert parse_flat_node(bytes(builder.Output())) == FlatNode(labels=FrozenMap({"app": ""}))
+
+
+# Buffers laid out by hand, for the corruptions flatbuffers will not write. A table's bytes are
+# its vtable, then the table (its soffset back to the vtable, one uoffset per field), then the
+# fields' data in slot order; the root uoffset (or a vector's element) points past the vtable.
+
+
+def _u32(value: int) -> bytes:
+    return struct.pack("<I", value)
+
+
+def _string(text: bytes) -> bytes:
+    return _u32(len(text)) + text + b"\x00"
+
+
+def _table(fields: Mapping[int, bytes], *, slots: int | None = None) -> tuple[bytes, int]:
+    """A table of *fields* (slot -> the data its uoffset points to) and where the table starts."""
+    order = sorted(fields)
+    slots = max(order, default=-1) + 1 if slots is None else slots
+    entries = [0] * slots
+    for index, slot in enumerate(order):
+        entries[slot] = 4 + 4 * index
+    vtable_size, table_size = 4 + 2 * slots, 4 + 4 * len(order)
+    vtable = struct.pack(f"<HH{slots}H", vtable_size, table_size, *entries)
+    data, uoffsets = b"", []
+    for index, slot in enumerate(order):
+        uoffsets.append(table_size + len(data) - (4 + 4 * index))
+        data += fields[slot]
+    table = struct.pack(f"<i{len(order)}I", vtable_size, *uoffsets)
+    return vtable + table + data, vtable_size
+
+
+def _root(fields: Mapping[int, bytes], *, slots: int | None = None) -> bytearray:
+    """A FlatNode of *fields*; its vtable starts at offset 4, its entries at 8 + 2 * slot."""
+    table, start = _table(fields, slots=slots)
+    return bytearray(_u32(4 + start) + table)
+
+
+def _pairs(*pairs: tuple[bytes, int]) -> bytes:
+    """A vector of the tables *pairs* (each as _table returns it), laid out after the vector."""
+    elements, data = [], b""
+    for index, (table, start) in enumerate(pairs):
+        elements.append(4 * (len(pairs) - index) + len(data) + start)
+        data += table
+    return _u32(len(pairs)) + b"".join(map(_u32, elements)) + data
+
+
+def _pair(key: bytes) -> tuple[bytes, int]:
+    return _table({0: _string(key), 1: _string(b"v")})
+
+
+def test_the_hand_built_buffers_read_as_flatbuffers_buffers_do() -> None:
+    data = _root({0: _string(b"a"), 2: _pairs(_pair(b"app"), _pair(b"version")), 8: _u32(0)})
+    assert parse_flat_node(bytes(data)) == FlatNode(
+        name="a", labels=FrozenMap({"app": "v", "version": "v"})
+    )
+
+
+def _field_offset_outside(slot: int) -> bytes:
+    # The vtable entry points 6 bytes into a table of 8: the field's uoffset would end at 10.
+    data = _root({slot: _string(b"a")}, slots=11)
+    struct.pack_into("<H", data, 8 + 2 * slot, 6)
+    return bytes(data)
+
+
+@pytest.mark.parametrize(("field", "slot"), SLOTS.items())
+def test_a_field_offset_outside_its_table_names_the_field(field: str, slot: int) -> None:
+    with pytest.raises(DecodeError) as caught:
+        parse_flat_node(_field_offset_outside(slot))
+    assert (caught.value.field, caught.value.reason) == (
+        field,
+        "field offset 6 outside its table",
+    )
+
+
+def _vtable_at_the_end(cut: int) -> bytes:
+    # The root table (4 bytes, no field written) comes first; its vtable of 13 slots (30 bytes,
+    # a newer schema) ends the buffer: soffset -4 points from the table at 4 to 8.
+    data = _u32(4) + struct.pack("<i", -4) + struct.pack("<HH13H", 30, 4, *[0] * 13)
+    return data[: len(data) - cut]
+
+
+def _patched(data: bytes | bytearray, layout: str, position: int, value: int) -> bytes:
+    patched = bytearray(data)
+    struct.pack_into(layout, patched, position, value)
+    return bytes(patched)
+
+
+def _label_bytes(data: bytes | bytearray) -> int:
+    """Where the pair table of the only label of *data* (a _root of labels) starts."""
+    vector = bytes(data).index(_u32(1))
+    offset: int = struct.unpack_from("<I", data, vector + 4)[0]
+    return vector + 4 + offset
+
+
+# The root: vtable at 4 (entries at 8 + 2 * slot), table after it.
+_LABEL = _root({2: _pairs(_pair(b"app"))})
+_PAIR_TABLE = _label_bytes(_LABEL)
+_CONTAINERS = _root({8: _u32(1) + _u32(4) + _string(b"app")})
+
+
+def _outside(size: int) -> str:
+    return f"offset {size} is outside the buffer of {size} bytes"
+
+
+HAND_MALFORMED: list[tuple[str, bytes, str | None, str]] = [
+    (
+        "vtable of 2 bytes",
+        _patched(_root({0: _string(b"a")}), "<H", 4, 2),
+        None,
+        "vtable of 2 bytes at offset 4",
+    ),
+    (
+        "vtable of 5 bytes",
+        _patched(_root({0: _string(b"a")}), "<H", 4, 5),
+        None,
+        "vtable of 5 bytes at offset 4",
+    ),
+    (
+        "vtable's last byte cut",
+        _vtable_at_the_end(1),
+        None,
+        "offset 36 is outside the buffer of 37 bytes",
+    ),
+    # A uoffset to the end of the buffer: the length it points to is not there.
+    ("string length outside", bytes(_root({0: b""})), "name", _outside(18)),
+    ("vector length outside", bytes(_root({2: b""})), "labels", _outside(22)),
+    (
+        "labels overrun",
+        bytes(_root({2: _u32(2) + _u32(4)})),
+        "labels",
+        "vector of 2 elements overruns the buffer",
+    ),
+    (
+        "app containers overrun",
+        bytes(_root({8: _u32(2) + _u32(4)})),
+        "app_containers",
+        "vector of 2 elements overruns the buffer",
+    ),
+    (
+        "app containers' length outside",
+        bytes(_root({8: b""}, slots=11)),
+        "app_containers",
+        _outside(38),
+    ),
+    (
+        "app container string outside",
+        _patched(_CONTAINERS, "<I", len(_CONTAINERS) - 12, 400),
+        "app_containers[0]",
+        f"offset {len(_CONTAINERS) - 12 + 400} is outside the buffer of {len(_CONTAINERS)} bytes",
+    ),
+    (
+        "pair table outside",
+        _patched(_LABEL, "<I", _PAIR_TABLE - 12, 400),
+        "labels[0]",
+        f"offset {_PAIR_TABLE - 12 + 400} is outside the buffer of {len(_LABEL)} bytes",
+    ),
+    (
+        "pair vtable outside",
+        _patched(_LABEL, "<i", _PAIR_TABLE, 400),
+        "labels[0]",
+        f"offset {_PAIR_TABLE - 400} is outside the buffer of {len(_LABEL)} bytes",
+    ),
+    (
+        "pair vtable of 3 bytes",
+        _patched(_LABEL, "<H", _PAIR_TABLE - 8, 3),
+        "labels[0]",
+        f"vtable of 3 bytes at offset {_PAIR_TABLE - 8}",
+    ),
+    (
+        "pair vtable past the end",
+        _patched(_LABEL, "<H", _PAIR_TABLE - 8, 400),
+        "labels[0]",
+        f"offset {_PAIR_TABLE - 8 + 398} is outside the buffer of {len(_LABEL)} bytes",
+    ),
+    (
+        "pair table overruns",
+        _patched(_LABEL, "<H", _PAIR_TABLE - 6, 400),
+        "labels[0]",
+        f"table of 400 bytes at offset {_PAIR_TABLE} overruns",
+    ),
+    (
+        "pair key outside",
+        _patched(_LABEL, "<I", _PAIR_TABLE + 4, 400),
+        "labels[0].key",
+        f"offset {_PAIR_TABLE + 404} is outside the buffer of {len(_LABEL)} bytes",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "reason"),
+    [case[1:] for case in HAND_MALFORMED],
+    ids=[case[0] for case in HAND_MALFORMED],
+)
+def test_hand_built_malformed_buffers_name_the_field(
+    data: bytes, field: str | None, reason: str
+) -> None:
+    with pytest.raises(DecodeError) as caught:
+        parse_flat_node(data)
+    assert (caught.value.field, caught.value.reason) == (field, reason)
+
+
+def test_a_vtable_that_ends_the_buffer_is_read() -> None:
+    assert parse_flat_node(_vtable_at_the_end(0)) == FlatNode()
+
+
+def test_an_empty_vector_that_ends_the_buffer_is_read() -> None:
+    assert parse_flat_node(bytes(_root({10: _u32(0)}))) == FlatNode()
