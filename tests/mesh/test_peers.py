@@ -19,6 +19,7 @@ from meshals.mesh._peers import (
     node_metadata,
     peer_metadata,
     peers_of,
+    skywalking_peers,
 )
 from meshals.model import AnyValue, FrozenMap, JsonValue, OpaqueJson
 
@@ -104,8 +105,33 @@ UNDECODABLE: list[tuple[str, AnyValue, str]] = [
         "a peer of type 'google.protobuf.UInt32Value': expected a Struct, BytesValue or "
         "StringValue",
     ),
-    ("truncated FlatNode", bytes_value(FLAT[:12]), "offset"),
-    ("not base64", string_value("not base64!"), "a string peer that is not base64"),
+    (
+        # A payload of another kind than its type holds (JSON decoding can make these).
+        "a Struct type without a map",
+        AnyValue(type_url=TYPE + "Struct", value="x", known=True),
+        "a peer of type 'google.protobuf.Struct': expected a Struct, BytesValue or StringValue",
+    ),
+    (
+        "a map of another type",
+        AnyValue(type_url=TYPE + "Value", value=FrozenMap({"NAME": "p"}), known=True),
+        "a peer of type 'google.protobuf.Value': expected a Struct, BytesValue or StringValue",
+    ),
+    (
+        "bytes of another type",
+        AnyValue(type_url=TYPE + "Value", value=FLAT, known=True),
+        "a peer of type 'google.protobuf.Value': expected a Struct, BytesValue or StringValue",
+    ),
+    (
+        "a string of another type",
+        AnyValue(type_url=TYPE + "Value", value=mx_header({"NAME": "p"}), known=True),
+        "a peer of type 'google.protobuf.Value': expected a Struct, BytesValue or StringValue",
+    ),
+    ("truncated FlatNode", bytes_value(FLAT[:12]), "offset 12 is outside the buffer of 12 bytes"),
+    (
+        "not base64",
+        string_value("not base64!"),
+        "a string peer that is not base64 (x-envoy-peer-metadata)",
+    ),
     (
         "base64 of no Struct",
         string_value(base64.b64encode(b"\xff\xff\xff").decode()),
@@ -122,7 +148,7 @@ UNDECODABLE: list[tuple[str, AnyValue, str]] = [
 def test_undecodable_peers_raise_decode_error(value: AnyValue, reason: str) -> None:
     with pytest.raises(DecodeError) as caught:
         peer_metadata(value)
-    assert reason in caught.value.reason
+    assert caught.value.reason == reason
 
 
 def test_side_keys() -> None:
@@ -197,8 +223,50 @@ def test_peers_of(filter_state: dict[str, AnyValue], expected: EntryPeers) -> No
     assert peers_of(FrozenMap(filter_state)) == expected
 
 
-def test_truncated_reason_names_the_field() -> None:
-    assert TRUNCATED_REASON.startswith("offset ") or ": " in TRUNCATED_REASON
+def test_a_problem_names_the_field_of_the_flat_node() -> None:
+    data = bytearray(FLAT)
+    data[data.index(b"details")] = 0xFF
+    assert peers_of({"upstream_peer": bytes_value(bytes(data))}).problems == (
+        PeerProblem(key="upstream_peer", reason="name: string is not UTF-8: invalid start byte"),
+    )
+    # A truncation is found outside any field: the reason alone.
+    assert TRUNCATED_REASON == "offset 12 is outside the buffer of 12 bytes"
+
+
+SKYWALKING_PEERS_CASES: list[
+    tuple[str, dict[str, AnyValue], tuple[tuple[PeerSide, object], ...]]
+] = [
+    (
+        "every key of either generation, in order",
+        {"wasm.downstream_peer": LEGACY, "upstream_peer": MODERN},
+        ((PeerSide.DOWNSTREAM, FLAT_METADATA), (PeerSide.UPSTREAM, PRODUCTPAGE)),
+    ),
+    (
+        "unrelated keys and StringValues are passed over",
+        {
+            "envoy.string": struct_value(PRODUCTPAGE),
+            "downstream_peer": string_value(mx_header({"NAME": "p"})),
+            "upstream_peer": MODERN,
+        },
+        ((PeerSide.UPSTREAM, PRODUCTPAGE),),
+    ),
+    (
+        "what cannot be decoded is dropped",
+        {"wasm.upstream_peer": BROKEN, "downstream_peer": MODERN},
+        ((PeerSide.DOWNSTREAM, PRODUCTPAGE),),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("filter_state", "expected"),
+    [case[1:] for case in SKYWALKING_PEERS_CASES],
+    ids=[case[0] for case in SKYWALKING_PEERS_CASES],
+)
+def test_skywalking_peers(
+    filter_state: dict[str, AnyValue], expected: tuple[tuple[PeerSide, object], ...]
+) -> None:
+    assert skywalking_peers(FrozenMap(filter_state)) == expected
 
 
 def test_entry_peers_of_side() -> None:
@@ -261,6 +329,16 @@ NODE_CASES: list[tuple[str, Node | None, FrozenMap[str, object]]] = [
         FrozenMap(
             {"POD_NAME": "p", "POD_NAMESPACE": "ns", "NAME": "p", "NAMESPACE": "ns", "LABELS": {}}
         ),
+    ),
+    (
+        "modern metadata with NAME only",
+        Node(metadata=FrozenMap({"NAME": "a", "app": "b"})),
+        FrozenMap({"NAME": "a", "app": "b"}),
+    ),
+    (
+        "an empty or non-string legacy value derives nothing",
+        Node(metadata=FrozenMap({"POD_NAME": "", "POD_NAMESPACE": 3.0, "app": "b"})),
+        FrozenMap({"POD_NAME": "", "POD_NAMESPACE": 3.0, "app": "b", "LABELS": {"app": "b"}}),
     ),
     (
         "nothing to derive",
