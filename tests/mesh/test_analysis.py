@@ -35,9 +35,15 @@ from meshals.model import (
     AccessLogType,
     Address,
     CertificateProperties,
+    ConnectionEvent,
     ConnectionProperties,
+    Direction,
     EnvoyInternalAddress,
     HttpVersion,
+    JsonValue,
+    L4Address,
+    L4Connection,
+    L4Peer,
     PipeAddress,
     RequestMethod,
     ResponseFlag,
@@ -1167,3 +1173,65 @@ def test_accountings_merge_field_by_field_in_reason_order() -> None:
     assert list(merged.skipped) == [SkipReason.NO_IDENTIFIER, SkipReason.ROLE_NONE]
     assert merged == second.merge(first)
     assert first + Accounting() == first
+
+
+def _l4_line(src: str, dst: str) -> L4Connection:
+    return L4Connection(
+        event=ConnectionEvent.COMPLETE,
+        timestamp_ns=2_000_000_000_000,
+        src=L4Peer(address=L4Address(src, 40000)),
+        dst=L4Peer(address=L4Address(dst, 9080)),
+        direction=Direction.OUTBOUND,
+        bytes_sent=10,
+        bytes_recv=20,
+    )
+
+
+def test_l4_lines_an_envoy_reports_are_skipped_and_every_stream_is_read() -> None:
+    # productpage's sidecar reports its own outbound connections: ztunnel's lines of them are
+    # counted once, by the sidecar; the gateway's line is ztunnel's alone.
+    envoy = _stream(PRODUCTPAGE_NODE, GOOD)
+    ztunnel = [
+        _l4_line(PRODUCTPAGE_IP, REVIEWS_IP),
+        _l4_line(PRODUCTPAGE_IP, REVIEWS_IP),
+        _l4_line(GATEWAY_IP, REVIEWS_IP),
+    ]
+    later = _stream(PRODUCTPAGE_NODE, GOOD)
+    metrics, accounting, _ = _run([envoy, ztunnel, later])
+    assert [(metric.source.service, metric.destination.service) for metric in metrics] == [
+        ("reviews", "productpage"),
+        ("gateway", "reviews"),
+        ("reviews", "productpage"),
+    ]
+    assert dict(accounting.skipped) == {SkipReason.REPORTED_BY_ENVOY: 2}
+    assert (accounting.streams, accounting.entries_in, accounting.analyzed) == (3, 5, 3)
+
+
+def test_the_resolver_is_asked_each_address_once_per_analysis() -> None:
+    resolver = DictResolver(RESOLVER_TABLE)
+    analyze(_stream(PRODUCTPAGE_NODE, GOOD, GOOD, GOOD), resolver=resolver).metrics()
+    assert resolver.questions == [(PRODUCTPAGE_IP, 0), (REVIEWS_IP, 0)]
+
+
+def _named(app: str, ip: str) -> Node:
+    metadata: FrozenMap[str, JsonValue] = FrozenMap(
+        {"NAME": f"{app}-1", "NAMESPACE": "default", "LABELS": FrozenMap({"app": app})}
+    )
+    return Node(id=f"sidecar~{ip}~{app}-1.default~default.svc.cluster.local", metadata=metadata)
+
+
+@pytest.mark.parametrize(("reidentify", "source"), [(False, UNKNOWN.service), (True, "reviews")])
+def test_auto_names_take_every_identifier_when_reidentifying(reidentify: bool, source: str) -> None:
+    # One stream, two Envoys: reviews' identity is known only from the second message's.
+    messages = [
+        AlsMessage(
+            identifier=Identifier(node=_named("productpage", PRODUCTPAGE_IP)),
+            kind="http",
+            entries=(GOOD,),
+        ),
+        AlsMessage(
+            identifier=Identifier(node=_named("reviews", REVIEWS_IP)), kind="http", entries=()
+        ),
+    ]
+    analysis = analyze(messages, resolver="auto", reidentify=reidentify)
+    assert [metric.source.service for metric in analysis.metrics()] == [source]
