@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
+import attrs
 import pytest
 
 from meshals import (
@@ -24,8 +25,16 @@ from meshals import (
 )
 from meshals.mesh._accounting import SkipReason
 from meshals.mesh._analysis import analyze
-from meshals.mesh._chain import ANALYZERS
-from meshals.model import AnyValue, FrozenMap, JsonValue, SocketAddress
+from meshals.mesh._chain import ANALYZERS, _in_direction_order
+from meshals.model import (
+    AnyValue,
+    DetectPoint,
+    FrozenMap,
+    HttpRequest,
+    JsonValue,
+    RequestMethod,
+    SocketAddress,
+)
 
 STRUCT = "type.googleapis.com/google.protobuf.Struct"
 
@@ -289,3 +298,77 @@ BAD_ARGUMENTS: list[tuple[dict[str, Any], str]] = [
 def test_bad_arguments_fail_at_call_time(arguments: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         analyze([], **arguments)
+
+
+S, C = DetectPoint.SERVER, DetectPoint.CLIENT
+DIRECTION_ORDER_CASES: list[tuple[tuple[DetectPoint, ...], bool]] = [
+    ((S,), True),
+    ((C,), True),
+    ((S, C), True),
+    ((C, S), False),
+    ((S, S), False),
+    ((C, C), False),
+    ((S, C, C), False),
+]
+
+
+@pytest.mark.parametrize(
+    ("sides", "in_order"),
+    DIRECTION_ORDER_CASES,
+    ids=["".join(side.value[0] for side in case[0]) for case in DIRECTION_ORDER_CASES],
+)
+def test_in_direction_order(sides: tuple[DetectPoint, ...], in_order: bool) -> None:
+    metric = analyze([_message("outbound", "up")], resolver=K8sNames(), analyzers=MX).metrics()[0]
+    metrics = tuple(attrs.evolve(metric, detect_point=side) for side in sides)
+    assert _in_direction_order(metrics) is in_order
+
+
+@pytest.mark.parametrize(
+    ("analyzers", "entry_kind"),
+    [(MX, "outbound"), (MX, "gateway"), (MX_K8S, "outbound"), (MX_K8S, "gateway")],
+)
+def test_a_broken_peer_is_noted_once_where_it_was_read(
+    analyzers: tuple[str, ...], entry_kind: str
+) -> None:
+    # A gateway's mx-mesh step makes a stand-in server side: the chain merges its answer, and
+    # must not ask the step (and note its problem) a second time.
+    message = attrs.evolve(_message(entry_kind, "broken"), source="recorded.bin", index=3)
+    analysis = analyze([message], resolver=K8sNames(), analyzers=analyzers)
+    analysis.metrics()
+    assert [str(d) for d in analysis.diagnostics] == [
+        "recorded.bin, message 3, entry 0, field "
+        'common_properties.filter_state_objects["wasm.upstream_peer"]: '
+        "buffer of 0 bytes, too short for a root offset; the peer object is ignored"
+    ]
+
+
+@pytest.mark.parametrize("analyzers", [MX, MX_K8S])
+def test_mx_mesh_strips_the_query_when_asked(analyzers: tuple[str, ...]) -> None:
+    message = _message("outbound", "up")
+    entry = HttpEntry(
+        common_properties=message.entries[0].common_properties,
+        request=HttpRequest(
+            request_method=RequestMethod.GET, scheme="http", path="/reviews/1?user=a"
+        ),
+    )
+    message = attrs.evolve(message, entries=(entry,))
+    endpoints = {
+        query: [
+            metric.endpoint
+            for metric in analyze(
+                [message], resolver=K8sNames(), analyzers=analyzers, endpoint_query=query
+            ).metrics()
+        ]
+        for query in ("keep", "strip")
+    }
+    assert endpoints == {"keep": ["GET:/reviews/1?user=a"], "strip": ["GET:/reviews/1"]}
+
+
+def test_skywalking_semantics_keep_the_analyzers_order_when_merging() -> None:
+    analysis = analyze(
+        [_message("gateway", "up")], resolver=K8sNames(), analyzers=MX_K8S, semantics="skywalking"
+    )
+    assert [
+        (metric.detect_point, metric.analyzer, metric.source.service, metric.destination.service)
+        for metric in analysis.metrics()
+    ] == [(C, "mx-mesh", "gw.ns", "callee.ns"), (S, "mx-mesh", "UNKNOWN", "gw.ns")]
