@@ -10,11 +10,18 @@ import statistics
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import attrs
 import pytest
 
 import meshals
 from meshals import AggregateError, Summary, compare
-from meshals.aggregate import Comparison, ProportionTest, two_proportion_test
+from meshals.aggregate import (
+    Comparison,
+    EdgeChange,
+    ProportionTest,
+    TrafficStats,
+    two_proportion_test,
+)
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 BEFORE = sorted((FIXTURES / "envoy").glob("*.bin"))
@@ -208,3 +215,123 @@ def test_two_proportion_test_is_undefined_without_variance(
 def test_alpha_must_be_a_probability(alpha: float) -> None:
     with pytest.raises(AggregateError, match="alpha must be between 0 and 1"):
         compare(Summary(), Summary(), alpha=alpha)
+
+
+def test_the_dict_holds_every_part(before: Summary, after: Summary) -> None:
+    comparison = compare(before, after, alpha=0.04)
+    seconds = before.topology.period.seconds
+    assert seconds is not None
+    period = {
+        "first_start_ns": 1795252111124831000,
+        "last_end_ns": 1795252114167952172,
+        "seconds": 3.043121172,
+    }
+    result = comparison.to_dict()
+    assert {key: value for key, value in result.items() if key != "edges"} == {
+        "alpha": 0.04,
+        "period_before": period,
+        "period_after": period,
+        "services_added": ["reviews-v2"],
+        "services_removed": ["recommendations"],
+        "edges_added": [
+            {
+                "source": "productpage",
+                "destination": "reviews-v2",
+                "requests": 1,
+                "rate": 1 / seconds,
+            }
+        ],
+        "edges_removed": [
+            {
+                "source": "productpage",
+                "destination": "recommendations",
+                "requests": 1,
+                "rate": 1 / seconds,
+            }
+        ],
+    }
+    edges = result["edges"]
+    assert isinstance(edges, list)
+    assert [(edge["source"], edge["destination"]) for edge in edges] == [
+        (change.source, change.destination) for change in comparison.edges
+    ]
+    (regression,) = comparison.regressions
+    latency = before.topology.edge("productpage", "reviews").combined()
+    assert edges[comparison.edges.index(regression)] == {
+        "source": "productpage",
+        "destination": "reviews",
+        "requests_before": 5,
+        "requests_after": 5,
+        "rate_before": 5 / seconds,
+        "rate_after": 5 / seconds,
+        "rate_change": 0.0,
+        "errors_4xx": {
+            "before": 0,
+            "before_total": 5,
+            "after": 0,
+            "after_total": 5,
+            "rate_before": 0.0,
+            "rate_after": 0.0,
+            "z": None,
+            "p_value": None,
+        },
+        "errors_5xx": {
+            "before": 2,
+            "before_total": 5,
+            "after": 5,
+            "after_total": 5,
+            "rate_before": 0.4,
+            "rate_after": 1.0,
+            "z": regression.errors_5xx.z,
+            "p_value": regression.errors_5xx.p_value,
+        },
+        "latency_ns": {
+            name: {"before": value, "after": value, "change": 0}
+            for name, value in (
+                ("p50", latency.p50),
+                ("p90", latency.p90),
+                ("p99", latency.p99),
+            )
+        },
+        "regressed": ["5xx"],
+    }
+
+
+def test_a_side_without_rate_or_latency_has_no_change(before: Summary) -> None:
+    # A graph whose calls had no timestamps: no period, no rate and no latency.
+    timed = before.topology.edge("productpage", "reviews").combined()
+    untimed = TrafficStats(requests=5)
+    change = EdgeChange(
+        source="productpage",
+        destination="reviews",
+        before=untimed,
+        after=timed,
+        rate_before=None,
+        rate_after=2.0,
+        errors_4xx=two_proportion_test(0, 0, 0, 5),
+        errors_5xx=two_proportion_test(0, 0, 2, 5),
+        alpha=0.05,
+    )
+    assert change.rate_change is None
+    backwards = attrs.evolve(change, before=timed, after=untimed, rate_before=2.0, rate_after=None)
+    assert backwards.rate_change is None
+    for item in (change, backwards):
+        latency = item.to_dict()["latency_ns"]
+        assert isinstance(latency, dict)
+        assert [value["change"] for value in latency.values()] == [None, None, None]
+
+
+def test_a_regression_needs_p_strictly_below_alpha() -> None:
+    test = two_proportion_test(5, 100, 20, 100)
+    assert test.p_value is not None
+    assert test.rose(math.nextafter(test.p_value, 1.0))
+    assert not test.rose(test.p_value)
+
+
+@pytest.mark.parametrize("alpha", [0.05, 1.0, 1.5])
+def test_an_unchanged_rate_never_rose(alpha: float) -> None:
+    # Equal rates give z = 0 and p = 1: only an alpha above 1 lets p through, and then the
+    # rate still has to have risen.
+    test = two_proportion_test(1, 10, 2, 20)
+    assert (test.z, test.p_value) == (0.0, 1.0)
+    assert not test.rose(alpha)
