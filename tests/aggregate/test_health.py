@@ -135,6 +135,31 @@ def test_tcp_only_is_unknown_unless_the_tcp_rule_is_on() -> None:
     )
 
 
+TCP_RULE = HealthThresholds(tcp=Threshold(degraded=0.05, failing=0.5))
+
+
+@pytest.mark.parametrize(
+    ("stats", "rules"),
+    [
+        # No failed connection: the tcp rule applies, with 0 errors.
+        (tcp(10, 0), (RuleResult(rule="tcp", errors=0, requests=10, status=HEALTHY),)),
+        # No TCP at all: the tcp rule does not apply.
+        (
+            http({200: 10}),
+            (
+                RuleResult(rule="5xx", errors=0, requests=10, status=HEALTHY),
+                RuleResult(rule="4xx", errors=0, requests=10, status=HEALTHY),
+            ),
+        ),
+    ],
+    ids=["clean-tcp", "no-tcp"],
+)
+def test_the_tcp_rule_counts_what_is_there(
+    stats: TrafficStats, rules: tuple[RuleResult, ...]
+) -> None:
+    assert health_of(stats, TCP_RULE) == Health(status=HEALTHY, rules=rules)
+
+
 def test_worst_rule_wins() -> None:
     stats = http({200: 85, 404: 15, 500: 0})
     health = health_of(stats)
@@ -287,6 +312,18 @@ def test_custom_thresholds_reach_nodes_and_edges() -> None:
     # The health says which thresholds decided it (a picture's legend shows them).
     assert topology_health(GRAPH, strict).thresholds is strict
     assert topology_health(GRAPH).thresholds is DEFAULT_THRESHOLDS
+
+
+def test_custom_thresholds_reach_both_directions_of_a_node() -> None:
+    # c's inbound calls (from b) fail at 5 %: degraded by default, failing when strict.
+    strict = HealthThresholds(http_5xx=Threshold(degraded=0, failing=0.01))
+    health = node_health(GRAPH, "c", strict)
+    assert (health.status, health.inbound.status, health.outbound.status) == (
+        FAILING,
+        FAILING,
+        HEALTHY,
+    )
+    assert topology_health(GRAPH, strict).nodes["c"] == health
 
 
 def test_to_dict() -> None:
