@@ -5,10 +5,15 @@ from __future__ import annotations
 import pytest
 
 import meshals
-from meshals.aggregate import Period, RedKey, red, summarize, topology
+from meshals import Role
+from meshals.aggregate import Period, RedKey, Topology, red, summarize, topology
+from meshals.aggregate._period import PeriodAccumulator
 from meshals.examples import example
+from meshals.model._metrics import DetectPoint, EntryTimings, MeshProtocol, ServiceMeshMetric
+from meshals.model._service import ServiceMetaInfo
 
 S = 1_000_000_000
+MS = 1_000_000
 BOOKINFO = example("bookinfo")
 METRICS = meshals.analyze(BOOKINFO.streams(), resolver=BOOKINFO.resolver()).metrics()
 
@@ -40,6 +45,69 @@ def test_periods_merge_exactly() -> None:
     assert Period.of([]) == Period()
     with pytest.raises(TypeError):
         _ = early + 1  # type: ignore[operator]
+
+
+def _client_call(**timings: int) -> ServiceMeshMetric:
+    return ServiceMeshMetric(
+        role=Role.SIDECAR,
+        detect_point=DetectPoint.CLIENT,
+        protocol=MeshProtocol.HTTP,
+        source=ServiceMetaInfo(service="a", instance="a-1"),
+        destination=ServiceMetaInfo(service="b", instance="b-1"),
+        endpoint="GET:/",
+        response_code=200,
+        status=True,
+        timings=EntryTimings(**timings),
+    )
+
+
+@pytest.mark.parametrize(
+    ("timings", "first", "last"),
+    [
+        (
+            {"start_time_ns": 10 * S, "time_to_last_upstream_rx_byte_ns": 3 * MS},
+            10 * S,
+            10 * S + 3 * MS,
+        ),
+        # No end logged: the call is its start.
+        ({"start_time_ns": 10 * S}, 10 * S, 10 * S),
+        # The client sent its first byte after the last it received: it ends at its start.
+        (
+            {
+                "start_time_ns": 10 * S,
+                "time_to_first_upstream_tx_byte_ns": 5 * MS,
+                "time_to_last_upstream_rx_byte_ns": 3 * MS,
+            },
+            10 * S + 5 * MS,
+            10 * S + 5 * MS,
+        ),
+    ],
+    ids=["start-and-end", "no-end", "end-before-start"],
+)
+def test_the_period_of_one_call(timings: dict[str, int], first: int, last: int) -> None:
+    metric = _client_call(**timings)
+    expected = Period(first_start_ns=first, last_end_ns=last)
+    assert Period.of([metric]) == expected
+    assert topology([metric]).period == red([metric]).period == expected
+    stats = topology([metric]).edge("a", "b").combined()
+    assert (stats.first_start_ns, stats.last_end_ns) == (first, last)
+
+
+@pytest.mark.parametrize(
+    "period",
+    [
+        Period(),
+        Period(first_start_ns=S),
+        Period(last_end_ns=S),
+        Period(first_start_ns=S, last_end_ns=2 * S),
+    ],
+    ids=["unknown", "no-end", "no-start", "both"],
+)
+def test_a_merged_period_keeps_each_known_end(period: Period) -> None:
+    accumulator = PeriodAccumulator()
+    accumulator.add_period(period)
+    assert accumulator.result() == period
+    assert (Topology(period=period) + Topology()).period == period
 
 
 # --- the recordings -------------------------------------------------------------------------------
