@@ -21,7 +21,7 @@ from meshals.aggregate import (
     topology,
 )
 from meshals.aggregate._stats import UNREACHED_FLAGS
-from meshals.model import DetectPoint, MeshProtocol, TlsMode
+from meshals.model import DetectPoint, MeshProtocol, ResponseFlag, TlsMode
 from meshals.model._service import ServiceMetaInfo
 
 GATEWAY_ID = spiffe_id("istio-ingressgateway")
@@ -36,6 +36,7 @@ def call(
     role: Role = Role.SIDECAR,
     peer: str | None = None,
     local: str | None = None,
+    flags: frozenset[ResponseFlag] = frozenset(),
 ) -> ServiceMeshMetric:
     return ServiceMeshMetric(
         role=role,
@@ -47,6 +48,7 @@ def call(
         tls_mode=tls,
         peer_identity=peer,
         local_identity=local,
+        response_flags=flags,
     )
 
 
@@ -103,6 +105,25 @@ def test_calls_seen_only_client_side_have_unknown_tls() -> None:
     security = topology(client).edge("a", "b").security
     assert (security.unknown_requests, security.unknown_connections) == (1, 1)
     assert security.mtls_share is None
+
+
+def test_unreached_calls_count_by_protocol() -> None:
+    # Client-side calls that never reached a server: requests and connections apart.
+    unreached = frozenset({ResponseFlag.UPSTREAM_CONNECTION_FAILURE})
+    tcp = MeshProtocol.TCP
+    client = [
+        call(DetectPoint.CLIENT, flags=unreached),
+        call(DetectPoint.CLIENT, protocol=tcp, flags=unreached),
+        call(DetectPoint.CLIENT, protocol=tcp, flags=unreached),
+        call(DetectPoint.CLIENT, protocol=tcp),
+    ]
+    security = topology(client).edge("a", "b").security
+    assert (
+        security.client_requests,
+        security.client_connections,
+        security.unreached_requests,
+        security.unreached_connections,
+    ) == (1, 3, 1, 2)
 
 
 def test_the_accumulator_counts_one_metric_at_a_time() -> None:
