@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import time
 
 import pytest
 
@@ -155,6 +156,22 @@ def test_maps_are_sorted() -> None:
     assert list(stats.tls_modes) == [TlsMode.NONE, TlsMode.TLS, TlsMode.MTLS]
 
 
+@pytest.mark.parametrize(
+    "metrics",
+    [
+        [call(SERVER, code=503, status=False), call(SERVER, code=200)],
+        [call(SERVER, code=503, status=False), call(SERVER, code=200), call(SERVER, code=404)],
+    ],
+    ids=["two-keys", "three-keys"],
+)
+def test_maps_of_two_keys_or_more_are_sorted(metrics: list[ServiceMeshMetric]) -> None:
+    stats = TrafficStats.of([*metrics, call(SERVER, protocol=TCP), call(SERVER, tls=TlsMode.NONE)])
+    codes = sorted({metric.response_code for metric in metrics if metric.response_code})
+    assert list(stats.response_codes) == codes
+    assert list(stats.protocols) == [HTTP, TCP]
+    assert list(stats.tls_modes) == [TlsMode.NONE, TlsMode.MTLS]
+
+
 def test_empty_stats() -> None:
     stats = TrafficStats.of([])
     assert stats == EMPTY_TRAFFIC == TrafficStats()
@@ -224,6 +241,26 @@ def test_adding_after_adopting_another_accuracy() -> None:
     for metric in MIXED[2:]:
         accumulator.add(metric)
     assert accumulator.result() == TrafficStats.of(MIXED, relative_accuracy=0.05)
+
+
+def test_reported_sides_add_in_the_accuracy_they_adopted() -> None:
+    # A side that took a coarser sketch while untimed: a metric counted after that is keyed in
+    # the accumulator's own accuracy, and the side adds its latency again in the one it took.
+    coarse = ReportedAccumulator(relative_accuracy=0.05)
+    for metric in MIXED[:2]:
+        coarse.add(metric)
+    accumulator = ReportedAccumulator()
+    accumulator.add_traffic(coarse.result())
+    for metric in MIXED[2:]:
+        accumulator.add(metric)
+    expected = ReportedAccumulator(relative_accuracy=0.05)
+    for metric in MIXED:
+        expected.add(metric)
+    # The server's side took the coarse sketch (the client's, untimed then, did not).
+    result = accumulator.result()
+    assert result.server == expected.result().server
+    assert result.server.latency.count == 3
+    assert result.server.latency.relative_accuracy == 0.05
 
 
 def reported(metrics: list[ServiceMeshMetric]) -> ReportedTraffic:
@@ -646,6 +683,27 @@ def test_parse_window_rejects(window: object) -> None:
         parse_window(window)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [
+        (
+            "1 minute",
+            r"^not a time window: '1 minute' \(expected e\.g\. '30s', '1m', '5m', '1h'\)$",
+        ),
+        (60, r"^not a time window: 60$"),
+        ("0s", r"^a time window must be positive: '0s'$"),
+        (
+            datetime.timedelta(seconds=-1),
+            r"^a time window must be positive: datetime\.timedelta\(days=-1, seconds=86399\)$",
+        ),
+    ],
+    ids=["words", "a-number", "zero", "negative"],
+)
+def test_parse_window_says_what_is_wrong(window: object, message: str) -> None:
+    with pytest.raises(AggregateError, match=message):
+        parse_window(window)  # type: ignore[arg-type]
+
+
 WINDOW_STARTS = [
     (T0, MINUTE, T0),
     (T0 + MINUTE - 1, MINUTE, T0),
@@ -664,3 +722,16 @@ def test_skywalking_minute_bucket() -> None:
     assert skywalking_minute_bucket(T0) == 202401021504
     assert skywalking_minute_bucket(T0 + MINUTE - 1) == 202401021504
     assert skywalking_minute_bucket(0) == 197001010000
+
+
+@pytest.mark.skipif(not hasattr(time, "tzset"), reason="time.tzset is POSIX only")
+def test_skywalking_minute_bucket_is_utc_in_any_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A POSIX zone 5:30 east of UTC (it needs no time zone database).
+    monkeypatch.setenv("TZ", "XST-5:30")
+    time.tzset()
+    try:
+        assert time.localtime(0).tm_min == 30
+        assert skywalking_minute_bucket(T0) == 202401021504
+    finally:
+        monkeypatch.undo()
+        time.tzset()
