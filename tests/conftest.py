@@ -354,6 +354,7 @@ PROCESS_CACHES = (
     ("meshals.codec._convert_values", "_ANY_CACHE"),
     ("meshals.codec._accelerated", "_CONTEXTS"),
     ("meshals.codec._accelerated", "_EXTRA_CACHE"),
+    ("meshals.aggregate._sketch", "_BOUNDARIES"),  # grown tables would hide a table's mutants
 )
 
 

@@ -32,6 +32,7 @@ QUANTILE_CASES: list[tuple[list[int], float, int | None]] = [
     ([1, 2, 3, 4], 0.75, 3),
     ([1, 2, 3, 4], 0.76, 4),
     ([0, 0, 0, 5], 0.5, 0),
+    ([0, 1, 1, 5], 0.5, 1),  # bucket key 1 (the value 1): the first positive bucket
     ([-40, -3, 0, 9], 0.25, -40),
     ([-40, -3, 0, 9], 0.5, -3),
     # 1000 and 1010 share bucket 346, (gamma**345, gamma**346] = (992.50, 1012.55] with
@@ -117,7 +118,9 @@ def test_merge_of_different_accuracies_fails() -> None:
     with pytest.raises(AggregateError):
         LatencySketch.merge_all([coarse, fine])
     accumulator = SketchAccumulator(relative_accuracy=0.01)
-    with pytest.raises(AggregateError):
+    with pytest.raises(
+        AggregateError, match=r"^cannot merge sketches of relative accuracy 0\.01 and 0\.05$"
+    ):
         accumulator.add_sketch(coarse)
 
 
@@ -196,3 +199,37 @@ def test_merge_adds_the_counts_of_shared_buckets() -> None:
     other = LatencySketch.of([10_000_000, 40_000_000])
     assert one.merge(other) == LatencySketch.of([10_000_000, 20_000_000, 10_000_000, 40_000_000])
     assert one.merge(other).count == 4
+
+
+def test_a_sketch_missing_an_extreme_answers_no_quantile() -> None:
+    # Made by hand, not by an accumulator: without both extremes there is nothing to clamp to.
+    only_minimum = LatencySketch(buckets=((1, 1),), count=1, total=1, minimum=1)
+    only_maximum = LatencySketch(buckets=((1, 1),), count=1, total=1, maximum=1)
+    assert (only_minimum.quantile(0.5), only_maximum.quantile(0.5)) == (None, None)
+
+
+def test_bucket_ranges_hold_their_values_and_mirror_negatives() -> None:
+    values = [-1000, -3, -1, 0, 0, 1, 3, 1000]
+    ranges = LatencySketch.of(values).bucket_ranges()
+    assert ranges == (
+        (-1013, -993, 1),
+        (-4, -3, 1),
+        (-2, -1, 1),
+        (-1, 0, 2),
+        (0, 1, 1),
+        (2, 3, 1),
+        (992, 1012, 1),
+    )
+    # The negative buckets (the first three) hold their values: low < value <= high.
+    pairs = zip(values[:3], ranges[:3], strict=True)
+    assert all(low < value <= high for value, (low, high, _) in pairs)
+
+
+def test_keys_from_a_table_grown_from_scratch(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each accuracy's boundary table starts as [1] and grows on demand: the first values of a
+    # process find it short, on both sides of zero.
+    monkeypatch.setattr("meshals.aggregate._sketch._BOUNDARIES", {})
+    sketch = LatencySketch.of([1, 5, -5, 2, 2_000_000, 1])
+    assert sketch.buckets == ((-82, 1), (1, 2), (36, 1), (82, 1), (727, 1))
+    monkeypatch.setattr("meshals.aggregate._sketch._BOUNDARIES", {})
+    assert LatencySketch.of([2_000_000, 5, 1]).buckets == ((1, 1), (82, 1), (727, 1))
