@@ -5,8 +5,15 @@ from __future__ import annotations
 import pytest
 
 from meshals._values import FrozenMap
-from meshals.mesh._addresses import Endpoint, endpoint_of, is_own_ip, node_ips
-from meshals.model import EnvoyInternalAddress, Node
+from meshals.mesh._addresses import (
+    Endpoint,
+    caller_ip_port,
+    caller_of,
+    endpoint_of,
+    is_own_ip,
+    node_ips,
+)
+from meshals.model import AccessLogCommon, Address, EnvoyInternalAddress, Node, SocketAddress
 
 # (endpoint_id, endpoint): the boundaries of the port and the malformed values around them.
 ENDPOINT_ID_CASES: list[tuple[str, Endpoint | None]] = [
@@ -64,3 +71,60 @@ def test_node_ips_keep_the_first_mention_once() -> None:
 )
 def test_is_own_ip(ip: str, own: bool) -> None:
     assert is_own_ip(ip, ("10.0.0.2", "fd00::2")) is own
+
+
+WAYPOINT_HOP = EnvoyInternalAddress(
+    server_listener_name="connect_originate", endpoint_id="10.0.0.5:9080"
+)
+
+# (direct, remote, caller_of, caller_ip_port, caller_ip_port with sockets_only): the direct
+# address wins when it names an IP; SkyWalking's reading (sockets_only) skips internal ones.
+CALLER_CASES: list[
+    tuple[
+        Address | None,
+        Address | None,
+        Endpoint | None,
+        tuple[str, int | None] | None,
+        tuple[str, int | None] | None,
+    ]
+] = [
+    (
+        SocketAddress(address="10.0.0.1", port=40000),
+        SocketAddress(address="10.0.0.9", port=80),
+        Endpoint("10.0.0.1", 40000),
+        ("10.0.0.1", 40000),
+        ("10.0.0.1", 40000),
+    ),
+    (
+        WAYPOINT_HOP,
+        SocketAddress(address="10.0.0.9", port=80),
+        Endpoint("10.0.0.5", 9080),
+        ("10.0.0.5", 9080),
+        ("10.0.0.9", 80),
+    ),
+    (
+        SocketAddress(address="", port=40000),
+        SocketAddress(address="10.0.0.9", port=80),
+        Endpoint("10.0.0.9", 80),
+        ("10.0.0.9", 80),
+        ("10.0.0.9", 80),
+    ),
+    (None, WAYPOINT_HOP, Endpoint("10.0.0.5", 9080), ("10.0.0.5", 9080), None),
+    (None, None, None, None, None),
+]
+
+
+@pytest.mark.parametrize(("direct", "remote", "caller", "ip_port", "socket_ip_port"), CALLER_CASES)
+def test_the_caller_is_the_direct_address_when_it_names_an_ip(
+    direct: Address | None,
+    remote: Address | None,
+    caller: Endpoint | None,
+    ip_port: tuple[str, int | None] | None,
+    socket_ip_port: tuple[str, int | None] | None,
+) -> None:
+    common = AccessLogCommon(
+        downstream_direct_remote_address=direct, downstream_remote_address=remote
+    )
+    assert caller_of(common) == caller
+    assert caller_ip_port(common, sockets_only=False) == ip_port
+    assert caller_ip_port(common, sockets_only=True) == socket_ip_port
