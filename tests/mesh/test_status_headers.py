@@ -42,6 +42,8 @@ HEADER_CASES = [
     (_entry("/x", request_headers={"CONTENT-TYPE": "application/grpc"}), GRPC, None),
     (_entry("/x", trailers={"Grpc-Status": "7"}), GRPC, 7),
     (_entry("/x", response_headers={"GRPC-STATUS": "14"}), GRPC, 14),
+    # A trailers-only response: the status in the headers, as Envoy logs it (lower case).
+    (_entry("/x", response_headers={"grpc-status": "0"}), GRPC, 0),
     (_entry("/x", request_headers={"content-type": "text/plain"}), HTTP, None),
     # The exact name wins over another spelling of it, wherever that one comes.
     (_entry("/x", trailers={"Grpc-Status": "1", "grpc-status": "2"}), GRPC, 2),
