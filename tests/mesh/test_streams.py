@@ -131,6 +131,15 @@ def test_stream_is_lazy_and_tracks_current_identity() -> None:
         next(stream)
 
 
+def test_a_stream_by_default_keeps_its_first_identifier_and_is_stream_0() -> None:
+    stream = Stream([_message(GATEWAY, 0), _message(SIDECAR, 1)])
+    assert [(item.identifier, item.role, item.stream_index) for item in stream] == [
+        (GATEWAY, Role.PROXY, 0),
+        (GATEWAY, Role.PROXY, 0),
+    ]
+    assert [diagnostic.location.message_index for diagnostic in stream.diagnostics] == [1]
+
+
 def test_role_rule_is_a_plain_callable() -> None:
     calls: list[Identifier] = []
 
