@@ -182,6 +182,14 @@ def test_an_l4_log_ends_at_its_latest_timestamp() -> None:
         assert latest_end_ns(reader) == 1_717_405_929_008_817_000
 
 
+def test_values_that_are_neither_messages_nor_connections_are_ignored() -> None:
+    # What read() yields, with other values among it: they have no time to read.
+    with meshals.read(ZTUNNEL) as reader:
+        records: list[object] = [None, "a line", *reader, 7]
+    assert latest_end_ns(records) == 1_717_405_929_008_817_000
+    assert latest_end_ns([None, "a line", 7]) is None
+
+
 @pytest.mark.parametrize(
     ("common", "end"),
     [
