@@ -867,6 +867,34 @@ def test_endpoint_method(request_: HttpRequest | None, endpoint: str | None) -> 
     ]
 
 
+@pytest.mark.parametrize(
+    ("request_id", "headers", "expected"),
+    [
+        (
+            "5b3a9f1c-0d2e",
+            {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+            ("5b3a9f1c-0d2e", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ),
+        ("", {"Traceparent": "00-ab-cd-01"}, (None, "00-ab-cd-01")),  # any case of the name
+        ("", {}, (None, None)),  # Envoy logs an absent id as ""
+    ],
+)
+def test_request_id_and_traceparent(
+    request_id: str, headers: dict[str, str], expected: tuple[str | None, str | None]
+) -> None:
+    common = _common(remote=_addr(GATEWAY_IP), local=_addr(GATEWAY_IP), upstream=_addr(REVIEWS_IP))
+    request = HttpRequest(
+        request_method=RequestMethod.GET,
+        path="/",
+        request_id=request_id,
+        request_headers=FrozenMap(headers),
+    )
+    entry = HttpEntry(common_properties=common, request=request)
+    metrics, _, _ = _run(_stream(GATEWAY_NODE, entry))
+    # Both of a gateway's metrics carry them.
+    assert [(metric.request_id, metric.traceparent) for metric in metrics] == [expected] * 2
+
+
 def test_invalid_endpoint_query() -> None:
     with pytest.raises(ValueError, match="endpoint_query must be 'keep' or 'strip', not 'drop'"):
         analyze([], resolver=DictResolver({}), endpoint_query="drop")  # type: ignore[arg-type]
