@@ -610,6 +610,46 @@ def test_waypoint_is_analysed_like_a_gateway_through_internal_addresses() -> Non
     }
 
 
+@pytest.mark.parametrize(
+    ("direct", "local", "skipped"),
+    [
+        # The caller named only by an internal address: no caller for SkyWalking.
+        (
+            EnvoyInternalAddress(endpoint_id=f"{PRODUCTPAGE_IP}:40000"),
+            _addr("10.0.0.8", 15008),
+            SkipReason.NO_SOURCE_ADDRESS,
+        ),
+        # The waypoint's own address an internal one: no local IP for SkyWalking.
+        (
+            _addr(PRODUCTPAGE_IP, 40000),
+            EnvoyInternalAddress(endpoint_id="10.0.0.8:15008"),
+            SkipReason.SKYWALKING_GATEWAY_WITHOUT_LOCAL_IP,
+        ),
+    ],
+)
+def test_skywalking_reads_socket_addresses_only(
+    direct: Address, local: Address, skipped: SkipReason
+) -> None:
+    entry = _http(
+        _common(
+            direct=direct,
+            local=local,
+            upstream=_addr(REVIEWS_IP, 9080),
+            cluster="inbound-vip|9080|http|reviews.default.svc.cluster.local",
+        )
+    )
+    resolver = DictResolver({**RESOLVER_TABLE, "10.0.0.8": "waypoint"})
+    analysis = analyze(_stream(WAYPOINT_NODE, entry), resolver=resolver, semantics="skywalking")
+    assert analysis.metrics() == []
+    assert analysis.accounting.skipped == {skipped: 1}
+    # meshals reads the internal addresses' ip:port.
+    metrics = analyze(_stream(WAYPOINT_NODE, entry), resolver=resolver).metrics()
+    assert [_summary(metric) for metric in metrics] == [
+        ("server", "productpage", "waypoint"),
+        ("client", "waypoint", "reviews"),
+    ]
+
+
 def test_custom_role_rule_for_a_plain_envoy_gateway() -> None:
     entry = _http(
         _common(remote=_addr(OUTSIDE_IP), local=_addr(GATEWAY_IP), upstream=_addr(REVIEWS_IP))

@@ -13,6 +13,7 @@ import pytest
 
 import meshals
 from meshals.mesh import _k8s_mesh
+from meshals.mesh._accounting import SkipReason
 from meshals.mesh._addresses import (
     address_key,
     endpoint_of,
@@ -46,6 +47,36 @@ def test_the_memo_forgets_everything_when_full(monkeypatch: pytest.MonkeyPatch) 
                 seen.append(len(analyzer._placements))
     assert max(seen) == 3
     assert 1 in seen[1:]  # it was cleared and filled again
+
+
+def test_an_ip_only_resolver_is_asked_once_per_placement(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The ground truth's resolver names IPs only: the caller is resolved by IP, with the rest
+    # of the placement, and each placement is decided once, however many entries share it.
+    questions: list[tuple[str, int | None]] = []
+    resolve = StaticResolver.resolve
+
+    def asked(self: StaticResolver, ip: str, port: int | None, /) -> object:
+        questions.append((ip, port))
+        return resolve(self, ip, port)
+
+    monkeypatch.setattr(StaticResolver, "resolve", asked)
+    analyzer = EntryAnalyzer(RESOLVER)
+    entries = metrics = 0
+    for path in RECORDINGS:
+        for item in Stream(meshals.read(path).messages(), reidentify=True):
+            if item.identifier is None:
+                continue
+            own_ips = node_ips(item.identifier.node)
+            for entry in item.message.entries:
+                outcome = analyzer.analyze(
+                    entry, role=item.role, own_ips=own_ips, origin=MetricOrigin()
+                )
+                entries += 1
+                metrics += 0 if isinstance(outcome, SkipReason) else len(outcome)
+    assert (entries, metrics, len(analyzer._placements)) == (56, 64, 26)
+    assert (len(questions), len(set(questions))) == (56, 31)
+    # Callers by IP (None); the local and upstream hosts by their service ports.
+    assert {port for _, port in questions} == {None, 3306, 8080, 9080, 9091, 15008, 27017, 31400}
 
 
 ADDRESSES = [

@@ -16,6 +16,8 @@ from meshals import (
     Node,
     analyze,
 )
+from meshals.mesh._addresses import Endpoint
+from meshals.mesh._k8s_mesh import sidecar_direction
 from meshals.model import (
     CertificateProperties,
     HttpVersion,
@@ -24,7 +26,8 @@ from meshals.model import (
     SubjectAltName,
     TlsProperties,
 )
-from meshals.model._metrics import DetectPoint, TlsMode
+from meshals.model._clusters import ClusterDirection
+from meshals.model._metrics import DetectPoint, Semantics, TlsMode
 from meshals.model._service import ServiceMetaInfo
 
 PRODUCTPAGE_IP, REVIEWS_IP, REVIEWS_VIP = "10.0.0.2", "10.0.0.3", "10.96.0.3"
@@ -61,12 +64,14 @@ def _entry(
     )
 
 
-def _metrics(node_id: str, entry: HttpEntry) -> list[tuple[object, ...]]:
+def _metrics(
+    node_id: str, entry: HttpEntry, semantics: Semantics = "meshals"
+) -> list[tuple[object, ...]]:
     message = AlsMessage(identifier=Identifier(node=Node(id=node_id)), entries=(entry,), index=0)
     return [
         (m.detect_point, m.source.service, m.destination.service, m.tls_mode, m.peer_identity,
          m.local_identity)
-        for m in analyze([message], resolver=Names()).metrics()
+        for m in analyze([message], resolver=Names(), semantics=semantics).metrics()
     ]  # fmt: skip
 
 
@@ -97,6 +102,45 @@ def test_gateway_client_side_has_no_tls_facts() -> None:
         (DetectPoint.SERVER, "productpage", "reviews-vip", TlsMode.MTLS, PEER_ID, LOCAL_ID),
         (DetectPoint.CLIENT, "reviews-vip", "reviews", TlsMode.NONE, None, None),
     ]
+
+
+def test_skywalkings_rules_keep_the_same_tls_facts() -> None:
+    # Under SkyWalking's semantics too: a sidecar's metric, either way, and a gateway's server
+    # side carry the downstream TLS; a gateway's client side does not.
+    inbound = _entry(MUTUAL, "inbound|9080||")
+    assert _metrics(SIDECAR, _entry(MUTUAL), "skywalking") == [
+        (DetectPoint.CLIENT, "productpage", "reviews", TlsMode.MTLS, PEER_ID, LOCAL_ID)
+    ]
+    assert _metrics(SIDECAR, inbound, "skywalking") == [
+        (DetectPoint.SERVER, "productpage", "reviews-vip", TlsMode.MTLS, PEER_ID, LOCAL_ID)
+    ]
+    assert _metrics(GATEWAY, _entry(MUTUAL), "skywalking") == [
+        (DetectPoint.SERVER, "productpage", "reviews-vip", TlsMode.MTLS, PEER_ID, LOCAL_ID),
+        (DetectPoint.CLIENT, "reviews-vip", "reviews", TlsMode.NONE, None, None),
+    ]
+
+
+OWN, OTHER = Endpoint(PRODUCTPAGE_IP, 9080), Endpoint(REVIEWS_VIP, 9080)
+
+
+@pytest.mark.parametrize(
+    ("cluster", "local", "caller", "direction"),
+    [
+        # The addresses say inbound (an own local IP, a foreign caller); the cluster wins.
+        ("PassthroughCluster", OWN, OTHER, ClusterDirection.OUTBOUND),
+        ("BlackHoleCluster", OWN, OTHER, ClusterDirection.OUTBOUND),
+        # The addresses say outbound (a foreign local IP); the cluster wins.
+        ("InboundPassthroughClusterIpv4", OTHER, OWN, ClusterDirection.INBOUND),
+        ("InboundPassthroughClusterIpv6", OTHER, OWN, ClusterDirection.INBOUND),
+        # No special cluster: the addresses decide.
+        ("", OWN, OTHER, ClusterDirection.INBOUND),
+        ("", OTHER, OWN, ClusterDirection.OUTBOUND),
+    ],
+)
+def test_a_special_cluster_decides_over_the_addresses(
+    cluster: str, local: Endpoint, caller: Endpoint, direction: ClusterDirection
+) -> None:
+    assert sidecar_direction(cluster, local, caller, (PRODUCTPAGE_IP,)) is direction
 
 
 # A sidecar whose node id names no IP: only the cluster can tell the direction.
