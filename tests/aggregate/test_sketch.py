@@ -233,3 +233,6 @@ def test_keys_from_a_table_grown_from_scratch(monkeypatch: pytest.MonkeyPatch) -
     assert sketch.buckets == ((-82, 1), (1, 2), (36, 1), (82, 1), (727, 1))
     monkeypatch.setattr("meshals.aggregate._sketch._BOUNDARIES", {})
     assert LatencySketch.of([2_000_000, 5, 1]).buckets == ((1, 1), (82, 1), (727, 1))
+    # The first bucket holds 1 only.
+    monkeypatch.setattr("meshals.aggregate._sketch._BOUNDARIES", {})
+    assert LatencySketch.of([1]).bucket_ranges() == ((0, 1, 1),)
