@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import importlib
 import json
-import pkgutil
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -116,25 +117,36 @@ def test_a_fresh_run_takes_the_package_tests_and_mutmuts_choice(
     assert mutation.tests_of("meshals.mesh._j.x_other__mutmut_1") == ["tests/mesh"]
 
 
-def _modules_mutated() -> list[str]:
-    names = ["meshals.model._clusters"]
-    for package in ("codec", "mesh", "aggregate"):
-        found = pkgutil.iter_modules([str(ROOT / "src" / "meshals" / package)])
-        names += [f"meshals.{package}.{module.name}" for module in found]
-    return names
+# Run in a fresh process: a module-level container still empty right after import, or an
+# lru_cache, is a cache filled as meshals runs (the tables built at import are full by then).
+_FIND_CACHES = """
+import functools, importlib, json, pkgutil, sys
+found = []
+names = ["meshals.model._clusters"] + [
+    f"meshals.{package}.{module.name}"
+    for package in ("codec", "mesh", "aggregate")
+    for module in pkgutil.iter_modules([f"{sys.argv[1]}/meshals/{package}"])
+]
+for name in names:
+    for attribute, value in vars(importlib.import_module(name)).items():
+        empty = isinstance(value, (dict, list, set)) and not value and attribute != "__all__"
+        if empty or isinstance(value, functools._lru_cache_wrapper):
+            found.append((name, attribute))
+print(json.dumps(found))
+"""
 
 
 def test_every_process_cache_is_listed() -> None:
     # A cache the mutants' sessions do not empty keeps answers made without the mutant.
-    found = set()
-    for name in _modules_mutated():
-        for attribute, value in vars(importlib.import_module(name)).items():
-            cached = hasattr(value, "cache_clear") and getattr(value, "__module__", "") == name
-            if cached or (isinstance(value, dict) and "CACHE" in attribute):
-                found.add((name, attribute))
-    assert found <= set(PROCESS_CACHES)
-    for module, attribute in PROCESS_CACHES:
-        assert hasattr(importlib.import_module(module), attribute), (module, attribute)
+    source = ROOT / "src"
+    output = subprocess.run(
+        [sys.executable, "-c", _FIND_CACHES, str(source)],
+        env={**os.environ, "PYTHONPATH": str(source)},
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert {tuple(pair) for pair in json.loads(output)} == set(PROCESS_CACHES)
 
 
 def test_the_caches_are_emptied() -> None:
