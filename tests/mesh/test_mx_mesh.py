@@ -14,7 +14,15 @@ from meshals import AccessLogCommon, AlsMessage, HttpEntry, Identifier, Kubernet
 from meshals.mesh._accounting import SkipReason
 from meshals.mesh._analysis import analyze
 from meshals.mesh._mx_mesh import MX_MESH, MxMeshAnalyzer
-from meshals.model import AccessLogType, AnyValue, FrozenMap, SocketAddress
+from meshals.model import (
+    AccessLogType,
+    AnyValue,
+    CertificateProperties,
+    FrozenMap,
+    SocketAddress,
+    SubjectAltName,
+    TlsProperties,
+)
 from meshals.model._metrics import MetricOrigin, ServiceMeshMetric
 from meshals.model._role import Role
 from meshals.model._service import UNKNOWN
@@ -384,3 +392,127 @@ def test_mutual_tls_recording_server_sides_keep_their_tls() -> None:
         ("sidecar", "client", "NONE", False): 14,
         ("sidecar", "server", "mTLS", True): 20,
     }
+
+
+# --- every field the rules set, in both semantics ---------------------------------------------
+
+MTLS = TlsProperties(
+    local_certificate_properties=CertificateProperties(
+        subject_alt_name=(SubjectAltName(uri="spiffe://cluster.local/ns/ns/sa/me"),)
+    ),
+    peer_certificate_properties=CertificateProperties(
+        subject_alt_name=(SubjectAltName(uri="spiffe://cluster.local/ns/ns/sa/peer"),)
+    ),
+)
+CALLEE = AnyValue(
+    type_url=STRUCT,
+    value=FrozenMap({"NAME": "callee-1", "LABELS": FrozenMap({"app": "callee"})}),
+    known=True,
+)
+GATEWAY_NODE = Node(
+    id="router~10.0.0.1~gw-1.ns~ns.svc.cluster.local",
+    metadata=FrozenMap({"NAME": "gw-1", "NAMESPACE": "ns", "LABELS": FrozenMap({"app": "gw"})}),
+)
+UPSTREAM_HOST = SocketAddress(address="10.0.0.3", port=9080)
+MTLS_IDS = ("spiffe://cluster.local/ns/ns/sa/peer", "spiffe://cluster.local/ns/ns/sa/me")
+SW_PEER = ("-.ns", "peer-1", "ns", {"pod": "peer-1", "namespace": "ns"})
+SW_CALLEE = ("callee.-", "callee-1", None, {"pod": "callee-1"})
+SW_GATEWAY = ("gw.ns", "gw-1", "ns", {"pod": "gw-1", "namespace": "ns"})
+SW_NOBODY: Row = ("UNKNOWN", "UNKNOWN", None, {})
+
+
+def _fields(metric: ServiceMeshMetric) -> Row:
+    """Every field the analyzer decides: who, by whom, where from, TLS and response code."""
+    return (
+        metric.detect_point.value,
+        metric.role,
+        metric.origin,
+        *(
+            (side.service, side.instance, side.namespace, dict(side.tags))
+            for side in (metric.source, metric.destination)
+        ),
+        metric.tls_mode.value,
+        (metric.peer_identity, metric.local_identity),
+        metric.response_code,
+    )
+
+
+# (id, role, node, filter state, expected rows): SkyWalking's own mx-mesh rules, on an
+# entry with mTLS, an upstream host and no response.
+SKYWALKING_CASES: list[tuple[str, Role, Node | None, dict[str, AnyValue], list[Row]]] = [
+    (
+        "sidecar: both peers, mTLS on both sides, no response code (200)",
+        Role.SIDECAR,
+        LOCAL_NODE,
+        {"downstream_peer": PEER, "upstream_peer": CALLEE},
+        [
+            ("server", Role.SIDECAR, ORIGIN, SW_PEER, ("-.-", "me-1", None, {"pod": "me-1"}),
+             "mTLS", MTLS_IDS, 200),
+            ("client", Role.SIDECAR, ORIGIN, ("-.-", "me-1", None, {"pod": "me-1"}), SW_CALLEE,
+             "mTLS", MTLS_IDS, 200),
+        ],
+    ),
+    (
+        "gateway: an upstream peer and host, no downstream peer: the server side from UNKNOWN",
+        Role.PROXY,
+        GATEWAY_NODE,
+        {"upstream_peer": CALLEE},
+        [
+            ("client", Role.PROXY, ORIGIN, SW_GATEWAY, SW_CALLEE, "NONE", (None, None), 200),
+            ("server", Role.PROXY, ORIGIN, SW_NOBODY, SW_GATEWAY, "mTLS", MTLS_IDS, 200),
+        ],
+    ),
+    (
+        "gateway: a downstream peer and an upstream host: no server side from UNKNOWN",
+        Role.PROXY,
+        GATEWAY_NODE,
+        {"downstream_peer": PEER},
+        [("server", Role.PROXY, ORIGIN, SW_PEER, SW_GATEWAY, "mTLS", MTLS_IDS, 200)],
+    ),
+    (
+        "no node: the Envoy's own names are all '-'",
+        Role.SIDECAR,
+        None,
+        {"downstream_peer": PEER},
+        [("server", Role.SIDECAR, ORIGIN, SW_PEER, ("-.-", "-", None, {}), "mTLS", MTLS_IDS,
+          200)],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("role", "node", "filter_state", "expected"),
+    [case[1:] for case in SKYWALKING_CASES],
+    ids=[case[0] for case in SKYWALKING_CASES],
+)
+def test_skywalking_semantics_sets_every_field(
+    role: Role, node: Node | None, filter_state: dict[str, AnyValue], expected: list[Row]
+) -> None:
+    entry = _entry(
+        filter_state_objects=filter_state,
+        tls_properties=MTLS,
+        upstream_remote_address=UPSTREAM_HOST,
+    )
+    outcome = MxMeshAnalyzer(semantics="skywalking").analyze(
+        entry, role=role, node=node, origin=ORIGIN
+    )
+    assert [_fields(metric) for metric in outcome.metrics] == expected
+    assert (outcome.stand_ins, outcome.skipped) == ((), None)
+
+
+def test_meshals_semantics_client_side_keeps_a_sidecars_tls() -> None:
+    # The sidecar's client side has the entry's TLS; a peer whose metadata names nothing is
+    # UNKNOWN.
+    nameless = AnyValue(type_url=STRUCT, value=FrozenMap({"ISTIO_VERSION": "1.22.0"}), known=True)
+    entry = _entry(
+        filter_state_objects={"downstream_peer": nameless, "upstream_peer": CALLEE},
+        tls_properties=MTLS,
+        upstream_remote_address=UPSTREAM_HOST,
+    )
+    outcome = MxMeshAnalyzer().analyze(entry, role=Role.SIDECAR, node=LOCAL_NODE, origin=ORIGIN)
+    me = ("-.-", "me-1", None, {"pod": "me-1"})
+    callee = ("callee.-", "callee-1", None, {"pod": "callee-1", "app": "callee"})
+    assert [_fields(metric) for metric in outcome.metrics] == [
+        ("server", Role.SIDECAR, ORIGIN, SW_NOBODY, me, "mTLS", MTLS_IDS, None),
+        ("client", Role.SIDECAR, ORIGIN, me, callee, "mTLS", MTLS_IDS, None),
+    ]
