@@ -8,12 +8,24 @@ import itertools
 import json
 from pathlib import Path
 
+import attrs
 import pytest
 
 import meshals
-from meshals import UNKNOWN, AlsMessage, ServiceMetaInfo
+from meshals import UNKNOWN, AlsMessage, Identifier, Node, ServiceMetaInfo
+from meshals._errors import Location
+from meshals.capture import Reader
 from meshals.mesh import name_claims, observed_resolver
-from meshals.resolve import ObservedResolver, StaticResolver
+from meshals.mesh._observed_names import two_passes, with_observed_names
+from meshals.model import (
+    AccessLogCommon,
+    AnyValue,
+    FrozenMap,
+    HttpEntry,
+    JsonValue,
+    SocketAddress,
+)
+from meshals.resolve import NameClaim, ObservedResolver, StaticResolver
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 ENVOY = FIXTURES / "envoy"
@@ -180,3 +192,168 @@ def test_a_reader_of_a_stream_cannot_be_reopened() -> None:
 def test_a_resolver_that_is_no_resolver_is_refused() -> None:
     with pytest.raises(ValueError, match="resolver must be a Resolver, None or 'auto'"):
         meshals.analyze([], resolver="automatic")  # type: ignore[arg-type]
+
+
+# --- the claims, rule by rule, on hand-made messages -------------------------------------------
+
+STRUCT = "type.googleapis.com/google.protobuf.Struct"
+HERE = Location(source="t", message_index=0)
+RATINGS_METADATA: FrozenMap[str, JsonValue] = FrozenMap(
+    {"LABELS": FrozenMap({"app": "ratings", "version": "v1"}), "WORKLOAD_NAME": "ratings-v1"}
+)
+RATINGS_TAGS = {"app": "ratings", "version": "v1"}
+RATINGS = ServiceMetaInfo(
+    service="ratings", instance="ratings-v1-abc", namespace="shop", tags=RATINGS_TAGS
+)
+PRODUCTPAGE_PEER = AnyValue(
+    type_url=STRUCT,
+    value=FrozenMap(
+        {
+            "NAME": "productpage-v1-xyz",
+            "NAMESPACE": "shop",
+            "LABELS": FrozenMap({"app": "productpage"}),
+            "WORKLOAD_NAME": "productpage-v1",
+        }
+    ),
+    known=True,
+)
+PRODUCTPAGE_CLAIM = NameClaim(
+    ip="10.0.0.2",
+    info=ServiceMetaInfo(
+        service="productpage",
+        instance="productpage-v1-xyz",
+        namespace="shop",
+        tags={"app": "productpage"},
+    ),
+    workload="shop/productpage-v1",
+    location=HERE,
+)
+
+
+def _message(node: Node | None, *entries: HttpEntry, index: int = 0) -> AlsMessage:
+    identifier = None if node is None else Identifier(node=node)
+    return AlsMessage(identifier=identifier, kind="http", entries=entries, source="t", index=index)
+
+
+def _with_peer() -> HttpEntry:
+    return HttpEntry(
+        common_properties=AccessLogCommon(
+            downstream_remote_address=SocketAddress(address="10.0.0.2", port=40000),
+            filter_state_objects=FrozenMap({"downstream_peer": PRODUCTPAGE_PEER}),
+        )
+    )
+
+
+def _by_node(ip: str, info: ServiceMetaInfo, workload: str | None) -> NameClaim:
+    return NameClaim(ip=ip, info=info, workload=workload, by_node=True, location=HERE)
+
+
+# (id, node, the claims its message makes)
+NODE_CASES: list[tuple[str, Node, list[NameClaim]]] = [
+    (
+        "the node id names the pod and namespace the metadata lacks",
+        Node(id="sidecar~10.0.0.7~ratings-v1-abc.shop~shop.svc.cluster.local",
+             metadata=RATINGS_METADATA),
+        [_by_node("10.0.0.7", RATINGS, "shop/ratings-v1")],
+    ),
+    (
+        "a node id of three parts",
+        Node(id="sidecar~10.0.0.7~ratings-v1-abc.shop", metadata=RATINGS_METADATA),
+        [_by_node("10.0.0.7", RATINGS, "shop/ratings-v1")],
+    ),
+    (
+        "a pod name with a dot: the namespace (a DNS label) follows the last dot",
+        Node(id="sidecar~10.0.0.7~ratings.v1-abc.shop~shop.svc.cluster.local",
+             metadata=RATINGS_METADATA),
+        [_by_node("10.0.0.7", attrs.evolve(RATINGS, instance="ratings.v1-abc"),
+                  "shop/ratings-v1")],
+    ),
+    (
+        "the metadata's NAME and NAMESPACE come before the node id's",
+        Node(id="sidecar~10.0.0.7~other-pod.elsewhere~elsewhere.svc.cluster.local",
+             metadata=FrozenMap({**RATINGS_METADATA, "NAME": "ratings-v1-abc",
+                                 "NAMESPACE": "shop"})),
+        [_by_node("10.0.0.7", RATINGS, "shop/ratings-v1")],
+    ),
+    (
+        "a NAME that is not text names nothing: the node id's pod",
+        Node(id="sidecar~10.0.0.7~ratings-v1-abc.shop~shop.svc.cluster.local",
+             metadata=FrozenMap({**RATINGS_METADATA, "NAME": 7})),
+        [_by_node("10.0.0.7", RATINGS, "shop/ratings-v1")],
+    ),
+    (
+        "a short node id and NAME without NAMESPACE: no namespace",
+        Node(id="sidecar~10.0.0.7",
+             metadata=FrozenMap({**RATINGS_METADATA, "NAME": "ratings-v1-abc"})),
+        [_by_node("10.0.0.7", attrs.evolve(RATINGS, namespace=None), "/ratings-v1")],
+    ),
+    (
+        "a node id without pod and metadata without NAME: no instance, no claim",
+        Node(id="10.0.0.7", metadata=FrozenMap({**RATINGS_METADATA,
+                                                "INSTANCE_IPS": "10.0.0.7"})),
+        [],
+    ),
+    (
+        "a node without IPs names no address",
+        Node(id="sidecar~~ratings-v1-abc.shop~shop.svc.cluster.local", metadata=RATINGS_METADATA),
+        [],
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("node", "expected"), [case[1:] for case in NODE_CASES], ids=[case[0] for case in NODE_CASES]
+)
+def test_a_node_names_its_own_ips(node: Node, expected: list[NameClaim]) -> None:
+    assert name_claims([_message(node)]) == expected
+
+
+def test_entries_without_common_properties_or_identifier_name_only_their_peers() -> None:
+    node = Node(id="sidecar~10.0.0.7~ratings-v1-abc.shop~shop.svc.cluster.local",
+                metadata=RATINGS_METADATA)  # fmt: skip
+    ratings = _by_node("10.0.0.7", RATINGS, "shop/ratings-v1")
+    assert name_claims([_message(node, HttpEntry(), _with_peer())]) == [ratings, PRODUCTPAGE_CLAIM]
+    # A stream whose first message has no identifier: its node is unknown, its peers are not.
+    assert name_claims([_message(None, _with_peer())]) == [PRODUCTPAGE_CLAIM]
+
+
+def test_a_later_identifier_names_its_node_only_when_reidentifying() -> None:
+    ratings_node = Node(id="sidecar~10.0.0.7~ratings-v1-abc.shop~shop.svc.cluster.local",
+                        metadata=RATINGS_METADATA)  # fmt: skip
+    details_node = Node(
+        id="sidecar~10.0.0.9~details-v1-def.shop~shop.svc.cluster.local",
+        metadata=FrozenMap[str, JsonValue]({"LABELS": FrozenMap({"app": "details"})}),
+    )
+    stream = [_message(ratings_node), _message(details_node, index=1)]
+    ratings = _by_node("10.0.0.7", RATINGS, "shop/ratings-v1")
+    details = NameClaim(
+        ip="10.0.0.9",
+        info=ServiceMetaInfo(
+            service="details", instance="details-v1-def", namespace="shop", tags={"app": "details"}
+        ),
+        by_node=True,
+        location=Location(source="t", message_index=1),
+    )
+    assert name_claims(stream) == [ratings]
+    assert name_claims(stream, reidentify=True) == [ratings, details]
+    assert set(observed_resolver(stream).table) == {"10.0.0.7"}
+    assert set(observed_resolver(stream, reidentify=True).table) == {"10.0.0.7", "10.0.0.9"}
+    for reidentify, named in ((False, {"10.0.0.7"}), (True, {"10.0.0.7", "10.0.0.9"})):
+        second, resolver = with_observed_names([stream], reidentify=reidentify)
+        assert (second, set(resolver.table)) == ([stream], named)
+
+
+def test_two_passes_reopen_a_file_and_take_a_list_as_it_is() -> None:
+    path = ENVOY / "details-http.bin"
+    with meshals.read(path) as reader:
+        first, second = two_passes(reader)
+        assert second == [reader]
+        (again,) = first
+        assert isinstance(again, Reader)
+        assert again is not reader
+        with again:
+            assert list(again) == list(meshals.read(path))
+    messages = list(meshals.read(path))
+    first, second = two_passes([messages])
+    assert first[0] is messages
+    assert second[0] is messages

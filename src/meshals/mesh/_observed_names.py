@@ -73,9 +73,10 @@ def _node_claims(node: Node | None, location: Location) -> Iterator[NameClaim]:
     ips = node_ips(node)
     if node is None or not ips:
         return
-    # The node id's third part is <pod>.<namespace>, for nodes whose metadata lacks NAME.
+    # The node id's third part is <pod>.<namespace>, for nodes whose metadata lacks NAME: a
+    # pod name may hold dots, a namespace (a DNS label) cannot, so split at the last one.
     parts = node.id.split("~")
-    pod, _, space = parts[2].partition(".") if len(parts) >= 3 else ("", "", "")
+    pod, _, space = parts[2].rpartition(".") if len(parts) >= 3 else ("", "", "")
     named = _info(node_metadata(node), pod=pod or None, namespace=space or None)
     if named is None:
         return
