@@ -120,12 +120,12 @@ def test_a_fresh_run_takes_the_package_tests_and_mutmuts_choice(
 # Run in a fresh process: a module-level container still empty right after import, or an
 # lru_cache, is a cache filled as meshals runs (the tables built at import are full by then).
 _FIND_CACHES = """
-import functools, importlib, json, pkgutil, sys
+import functools, importlib, json, pkgutil
 found = []
 names = ["meshals.model._clusters"] + [
     f"meshals.{package}.{module.name}"
     for package in ("codec", "mesh", "aggregate")
-    for module in pkgutil.iter_modules([f"{sys.argv[1]}/meshals/{package}"])
+    for module in pkgutil.iter_modules(importlib.import_module(f"meshals.{package}").__path__)
 ]
 for name in names:
     for attribute, value in vars(importlib.import_module(name)).items():
@@ -137,11 +137,11 @@ print(json.dumps(found))
 
 
 def test_every_process_cache_is_listed() -> None:
-    # A cache the mutants' sessions do not empty keeps answers made without the mutant.
-    source = ROOT / "src"
+    # A cache the mutants' sessions do not empty keeps answers made without the mutant. The
+    # fresh process imports the meshals these tests import (installed, or first on the path).
     output = subprocess.run(
-        [sys.executable, "-c", _FIND_CACHES, str(source)],
-        env={**os.environ, "PYTHONPATH": str(source)},
+        [sys.executable, "-c", _FIND_CACHES],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
         check=True,
         capture_output=True,
         text=True,
