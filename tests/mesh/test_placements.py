@@ -7,6 +7,7 @@ streams: ``tests/property/test_placement_memo.py``.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from meshals.mesh._addresses import (
 from meshals.mesh._k8s_mesh import EntryAnalyzer
 from meshals.mesh._streams import Stream
 from meshals.model import EnvoyInternalAddress, PipeAddress, SocketAddress
-from meshals.model._metrics import MetricOrigin
+from meshals.model._metrics import MetricOrigin, ServiceMeshMetric
 from meshals.resolve._resolvers import StaticResolver
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
@@ -33,18 +34,25 @@ GROUND_TRUTH = json.loads((FIXTURES / "envoy" / "ground_truth.json").read_text(e
 RESOLVER = StaticResolver.from_mapping(GROUND_TRUTH["resolver"])
 
 
-def test_the_memo_forgets_everything_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_k8s_mesh, "_PLACEMENTS_MAX", 3)
-    analyzer = EntryAnalyzer(RESOLVER)
-    seen = []
+def analyze_recordings(
+    analyzer: EntryAnalyzer,
+) -> Iterator[tuple[ServiceMeshMetric, ...] | SkipReason]:
+    """*analyzer*'s outcome for each entry of the recordings, one after the other."""
     for path in RECORDINGS:
         for item in Stream(meshals.read(path).messages(), reidentify=True):
             if item.identifier is None:
                 continue
             own_ips = node_ips(item.identifier.node)
             for entry in item.message.entries:
-                analyzer.analyze(entry, role=item.role, own_ips=own_ips, origin=MetricOrigin())
-                seen.append(len(analyzer._placements))
+                yield analyzer.analyze(
+                    entry, role=item.role, own_ips=own_ips, origin=MetricOrigin()
+                )
+
+
+def test_the_memo_forgets_everything_when_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_k8s_mesh, "_PLACEMENTS_MAX", 3)
+    analyzer = EntryAnalyzer(RESOLVER)
+    seen = [len(analyzer._placements) for _ in analyze_recordings(analyzer)]
     assert max(seen) == 3
     assert 1 in seen[1:]  # it was cleared and filled again
 
@@ -61,18 +69,9 @@ def test_an_ip_only_resolver_is_asked_once_per_placement(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(StaticResolver, "resolve", asked)
     analyzer = EntryAnalyzer(RESOLVER)
-    entries = metrics = 0
-    for path in RECORDINGS:
-        for item in Stream(meshals.read(path).messages(), reidentify=True):
-            if item.identifier is None:
-                continue
-            own_ips = node_ips(item.identifier.node)
-            for entry in item.message.entries:
-                outcome = analyzer.analyze(
-                    entry, role=item.role, own_ips=own_ips, origin=MetricOrigin()
-                )
-                entries += 1
-                metrics += 0 if isinstance(outcome, SkipReason) else len(outcome)
+    outcomes = list(analyze_recordings(analyzer))
+    entries = len(outcomes)
+    metrics = sum(0 if isinstance(outcome, SkipReason) else len(outcome) for outcome in outcomes)
     assert (entries, metrics, len(analyzer._placements)) == (56, 64, 26)
     assert (len(questions), len(set(questions))) == (56, 31)
     # Callers by IP (None); the local and upstream hosts by their service ports.
