@@ -343,8 +343,8 @@ def mtls_capture(request: pytest.FixtureRequest) -> MtlsCapture:
 
 # --- the mutation tool -------------------------------------------------------------------------
 
-#: meshals' process-wide caches: (module, name), a dict or an ``lru_cache`` function. Keep this
-#: list whole when adding a cache (``test_every_process_cache_is_listed`` checks the names).
+#: meshals' process-wide caches: (module, name), a container or an ``lru_cache`` function. Keep
+#: this list whole when adding a cache (``test_every_process_cache_is_listed`` finds them all).
 PROCESS_CACHES = (
     ("meshals.model._clusters", "_parse"),
     ("meshals.codec._limits", "_GETTERS"),
@@ -373,10 +373,10 @@ def empty_process_caches() -> None:
     """Forget whatever meshals' process-wide caches hold."""
     for module, name in PROCESS_CACHES:
         cache = getattr(importlib.import_module(module), name)
-        if isinstance(cache, dict):
-            cache.clear()
-        else:
+        if hasattr(cache, "cache_clear"):  # an lru_cache function
             cache.cache_clear()
+        else:  # a dict, list or set
+            cache.clear()
 
 
 # A parameter id holding an object's address (a lambda's default repr) changes from run to run,
