@@ -241,12 +241,11 @@ def recheck_fresh(diffs: dict[str, str], *, max_children: int, nice: int) -> dic
     """The verdict in a fresh process of each survivor whose function runs at import
     (survivors by name to their change's diff)."""
     verdicts = kept_fresh(diffs)
-    import_time = import_time_functions()
-    todo = [
-        mutant
-        for mutant in diffs
-        if mutant not in verdicts and _NUMBER.sub("", mutant) in import_time
-    ]
+    pending = [mutant for mutant in diffs if mutant not in verdicts]
+    if not pending:
+        return verdicts
+    import_time = import_time_functions()  # a fresh import: only when there is one to run
+    todo = [mutant for mutant in pending if _NUMBER.sub("", mutant) in import_time]
     if not todo:
         return verdicts
     kept = json.loads(FRESH_VERDICTS.read_text(encoding="utf-8")) if FRESH_VERDICTS.exists() else {}
@@ -275,7 +274,8 @@ def forget_verdicts(mutants: list[str]) -> None:
         meta.write_text(json.dumps(records, indent=4), encoding="utf-8")
     if FRESH_VERDICTS.exists():
         kept = json.loads(FRESH_VERDICTS.read_text(encoding="utf-8"))
-        remaining = {name: verdict for name, verdict in kept.items() if name not in set(mutants)}
+        forgotten = set(mutants)
+        remaining = {name: verdict for name, verdict in kept.items() if name not in forgotten}
         FRESH_VERDICTS.write_text(json.dumps(remaining, indent=1), encoding="utf-8")
 
 
