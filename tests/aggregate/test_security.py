@@ -127,7 +127,9 @@ def test_unreached_calls_count_by_protocol() -> None:
 
 
 def test_the_accumulator_counts_one_metric_at_a_time() -> None:
+    # Two of each count that adds one, so that setting a count to one instead shows.
     accumulator = SecurityAccumulator()
+    accumulator.add(call(DetectPoint.CLIENT), unreached=True)
     accumulator.add(call(DetectPoint.CLIENT), unreached=True)
     accumulator.add(call(DetectPoint.CLIENT, protocol=MeshProtocol.TCP), unreached=True)
     accumulator.add(call(DetectPoint.CLIENT, protocol=MeshProtocol.TCP), unreached=False)
@@ -135,17 +137,18 @@ def test_the_accumulator_counts_one_metric_at_a_time() -> None:
         call(DetectPoint.SERVER, tls=TlsMode.MTLS, peer="p", local="l"), unreached=False
     )
     accumulator.add(call(DetectPoint.SERVER, protocol=MeshProtocol.TCP), unreached=False)
+    accumulator.add(call(DetectPoint.SERVER, protocol=MeshProtocol.TCP), unreached=False)
     accumulator.add(call(DetectPoint.SERVER, role=Role.PROXY, local="l"), unreached=False)
     assert accumulator.result() == SecurityStats(
         server_requests=FrozenMap({TlsMode.MTLS: 1, TlsMode.NONE: 1}),
-        server_connections=FrozenMap({TlsMode.NONE: 1}),
-        client_requests=1,
+        server_connections=FrozenMap({TlsMode.NONE: 2}),
+        client_requests=2,
         client_connections=2,
-        unreached_requests=1,
+        unreached_requests=2,
         unreached_connections=1,
         client_principals=FrozenMap({"p": 1}),
         server_principals=FrozenMap({"l": 2}),
-        plaintext_into_meshed=1,  # the sidecar's TCP; the gateway's plaintext is not counted
+        plaintext_into_meshed=2,  # the sidecar's TCP; the gateway's plaintext is not counted
     )
 
 
