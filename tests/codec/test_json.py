@@ -969,6 +969,13 @@ DURATION_INVALID = [
     Invalid("s", "expected a duration string such as '1.5s', got string 's'"),
     Invalid(".5s", "expected a duration string such as '1.5s', got string '.5s'"),
     Invalid("1.5S", "expected a duration string such as '1.5s', got string '1.5S'"),
+    # Nine fractional digits, the fast path's shape: its other checks must hold too.
+    Invalid("1.000000000S", "expected a duration string such as '1.5s', got string '1.000000000S'"),
+    Invalid("1.000000000x", "expected a duration string such as '1.5s', got string '1.000000000x'"),
+    Invalid(
+        "0000000000000315576000001s",
+        "duration '0000000000000315576000001s' is out of range (at most 10,000 years)",
+    ),
     Invalid("1e3s", "expected a duration string such as '1.5s', got string '1e3s'"),
     Invalid(1.5, "expected a duration string such as '1.5s', got number 1.5"),
     Invalid("315576000001s", "duration '315576000001s' is out of range (at most 10,000 years)"),
@@ -983,6 +990,11 @@ DURATION_INVALID = [
     ),
     Invalid("1.s", "expected a duration string such as '1.5s', got string '1.s'", False),
     Invalid("+1s", "expected a duration string such as '1.5s', got string '+1s'", False),
+    Invalid(
+        "+1.000000000s",
+        "expected a duration string such as '1.5s', got string '+1.000000000s'",
+        False,
+    ),
 ]
 
 
@@ -1020,6 +1032,11 @@ TIMESTAMP_VALID: list[tuple[str, int]] = [
     ("2020-02-29T12:00:00Z", 1582977600000000000),
     ("0001-01-01T00:00:00Z", -62135596800 * 10**9),
     ("9999-12-31T23:59:59.999999999Z", 253402300799 * 10**9 + 999_999_999),
+    ("9999-12-31T23:59:59Z", 253402300799 * 10**9),
+    # The largest offsets, and one with minutes.
+    ("2019-04-13T03:59:53+23:00", 1555045193000000000),
+    ("2019-04-13T03:59:53-00:59", 1555131533000000000),
+    ("2019-04-13T09:29:53.687224601+05:30", 1555127993687224601),
 ]
 TIMESTAMP_INVALID = [
     Invalid("2019-13-01T00:00:00Z", "'2019-13-01T00:00:00Z' is not a valid date"),
@@ -1027,6 +1044,7 @@ TIMESTAMP_INVALID = [
     Invalid("0000-12-31T00:00:00Z", "'0000-12-31T00:00:00Z' is not a valid date"),
     Invalid("2019-04-13T24:00:00Z", "'2019-04-13T24:00:00Z' is not a valid time of day"),
     Invalid("2019-04-13T03:59:60Z", "'2019-04-13T03:59:60Z' is not a valid time of day"),
+    Invalid("2019-04-13T03:60:00Z", "'2019-04-13T03:60:00Z' is not a valid time of day"),
     Invalid(
         "2019-04-13 03:59:53Z",
         "expected an RFC 3339 timestamp string, got string '2019-04-13 03:59:53Z'",
@@ -1065,6 +1083,9 @@ TIMESTAMP_INVALID = [
     ),
     Invalid(
         "2019-04-13T03:59:53+24:00", "'2019-04-13T03:59:53+24:00' has an invalid UTC offset", False
+    ),
+    Invalid(
+        "2019-04-13T03:59:53+00:60", "'2019-04-13T03:59:53+00:60' has an invalid UTC offset", False
     ),
 ]
 
@@ -1127,6 +1148,10 @@ def test_timestamp_invalid(case: Invalid) -> None:
         ("2019-04-13T03:59:5x.1Z", "expected an RFC 3339 timestamp string, got string '{}'"),
         ("2019-04-13T03:59:53.1 Z", "expected an RFC 3339 timestamp string, got string '{}'"),
         ("2019-04-13T03:59:53.+1Z", "expected an RFC 3339 timestamp string, got string '{}'"),
+        # The fast path's shape but one character: no point, no Z, no colon before the seconds.
+        ("2019-04-13T03:59:0012Z", "expected an RFC 3339 timestamp string, got string '{}'"),
+        ("2019-04-13T03:59:00.1234", "expected an RFC 3339 timestamp string, got string '{}'"),
+        ("2019-04-13T03:59X00.5Z", "expected an RFC 3339 timestamp string, got string '{}'"),
     ],
 )
 def test_timestamp_invalid_in_a_minute_already_seen(value: str, reason: str) -> None:
@@ -1421,6 +1446,8 @@ BYTES_VALID: list[tuple[str, bytes]] = [
     ("-_8", b"\xfb\xff"),
     ("YQ==", b"a"),
     ("YQ", b"a"),
+    ("aGVsbA", b"hell"),  # six characters: a length of 2 modulo 4
+    ("aGVsbA==", b"hell"),
 ]
 
 
