@@ -531,12 +531,17 @@ GO_DURATIONS = [
     ("1.s", 1_000_000_000),
     ("0", 0),
     ("-0", 0),
+    ("+0", 0),
     ("+5s", 5_000_000_000),
     ("-1.5h", -5_400_000_000_000),
     ("1.0000000009s", 1_000_000_000),  # truncated, as Go does
     ("0.9999999999ns", 0),
     ("9223372036854775807ns", 2**63 - 1),
     ("-9223372036854775808ns", -(2**63)),
+    ("1000000000000000000ns", 10**18),  # 19 digits, as many as an in-range number has
+    ("0" * 19 + "1ns", 1),  # twenty digits, leading zeros among them
+    # Digits past the 30th are ignored: this 31st digit would carry 1/36 h up to 100 s.
+    ("0.02" + "7" * 28 + "8h", 99_999_999_999),
 ]
 
 
@@ -556,6 +561,9 @@ BAD_GO_DURATIONS = [
     ("3000000h", "duration '3000000h' is out of range"),
     ("2562047h47m16.854775808s", "duration '2562047h47m16.854775808s' is out of range"),
     ("1" * 21 + "ns", f"duration '{'1' * 21}ns' is out of range"),
+    ("1" * 20 + "ns", f"duration '{'1' * 20}ns' is out of range"),
+    # Out of range after the first part: refused before the second is read.
+    ("9223372036854775809ns1x", "duration '9223372036854775809ns1x' is out of range"),
 ]
 
 
