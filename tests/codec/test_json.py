@@ -963,6 +963,11 @@ DURATION_VALID: list[tuple[str, int]] = [
     ("315576000000.999999999s", 315_576_000_000_999_999_999),
     ("-315576000000.999999999s", -315_576_000_000_999_999_999),
     ("1.010432910s", 1_010_432_910),
+    # Leading zeros are not digits of the range check; on the fast path (21 digits) or not.
+    ("0000000000001s", 1_000_000_000),
+    ("000000000001.000000001s", 1_000_000_001),
+    ("0000000000001.000000001s", 1_000_000_001),
+    ("-000315576000000.999999999s", -315_576_000_000_999_999_999),
 ]
 DURATION_INVALID = [
     Invalid("1", "expected a duration string such as '1.5s', got string '1'"),
@@ -972,6 +977,7 @@ DURATION_INVALID = [
     # Nine fractional digits, the fast path's shape: its other checks must hold too.
     Invalid("1.000000000S", "expected a duration string such as '1.5s', got string '1.000000000S'"),
     Invalid("1.000000000x", "expected a duration string such as '1.5s', got string '1.000000000x'"),
+    Invalid(".123456789s", "expected a duration string such as '1.5s', got string '.123456789s'"),
     Invalid(
         "0000000000000315576000001s",
         "duration '0000000000000315576000001s' is out of range (at most 10,000 years)",

@@ -539,7 +539,10 @@ GO_DURATIONS = [
     ("9223372036854775807ns", 2**63 - 1),
     ("-9223372036854775808ns", -(2**63)),
     ("1000000000000000000ns", 10**18),  # 19 digits, as many as an in-range number has
-    ("0" * 19 + "1ns", 1),  # twenty digits, leading zeros among them
+    # Leading zeros are not digits of the range check: Go reads any number of them.
+    ("0" * 19 + "1ns", 1),
+    ("0" * 30 + "1.5s", 1_500_000_000),
+    ("00.5s", 500_000_000),
     # Digits past the 30th are ignored: this 31st digit would carry 1/36 h up to 100 s.
     ("0.02" + "7" * 28 + "8h", 99_999_999_999),
 ]

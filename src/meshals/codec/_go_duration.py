@@ -11,7 +11,8 @@ from typing import Final
 __all__ = ["parse_go_duration"]
 
 _GO_DURATION: Final = re.compile(r"([-+]?)((?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[a-zµμ]+)+)")
-_GO_DURATION_PART: Final = re.compile(r"([0-9]*)(?:\.([0-9]*))?([a-zµμ]+)")
+# Leading zeros are outside the whole number's group: Go reads "007s" as 7s, however many.
+_GO_DURATION_PART: Final = re.compile(r"0*([0-9]*)(?:\.([0-9]*))?([a-zµμ]+)")
 _GO_UNITS: Final = {
     "ns": 1,
     "us": 1_000,
@@ -55,11 +56,13 @@ def parse_go_duration(text: str) -> int:
         scale = _GO_UNITS.get(unit)
         if scale is None:
             raise ValueError(f"unknown unit {unit!r} in duration {text!r}")
-        if len(whole) > 20:  # more digits than any in-range value: refuse before int()
+        if len(whole) > 19:  # more digits than any in-range value: refuse before int()
             raise ValueError(f"duration {text!r} is out of range")
         total += int(whole or "0") * scale
         if fraction:
-            digits = fraction[:30]  # beyond 30 digits nothing reaches a nanosecond
+            # Digits past the 30th are ignored (Go reads about 19): they move the result by
+            # one nanosecond at most, and int() refuses thousands of them.
+            digits = fraction[:30]
             total += int(digits) * scale // 10 ** len(digits)
         if total > _INT64_MAX + 1:
             raise ValueError(f"duration {text!r} is out of range")

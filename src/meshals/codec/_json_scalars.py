@@ -227,7 +227,10 @@ _TIMESTAMP_SECONDS_MIN = -62_135_596_800  # 0001-01-01T00:00:00Z, timestamp.prot
 _TIMESTAMP_SECONDS_MAX = 253_402_300_799  # 9999-12-31T23:59:59Z
 
 # The spec writes 0, 3, 6 or 9 fractional digits; any of 1-9 is accepted.
-_DURATION_TEXT = re.compile(r"(-?)([0-9]+)(?:\.([0-9]{1,9}))?s")
+# Leading zeros of the seconds are outside their group, so the length check below counts
+# significant digits only ("0000000000001s" is 1s, as json_format reads it). The group starts
+# with a digit 0* cannot take, so a long run of zeros is read in linear time.
+_DURATION_TEXT = re.compile(r"(-?)0*([1-9][0-9]*|0)(?:\.([0-9]{1,9}))?s")
 _TIMESTAMP_TEXT = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})"
     r"(?:\.([0-9]{1,9}))?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))"
@@ -242,8 +245,9 @@ _DURATION_NANOS_MAX = _DURATION_SECONDS_MAX * _NANOS + _NANOS - 1
 def parse_duration(raw: object) -> int:
     """A ``Duration`` (``"1.000340012s"``, ``"-0.5s"``) in integer nanoseconds."""
     # Fast path for what Envoy writes most: a non-negative value with 9 fractional digits,
-    # whose digits without the point are the nanoseconds.
-    if type(raw) is str and raw[-11:-10] == "." and raw[-1:] == "s":
+    # whose digits without the point are the nanoseconds. ".123456789s" has no whole seconds,
+    # which the mapping requires: the slow path rejects it.
+    if type(raw) is str and raw[-11:-10] == "." and raw[-1:] == "s" and raw[:1] != ".":
         digits = raw[:-11] + raw[-10:-1]
         if digits.isdigit() and len(digits) <= 21 and digits.isascii():
             nanos = int(digits)
