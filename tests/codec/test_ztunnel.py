@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from meshals import DecodeError
 from meshals._values import FrozenMap
 from meshals.codec._go_duration import parse_go_duration
+from meshals.codec._l4_fields import _FieldError
 from meshals.codec._l4_lines import log_line_format, parse_l4_line
 from meshals.model._l4 import (
     ConnectionEvent,
@@ -96,6 +98,17 @@ TAB_HEAD = "2024-06-03T09:12:07.094336Z\terror\taccess\tconnection complete\t"
 JSON_HEAD = '{"time":"2024-06-03T09:14:00Z","scope":"access","message":"connection complete",'
 KMESH_HEAD = "accesslog: 2024-08-14 10:40:08.005837715 +0000 UTC "
 KMESH_TIME = ns("2024-08-14T10:40:08.005837715Z")
+
+
+def tab_entry(**fields: Any) -> L4Connection:
+    """The entry of a line that starts with TAB_HEAD, with *fields*."""
+    return L4Connection(
+        event=ConnectionEvent.COMPLETE,
+        timestamp_ns=ns("2024-06-03T09:12:07.094336Z"),
+        level="error",
+        **fields,
+    )
+
 
 # (line, the entry it gives)
 ENTRIES = [
@@ -194,10 +207,7 @@ ENTRIES = [
         TAB_HEAD
         + 'error="a \\"quoted\\" word\\\\path\\ttab\\u{e9}\\u{1F600}" dst.cluster="Kubernetes"'
         " dst.hbone_addr=mysql.vm-db.svc.cluster.local:3306 retries=2",
-        L4Connection(
-            event=ConnectionEvent.COMPLETE,
-            timestamp_ns=ns("2024-06-03T09:12:07.094336Z"),
-            level="error",
+        tab_entry(
             dst_hbone_address=L4Address("mysql.vm-db.svc.cluster.local", 3306),
             error='a "quoted" word\\path\ttab\u00e9\U0001f600',
             extra=FrozenMap({"dst.cluster": "Kubernetes", "retries": "2"}),
@@ -206,12 +216,7 @@ ENTRIES = [
     ),
     pytest.param(
         TAB_HEAD + 'src.workload="" bytes_sent=1 bytes_sent=2',
-        L4Connection(
-            event=ConnectionEvent.COMPLETE,
-            timestamp_ns=ns("2024-06-03T09:12:07.094336Z"),
-            level="error",
-            bytes_sent=2,
-        ),
+        tab_entry(bytes_sent=2),
         id="empty-is-absent-last-repeat-wins",
     ),
     pytest.param(
@@ -309,6 +314,41 @@ ENTRIES = [
         ),
         id="kmesh-no-fields",
     ),
+    pytest.param(
+        # The highest code point, and the two next to the surrogates, which are refused.
+        TAB_HEAD + 'error="\\u{10FFFF}\\u{D7FF}\\u{E000}"',
+        tab_entry(error="\U0010ffff\ud7ff\ue000"),
+        id="unicode-escape-boundaries",
+    ),
+    pytest.param(
+        # A bare value runs from the "=": a blank there is kept, as read.
+        TAB_HEAD + "error= io error dst.workload=x",
+        tab_entry(dst=L4Peer(workload="x"), error=" io error"),
+        id="bare-value-from-the-equals-sign",
+    ),
+    pytest.param(
+        JSON_HEAD + '"dst.addr":"10.0.0.1:65535","bytes_sent":"18446744073709551615",'
+        '"spans":[{"name":"\u00e9"}]}',
+        L4Connection(
+            event=ConnectionEvent.COMPLETE,
+            timestamp_ns=ns("2024-06-03T09:14:00Z"),
+            dst=L4Peer(address=L4Address("10.0.0.1", 65535)),
+            bytes_sent=2**64 - 1,
+            extra=FrozenMap({"spans": '[{"name":"\u00e9"}]'}),
+        ),
+        id="json-highest-port-20-digit-count-non-ascii-extra",
+    ),
+    pytest.param(
+        KMESH_HEAD + "src.workload=a=b, query=x=1",
+        L4Connection(
+            producer=L4Producer.KMESH,
+            event=ConnectionEvent.COMPLETE,
+            timestamp_ns=KMESH_TIME,
+            src=L4Peer(workload="a=b"),
+            extra=FrozenMap({"query": "x=1"}),
+        ),
+        id="kmesh-value-with-equals-sign",
+    ),
 ]
 
 # Capture prefixes around the proposal line and its JSON form.
@@ -382,6 +422,7 @@ BAD_LINES = [
     (TAB_HEAD + 'error="bad \\q escape"', "error", "malformed quoting: bad escape '\\\\q'"),
     (TAB_HEAD + 'error="\\u{D800}"', "error", "malformed quoting: bad escape '\\\\u{D800}'"),
     (TAB_HEAD + 'error="\\u{110000}"', "error", "malformed quoting: bad escape '\\\\u{110000}'"),
+    (TAB_HEAD + 'error="\\u{DFFF}"', "error", "malformed quoting: bad escape '\\\\u{DFFF}'"),
     (TAB_HEAD + 'error="\\u{zz}"', "error", "malformed quoting: bad escape '\\\\u'"),
     (TAB_HEAD + "bytes_sent=ten", "bytes_sent", "not a byte count (a whole number >= 0): 'ten'"),
     (TAB_HEAD + "bytes_recv=-1", "bytes_recv", "not a byte count (a whole number >= 0): '-1'"),
@@ -408,6 +449,16 @@ BAD_LINES = [
         "not an IP address and port: '10.0.0.1:9999999999999999999999999999999…'",
     ),
     (
+        TAB_HEAD + "dst.addr=10.0.0.1:000080",
+        "dst.addr",
+        "not an IP address and port: '10.0.0.1:000080'",
+    ),
+    (
+        TAB_HEAD + "dst.addr=[fd00::1:80",
+        "dst.addr",
+        "not an IP address and port: '[fd00::1:80'",
+    ),
+    (
         TAB_HEAD + "dst.addr=[10.0.0.1]:80",
         "dst.addr",
         "not an IP address and port: '[10.0.0.1]:80'",
@@ -421,6 +472,11 @@ BAD_LINES = [
     (TAB_HEAD + 'duration="5d"', "duration", "unknown unit 'd' in duration '5d'"),
     (TAB_HEAD + 'duration="-2ms"', "duration", "negative duration: '-2ms'"),
     (TAB_HEAD + 'direction="sideways"', "direction", "not 'inbound' or 'outbound': 'sideways'"),
+    (
+        TAB_HEAD + "direction=" + "d" * 40,
+        "direction",
+        "not 'inbound' or 'outbound': '" + "d" * 40 + "'",
+    ),
     (
         "2024-06-03T09:14:61Z info access connection complete",
         "time",
@@ -511,9 +567,30 @@ def test_json_that_is_no_log_record(line: str, reason: None) -> None:
 
 
 def test_bytes_that_are_not_utf8() -> None:
+    line = b"2024-06-03T09:14:00Z info access connection complete error=\xff"
     with pytest.raises(DecodeError) as caught:
-        parse_l4_line(b"2024-06-03T09:14:00Z info access connection complete error=\xff")
+        parse_l4_line(line, source="z.log", index=7)
     assert caught.value.reason == "not UTF-8 text: invalid start byte"
+    assert (caught.value.source, caught.value.message_index) == ("z.log", 7)
+
+
+def test_default_source() -> None:
+    entry = parse_l4_line(PROPOSAL_LINE)
+    assert isinstance(entry, L4Connection)
+    assert (entry.source, entry.index, entry.line) == ("<text>", None, None)
+    with pytest.raises(DecodeError) as caught:
+        parse_l4_line(TAB_HEAD + "bytes_sent=ten")
+    assert (caught.value.source, caught.value.message_index) == ("<text>", None)
+
+
+def test_field_error_carries_its_reason() -> None:
+    # Internal, always caught; should one escape, its message is the reason.
+    error = _FieldError("not a byte count", "bytes_sent")
+    assert (str(error), error.reason, error.field) == (
+        "not a byte count",
+        "not a byte count",
+        "bytes_sent",
+    )
 
 
 GO_DURATIONS = [
