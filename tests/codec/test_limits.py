@@ -28,9 +28,16 @@ from meshals import (
     read,
 )
 from meshals.capture._framing import DelimitedFramer, GrpcFramer, JsonLinesFramer, WholeFramer
-from meshals.codec._limits import DEFAULT_LIMITS, Limits, TooLong, _leaves, find_too_long
+from meshals.codec._limits import (
+    DEFAULT_LIMITS,
+    LimitExceeded,
+    Limits,
+    TooLong,
+    _leaves,
+    find_too_long,
+)
 from meshals.codec._wire import encode_varint
-from meshals.model import FrozenMap, SocketAddress
+from meshals.model import AnyValue, FrozenMap, SocketAddress
 
 Json = Any
 MIB = 1024 * 1024
@@ -583,8 +590,26 @@ class Colour(str, enum.Enum):
             TooLong("socket_address.named_port", 9, "characters"),
         ),
         (SocketAddress(address="a"), None),
+        (
+            FrozenMap({"k": AnyValue(type_url="t" * 9, value=None, known=True)}),
+            TooLong('["k"].type_url', 9, "characters"),
+        ),
+        # One at the limit, then one over it: the first over it is found.
+        ((b"x" * 8, b"y" * 9), TooLong("[1]", 9, "bytes")),
+        # A key is shown whole up to 40 characters, shortened to 37 and "..." past them.
+        (FrozenMap({"k" * 40: ""}), TooLong('["' + "k" * 40 + '"]', 40, "characters")),
+        (FrozenMap({"k" * 41: ""}), TooLong('["' + "k" * 37 + '..."]', 41, "characters")),
     ],
-    ids=["str-subclass", "bytes", "address", "none"],
+    ids=[
+        "str-subclass",
+        "bytes",
+        "address",
+        "none",
+        "any-type-url",
+        "at-then-over",
+        "key-40",
+        "key-41",
+    ],
 )
 def test_find_too_long(value: object, found: TooLong | None) -> None:
     assert find_too_long(value, 8) == found
@@ -602,6 +627,12 @@ def test_leaves_name_every_string_in_field_order() -> None:
     ]
 
 
+def test_limit_exceeded_carries_its_reason() -> None:
+    # Internal, always caught by the decoders; should one escape, its message is the reason.
+    error = LimitExceeded("too long", "request.path")
+    assert (str(error), error.reason, error.field) == ("too long", "too long", "request.path")
+
+
 # --- maximum diagnostics --------------------------------------------------------------------------
 
 
@@ -616,12 +647,16 @@ def test_diagnostics_per_message() -> None:
     ]
     assert message.diagnostics[-1].location == Location(source="s")
     data = b"".join(encode_varint(number << 3) + b"\x00" for number in range(20, 25))
-    binary = decode_binary(data, limits=Limits(max_diagnostics=2))
+    binary = decode_binary(data, source="b", index=3, limits=Limits(max_diagnostics=2))
     assert [d.reason for d in binary.diagnostics] == [
         "unknown field number 20 (varint) ignored",
         "unknown field number 21 (varint) ignored",
         "3 more problems not listed (max_diagnostics is 2)",
     ]
+    # The summary is about the whole message: it names the message, no entry or field.
+    assert binary.diagnostics[-1].location == Location(source="b", message_index=3)
+    indexed = decode_json(text, source="s", index=5, limits=Limits(max_diagnostics=2))
+    assert indexed.diagnostics[-1].location == Location(source="s", message_index=5)
 
 
 def test_strict_mode_raises_at_the_first_problem_whatever_the_diagnostics_limit() -> None:
