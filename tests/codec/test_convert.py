@@ -43,8 +43,9 @@ from meshals import (
 from meshals._pb import accesslog_pb2 as pb_log
 from meshals._pb import als_pb2 as pb_als
 from meshals.codec import Limits
-from meshals.codec._convert import message_from_pb
+from meshals.codec._convert import _entries_from_pb, message_from_pb
 from meshals.codec._convert_values import Context
+from meshals.codec._limits import LimitExceeded
 from meshals.model import (
     AccessLogType,
     AnyValue,
@@ -836,6 +837,43 @@ def test_any_payload_is_decoded_again_under_another_nesting_limit() -> None:
         assert len(message_from_pb(parsed, context).entries) == kept
 
 
+def test_any_payload_too_deep_skips_the_entry_naming_the_limit() -> None:
+    payload = packed(struct({"a": {"b": {"c": 1}}}))
+    message = common_entry(envoy_log.AccessLogCommon(filter_state_objects={"k": payload}))
+    parsed = pb_als.StreamAccessLogsMessage.FromString(message.SerializeToString())
+    context = Context(
+        source=SOURCE, message_index=4, strict=False, limits=Limits(max_nesting_depth=2)
+    )
+    converted = message_from_pb(parsed, context)
+    assert (converted.entries, [d.reason for d in converted.diagnostics]) == (
+        (),
+        ["nested too deeply: more than 2 levels of objects and arrays; entry skipped"],
+    )
+
+
+def test_any_payload_reported_past_the_diagnostics_limit_is_reported_every_time() -> None:
+    # The second report is only counted, not listed: the payload is still not kept, so the
+    # third entry reports it too.
+    payload = packed(timestamp_pb2.Timestamp(seconds=-62_135_596_801))
+    common = envoy_log.AccessLogCommon(filter_state_objects={"t": payload})
+    entry = envoy_log.HTTPAccessLogEntry(common_properties=common)
+    parsed = pb_als.StreamAccessLogsMessage.FromString(
+        http_message(entry, entry, entry).SerializeToString()
+    )
+    context = Context(
+        source=SOURCE, message_index=4, strict=False, limits=Limits(max_diagnostics=1)
+    )
+    converted = message_from_pb(parsed, context)
+    assert [(d.location.entry_index, d.reason) for d in converted.diagnostics] == [
+        (
+            0,
+            "timestamp out of range (seconds=-62135596801, nanos=0); "
+            "valid is 0001-01-01..9999-12-31 with nanos in [0, 1e9)",
+        ),
+        (None, "2 more problems not listed (max_diagnostics is 1)"),
+    ]
+
+
 # --- timestamps and durations --------------------------------------------------------------
 
 TIMESTAMP_CASES = [
@@ -873,6 +911,7 @@ def test_start_time_range(seconds: int, nanos: int, valid: bool) -> None:
     if valid:
         assert convert(message, strict=True) == converted
     else:
+        assert converted.diagnostics[0].kind is DiagnosticKind.VALUE_IGNORED  # kept as read
         assert converted.diagnostics[0].reason == (
             f"timestamp out of range (seconds={seconds}, nanos={nanos}); "
             "valid is 0001-01-01..9999-12-31 with nanos in [0, 1e9)"
@@ -918,7 +957,9 @@ def test_duration_range(name: str, seconds: int, nanos: int, valid: bool) -> Non
     result = converted.http_entries[0].common_properties
     assert getattr(result, name + "_ns") == seconds * 1_000_000_000 + nanos
     field = f"http_logs.log_entry[0].common_properties.{name}"
-    assert [d.location.field for d in converted.diagnostics] == ([] if valid else [field])
+    assert [(d.location.field, d.kind) for d in converted.diagnostics] == (
+        [] if valid else [(field, DiagnosticKind.VALUE_IGNORED)]
+    )
     if not valid:
         with pytest.raises(DecodeError) as caught:
             convert(message, strict=True)
@@ -963,3 +1004,57 @@ def test_context_report_outside_entries(strict: bool) -> None:
         assert context.diagnostics == [
             Diagnostic(kind=DiagnosticKind.NOTE, location=location, reason="odd")
         ]
+
+
+def test_entries_of_a_salvaged_message_keep_their_original_numbers() -> None:
+    # The salvage of a broken message (see _binary) drops entries and says where the kept
+    # ones stood: problems name those places.
+    bad = envoy_log.AccessLogCommon(start_time=timestamp_pb2.Timestamp(nanos=-1))
+    message = envoy_als.StreamAccessLogsMessage()
+    message.tcp_logs.log_entry.add()
+    message.tcp_logs.log_entry.add(common_properties=bad)
+    parsed = pb_als.StreamAccessLogsMessage.FromString(message.SerializeToString())
+    context = Context(source=SOURCE, message_index=4, strict=False, entry_numbers=[0, 3])
+    converted = message_from_pb(parsed, context)
+    assert len(converted.entries) == 2
+    assert [(d.location.entry_index, d.location.field) for d in converted.diagnostics] == [
+        (3, "tcp_logs.log_entry[3].common_properties.start_time")
+    ]
+
+
+def test_a_limit_broken_in_the_identifier_names_the_message() -> None:
+    message = envoy_als.StreamAccessLogsMessage()
+    message.identifier.node.id = "n" * 9
+    parsed = pb_als.StreamAccessLogsMessage.FromString(message.SerializeToString())
+    context = Context(
+        source=SOURCE,
+        message_index=4,
+        strict=False,
+        limits=Limits(max_string_length=8),
+        check_strings=True,
+    )
+    with pytest.raises(DecodeError) as caught:
+        message_from_pb(parsed, context)
+    assert caught.value.location == Location(
+        source=SOURCE, message_index=4, field="identifier.node.id"
+    )
+    assert caught.value.reason == "a value of 9 characters is longer than the maximum of 8"
+
+
+def _too_big(pb: object, context: Context) -> TcpEntry:
+    raise LimitExceeded("too big")
+
+
+def test_an_entry_limit_without_a_field_names_the_entry() -> None:
+    context = Context(source=SOURCE, message_index=4, strict=False)
+    assert _entries_from_pb([object()], context, "tcp_logs", _too_big) == ()
+    location = Location(
+        source=SOURCE, message_index=4, entry_index=0, field="tcp_logs.log_entry[0]"
+    )
+    assert context.diagnostics == [
+        Diagnostic(
+            kind=DiagnosticKind.ENTRY_SKIPPED, location=location, reason="too big; entry skipped"
+        )
+    ]
+    # Past the entries, fields are the message's again.
+    assert context.entry_index is None
