@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import pickle
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -681,97 +682,365 @@ def _with_any(value: AnyValue) -> AlsMessage:
     return _with_common(filter_state_objects=FrozenMap({"k": value}))
 
 
-_COMMON_PATH = "http_logs.log_entry[0].common_properties"
-_NOT_JSON: Any = object()
-_HUGE: Any = 10**400
+def _with_known(type_name: str, value: object) -> AlsMessage:
+    type_url = f"type.googleapis.com/google.protobuf.{type_name}"
+    return _with_any(AnyValue(type_url=type_url, value=value, known=True))
 
-INVALID: list[tuple[str, AlsMessage, str | None]] = [
+
+def _with_struct(**fields: Any) -> AlsMessage:
+    return _with_common(metadata=Metadata(filter_metadata=FrozenMap({"f": FrozenMap(fields)})))
+
+
+def _with_node(**fields: Any) -> AlsMessage:
+    return AlsMessage(identifier=Identifier(node=Node(**fields)))
+
+
+def _with_request(**fields: Any) -> AlsMessage:
+    return AlsMessage(kind="http", entries=(HttpEntry(request=HttpRequest(**fields)),))
+
+
+def _with_response(**fields: Any) -> AlsMessage:
+    return AlsMessage(kind="http", entries=(HttpEntry(response=HttpResponse(**fields)),))
+
+
+def _with_tls(**fields: Any) -> AlsMessage:
+    return _with_common(tls_properties=TlsProperties(**fields))
+
+
+def _with_address(address: Any) -> AlsMessage:
+    return _with_common(upstream_remote_address=address)
+
+
+class _NotJson:
+    """A value no JSON type holds, with a repr that is the same in every run."""
+
+    def __repr__(self) -> str:
+        return "<not JSON>"
+
+
+_COMMON_PATH = "http_logs.log_entry[0].common_properties"
+_ANY_PATH = f"{_COMMON_PATH}.filter_state_objects['k']"
+_STRUCT_PATH = f"{_COMMON_PATH}.metadata.filter_metadata['f']"
+_ADDRESS_PATH = f"{_COMMON_PATH}.upstream_remote_address"
+_TLS_PATH = f"{_COMMON_PATH}.tls_properties"
+_NOT_JSON: Any = _NotJson()
+_NOT_STR: Any = 1
+_MIXED_ENTRIES: Any = (HttpEntry(), TcpEntry())
+_HUGE: Any = 10**400
+_SURROGATE = "\ud800"
+# What protobuf said is kept after the field's value: "{cause}" stands for the chained
+# exception's text, which is protobuf's own wording.
+_CANNOT_WRITE_SURROGATE = "cannot write '\\ud800': {cause}"
+_OUT_OF_INT32 = 2**31
+_OUT_OF_UINT32 = 2**32
+
+# (id, model, field, reason): every place the encoder can fail, with the path it names.
+INVALID: list[tuple[str, AlsMessage, str, str]] = [
+    # Entries and kind.
     (
-        "opaque JSON payload",
-        _with_any(
-            AnyValue(
-                type_url="type.googleapis.com/a.B",
-                value=OpaqueJson(FrozenMap({"x": 1})),
-                known=False,
-            )
+        "unknown kind",
+        AlsMessage(kind="udp"),
+        "kind",
+        "kind must be 'http', 'tcp' or None, not 'udp'",
+    ),
+    (
+        "entries without kind",
+        AlsMessage(entries=(TcpEntry(),)),
+        "log_entries",
+        "entries without a kind",
+    ),
+    (
+        "TCP entry among HTTP",
+        AlsMessage(kind="http", entries=_MIXED_ENTRIES),
+        "http_logs.log_entry[1]",
+        "a TcpEntry among HTTP entries",
+    ),
+    (
+        "HTTP entry among TCP",
+        AlsMessage(kind="tcp", entries=(HttpEntry(),)),
+        "tcp_logs.log_entry[0]",
+        "a HttpEntry among TCP entries",
+    ),
+    (
+        "HTTP protocol version out of int32",
+        AlsMessage(kind="http", entries=(HttpEntry(protocol_version=_OUT_OF_INT32),)),
+        "http_logs.log_entry[0].protocol_version",
+        "cannot write 2147483648: {cause}",
+    ),
+    (
+        "TCP common properties",
+        AlsMessage(
+            kind="tcp",
+            entries=(
+                TcpEntry(),
+                TcpEntry(common_properties=AccessLogCommon(route_name=_SURROGATE)),
+            ),
         ),
-        f"{_COMMON_PATH}.filter_state_objects['k'].value",
+        "tcp_logs.log_entry[1].common_properties.route_name",
+        _CANNOT_WRITE_SURROGATE,
     ),
     (
-        "known payload of an unknown type",
-        _with_any(AnyValue(type_url="type.googleapis.com/a.B", value=1, known=True)),
-        f"{_COMMON_PATH}.filter_state_objects['k'].value",
-    ),
-    (
-        "opaque payload that is not bytes",
-        _with_any(AnyValue(type_url="type.googleapis.com/a.B", value="text", known=False)),
-        f"{_COMMON_PATH}.filter_state_objects['k']",
-    ),
-    (
-        "Struct payload that is not a mapping",
-        _with_any(
-            AnyValue(type_url="type.googleapis.com/google.protobuf.Struct", value=(), known=True)
+        "negative TCP byte count",
+        AlsMessage(
+            kind="tcp",
+            entries=(TcpEntry(connection_properties=ConnectionProperties(received_bytes=-1)),),
         ),
-        f"{_COMMON_PATH}.filter_state_objects['k'].value",
+        "tcp_logs.log_entry[0].connection_properties.received_bytes",
+        "cannot write -1: {cause}",
+    ),
+    # The identifier and its node.
+    (
+        "log name",
+        AlsMessage(identifier=Identifier(log_name=_SURROGATE)),
+        "identifier.log_name",
+        _CANNOT_WRITE_SURROGATE,
+    ),
+    ("node id", _with_node(id=_SURROGATE), "identifier.node.id", _CANNOT_WRITE_SURROGATE),
+    (
+        "node metadata",
+        _with_node(metadata=FrozenMap({"x": _NOT_JSON})),
+        "identifier.node.metadata.x",
+        "not a JSON value: <not JSON>",
     ),
     (
-        "Duration payload that is not an int",
-        _with_any(
-            AnyValue(type_url="type.googleapis.com/google.protobuf.Duration", value=1.5, known=True)
-        ),
-        f"{_COMMON_PATH}.filter_state_objects['k'].value",
+        "dynamic parameters key",
+        _with_node(dynamic_parameters=FrozenMap({1: FrozenMap()})),
+        "identifier.node.dynamic_parameters",
+        "cannot write key 1: {cause}",
     ),
     (
-        "wrapper payload of the wrong type",
-        _with_any(
-            AnyValue(
-                type_url="type.googleapis.com/google.protobuf.Int32Value", value="1", known=True
-            )
-        ),
-        f"{_COMMON_PATH}.filter_state_objects['k'].value.value",
+        "dynamic parameters value",
+        _with_node(dynamic_parameters=FrozenMap({"k": FrozenMap({"p": 1})})),
+        "identifier.node.dynamic_parameters['k'].params",
+        "cannot write map: {cause}",
     ),
     (
-        "wrapper payload out of range",
-        _with_any(
-            AnyValue(
-                type_url="type.googleapis.com/google.protobuf.UInt32Value", value=-1, known=True
-            )
-        ),
-        f"{_COMMON_PATH}.filter_state_objects['k'].value.value",
+        "locality",
+        _with_node(locality=Locality(zone=_SURROGATE)),
+        "identifier.node.locality.zone",
+        _CANNOT_WRITE_SURROGATE,
     ),
+    (
+        "v2 build version",
+        _with_node(build_version=_SURROGATE),
+        "identifier.node.build_version",
+        _CANNOT_WRITE_SURROGATE,
+    ),
+    (
+        "both user agent versions",
+        _with_node(user_agent_version="1", user_agent_build_version=BuildVersion()),
+        "identifier.node",
+        "both user_agent_version and user_agent_build_version are set (members of one oneof)",
+    ),
+    (
+        "user agent version",
+        _with_node(user_agent_version=_SURROGATE),
+        "identifier.node.user_agent_version",
+        _CANNOT_WRITE_SURROGATE,
+    ),
+    (
+        "negative semantic version",
+        _with_node(user_agent_build_version=BuildVersion(version=SemanticVersion(major_number=-1))),
+        "identifier.node.user_agent_build_version.version.major_number",
+        "cannot write -1: {cause}",
+    ),
+    (
+        "build version metadata",
+        _with_node(user_agent_build_version=BuildVersion(metadata=FrozenMap({"x": _NOT_JSON}))),
+        "identifier.node.user_agent_build_version.metadata.x",
+        "not a JSON value: <not JSON>",
+    ),
+    (
+        "extension name",
+        _with_node(extensions=(Extension(), Extension(name=_SURROGATE))),
+        "identifier.node.extensions[1].name",
+        _CANNOT_WRITE_SURROGATE,
+    ),
+    (
+        "extension version",
+        _with_node(
+            extensions=(Extension(version=BuildVersion(version=SemanticVersion(patch=-1))),)
+        ),
+        "identifier.node.extensions[0].version.version.patch",
+        "cannot write -1: {cause}",
+    ),
+    (
+        "extension type URL that is not a string",
+        _with_node(extensions=(Extension(type_urls=("a", _NOT_STR)),)),
+        "identifier.node.extensions[0].type_urls",
+        "cannot write type_urls: {cause}",
+    ),
+    (
+        "client feature that is not a string",
+        _with_node(client_features=("a", 1)),
+        "identifier.node.client_features",
+        "cannot write: {cause}",
+    ),
+    (
+        "listening address that is not an Address",
+        _with_node(listening_addresses=(None, "0.0.0.0:15006")),
+        "identifier.node.listening_addresses[1]",
+        "not an address: '0.0.0.0:15006'",
+    ),
+    # Addresses.
+    (
+        "socket protocol out of int32",
+        _with_address(SocketAddress(protocol=_OUT_OF_INT32)),
+        f"{_ADDRESS_PATH}.socket_address.protocol",
+        "cannot write 2147483648: {cause}",
+    ),
+    (
+        "socket address",
+        _with_address(SocketAddress(address=_SURROGATE)),
+        f"{_ADDRESS_PATH}.socket_address.address",
+        _CANNOT_WRITE_SURROGATE,
+    ),
+    (
+        "both port and named port",
+        _with_address(SocketAddress(port=1, named_port="http")),
+        f"{_ADDRESS_PATH}.socket_address",
+        "both port and named_port are set",
+    ),
+    (
+        "socket port out of uint32",
+        _with_address(SocketAddress(port=_OUT_OF_UINT32)),
+        f"{_ADDRESS_PATH}.socket_address.port_value",
+        "cannot write 4294967296: {cause}",
+    ),
+    (
+        "named port",
+        _with_address(SocketAddress(named_port=_SURROGATE)),
+        f"{_ADDRESS_PATH}.socket_address.named_port",
+        _CANNOT_WRITE_SURROGATE,
+    ),
+    (
+        "pipe mode out of uint32",
+        _with_address(PipeAddress(mode=_OUT_OF_UINT32)),
+        f"{_ADDRESS_PATH}.pipe.mode",
+        "cannot write 4294967296: {cause}",
+    ),
+    (
+        "internal address endpoint",
+        _with_address(EnvoyInternalAddress(endpoint_id=_SURROGATE)),
+        f"{_ADDRESS_PATH}.envoy_internal_address.endpoint_id",
+        _CANNOT_WRITE_SURROGATE,
+    ),
+    (
+        "internal address listener",
+        _with_address(EnvoyInternalAddress(server_listener_name=_SURROGATE)),
+        f"{_ADDRESS_PATH}.envoy_internal_address.server_listener_name",
+        _CANNOT_WRITE_SURROGATE,
+    ),
+    (
+        "address that is not an Address",
+        _with_address("10.0.0.1:80"),
+        _ADDRESS_PATH,
+        "not an address: '10.0.0.1:80'",
+    ),
+    # Common properties.
     (
         "uint64 out of range",
         _with_common(downstream_wire_bytes_sent=2**64),
         f"{_COMMON_PATH}.downstream_wire_bytes_sent",
+        "cannot write 18446744073709551616: {cause}",
     ),
     (
         "negative uint32",
         _with_common(upstream_request_attempt_count=-1),
         f"{_COMMON_PATH}.upstream_request_attempt_count",
+        "cannot write -1: {cause}",
     ),
-    ("enum out of int32", _with_common(access_log_type=2**31), f"{_COMMON_PATH}.access_log_type"),
+    (
+        "enum out of int32",
+        _with_common(access_log_type=_OUT_OF_INT32),
+        f"{_COMMON_PATH}.access_log_type",
+        "cannot write 2147483648: {cause}",
+    ),
     (
         "timestamp out of int64",
         _with_common(start_time_ns=2**63 * 10**9),
         f"{_COMMON_PATH}.start_time.seconds",
+        "cannot write 9223372036854775808: {cause}",
     ),
-    ("lone surrogate", _with_common(route_name="\ud800"), f"{_COMMON_PATH}.route_name"),
+    # A Fraction is no int: divmod gives whole seconds, and the nanos are what cannot be written.
+    (
+        "timestamp nanos that are not an int",
+        _with_common(start_time_ns=Fraction(3, 2)),
+        f"{_COMMON_PATH}.start_time.nanos",
+        "cannot write Fraction(3, 2): {cause}",
+    ),
+    (
+        "duration out of int64",
+        _with_common(duration_ns=2**63 * 10**9),
+        f"{_COMMON_PATH}.duration.seconds",
+        "cannot write 9223372036854775808: {cause}",
+    ),
+    # A float is no int either: 0.0 must be written as it is, not as -0.0.
+    (
+        "duration that is a float zero",
+        _with_common(duration_ns=0.0),
+        f"{_COMMON_PATH}.duration.seconds",
+        "cannot write 0.0: {cause}",
+    ),
+    (
+        "duration that is a float under one",
+        _with_common(duration_ns=0.5),
+        f"{_COMMON_PATH}.duration.seconds",
+        "cannot write 0.0: {cause}",
+    ),
+    (
+        "duration nanos that are not an int",
+        _with_common(time_to_last_rx_byte_ns=Fraction(3, 2)),
+        f"{_COMMON_PATH}.time_to_last_rx_byte.nanos",
+        "cannot write Fraction(3, 2): {cause}",
+    ),
+    (
+        "lone surrogate",
+        _with_common(route_name=_SURROGATE),
+        f"{_COMMON_PATH}.route_name",
+        _CANNOT_WRITE_SURROGATE,
+    ),
     (
         "string where a number belongs",
         _with_common(sample_rate="0.5"),
         f"{_COMMON_PATH}.sample_rate",
+        "cannot write '0.5': {cause}",
     ),
     (
-        "struct value that is not JSON",
+        "response flag that is not a ResponseFlag",
+        _with_common(response_flags=frozenset({"NO_HEALTHY_UPSTREAM"})),
+        f"{_COMMON_PATH}.response_flags",
+        "not a ResponseFlag: 'NO_HEALTHY_UPSTREAM'",
+    ),
+    (
+        "unauthorized reason out of int32",
+        _with_common(unauthorized_reason=_OUT_OF_INT32),
+        f"{_COMMON_PATH}.response_flags.unauthorized_details.reason",
+        "cannot write 2147483648: {cause}",
+    ),
+    (
+        "custom tag that is not a string",
+        _with_common(custom_tags=FrozenMap({"k": 1})),
+        f"{_COMMON_PATH}.custom_tags",
+        "cannot write map: {cause}",
+    ),
+    (
+        "filter metadata key",
+        _with_common(metadata=Metadata(filter_metadata=FrozenMap({_NOT_STR: FrozenMap()}))),
+        f"{_COMMON_PATH}.metadata.filter_metadata",
+        "cannot write key 1: {cause}",
+    ),
+    (
+        "typed filter metadata key",
         _with_common(
-            metadata=Metadata(filter_metadata=FrozenMap({"f": FrozenMap({"x": _NOT_JSON})}))
+            metadata=Metadata(
+                typed_filter_metadata=FrozenMap(
+                    {_NOT_STR: AnyValue(type_url="", value=b"", known=False)}
+                )
+            )
         ),
-        f"{_COMMON_PATH}.metadata.filter_metadata['f'].x",
-    ),
-    (
-        "struct number too large for a double",
-        _with_common(metadata=Metadata(filter_metadata=FrozenMap({"f": FrozenMap({"x": _HUGE})}))),
-        f"{_COMMON_PATH}.metadata.filter_metadata['f'].x.number_value",
+        f"{_COMMON_PATH}.metadata.typed_filter_metadata",
+        "cannot write key 1: {cause}",
     ),
     (
         "map key that is not a string",
@@ -781,60 +1050,284 @@ INVALID: list[tuple[str, AlsMessage, str | None]] = [
             )
         ),
         f"{_COMMON_PATH}.filter_state_objects",
+        "cannot write key <not JSON>: {cause}",
+    ),
+    # TLS properties.
+    (
+        "TLS version out of int32",
+        _with_tls(tls_version=_OUT_OF_INT32),
+        f"{_TLS_PATH}.tls_version",
+        "cannot write 2147483648: {cause}",
     ),
     (
-        "both port and named port",
-        _with_common(upstream_remote_address=SocketAddress(port=1, named_port="http")),
-        f"{_COMMON_PATH}.upstream_remote_address.socket_address",
+        "SNI",
+        _with_tls(tls_sni_hostname=_SURROGATE),
+        f"{_TLS_PATH}.tls_sni_hostname",
+        _CANNOT_WRITE_SURROGATE,
+    ),
+    (
+        "cipher suite out of uint32",
+        _with_tls(tls_cipher_suite=_OUT_OF_UINT32),
+        f"{_TLS_PATH}.tls_cipher_suite.value",
+        "cannot write 4294967296: {cause}",
+    ),
+    (
+        "local certificate issuer",
+        _with_tls(local_certificate_properties=CertificateProperties(issuer=_SURROGATE)),
+        f"{_TLS_PATH}.local_certificate_properties.issuer",
+        _CANNOT_WRITE_SURROGATE,
+    ),
+    (
+        "peer certificate subject",
+        _with_tls(peer_certificate_properties=CertificateProperties(subject=_SURROGATE)),
+        f"{_TLS_PATH}.peer_certificate_properties.subject",
+        _CANNOT_WRITE_SURROGATE,
     ),
     (
         "both uri and dns",
-        _with_common(
-            tls_properties=TlsProperties(
-                peer_certificate_properties=CertificateProperties(
-                    subject_alt_name=(SubjectAltName(uri="u", dns="d"),)
-                )
+        _with_tls(
+            peer_certificate_properties=CertificateProperties(
+                subject_alt_name=(SubjectAltName(uri="u", dns="d"),)
             )
         ),
-        f"{_COMMON_PATH}.tls_properties.peer_certificate_properties.subject_alt_name[0]",
+        f"{_TLS_PATH}.peer_certificate_properties.subject_alt_name[0]",
+        "both uri and dns are set (members of one oneof)",
+    ),
+    (
+        "SAN URI",
+        _with_tls(
+            peer_certificate_properties=CertificateProperties(
+                subject_alt_name=(SubjectAltName(), SubjectAltName(uri=_SURROGATE))
+            )
+        ),
+        f"{_TLS_PATH}.peer_certificate_properties.subject_alt_name[1].uri",
+        _CANNOT_WRITE_SURROGATE,
+    ),
+    (
+        "SAN DNS",
+        _with_tls(
+            local_certificate_properties=CertificateProperties(
+                subject_alt_name=(SubjectAltName(dns=_SURROGATE),)
+            )
+        ),
+        f"{_TLS_PATH}.local_certificate_properties.subject_alt_name[0].dns",
+        _CANNOT_WRITE_SURROGATE,
+    ),
+    # HTTP request and response.
+    (
+        "request method out of int32",
+        _with_request(request_method=_OUT_OF_INT32),
+        "http_logs.log_entry[0].request.request_method",
+        "cannot write 2147483648: {cause}",
+    ),
+    (
+        "request scheme",
+        _with_request(scheme=_SURROGATE),
+        "http_logs.log_entry[0].request.scheme",
+        _CANNOT_WRITE_SURROGATE,
     ),
     (
         "port out of range",
-        AlsMessage(kind="http", entries=(HttpEntry(request=HttpRequest(port=2**32)),)),
+        _with_request(port=_OUT_OF_UINT32),
         "http_logs.log_entry[0].request.port.value",
-    ),
-    ("unknown kind", AlsMessage(kind="udp"), "kind"),
-    ("entries without kind", AlsMessage(entries=(TcpEntry(),)), "log_entries"),
-    (
-        "TCP entry among HTTP",
-        AlsMessage(kind="http", entries=(TcpEntry(),)),
-        "http_logs.log_entry[0]",
+        "cannot write 4294967296: {cause}",
     ),
     (
-        "HTTP entry among TCP",
-        AlsMessage(kind="tcp", entries=(HttpEntry(),)),
-        "tcp_logs.log_entry[0]",
+        "request header that is not a string",
+        _with_request(request_headers=FrozenMap({"k": 1})),
+        "http_logs.log_entry[0].request.request_headers",
+        "cannot write map: {cause}",
     ),
     (
-        "both user agent versions",
-        AlsMessage(
-            identifier=Identifier(
-                node=Node(user_agent_version="1", user_agent_build_version=BuildVersion())
+        "negative response body bytes",
+        _with_response(response_body_bytes=-1),
+        "http_logs.log_entry[0].response.response_body_bytes",
+        "cannot write -1: {cause}",
+    ),
+    (
+        "response code out of uint32",
+        _with_response(response_code=_OUT_OF_UINT32),
+        "http_logs.log_entry[0].response.response_code.value",
+        "cannot write 4294967296: {cause}",
+    ),
+    (
+        "response header that is not a string",
+        _with_response(response_headers=FrozenMap({"k": 1})),
+        "http_logs.log_entry[0].response.response_headers",
+        "cannot write map: {cause}",
+    ),
+    (
+        "response trailer that is not a string",
+        _with_response(response_trailers=FrozenMap({"k": 1})),
+        "http_logs.log_entry[0].response.response_trailers",
+        "cannot write map: {cause}",
+    ),
+    # Struct values.
+    (
+        "struct value that is not JSON",
+        _with_struct(x=_NOT_JSON),
+        f"{_STRUCT_PATH}.x",
+        "not a JSON value: <not JSON>",
+    ),
+    (
+        "struct number too large for a double",
+        _with_struct(x=_HUGE),
+        f"{_STRUCT_PATH}.x.number_value",
+        f"cannot write {_HUGE}: {{cause}}",
+    ),
+    (
+        "struct string",
+        _with_struct(x=_SURROGATE),
+        f"{_STRUCT_PATH}.x.string_value",
+        _CANNOT_WRITE_SURROGATE,
+    ),
+    (
+        "struct list item",
+        _with_struct(x=(None, _NOT_JSON)),
+        f"{_STRUCT_PATH}.x[1]",
+        "not a JSON value: <not JSON>",
+    ),
+    (
+        "nested struct value",
+        _with_struct(x=FrozenMap({"y": _NOT_JSON})),
+        f"{_STRUCT_PATH}.x.y",
+        "not a JSON value: <not JSON>",
+    ),
+    (
+        "struct key that is not a string",
+        _with_common(
+            metadata=Metadata(filter_metadata=FrozenMap({"f": FrozenMap({_NOT_STR: 1.0})}))
+        ),
+        _STRUCT_PATH,
+        "Struct key 1 is not a string",
+    ),
+    (
+        "struct key with a lone surrogate",
+        _with_struct(**{_SURROGATE: 1.0}),
+        _STRUCT_PATH,
+        "cannot write key '\\ud800': {cause}",
+    ),
+    # Any payloads.
+    (
+        "type URL",
+        _with_any(AnyValue(type_url=_SURROGATE, value=b"", known=False)),
+        f"{_ANY_PATH}.type_url",
+        _CANNOT_WRITE_SURROGATE,
+    ),
+    (
+        "opaque JSON payload",
+        _with_any(
+            AnyValue(
+                type_url="type.googleapis.com/a.B",
+                value=OpaqueJson(FrozenMap({"x": 1})),
+                known=False,
             )
         ),
-        "identifier.node",
+        f"{_ANY_PATH}.value",
+        "the JSON payload of 'type.googleapis.com/a.B' cannot be encoded: meshals lacks the"
+        " schema that would turn it into bytes",
+    ),
+    (
+        "known payload of an unknown type",
+        _with_any(AnyValue(type_url="type.googleapis.com/a.B", value=1, known=True)),
+        f"{_ANY_PATH}.value",
+        "marked known, but meshals does not know 'a.B'",
+    ),
+    (
+        "opaque payload that is not bytes",
+        _with_any(AnyValue(type_url="type.googleapis.com/a.B", value="text", known=False)),
+        _ANY_PATH,
+        "an opaque payload must be bytes, not 'text'",
+    ),
+    (
+        "Struct payload that is not a mapping",
+        _with_known("Struct", ()),
+        f"{_ANY_PATH}.value",
+        "a Struct payload must be a mapping, not ()",
+    ),
+    (
+        "Struct payload value",
+        _with_known("Struct", FrozenMap({"x": _NOT_JSON})),
+        f"{_ANY_PATH}.value.x",
+        "not a JSON value: <not JSON>",
+    ),
+    (
+        "Value payload",
+        _with_known("Value", _NOT_JSON),
+        f"{_ANY_PATH}.value",
+        "not a JSON value: <not JSON>",
+    ),
+    (
+        "ListValue payload that is not a sequence",
+        _with_known("ListValue", "ab"),
+        f"{_ANY_PATH}.value",
+        "a ListValue payload must be a sequence, not 'ab'",
+    ),
+    (
+        "ListValue payload item",
+        _with_known("ListValue", ("a", _NOT_JSON)),
+        f"{_ANY_PATH}.value[1]",
+        "not a JSON value: <not JSON>",
+    ),
+    (
+        "Empty payload that is not None",
+        _with_known("Empty", 0),
+        f"{_ANY_PATH}.value",
+        "an Empty payload must be None, not 0",
+    ),
+    (
+        "Duration payload that is not an int",
+        _with_known("Duration", 1.5),
+        f"{_ANY_PATH}.value",
+        "expected integer nanoseconds, not 1.5",
+    ),
+    (
+        "Duration payload out of int64",
+        _with_known("Duration", 2**63 * 10**9),
+        f"{_ANY_PATH}.value.seconds",
+        "cannot write 9223372036854775808: {cause}",
+    ),
+    (
+        "Timestamp payload that is a bool",
+        _with_known("Timestamp", True),
+        f"{_ANY_PATH}.value",
+        "expected integer nanoseconds, not True",
+    ),
+    (
+        "Timestamp payload out of int64",
+        _with_known("Timestamp", 2**63 * 10**9),
+        f"{_ANY_PATH}.value.seconds",
+        "cannot write 9223372036854775808: {cause}",
+    ),
+    (
+        "wrapper payload of the wrong type",
+        _with_known("Int32Value", "1"),
+        f"{_ANY_PATH}.value.value",
+        "cannot write '1': {cause}",
+    ),
+    (
+        "wrapper payload out of range",
+        _with_known("UInt32Value", -1),
+        f"{_ANY_PATH}.value.value",
+        "cannot write -1: {cause}",
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("model", "field"), [case[1:] for case in INVALID], ids=[case[0] for case in INVALID]
+    ("model", "field", "reason"),
+    [case[1:] for case in INVALID],
+    ids=[case[0] for case in INVALID],
 )
-def test_invalid_models_raise_encode_error(model: AlsMessage, field: str) -> None:
+def test_invalid_models_raise_encode_error(model: AlsMessage, field: str, reason: str) -> None:
     with pytest.raises(EncodeError) as info:
         encode_binary(model)
-    assert info.value.field == field
-    assert str(info.value) == f"{field}: {info.value.reason}"
+    # The part after the value is protobuf's wording; it must be chained, not lost.
+    cause = info.value.__cause__
+    expected = reason.replace("{cause}", str(cause))
+    assert (info.value.field, info.value.reason) == (field, expected)
+    assert (cause is not None) == ("{cause}" in reason)
+    assert str(info.value) == f"{field}: {expected}"
 
 
 def test_encode_error_is_a_meshals_value_error_and_pickles() -> None:
