@@ -1651,7 +1651,21 @@ def test_dynamic_parameters_map() -> None:
             "string holds an unpaired surrogate",
             {"ok": "v"},
         ),
+        # The one member of the map: nothing else sends it down the member-by-member path.
+        (
+            {"k\ud800": "v"},
+            f'{ENTRY}.request.request_headers["k\\ud800"]',
+            "string holds an unpaired surrogate",
+            {},
+        ),
+        (
+            {"k": "v\ud800"},
+            f'{ENTRY}.request.request_headers["k"]',
+            "string holds an unpaired surrogate",
+            {},
+        ),
     ],
+    ids=["array", "number", "surrogate-key", "only-surrogate-key", "only-surrogate-value"],
 )
 def test_map_invalid(headers: Json, field: str, reason: str, kept: dict[str, str]) -> None:
     doc = request_doc(requestHeaders=headers)
@@ -2195,8 +2209,57 @@ def test_fuzzed_values_raise_only_decode_errors(
             None,
             "unknown field 'bogus\\ud800'",
         ),
+        (
+            common_doc(
+                downstreamRemoteAddress={"socketAddress": {"address": "\ud800", "portValue": 1}}
+            ),
+            f"{COMMON}.downstream_remote_address.socket_address.address",
+            0,
+            "string holds an unpaired surrogate",
+        ),
+        (
+            common_doc(downstreamRemoteAddress=5),
+            f"{COMMON}.downstream_remote_address",
+            0,
+            "expected a JSON object, got number 5",
+        ),
+        (
+            common_doc(downstreamRemoteAddress="x"),
+            f"{COMMON}.downstream_remote_address",
+            0,
+            "expected a JSON object, got string 'x'",
+        ),
+        (
+            common_doc(
+                tlsProperties={
+                    "peerCertificateProperties": {"subjectAltName": [{"uri": "u", "bogus": 1}]}
+                }
+            ),
+            f"{COMMON}.tls_properties.peer_certificate_properties.subject_alt_name[0].bogus",
+            0,
+            "unknown field 'bogus'",
+        ),
+        (
+            common_doc(responseFlags={"unauthorizedDetails": {"reason": "NOPE"}}),
+            f"{COMMON}.response_flags.unauthorized_details.reason",
+            0,
+            "unknown ResponseFlags.Unauthorized.Reason value 'NOPE'",
+        ),
     ],
-    ids=["entries", "context-params", "digits", "huge", "bytes", "port", "surrogate-key"],
+    ids=[
+        "entries",
+        "context-params",
+        "digits",
+        "huge",
+        "bytes",
+        "port",
+        "surrogate-key",
+        "surrogate-address",
+        "address-number",
+        "address-string",
+        "subject-alt-name",
+        "unauthorized-reason",
+    ],
 )
 def test_odd_values(doc: Json, field: str, entry_index: int | None, reason: str) -> None:
     error = strict_error(doc)
@@ -2270,3 +2333,34 @@ def test_any_type_url_without_slash_is_all_type_name() -> None:
     assert common.filter_state_objects["k"] == AnyValue(
         type_url="google.protobuf.Struct", value=FrozenMap({"a": 1.0}), known=True
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "shown"),
+    [
+        ("k" * 79, "k" * 79),
+        ("k" * 80, "k" * 80),
+        ("k" * 81, "k" * 77 + "..."),
+        ("bé", "bé"),
+        ('a"b\\c', 'a"b\\c'),
+        ("k\ud800", "k\\ud800"),
+    ],
+    ids=["79", "80", "81", "non-ascii", "quote-and-backslash", "surrogate"],
+)
+def test_unknown_key_in_a_field_path(key: str, shown: str) -> None:
+    # As it is up to 80 characters; escaped only where it cannot be printed as it is.
+    notes = decode({"identifier": {key: 1}}, strict=False).diagnostics
+    assert [d.location.field for d in notes] == [f"identifier.{shown}"]
+
+
+def test_fields_after_one_given_in_both_spellings_are_read() -> None:
+    doc = response_doc(responseCode=200, response_code=201, responseCodeDetails="via_upstream")
+    lenient = decode(doc, strict=False)
+    response = present(first_entry(lenient).response)
+    assert (response.response_code, response.response_code_details) == (200, "via_upstream")
+    assert [(d.location.field, d.reason) for d in lenient.diagnostics] == [
+        (
+            f"{ENTRY}.response.response_code",
+            "field 'response_code' given more than once; kept the first",
+        )
+    ]
