@@ -12,23 +12,31 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meshals import AlsMessage, DecodeError, decode_json
+from meshals.codec import _json_messages
 from meshals.codec._json_fast import (
     SlowPathError,
+    clean_message,
     fast_converter,
     fast_or_walk_message,
     walk_only,
 )
-from meshals.codec._json_messages import _HTTP_ENTRY, _TCP_ENTRY
-from meshals.codec._json_walk import _Context, _json_name
+from meshals.codec._json_messages import _ENTRY_LISTS, _HTTP_ENTRY, _TCP_ENTRY, _identifier
+from meshals.codec._json_walk import (
+    _LOG_ENTRIES,
+    _Context,
+    _first_member_only,
+    _json_name,
+    _Oneof,
+)
 from meshals.codec._limits import DEFAULT_LIMITS, Limits
-from meshals.model import HttpEntry, TcpEntry
+from meshals.model import HttpEntry, SocketAddress, TcpEntry
 
 ENVOY = Path(__file__).parents[1] / "fixtures" / "envoy"
 RECORDINGS = sorted(ENVOY.glob("**/*.jsonl"))
@@ -36,6 +44,7 @@ LINES = [
     line for path in RECORDINGS for line in path.read_text(encoding="utf-8").splitlines() if line
 ]
 DOCUMENTS: list[dict[str, Any]] = [json.loads(line) for line in LINES]
+T = TypeVar("T")
 
 
 def _both(text: str, *, strict: bool = False, limits: Limits = DEFAULT_LIMITS) -> None:
@@ -89,6 +98,67 @@ def test_recordings_need_no_second_parse(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.setattr("meshals.codec._json.report_duplicates", refuse)
     assert sum(len(decode_json(line).entries) for line in LINES) == 210
+
+
+def test_every_recorded_message_takes_the_clean_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The walk of the message starts with its oneof check: clean messages never get there.
+    def refuse(raw: object, oneof: _Oneof, context: _Context, path: str) -> object:
+        assert oneof is not _LOG_ENTRIES, "the message was walked"
+        return _first_member_only(raw, oneof, context, path)
+
+    monkeypatch.setattr(_json_messages, "_first_member_only", refuse)
+    assert sum(len(decode_json(line).entries) for line in LINES) == 210
+
+
+def test_the_clean_path_counts_what_it_reads() -> None:
+    # Added to what the context counted before; a list of exactly max_entries is still clean.
+    for line, document in zip(LINES, DOCUMENTS, strict=True):
+        entries = [e for key in _ENTRY_LISTS for e in document.get(key, {}).get("logEntry", [])]
+        limits = Limits(max_entries=max(1, len(entries)))
+        context = _Context("t.json", None, False, limits)
+        context.pairs = 5
+        values = clean_message(document, context, _identifier, _ENTRY_LISTS)
+        assert values is not None
+        assert sorted(values) == sorted(
+            {"httpLogs": "http_logs", "tcpLogs": "tcp_logs"}.get(key, key) for key in document
+        )
+        assert context.pairs == 5 + line.count('":')
+
+
+def test_recorded_maps_take_the_one_pass_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*arguments: object) -> object:
+        raise AssertionError("checked member by member")
+
+    monkeypatch.setattr("meshals.codec._json_walk._STRING_MAP_SLOW", refuse)
+    messages = [decode_json(line) for line in LINES]
+    headers = [
+        entry.request.request_headers
+        for message in messages
+        for entry in message.http_entries
+        if entry.request is not None and entry.request.request_headers
+    ]
+    assert len(headers) > 0
+
+
+@pytest.mark.parametrize("port", [0, 80, 2**32 - 1], ids=["0", "80", "max"])
+def test_an_address_is_built_once(port: int) -> None:
+    # Addresses repeat in a capture (listeners, upstream hosts): one immutable value each.
+    address = {"socketAddress": {"address": "10.0.0.1", "portValue": port}}
+    entry = {"commonProperties": {"upstreamRemoteAddress": address}}
+    text = json.dumps({"tcpLogs": {"logEntry": [entry, entry]}})
+    first, second = (
+        present(entry.common_properties).upstream_remote_address
+        for entry in decode_json(text).tcp_entries
+    )
+    assert first == SocketAddress(address="10.0.0.1", port=port)
+    assert first is second
+    again = decode_json(text).tcp_entries[0].common_properties
+    assert present(again).upstream_remote_address is first
+
+
+def present(value: T | None) -> T:
+    assert value is not None
+    return value
 
 
 def test_generated_converter_gives_up_on_a_snake_case_name() -> None:
