@@ -449,10 +449,10 @@ def test_decode_message_rejects_non_protobuf_objects(value: Any, type_name: str)
 )
 def test_decode_message_rejects_other_message_types(message: Any) -> None:
     with pytest.raises(DecodeError) as caught:
-        decode_message(message, source="obj")
+        decode_message(message, source="obj", index=4)
     name = message.DESCRIPTOR.full_name
     assert caught.value.reason == f"expected a StreamAccessLogsMessage, got {name}"
-    assert caught.value.location == Location(source="obj")
+    assert caught.value.location == Location(source="obj", message_index=4)
 
 
 def test_bad_timestamp_end_to_end() -> None:

@@ -1,0 +1,240 @@
+"""decode_binary on broken messages: what lenient decoding keeps, each diagnostic, the counts.
+
+Every message here is built by hand on the wire, so each diagnostic is checked exactly: its
+field path, entry index, reason with the byte offset, and kind.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from meshals import AlsMessage, DecodeError, Diagnostic, DiagnosticKind, Location, decode_binary
+from meshals.codec._accelerated import pure_path
+from meshals.codec._limits import Limits
+from meshals.codec._wire import encode_varint
+
+SOURCE = "capture.bin"
+ENTRY_SKIPPED = DiagnosticKind.ENTRY_SKIPPED
+PART_SKIPPED = DiagnosticKind.PART_SKIPPED
+VALUE_IGNORED = DiagnosticKind.VALUE_IGNORED
+IDENTIFIER = b"\x0a\x03\x12\x01x"  # identifier { log_name: "x" }
+ENTRY = b"\x0a\x02\x10\x01"  # log_entry { protocol_version: 1 }
+TCP_ENTRY = b"\x0a\x00"  # an empty log_entry
+CUT_ENTRY = b"\x0a\x05\x10\x01"  # the same, declaring 5 bytes where 2 follow
+
+
+def delimited(number: int, body: bytes) -> bytes:
+    return encode_varint(number << 3 | 2) + encode_varint(len(body)) + body
+
+
+def http_logs(*parts: bytes) -> bytes:
+    return delimited(2, b"".join(parts))
+
+
+def tcp_logs(*parts: bytes) -> bytes:
+    return delimited(3, b"".join(parts))
+
+
+def lenient(data: bytes) -> AlsMessage:
+    return decode_binary(data, source=SOURCE, index=7)
+
+
+def diagnostic(
+    field: str | None, entry: int | None, reason: str, kind: DiagnosticKind
+) -> Diagnostic:
+    location = Location(source=SOURCE, message_index=7, entry_index=entry, field=field)
+    return Diagnostic(location=location, reason=reason, kind=kind)
+
+
+def test_an_entry_cut_between_its_fields() -> None:
+    message = lenient(IDENTIFIER + http_logs(ENTRY) + b"\x12\x04" + CUT_ENTRY)
+    assert len(message.entries) == 1
+    assert message.diagnostics == (
+        diagnostic(
+            "http_logs.log_entry[1]",
+            1,
+            "entry skipped: cut off: 5 bytes declared, 2 remain at byte offset 13",
+            ENTRY_SKIPPED,
+        ),
+    )
+
+
+def test_entries_after_a_cut_list_keep_counting() -> None:
+    # The first list ends inside its second entry; the next list's first entry is the third.
+    data = http_logs(ENTRY, CUT_ENTRY[:2]) + http_logs(b"\x0a\x01\xff", ENTRY)
+    message = lenient(data)
+    assert message.entries[0].protocol_version == message.entries[1].protocol_version
+    assert message.diagnostics == (
+        diagnostic(
+            "http_logs.log_entry[1]",
+            1,
+            "entry skipped: cut off: 5 bytes declared, 0 remain at byte offset 6",
+            ENTRY_SKIPPED,
+        ),
+        diagnostic(
+            "http_logs.log_entry[2]",
+            2,
+            "entry skipped: the data ends inside a field tag at byte offset 12",
+            ENTRY_SKIPPED,
+        ),
+    )
+
+
+def test_entries_are_counted_again_in_the_other_member() -> None:
+    # protobuf keeps tcp_logs, set last: its entries count from 0.
+    message = lenient(http_logs(ENTRY) + tcp_logs(TCP_ENTRY, b"\x0a\x01\xff"))
+    assert len(message.entries) == 1
+    assert message.diagnostics[0] == diagnostic(
+        "tcp_logs.log_entry[1]",
+        1,
+        "entry skipped: the data ends inside a field tag at byte offset 12",
+        ENTRY_SKIPPED,
+    )
+
+
+def test_a_field_that_is_not_an_entry_stays_unknown() -> None:
+    # In the list: log_entry as a varint, and an unknown length-delimited field 2.
+    data = IDENTIFIER + http_logs(b"\x08\x01", b"\x12\x00", ENTRY, b"\x0a\x01\xff")
+    message = lenient(data)
+    assert len(message.entries) == 1
+    assert message.diagnostics == (
+        diagnostic(
+            "http_logs.log_entry[1]",
+            1,
+            "entry skipped: the data ends inside a field tag at byte offset 17",
+            ENTRY_SKIPPED,
+        ),
+        diagnostic(
+            "http_logs",
+            None,
+            "field number 1 (log_entry) with wrong wire type (varint) ignored",
+            VALUE_IGNORED,
+        ),
+        diagnostic(
+            "http_logs", None, "unknown field number 2 (length-delimited) ignored", VALUE_IGNORED
+        ),
+    )
+
+
+def test_the_rest_of_a_broken_list_is_left_out() -> None:
+    message = lenient(IDENTIFIER + http_logs(ENTRY, b"\xff"))
+    assert len(message.entries) == 1
+    assert message.diagnostics == (
+        diagnostic(
+            "http_logs",
+            None,
+            "rest of http_logs left out: the data ends inside a field tag at byte offset 11",
+            PART_SKIPPED,
+        ),
+    )
+
+
+def test_a_list_that_declares_more_than_the_message_holds() -> None:
+    message = lenient(IDENTIFIER + b"\x12\x09" + ENTRY)
+    assert len(message.entries) == 1
+    assert message.diagnostics == (
+        diagnostic(
+            "http_logs", None, "http_logs declares more bytes than the message holds", PART_SKIPPED
+        ),
+    )
+
+
+def test_an_identifier_cut_at_the_end() -> None:
+    message = lenient(http_logs(ENTRY) + b"\x0a\x0a\x12\x01x")
+    assert (message.identifier, len(message.entries)) == (None, 1)
+    assert message.diagnostics == (
+        diagnostic(
+            "identifier",
+            None,
+            "identifier left out: cut off: 10 bytes declared, 3 remain at byte offset 6",
+            VALUE_IGNORED,
+        ),
+    )
+
+
+def test_a_broken_identifier_is_left_out() -> None:
+    message = lenient(b"\x0a\x04\x12\x02\xc3\x28" + http_logs(ENTRY))
+    assert (message.identifier, len(message.entries)) == (None, 1)
+    assert message.diagnostics == (
+        diagnostic(
+            "identifier.log_name",
+            None,
+            "identifier left out: a string is not UTF-8 at byte offset 4",
+            VALUE_IGNORED,
+        ),
+    )
+
+
+def test_the_rest_of_the_message_after_a_cut_field() -> None:
+    message = lenient(http_logs(ENTRY) + b"\x4a\x05x")
+    assert len(message.entries) == 1
+    assert message.diagnostics == (
+        diagnostic(
+            None,
+            None,
+            "rest of the message left out: field 9 is cut off: 5 bytes declared, 1 remain"
+            " at byte offset 6",
+            PART_SKIPPED,
+        ),
+    )
+
+
+def test_the_identifier_and_one_entry_are_enough_to_keep() -> None:
+    message = lenient(IDENTIFIER + http_logs(ENTRY, b"\x0a\x01\xff"))
+    assert message.identifier is not None
+    assert message.identifier.log_name == "x"
+    assert len(message.entries) == 1
+
+
+# --- the oneof set twice --------------------------------------------------------------------
+
+
+def test_entries_lost_to_the_other_member_are_counted() -> None:
+    # An identifier between the lists: it is not an entry of either.
+    data = http_logs(ENTRY, ENTRY) + IDENTIFIER + http_logs(ENTRY) + tcp_logs(TCP_ENTRY)
+    message = lenient(data)
+    assert len(message.tcp_entries) == 1
+    assert message.diagnostics == (
+        diagnostic(
+            "http_logs",
+            None,
+            "oneof 'log_entries' is set more than once: protobuf keeps the last member set"
+            " (tcp_logs), so 3 entries of this http_logs are lost",
+            PART_SKIPPED,
+        ),
+    )
+
+
+# --- the entry limit --------------------------------------------------------------------------
+
+THREE = Limits(max_entries=3)
+
+
+@pytest.mark.parametrize("entries", [3, 2])
+def test_as_many_entries_as_the_limit_allows(entries: int) -> None:
+    # Longer than 2 bytes per allowed entry, so the wire is counted before parsing; the
+    # identifier after the list holds a field 1, as an entry does.
+    data = http_logs(*[b"\x0a\x00"] * entries) + b"\x0a\x02\x0a\x00"
+    with pure_path():
+        message = decode_binary(data, limits=THREE)
+    assert len(message.entries) == entries
+
+
+def test_one_entry_more_than_the_limit_says_where() -> None:
+    data = http_logs(*[b"\x0a\x00"] * 4) + b"\x0a\x02\x0a\x00"
+    with pure_path(), pytest.raises(DecodeError) as caught:
+        decode_binary(data, source=SOURCE, index=7, limits=THREE)
+    assert (caught.value.reason, caught.value.location) == (
+        "more than the maximum of 3 log entries (counting stopped there)",
+        Location(source=SOURCE, message_index=7),
+    )
+
+
+def test_entries_found_by_the_salvage_over_the_limit_say_where() -> None:
+    data = b"\x1a\x20" + b"\x0a\x00" * 4  # declares 32 bytes, 8 follow
+    with pytest.raises(DecodeError) as caught:
+        decode_binary(data, source=SOURCE, index=7, limits=THREE)
+    assert (caught.value.reason, caught.value.location) == (
+        "4 log entries, more than the maximum of 3",
+        Location(source=SOURCE, message_index=7),
+    )
