@@ -377,6 +377,12 @@ def empty_process_caches() -> None:
             cache.cache_clear()
         else:  # a dict, list or set
             cache.clear()
+    # The compiled decoder keeps the addresses it made in a dict of its own, out of the census'
+    # reach (so a mutant of the address callback went unseen): init() empties it, handing the
+    # extension the same classes and callbacks again.
+    accelerated = importlib.import_module("meshals.codec._accelerated")
+    if accelerated._ACCEL is not None:
+        accelerated._init(accelerated._ACCEL)
 
 
 # A parameter id holding an object's address (a lambda's default repr) changes from run to run,
