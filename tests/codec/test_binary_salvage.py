@@ -238,3 +238,68 @@ def test_entries_found_by_the_salvage_over_the_limit_say_where() -> None:
         "4 log entries, more than the maximum of 3",
         Location(source=SOURCE, message_index=7),
     )
+
+
+# --- nesting: protobuf counts a part's depth in the whole message ------------------------------
+
+GROUPS_99 = b"\x4b" * 99 + b"\x4c" * 99  # field 9: 99 groups, one in the other
+
+
+def test_an_entry_too_deep_in_the_message_is_skipped() -> None:
+    # On its own the entry holds groups 99 deep; in the message, 2 deeper: past the limit.
+    message = lenient(IDENTIFIER + http_logs(delimited(1, GROUPS_99), ENTRY))
+    assert len(message.entries) == 1
+    assert message.diagnostics == (
+        diagnostic(
+            "http_logs.log_entry[0]",
+            0,
+            "entry skipped: groups nest too deeply at byte offset 110",
+            ENTRY_SKIPPED,
+        ),
+    )
+
+
+def test_an_entry_whose_messages_nest_too_deep_in_the_message_is_skipped() -> None:
+    # An entry's metadata Struct is 6 deep, 31 levels of fields["k"].struct_value make it 99,
+    # its map entry is 100 and that entry's value 101: on its own the entry is 2 less deep.
+    innermost = delimited(1, delimited(2, b""))
+    body = innermost
+    for _ in range(31):
+        body = delimited(1, delimited(1, b"k") + delimited(2, delimited(5, body)))
+    metadata = delimited(1, delimited(1, b"f") + delimited(2, body))
+    deep = delimited(1, delimited(17, metadata))
+    data = IDENTIFIER + http_logs(delimited(1, deep), ENTRY)
+    message = lenient(data)
+    assert len(message.entries) == 1
+    path = "common_properties.metadata.filter_metadata" + ".fields.struct_value" * 31 + ".fields"
+    assert message.diagnostics == (
+        diagnostic(
+            f"http_logs.log_entry[0].{path}",
+            0,
+            "entry skipped: messages nest more than 100 deep (protobuf's limit) at byte offset"
+            f" {data.index(innermost) + len(innermost)}",
+            ENTRY_SKIPPED,
+        ),
+    )
+
+
+def test_an_identifier_too_deep_in_the_message_is_left_out() -> None:
+    message = lenient(delimited(1, delimited(1, GROUPS_99)) + http_logs(ENTRY))
+    assert (message.identifier, len(message.entries)) == (None, 1)
+    assert message.diagnostics == (
+        diagnostic(
+            "identifier.node",
+            None,
+            "identifier left out: groups nest too deeply at byte offset 105",
+            VALUE_IGNORED,
+        ),
+    )
+
+
+def test_strict_says_where_groups_nest_too_deeply() -> None:
+    with pytest.raises(DecodeError) as caught:
+        decode_binary(delimited(1, delimited(1, GROUPS_99)), source=SOURCE, index=7, strict=True)
+    assert (caught.value.reason, caught.value.location) == (
+        "not a StreamAccessLogsMessage: groups nest too deeply at byte offset 105",
+        Location(source=SOURCE, message_index=7, field="identifier.node"),
+    )

@@ -94,10 +94,32 @@ def test_a_length_past_the_end_keeps_the_partial_field() -> None:
 
 
 def test_groups_nest_up_to_protobufs_limit() -> None:
-    nested = tag(1, 3) * 99 + tag(1, 4) * 99
-    assert list(fields(nested)) == [Field(1, 3, 0, 1, 198)]
-    error = wire_error(tag(1, 3) * 100 + tag(1, 4) * 100)
-    assert (error.reason, error.offset) == ("groups nest too deeply", 100)
+    nested = tag(1, 3) * 100 + tag(1, 4) * 100
+    assert list(fields(nested)) == [Field(1, 3, 0, 1, 200)]
+    error = wire_error(tag(1, 3) * 101 + tag(1, 4) * 101)
+    assert (error.reason, error.offset) == ("groups nest too deeply", 101)
+
+
+def test_groups_count_on_top_of_the_message_they_are_in() -> None:
+    # In a message 2 deep, 98 groups reach protobuf's limit and 99 pass it.
+    assert list(fields(tag(9, 3) * 98 + tag(9, 4) * 98, depth=2)) == [Field(9, 3, 0, 1, 196)]
+    with pytest.raises(WireError, match=r"^groups nest too deeply at byte offset 99$"):
+        list(fields(tag(9, 3) * 99 + tag(9, 4) * 99, depth=2))
+    # identifier.node is 2 deep; its content starts at byte 6.
+    data = delimited(1, delimited(1, tag(9, 3) * 99 + tag(9, 4) * 99))
+    assert find_problem(data, ALS) == Problem(
+        "identifier.node", None, 105, "groups nest too deeply"
+    )
+
+
+def test_a_part_is_walked_at_its_depth() -> None:
+    # A Value 50 list levels deep is 100 deep on its own, 101 inside a message.
+    assert find_problem(list_chain(50), VALUE, depth=1) == Problem(
+        "list_value.values[0]." * 49 + "list_value.values[0]",
+        None,
+        len(list_chain(50)),
+        "messages nest more than 100 deep (protobuf's limit)",
+    )
 
 
 @pytest.mark.parametrize(

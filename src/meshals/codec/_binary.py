@@ -54,6 +54,9 @@ _ENTRIES_MEMBERS: dict[int, tuple[str, Any]] = {
     3: ("tcp_logs", PB2TCPAccessLogEntry),
 }
 _LOG_ENTRY = 1
+# The depth of each part in the message, where protobuf's limit on nesting counts it.
+_IDENTIFIER_DEPTH = _ENTRY_LIST_DEPTH = 1
+_ENTRY_DEPTH = 2
 _MIN_ENTRY_SIZE = 2  # a tag byte and a zero length
 
 
@@ -294,7 +297,7 @@ class _Salvage:
                 self._entries(partial, len(data), truncated=True)
             elif partial is not None and partial.number == _IDENTIFIER:
                 descriptor = PB2StreamAccessLogsMessage.Identifier
-                problem = self._cut(partial, len(data), descriptor, "identifier")
+                problem = self._cut(partial, len(data), descriptor, "identifier", _IDENTIFIER_DEPTH)
                 reason = f"identifier left out: {_at(problem)}"
                 self._report(problem.field, None, reason, DiagnosticKind.VALUE_IGNORED)
             else:
@@ -320,12 +323,14 @@ class _Salvage:
             self.pieces.append(self.data[field.start : end])
 
     def _identifier(self, field: Field) -> None:
-        body = self.data[field.value_start : field.end]
-        try:
-            PB2StreamAccessLogsMessage.Identifier().ParseFromString(body)
+        whole = self.data[field.start : field.end]
+        try:  # as part of a message, where protobuf counts its depth
+            PB2StreamAccessLogsMessage().ParseFromString(whole)
         except google.protobuf.message.DecodeError:
+            body = self.data[field.value_start : field.end]
             descriptor = PB2StreamAccessLogsMessage.Identifier.DESCRIPTOR
-            problem = _shifted(find_problem(body, descriptor), field.value_start, "identifier")
+            found = find_problem(body, descriptor, depth=_IDENTIFIER_DEPTH)
+            problem = _shifted(found, field.value_start, "identifier")
             reason = f"identifier left out: {_at(problem)}"
             self._report(problem.field, None, reason, DiagnosticKind.VALUE_IGNORED)
             return
@@ -339,9 +344,9 @@ class _Salvage:
         kept: list[bytes] = []
         data = self.data
         try:
-            for inner in fields(data, field.value_start, end):
+            for inner in fields(data, field.value_start, end, depth=_ENTRY_LIST_DEPTH):
                 if inner.number == _LOG_ENTRY and inner.wire_type == LENGTH_DELIMITED:
-                    if self._entry(inner, name, entry_type):
+                    if self._entry(inner, field.number, entry_type):
                         kept.append(data[inner.start : inner.end])
                 else:
                     kept.append(data[inner.start : inner.end])  # unknown: reported later
@@ -350,7 +355,8 @@ class _Salvage:
             if partial is not None and partial.number == _LOG_ENTRY:
                 position = self.position
                 self.position += 1
-                problem = self._cut(partial, end, entry_type, f"{name}.log_entry[{position}]")
+                path = f"{name}.log_entry[{position}]"
+                problem = self._cut(partial, end, entry_type, path, _ENTRY_DEPTH)
                 reason = f"entry skipped: {_at(problem)}"
                 self._report(problem.field, position, reason, DiagnosticKind.ENTRY_SKIPPED)
             else:
@@ -364,24 +370,29 @@ class _Salvage:
         tag = encode_varint(field.number << 3 | LENGTH_DELIMITED)
         self.pieces.append(tag + encode_varint(len(body)) + body)
 
-    def _cut(self, partial: Field, end: int, message_type: Any, path: str) -> Problem:
-        """Where *partial*, a message at *path* that runs past *end*, is cut (innermost)."""
-        problem = find_problem(self.data[partial.value_start : end], message_type.DESCRIPTOR)
+    def _cut(self, partial: Field, end: int, message_type: Any, path: str, depth: int) -> Problem:
+        """Where *partial*, a message at *path* and *depth* that runs past *end*, is cut."""
+        body = self.data[partial.value_start : end]
+        problem = find_problem(body, message_type.DESCRIPTOR, depth=depth)
         if problem is None:  # cut between two of its fields
             declared, remaining = partial.end - partial.value_start, end - partial.value_start
             return Problem(path, None, partial.start, cut_off(declared, remaining))
         return _shifted(problem, partial.value_start, path)
 
-    def _entry(self, inner: Field, name: str, entry_type: Any) -> bool:
-        """Whether the entry parses on its own; reports it if not."""
+    def _entry(self, inner: Field, member: int, entry_type: Any) -> bool:
+        """Whether the entry parses on its own, in its list; reports it if not."""
         position = self.position
         self.position += 1
-        body = self.data[inner.value_start : inner.end]
+        entry = self.data[inner.start : inner.end]
+        # Parsed in a message of its own, as deep as it is in this one: protobuf counts that.
+        alone = encode_varint(member << 3 | LENGTH_DELIMITED) + encode_varint(len(entry)) + entry
         try:
-            entry_type().ParseFromString(body)
+            PB2StreamAccessLogsMessage().ParseFromString(alone)
         except google.protobuf.message.DecodeError:
-            path = f"{name}.log_entry[{position}]"
-            problem = _shifted(find_problem(body, entry_type.DESCRIPTOR), inner.value_start, path)
+            body = self.data[inner.value_start : inner.end]
+            path = f"{_ENTRIES_MEMBERS[member][0]}.log_entry[{position}]"
+            found = find_problem(body, entry_type.DESCRIPTOR, depth=_ENTRY_DEPTH)
+            problem = _shifted(found, inner.value_start, path)
             reason = f"entry skipped: {_at(problem)}"
             self._report(problem.field, position, reason, DiagnosticKind.ENTRY_SKIPPED)
             return False

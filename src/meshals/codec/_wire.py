@@ -108,8 +108,11 @@ def _varint(data: bytes, position: int, end: int, what: str) -> tuple[int, int]:
     raise WireError(f"the data ends inside {what}", position)
 
 
-def fields(data: bytes, start: int = 0, end: int | None = None) -> Iterator[Field]:
+def fields(data: bytes, start: int = 0, end: int | None = None, depth: int = 0) -> Iterator[Field]:
     """The fields of the message in ``data[start:end]``, in wire order.
+
+    *depth* is that message's own depth in the whole message (the root is 0): protobuf's limit
+    counts the groups in it on top of the messages around it.
 
     Raises:
         WireError: at the first field that breaks the wire format, after yielding those
@@ -118,7 +121,7 @@ def fields(data: bytes, start: int = 0, end: int | None = None) -> Iterator[Fiel
     end = len(data) if end is None else end
     position = start
     while position < end:
-        field = _field(data, position, end, depth=1)
+        field = _field(data, position, end, depth=depth + 1)
         yield field
         position = field.end
 
@@ -153,8 +156,11 @@ def _field(data: bytes, position: int, end: int, depth: int) -> Field:
 
 
 def _group_end(data: bytes, position: int, end: int, number: int, depth: int) -> int:
-    """Where the group of field *number* whose content starts at *position* ends."""
-    if depth >= MAX_MESSAGE_DEPTH:
+    """Where the group of field *number* whose content starts at *position* ends.
+
+    *depth* is the group's own, counted as a message's is.
+    """
+    if depth > MAX_MESSAGE_DEPTH:
         raise WireError("groups nest too deeply", position)
     while position < end:
         tag, after = _varint(data, position, end, "a field tag")
@@ -169,16 +175,17 @@ def _group_end(data: bytes, position: int, end: int, number: int, depth: int) ->
 
 
 def find_problem(
-    data: bytes, descriptor: Any, *, entry_lists: frozenset[str] = frozenset()
+    data: bytes, descriptor: Any, *, entry_lists: frozenset[str] = frozenset(), depth: int = 0
 ) -> Problem | None:
     """The first place where *data*, a message of type *descriptor*, breaks the wire format.
 
     Walks known message fields recursively and checks ``string`` fields for UTF-8, as
     protobuf's parser does; None if it finds nothing wrong (the parser's complaint was then
     something this walk does not check). Inside a top-level field named in *entry_lists*,
-    ``log_entry[i]`` sets the problem's entry index.
+    ``log_entry[i]`` sets the problem's entry index. *depth* is the depth of *data* in the
+    message it was cut from (an entry's is 2), where protobuf's limit on nesting counts it.
     """
-    return _Walk(data, entry_lists).find(0, len(data), descriptor, _Place("", None, 0))
+    return _Walk(data, entry_lists).find(0, len(data), descriptor, _Place("", None, depth))
 
 
 class _Place(NamedTuple):
@@ -218,7 +225,7 @@ class _Walk:
         is_map_entry = bool(descriptor.GetOptions().map_entry)
         counts: dict[int, int] = {}
         try:
-            for field in fields(self.data, start, end):
+            for field in fields(self.data, start, end, depth):
                 declared = descriptor.fields_by_number.get(field.number)
                 if declared is None or field.wire_type != LENGTH_DELIMITED:
                     continue  # unknown, or kept as unknown: not parsed further
