@@ -216,8 +216,8 @@ def length_delimited(number: int, body: bytes) -> bytes:
 def test_a_callback_counts_the_depth_of_what_protobuf_parses_and_drops() -> None:
     # filter_metadata "a" twice: the first value 32 Structs deep (past protobuf's 100 levels
     # in the whole message), the second empty. protobuf parses the first, then keeps the
-    # second, so the depth refuses the whole message on the pure path; the callback, which
-    # parses its part inside the enclosing messages, must leave it there too.
+    # second, so the depth refuses the whole message on the pure path, which says where; the
+    # callback, which parses its part inside the enclosing messages, must leave it there too.
     struct = b""
     for _ in range(32):
         field = length_delimited(1, b"x") + length_delimited(2, length_delimited(5, struct))
@@ -226,11 +226,18 @@ def test_a_callback_counts_the_depth_of_what_protobuf_parses_and_drops() -> None
     metadata += length_delimited(1, length_delimited(1, b"a") + length_delimited(2, b""))
     data = common(length_delimited(17, metadata))
     assert decode_accelerated(data, "case", None, DEFAULT_LIMITS) is None
-    with pure_path(), pytest.raises(DecodeError, match="corrupt or truncated"):
+    with pure_path(), pytest.raises(DecodeError) as caught:
         decode_binary(data)
+    assert caught.value.reason == (
+        "not a StreamAccessLogsMessage: messages nest more than 100 deep (protobuf's limit)"
+        " at byte offset 361"
+    )
+    assert caught.value.entry_index == 0
 
 
-@pytest.mark.parametrize(("size", "kept"), [(100, 1), (5000, 0)])
+# The part handed to the callback is custom_tags' field: 10 bytes more than the tag's value,
+# so a value of 4086 bytes makes a part of 4096, the largest remembered.
+@pytest.mark.parametrize(("size", "kept"), [(100, 1), (4086, 1), (4087, 0), (5000, 0)])
 def test_only_small_parts_are_remembered(size: int, kept: int) -> None:
     tag = length_delimited(1, b"k") + length_delimited(2, b"v" * size)
     data = common(length_delimited(22, tag))  # custom_tags

@@ -586,6 +586,18 @@ def test_unknown_fields_in_tcp_entries() -> None:
     )
 
 
+def test_unknown_fields_after_a_scalar_field() -> None:
+    # protocol_version (2), a scalar, comes before request (3) in field order.
+    message = envoy_als.StreamAccessLogsMessage()
+    entry = message.http_logs.log_entry.add()
+    entry.protocol_version = envoy_log.HTTPAccessLogEntry.HTTP11
+    entry.request.MergeFromString(unknown_field(99, 0))
+    decoded = decode_binary(message.SerializeToString(), source="cap", index=1)
+    assert decoded.diagnostics == (
+        unknown("http_logs.log_entry[0].request", 0, "unknown field number 99 (varint) ignored"),
+    )
+
+
 def test_known_field_with_wrong_wire_type() -> None:
     decoded = decode_binary(b"\x08\x01")
     assert decoded == AlsMessage()

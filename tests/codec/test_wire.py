@@ -45,6 +45,14 @@ def wire_error(data: bytes) -> WireError:
 # --- fields ----------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("value", "encoded"),
+    [(0, "00"), (1, "01"), (127, "7f"), (128, "8001"), (300, "ac02"), (2**32 - 1, "ffffffff0f")],
+)
+def test_encode_varint(value: int, encoded: str) -> None:
+    assert encode_varint(value).hex() == encoded
+
+
 def test_the_largest_field_number_is_a_field() -> None:
     data = tag(2**29 - 1, 0) + b"\x01"
     assert list(fields(data)) == [Field(2**29 - 1, 0, 0, 5, 6)]
