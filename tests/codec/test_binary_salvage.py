@@ -63,7 +63,7 @@ def test_entries_after_a_cut_list_keep_counting() -> None:
     # The first list ends inside its second entry; the next list's first entry is the third.
     data = http_logs(ENTRY, CUT_ENTRY[:2]) + http_logs(b"\x0a\x01\xff", ENTRY)
     message = lenient(data)
-    assert message.entries[0].protocol_version == message.entries[1].protocol_version
+    assert message.http_entries[0].protocol_version == message.http_entries[1].protocol_version
     assert message.diagnostics == (
         diagnostic(
             "http_logs.log_entry[1]",
