@@ -36,6 +36,7 @@ from meshals import (
     decode_message,
 )
 from meshals._pb import als_pb2 as pb_als
+from meshals.codec import Limits
 from meshals.model import (
     Address,
     FrozenMap,
@@ -339,6 +340,14 @@ def test_bytes_like_inputs(kind: type[Any]) -> None:
 def test_memoryview_of_wider_items() -> None:
     data = memoryview(b"\x12\x00").cast("H")
     assert decode_binary(data, strict=True) == AlsMessage(kind="http")
+
+
+def test_the_size_limit_counts_bytes_not_items() -> None:
+    # One item of two bytes is two bytes long, over a limit of one.
+    data = memoryview(b"\x12\x00").cast("H")
+    with pytest.raises(DecodeError) as caught:
+        decode_binary(data, limits=Limits(max_message_size=1))
+    assert caught.value.reason == "the message is 2 bytes long, more than the maximum of 1"
 
 
 def test_empty_input_is_an_empty_message() -> None:
