@@ -25,6 +25,24 @@ def test_the_recordings_ground_truth_is_not_an_als_message(strict: bool) -> None
 
 
 @pytest.mark.parametrize(
+    ("text", "members"),
+    [
+        ('{"a": 1, "b": 2, "c": 3}', '"a", "b", "c"'),  # all three shown: no "..."
+        ('{"a": 1, "b": 2, "c": 3, "d": 4}', '"a", "b", "c", ...'),
+    ],
+)
+def test_the_members_shown_end_with_dots_only_when_some_are_left_out(
+    text: str, members: str
+) -> None:
+    with pytest.raises(DecodeError) as raised:
+        decode_json(text)
+    assert raised.value.reason == (
+        f"not an ALS message: a JSON object whose members ({members}) include none of"
+        " identifier, httpLogs, tcpLogs (http_logs, tcp_logs)"
+    )
+
+
+@pytest.mark.parametrize(
     ("text", "kind"),
     [
         ("{}", None),  # proto3 JSON's empty message
