@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from meshals.codec import _accelerated
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 TOOLS = ROOT / "tools"
 sys.path.insert(0, str(TOOLS))
@@ -92,3 +94,17 @@ def test_the_extension_builds_without_a_warning_and_loads(tmp_path: Path) -> Non
     )
     result = run(code, MESHALS_REQUIRE_ACCEL="1")
     assert (result.returncode, result.stdout, result.stderr) == (0, "True\n", "")
+
+
+@pytest.mark.parametrize(
+    ("value", "on"), [(None, False), ("", False), ("0", False), ("1", True), ("yes", True)]
+)
+def test_a_switch_is_on_unless_unset_empty_or_zero(
+    value: str | None, on: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # MESHALS_PURE=0 and MESHALS_REQUIRE_ACCEL=0 must mean off, as an unset variable does.
+    if value is None:
+        monkeypatch.delenv("MESHALS_TEST_SWITCH", raising=False)
+    else:
+        monkeypatch.setenv("MESHALS_TEST_SWITCH", value)
+    assert _accelerated._switch("MESHALS_TEST_SWITCH") is on
