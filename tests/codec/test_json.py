@@ -1189,6 +1189,7 @@ ENUM_VALID: list[tuple[str, Json, int]] = [
     ("requestMethod", 0, RequestMethod.METHOD_UNSPECIFIED),
     ("requestMethod", 42, 42),
     ("requestMethod", -3, -3),
+    ("requestMethod", "-3", -3),  # a negative number in a string: its sign is not a name
 ]
 
 
@@ -1240,6 +1241,7 @@ def test_enum_fields(doc: Json, read: Callable[[AlsMessage], object], expected: 
         Invalid("FOO", "unknown RequestMethod value 'FOO'"),
         Invalid("get", "unknown RequestMethod value 'get'"),
         Invalid("", "unknown RequestMethod value ''"),
+        Invalid("X1", "unknown RequestMethod value 'X1'"),  # only a sign may precede the digits
         Invalid(2147483648, "number 2147483648 is out of range for int32"),
         Invalid("2147483648", "string '2147483648' is out of range for int32"),
         Invalid([], "expected an integer (int32), got an array"),
@@ -1905,6 +1907,9 @@ UNKNOWN_KEYS: list[tuple[Json, str, int | None]] = [
         'identifier.node.dynamic_parameters["d"].bogus',
         None,
     ),
+    # After the entries, a problem is in no entry (the clean path, then the walk).
+    ({"httpLogs": {"logEntry": [{}]}, "identifier": {"bogus": 1}}, "identifier.bogus", None),
+    ({"tcp_logs": {"logEntry": [{}]}, "bogus": 1}, "bogus", None),
 ]
 
 
