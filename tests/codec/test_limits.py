@@ -28,6 +28,7 @@ from meshals import (
     read,
 )
 from meshals.capture._framing import DelimitedFramer, GrpcFramer, JsonLinesFramer, WholeFramer
+from meshals.codec._json_walk import _Context, _map_of, _repeated, _struct
 from meshals.codec._limits import (
     DEFAULT_LIMITS,
     LimitExceeded,
@@ -397,6 +398,26 @@ def test_nesting_of_opaque_any_json() -> None:
     )
     assert message.entries == ()
     assert message.diagnostics[0].reason == f"{DEPTH_REASON}; entry skipped"
+
+
+@pytest.mark.parametrize(
+    ("of", "raw", "field"),
+    [
+        (_repeated, [{}, {"a": nested(3)}], "x[1]"),
+        (_map_of, {"k": {}, "m": {"a": nested(3)}}, 'x["m"]'),
+    ],
+    ids=["repeated", "map"],
+)
+def test_a_limit_broken_in_an_element_is_located_at_it(
+    of: Callable[..., Callable[..., object]], raw: Json, field: str
+) -> None:
+    # A Struct does not know where it is: the repeated field or the map around it says.
+    # (Made here, not at import, so that a mutated converter is made as the test runs.)
+    convert = of(_struct, nested=True)
+    context = _Context("t.json", None, False, SHALLOW)
+    with pytest.raises(LimitExceeded) as caught:
+        convert(raw, context, "x")
+    assert (caught.value.reason, caught.value.field) == (DEPTH_REASON, field)
 
 
 def test_default_depth_is_below_protobufs_own_limit() -> None:
