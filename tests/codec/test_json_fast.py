@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,6 +60,7 @@ from meshals.model import (
     TcpEntry,
     TlsProperties,
 )
+from meshals.model._construct import CONSTRUCTORS
 
 ENVOY = Path(__file__).parents[1] / "fixtures" / "envoy"
 RECORDINGS = sorted(ENVOY.glob("**/*.jsonl"))
@@ -236,6 +238,13 @@ class Listener:
 _LISTENER = _table(_scalar("name"), _scalar("port", parse_uint32))
 
 
+@pytest.fixture
+def forget_listener() -> Iterator[None]:
+    """Take the test's model out of the process-wide constructor table afterwards."""
+    yield
+    CONSTRUCTORS.pop(Listener, None)
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
@@ -245,6 +254,7 @@ _LISTENER = _table(_scalar("name"), _scalar("port", parse_uint32))
     ],
     ids=["all", "default", "order"],
 )
+@pytest.mark.usefixtures("forget_listener")
 def test_a_generated_converter_keeps_the_models_defaults(raw: Json, expected: Listener) -> None:
     convert = fast_converter(Listener, _LISTENER)
     context = _Context("t.json", None, False, DEFAULT_LIMITS)
@@ -253,6 +263,7 @@ def test_a_generated_converter_keeps_the_models_defaults(raw: Json, expected: Li
 
 
 @pytest.mark.parametrize("raw", [{"port": 8}, {}, {"name": None}], ids=["port", "empty", "null"])
+@pytest.mark.usefixtures("forget_listener")
 def test_a_generated_converter_gives_up_without_a_required_field(raw: Json) -> None:
     # The walk's keyword call fails there, and says so: the generated one leaves it to the walk.
     context = _Context("t.json", None, False, DEFAULT_LIMITS)
