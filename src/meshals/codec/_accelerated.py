@@ -60,7 +60,7 @@ from ._convert_common import _common_from_pb
 from ._convert_values import _EMPTY_ANY_MAP, _EMPTY_STR_MAP, Context, _address_from_pb
 from ._limits import LimitExceeded, Limits
 from ._unknown_fields import has_unknown_fields
-from ._wire import LENGTH_DELIMITED, encode_varint
+from ._wire import length_delimited
 
 __all__ = ["ACCELERATED", "decode_accelerated", "pure_path"]
 
@@ -142,7 +142,7 @@ def _parsed(message: Any, data: bytes) -> bool:
 def _enclosed(numbers: tuple[int, ...], data: bytes) -> bytes:
     """*data* as the body of the length-delimited fields *numbers*, outermost first."""
     for number in reversed(numbers):
-        data = encode_varint(number << 3 | LENGTH_DELIMITED) + encode_varint(len(data)) + data
+        data = length_delimited(number, data)
     return data
 
 

@@ -31,9 +31,9 @@ from ._wire import (
     Problem,
     WireError,
     cut_off,
-    encode_varint,
     fields,
     find_problem,
+    length_delimited,
 )
 
 __all__ = ["decode_binary", "decode_message"]
@@ -367,8 +367,7 @@ class _Salvage:
                 reason = f"{name} declares more bytes than the message holds"
                 self._report(name, None, reason, DiagnosticKind.PART_SKIPPED)
         body = b"".join(kept)
-        tag = encode_varint(field.number << 3 | LENGTH_DELIMITED)
-        self.pieces.append(tag + encode_varint(len(body)) + body)
+        self.pieces.append(length_delimited(field.number, body))
 
     def _cut(self, partial: Field, end: int, message_type: Any, path: str, depth: int) -> Problem:
         """Where *partial*, a message at *path* and *depth* that runs past *end*, is cut."""
@@ -385,7 +384,7 @@ class _Salvage:
         self.position += 1
         entry = self.data[inner.start : inner.end]
         # Parsed in a message of its own, as deep as it is in this one: protobuf counts that.
-        alone = encode_varint(member << 3 | LENGTH_DELIMITED) + encode_varint(len(entry)) + entry
+        alone = length_delimited(member, entry)
         try:
             PB2StreamAccessLogsMessage().ParseFromString(alone)
         except google.protobuf.message.DecodeError:

@@ -95,6 +95,15 @@ def encode_varint(value: int) -> bytes:
     return bytes(out)
 
 
+def length_delimited(number: int, body: bytes) -> bytes:
+    """*body* as the length-delimited field *number* (its tag, its length, then itself).
+
+    >>> length_delimited(1, b"ab").hex()
+    '0a026162'
+    """
+    return encode_varint(number << 3 | LENGTH_DELIMITED) + encode_varint(len(body)) + body
+
+
 def _varint(data: bytes, position: int, end: int, what: str) -> tuple[int, int]:
     """The varint at *position* and the position after it."""
     value = 0
