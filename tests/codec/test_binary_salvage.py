@@ -259,6 +259,37 @@ def test_an_entry_too_deep_in_the_message_is_skipped() -> None:
     )
 
 
+def test_groups_too_deep_in_an_entry_list_leave_out_the_rest_of_it() -> None:
+    # An entry list is 1 deep: groups 100 deep in it make 101, though 100 on their own.
+    groups_100 = b"\x4b" * 100 + b"\x4c" * 100
+    message = lenient(IDENTIFIER + http_logs(ENTRY, groups_100, ENTRY))
+    assert len(message.entries) == 1
+    assert message.diagnostics == (
+        diagnostic(
+            "http_logs",
+            None,
+            "rest of http_logs left out: groups nest too deeply at byte offset 112",
+            PART_SKIPPED,
+        ),
+    )
+
+
+def test_a_cut_entry_too_deep_in_the_message_says_so_rather_than_cut() -> None:
+    # The entry declares 3 bytes more than its list holds; what it does hold nests too deeply
+    # at its depth of 2, which protobuf finds before it reaches the cut.
+    cut = b"\x0a" + encode_varint(len(GROUPS_99) + 3) + GROUPS_99
+    message = lenient(IDENTIFIER + http_logs(ENTRY) + http_logs(cut))
+    assert len(message.entries) == 1
+    assert message.diagnostics == (
+        diagnostic(
+            "http_logs.log_entry[1]",
+            1,
+            "entry skipped: groups nest too deeply at byte offset 116",
+            ENTRY_SKIPPED,
+        ),
+    )
+
+
 def test_an_entry_whose_messages_nest_too_deep_in_the_message_is_skipped() -> None:
     # An entry's metadata Struct is 6 deep, 31 levels of fields["k"].struct_value make it 99,
     # its map entry is 100 and that entry's value 101: on its own the entry is 2 less deep.

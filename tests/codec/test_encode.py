@@ -583,7 +583,9 @@ def test_encode_binary_is_deterministic() -> None:
 
 
 def test_struct_payload_is_packed_deterministically() -> None:
-    value = FrozenMap({"z": 1.0, "a": FrozenMap({"y": "", "b": True})})
+    # Enough keys, out of order, that protobuf's own order (a hash table's) is not theirs.
+    keys = [f"k{number:02}" for number in range(20, 0, -1)]
+    value = FrozenMap({"z": 1.0, "a": FrozenMap({"y": "", "b": True}), **dict.fromkeys(keys, "")})
     model = AlsMessage(
         kind="tcp",
         entries=(
@@ -608,8 +610,9 @@ def test_struct_payload_is_packed_deterministically() -> None:
         .common_properties.filter_state_objects["s"]
     )
     struct = struct_pb2.Struct()
-    struct.update({"a": {"b": True, "y": ""}, "z": 1})
+    struct.update({"z": 1, "a": {"y": "", "b": True}, **dict.fromkeys(keys, "")})
     assert packed.value == struct.SerializeToString(deterministic=True)
+    assert packed.value != struct.SerializeToString(deterministic=False)  # the test can fail
 
 
 def test_v2_build_version_is_written_to_field_5() -> None:
