@@ -161,6 +161,35 @@ def test_the_caches_are_emptied() -> None:
         assert size == 0, (module, attribute)
 
 
+def test_again_skips_listed_survivors_and_those_killed_in_a_fresh_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    diffs = {f"m.x_f__mutmut_{number}": f"-a\n+{number}" for number in range(1, 6)}
+    monkeypatch.setattr(mutation, "diff_of", diffs.__getitem__)
+    fresh = tmp_path / "fresh-verdicts.json"
+    kept = {
+        "m.x_f__mutmut_2": {"diff": "-a\n+2", "verdict": "killed"},
+        "m.x_f__mutmut_3": {"diff": "-a\n+3", "verdict": "survived"},
+        "m.x_f__mutmut_4": {"diff": "-a\n+changed since", "verdict": "killed"},
+    }
+    fresh.write_text(json.dumps(kept), "utf-8")
+    monkeypatch.setattr(mutation, "FRESH_VERDICTS", fresh)
+    verdicts = {
+        "m.x_f__mutmut_1": "survived",
+        "m.x_f__mutmut_2": "survived",
+        "m.x_f__mutmut_3": "survived",
+        "m.x_f__mutmut_4": "no tests",
+        "m.x_f__mutmut_5": "survived",
+        "m.x_f__mutmut_6": "killed",
+    }
+    equivalent = {"m.x_f: a -> 5": "why"}
+    assert mutation.to_run_again(verdicts, equivalent) == [
+        "m.x_f__mutmut_1",
+        "m.x_f__mutmut_3",
+        "m.x_f__mutmut_4",
+    ]
+
+
 def test_forgotten_verdicts_are_run_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     meta = tmp_path / "src" / "meshals" / "mesh" / "_status.py.meta"
     meta.parent.mkdir(parents=True)

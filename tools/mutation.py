@@ -10,7 +10,8 @@ box ends, then this prints per module how many mutants were killed, survived or 
 and the score: killed / (checked - listed equivalent). It fails when a survivor is neither killed
 nor listed in ``tests/mutants/equivalent.txt``, or when a module's score is under 97 %.
 ``--again`` runs the last run's unlisted survivors once more, against the tests as they are now
-(mutmut keeps a verdict until the function it mutates changes, not when a test is added).
+(mutmut keeps a verdict until the function it mutates changes, not when a test is added); those
+a fresh process killed (below) stay killed.
 
 mutmut imports meshals once and forks a child per mutant, so a mutant whose function runs only
 while meshals is imported (a table built at import) is never switched on: each such survivor is
@@ -260,6 +261,19 @@ def recheck_fresh(diffs: dict[str, str], *, max_children: int, nice: int) -> dic
     return verdicts
 
 
+def to_run_again(verdicts: dict[str, str], equivalent: dict[str, str]) -> list[str]:
+    """The survivors in mutmut's *verdicts* that ``--again`` runs once more: those neither
+    listed as equivalent nor killed in a fresh process for the same change (a test added since
+    cannot bring a killed mutant back, and a fresh run takes seconds per mutant)."""
+    survivors = [mutant for mutant, status in verdicts.items() if status in SURVIVED]
+    diffs = {mutant: diff_of(mutant) for mutant in survivors}
+    unlisted = {
+        mutant: diff for mutant, diff in diffs.items() if change_of(mutant, diff) not in equivalent
+    }
+    killed = {mutant for mutant, verdict in kept_fresh(unlisted).items() if verdict == "killed"}
+    return [mutant for mutant in unlisted if mutant not in killed]
+
+
 def forget_verdicts(mutants: list[str]) -> None:
     """Mark *mutants* unchecked in mutmut's records (and drop their fresh verdicts), so that the
     next run runs them again."""
@@ -346,14 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     globs = [module_glob(path) for path in args.paths or DEFAULT_PATHS]
     equivalent = read_equivalent()
     if args.again:
-        last = results(globs)
-        forget_verdicts(
-            [
-                mutant
-                for mutant, status in last.items()
-                if status in SURVIVED and change_of(mutant, diff_of(mutant)) not in equivalent
-            ]
-        )
+        forget_verdicts(to_run_again(results(globs), equivalent))
     if not args.report_only:
         finished = run_mutmut(
             globs, max_children=args.max_children, minutes=args.minutes, nice=args.nice
