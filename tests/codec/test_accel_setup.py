@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from meshals.codec import _accelerated
+from meshals.codec import _compiled
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TOOLS = ROOT / "tools"
@@ -107,4 +107,15 @@ def test_a_switch_is_on_unless_unset_empty_or_zero(
         monkeypatch.delenv("MESHALS_TEST_SWITCH", raising=False)
     else:
         monkeypatch.setenv("MESHALS_TEST_SWITCH", value)
-    assert _accelerated._switch("MESHALS_TEST_SWITCH") is on
+    assert _compiled._switch("MESHALS_TEST_SWITCH") is on
+
+
+def test_meshals_pure_keeps_the_constructors_pure() -> None:
+    code = (
+        "from meshals.codec import _compiled; from meshals.model import HttpEntry;"
+        "from meshals.model._construct import CONSTRUCTORS;"
+        "print(_compiled.EXTENSION, _compiled.COMPILED,"
+        " _compiled.slot_constructor(HttpEntry) is CONSTRUCTORS[HttpEntry])"
+    )
+    result = run(code, MESHALS_PURE="1")
+    assert (result.returncode, result.stdout) == (0, "None {} True\n")

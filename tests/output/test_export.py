@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 from meshals import EncodeError, read
 from meshals._pb import common_pb2, service_mesh_pb2
 from meshals.mesh._analysis import analyze
+from meshals.mesh._builder import entry_timings
 from meshals.model import ResponseFlag
 from meshals.model._metrics import (
     DetectPoint,
@@ -179,7 +180,7 @@ def _timings(fixture: str) -> EntryTimings:
     messages = list(read(FIXTURES / fixture).messages())
     common = messages[0].entries[0].common_properties
     assert common is not None
-    return EntryTimings.from_common(common)
+    return entry_timings(common)
 
 
 def _hand_metric(

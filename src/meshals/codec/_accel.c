@@ -14,6 +14,10 @@
  * converters, so their meaning cannot drift. Field numbers and wire types come from
  * _accel_fields.h, generated from the descriptors (tools/gen_accel_fields.py).
  *
+ * It also makes slot constructors (constructor()): functions that build a model object from
+ * one value per field, as meshals.model._construct's generated ones do, for the objects the
+ * decoders and the analysis make per entry (see meshals.codec._compiled).
+ *
  * Safety: every read is checked against the end of its buffer; a length prefix is checked
  * against the bytes that remain before it is used; the walk has a fixed depth (no recursion).
  * A Python C-API failure returns NULL with its exception set; the caller lets it propagate.
@@ -93,6 +97,66 @@ done:
         Py_RETURN_NONE;
     }
     return result; /* NULL with the exception set on ERR */
+}
+
+/* --- slot constructors ------------------------------------------------------------------- */
+
+/* A constructor's spec: (class, slot descriptor, ...), one descriptor per field in order. */
+static PyObject *construct(PyObject *spec, PyObject *const *args, Py_ssize_t nargs) {
+    Py_ssize_t count = PyTuple_GET_SIZE(spec) - 1;
+    PyTypeObject *cls = (PyTypeObject *)PyTuple_GET_ITEM(spec, 0);
+    if (nargs != count) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd positional arguments but %zd were given",
+                     cls->tp_name, count, nargs);
+        return NULL;
+    }
+    PyObject *obj = cls->tp_alloc(cls, 0);
+    if (obj == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *slot = PyTuple_GET_ITEM(spec, i + 1);
+        if (Py_TYPE(slot)->tp_descr_set(slot, obj, args[i]) < 0) {
+            Py_DECREF(obj);
+            return NULL;
+        }
+    }
+    return obj;
+}
+
+static PyMethodDef construct_def = {
+    "construct", (PyCFunction)(void (*)(void))construct, METH_FASTCALL,
+    "Build an instance of the class from one value per field, in field order."};
+
+static PyObject *constructor(PyObject *module, PyObject *args) {
+    PyObject *cls, *slots;
+    (void)module;
+    if (!PyArg_ParseTuple(args, "O!O!:constructor", &PyType_Type, &cls, &PyTuple_Type, &slots)) {
+        return NULL;
+    }
+    if (((PyTypeObject *)cls)->tp_new != PyBaseObject_Type.tp_new) {
+        PyErr_Format(PyExc_TypeError, "%R has a __new__ of its own", cls);
+        return NULL;
+    }
+    Py_ssize_t count = PyTuple_GET_SIZE(slots);
+    PyObject *spec = PyTuple_New(count + 1);
+    if (spec == NULL) {
+        return NULL;
+    }
+    PyTuple_SET_ITEM(spec, 0, Py_NewRef(cls));
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *slot = PyTuple_GET_ITEM(slots, i);
+        if (Py_TYPE(slot) != &PyMemberDescr_Type ||
+            !PyType_IsSubtype((PyTypeObject *)cls, PyDescr_TYPE(slot))) {
+            PyErr_Format(PyExc_TypeError, "%R is no slot descriptor of %R", slot, cls);
+            Py_DECREF(spec);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(spec, i + 1, Py_NewRef(slot));
+    }
+    PyObject *made = PyCFunction_New(&construct_def, spec);
+    Py_DECREF(spec);
+    return made;
 }
 
 /* Take *spec*, a (class, field names, slot descriptors) tuple, into *m*. */
@@ -202,6 +266,9 @@ static PyMethodDef methods[] = {
      "The AlsMessage *data* holds, or None when the pure decoder must decide."},
     {"init", (PyCFunction)(void (*)(void))init, METH_VARARGS | METH_KEYWORDS,
      "Give the decoder the model classes, enum members, constants and callbacks."},
+    {"constructor", constructor, METH_VARARGS,
+     "constructor(cls, slots)\n--\n\n"
+     "A function (field_1, field_2, ...) -> cls that writes each field through its slot."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module_def = {

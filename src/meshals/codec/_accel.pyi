@@ -1,9 +1,11 @@
-"""Type stub of the compiled decoder ``_accel.c`` (see ``meshals.codec._accelerated``)."""
+"""Type stub of the compiled extension ``_accel.c`` (see ``meshals.codec._compiled``)."""
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from meshals.model._als import AlsMessage
+
+_T = TypeVar("_T")
 
 def decode(
     data: bytes,
@@ -30,3 +32,4 @@ def init(
     common_extra: Callable[[Any, bytes], tuple[object, object, object, object] | None],
     address: Callable[[Any, bytes], tuple[object] | None],
 ) -> None: ...
+def constructor(cls: type[_T], slots: tuple[Any, ...], /) -> Callable[..., _T]: ...

@@ -12,17 +12,15 @@ pipe and internal addresses) as bytes to the callbacks here, which parse them wi
 and convert them with the pure path's own functions; whatever they would report makes them
 answer None too.
 
-Switches, read once at import: ``MESHALS_PURE=1`` never uses the extension;
-``MESHALS_REQUIRE_ACCEL=1`` makes a missing or broken extension an ImportError (CI sets it,
-so that a failed build cannot pass unnoticed). :func:`pure_path` forces the pure path within
-a ``with`` block (tests and the fuzz targets run both paths with it).
+The extension is loaded, or not, by :mod:`meshals.codec._compiled` (``MESHALS_PURE=1`` never
+uses it). :func:`pure_path` forces the pure path within a ``with`` block (tests and the fuzz
+targets run both paths with it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import os
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any, Final
@@ -55,6 +53,7 @@ from meshals.model._als import (
 )
 from meshals.model._construct import slot_fields
 
+from ._compiled import EXTENSION
 from ._convert import _identifier_from_pb
 from ._convert_common import _common_from_pb
 from ._convert_values import _EMPTY_ANY_MAP, _EMPTY_STR_MAP, Context, _address_from_pb
@@ -64,9 +63,6 @@ from ._wire import length_delimited
 
 __all__ = ["ACCELERATED", "decode_accelerated", "pure_path"]
 
-PURE_VARIABLE: Final = "MESHALS_PURE"
-REQUIRE_VARIABLE: Final = "MESHALS_REQUIRE_ACCEL"
-
 # Within this nesting limit a Struct the converters accept lies less than 80 messages deep
 # in the whole message (three per level, seven above the first), inside protobuf's limit of
 # 100 on the whole message. With a larger limit, the pure path decides. (The callbacks parse
@@ -75,10 +71,6 @@ REQUIRE_VARIABLE: Final = "MESHALS_REQUIRE_ACCEL"
 _SAFE_NESTING_DEPTH: Final = 24
 
 _PURE: contextvars.ContextVar[bool] = contextvars.ContextVar("meshals_pure", default=False)
-
-
-def _switch(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0")
 
 
 @contextlib.contextmanager
@@ -272,19 +264,10 @@ def _init(module: ModuleType) -> None:
 
 
 def _load() -> ModuleType | None:
-    if _switch(PURE_VARIABLE):
+    if EXTENSION is None:
         return None
-    try:
-        from meshals.codec import _accel  # optional: compiled where a C compiler was found
-    except ImportError as exc:
-        if _switch(REQUIRE_VARIABLE):
-            raise ImportError(
-                f"{REQUIRE_VARIABLE} is set, but the compiled decoder meshals.codec._accel"
-                f" cannot be loaded: {exc}"
-            ) from exc
-        return None
-    _init(_accel)  # a TypeError here is a bug: the model and _accel.c disagree
-    return _accel
+    _init(EXTENSION)  # a TypeError here is a bug: the model and _accel.c disagree
+    return EXTENSION
 
 
 _ACCEL: Final = _load()

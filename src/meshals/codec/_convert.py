@@ -36,8 +36,8 @@ from meshals.model._als import (
     SemanticVersion,
     TcpEntry,
 )
-from meshals.model._construct import slot_constructor
 
+from ._compiled import slot_constructor
 from ._convert_common import _common_from_pb
 from ._convert_values import (
     Context,

@@ -20,8 +20,8 @@ from meshals.model._als import (
     TlsVersion,
     UnauthorizedReason,
 )
-from meshals.model._construct import slot_constructor
 
+from ._compiled import slot_constructor
 from ._convert_values import (
     _EMPTY_ANY_MAP,
     Context,

@@ -32,8 +32,8 @@ from typing import Any
 import attrs
 
 from meshals._errors import DecodeError
-from meshals.model._construct import slot_constructor
 
+from ._compiled import slot_constructor
 from ._json_scalars import InvalidValueError, parse_string
 from ._json_walk import MESSAGE_TABLES, _Context, _Convert, _json_name, _message, _Table
 from ._limits import LimitExceeded

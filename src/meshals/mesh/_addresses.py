@@ -17,8 +17,8 @@ import ipaddress
 
 import attrs
 
+from meshals.codec._compiled import slot_constructor
 from meshals.model._als import AccessLogCommon, Address, EnvoyInternalAddress, Node, SocketAddress
-from meshals.model._construct import slot_constructor
 
 __all__: list[str] = []
 

@@ -58,8 +58,8 @@ from typing import TYPE_CHECKING, Literal
 from meshals._display import html
 from meshals._errors import Diagnostic, DiagnosticKind, Location, StreamError
 from meshals.capture._containers import Reader
+from meshals.codec._compiled import slot_constructor
 from meshals.model._als import HttpEntry, Identifier, LogEntry, TcpEntry
-from meshals.model._construct import slot_constructor
 from meshals.model._l4 import L4Connection
 from meshals.model._metrics import K8S_MESH, MetricOrigin, ServiceMeshMetric
 from meshals.model._role import Role

@@ -9,6 +9,7 @@ and :mod:`meshals.mesh._semantics` (SkyWalking's variants).
 
 from __future__ import annotations
 
+from meshals.codec._compiled import slot_constructor
 from meshals.model._als import (
     AccessLogCommon,
     HttpEntry,
@@ -17,7 +18,6 @@ from meshals.model._als import (
     ResponseFlag,
     TcpEntry,
 )
-from meshals.model._construct import slot_constructor
 from meshals.model._metrics import (
     K8S_MESH,
     DetectPoint,
@@ -43,6 +43,20 @@ _METHOD_NAMES: dict[RequestMethod, str] = {method: method.name for method in Req
 def method_name(method: RequestMethod | int) -> str:
     """The method's name (``GET``), or the number of a method this schema does not know."""
     return _METHOD_NAMES[method] if isinstance(method, RequestMethod) else str(method)
+
+
+def entry_timings(common: AccessLogCommon) -> EntryTimings:
+    """The raw times of one entry's common properties, as its metrics carry them."""
+    # Every analysed entry makes one: positional, in the field order (model._construct).
+    return _new_timings(
+        common.start_time_ns,
+        common.time_to_first_upstream_tx_byte_ns,
+        common.time_to_first_upstream_rx_byte_ns,
+        common.time_to_last_upstream_rx_byte_ns,
+        common.time_to_first_downstream_tx_byte_ns,
+        common.time_to_last_downstream_tx_byte_ns,
+        common.duration_ns,
+    )
 
 
 class MetricBuilder:
@@ -105,7 +119,7 @@ class MetricBuilder:
         self._analyzer = analyzer
         self._role = role
         self._origin = origin
-        self._timings = EntryTimings.from_common(common)
+        self._timings = entry_timings(common)
         self._flags = common.response_flags
         tls = common.tls_properties
         if tls is None:  # plaintext entries: nothing to look at
@@ -195,3 +209,4 @@ class MetricBuilder:
 
 
 _new_metric = slot_constructor(ServiceMeshMetric)
+_new_timings = slot_constructor(EntryTimings)

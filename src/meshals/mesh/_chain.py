@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import attrs
 
 from meshals._errors import Diagnostic, DiagnosticKind, Location, map_entry_path
+from meshals.codec._compiled import slot_constructor
 from meshals.model._als import LogEntry
-from meshals.model._construct import slot_constructor
 from meshals.model._metrics import K8S_MESH, DetectPoint, MetricOrigin, ServiceMeshMetric
 from meshals.resolve._naming import MetadataServiceMapping
 from meshals.resolve._protocol import Resolver

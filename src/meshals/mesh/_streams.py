@@ -23,8 +23,8 @@ from collections.abc import Iterable, Iterator
 import attrs
 
 from meshals._errors import Diagnostic, DiagnosticKind, Location, StreamError
+from meshals.codec._compiled import slot_constructor
 from meshals.model._als import AlsMessage, Identifier
-from meshals.model._construct import slot_constructor
 from meshals.model._l4 import L4Connection
 from meshals.model._role import Role
 

@@ -13,6 +13,10 @@ it is made only for a class whose ``__init__`` does nothing but store its argume
 no converters, validators, ``on_setattr`` hooks or ``__attrs_post_init__``. The objects are the
 class's own instances, indistinguishable from those of its ``__init__`` (tested field by field
 for every constructor, in ``tests/model/test_construct.py``).
+
+The decoders and the analysis take their constructors from
+:func:`meshals.codec._compiled.slot_constructor`: these, or where the optional extension is
+built, their compiled form, which makes the same objects by the same writes in C.
 """
 
 from __future__ import annotations

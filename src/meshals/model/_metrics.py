@@ -34,8 +34,7 @@ from typing import Literal
 
 import attrs
 
-from ._als import AccessLogCommon, ResponseFlag
-from ._construct import slot_constructor
+from ._als import ResponseFlag
 from ._role import Role
 from ._service import ServiceMetaInfo
 
@@ -165,22 +164,6 @@ class EntryTimings:
     time_to_last_downstream_tx_byte_ns: int | None = None
     duration_ns: int | None = None
 
-    @classmethod
-    def from_common(cls, common: AccessLogCommon) -> EntryTimings:
-        """The timings of one entry's common properties."""
-        # Every analysed entry makes one: positional, in the field order (model._construct).
-        return _new_timings(
-            common.start_time_ns,
-            common.time_to_first_upstream_tx_byte_ns,
-            common.time_to_first_upstream_rx_byte_ns,
-            common.time_to_last_upstream_rx_byte_ns,
-            common.time_to_first_downstream_tx_byte_ns,
-            common.time_to_last_downstream_tx_byte_ns,
-            common.duration_ns,
-        )
-
-
-_new_timings = slot_constructor(EntryTimings)
 
 # The time views test the side per call: a module global, as an enum class attribute is a
 # metaclass lookup (Python 3.11: 15x as slow).
