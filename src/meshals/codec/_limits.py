@@ -41,7 +41,9 @@ def _positive(instance: object, attribute: attrs.Attribute[int], value: int) -> 
         raise ValueError(f"{attribute.name} must be a positive int, not {value!r}")
 
 
-@attrs.frozen(kw_only=True)
+# The compiled decoder looks its callbacks' context up by the Limits of every message: the
+# hash of five ints, computed once (cache_hash) rather than by Python code per message.
+@attrs.frozen(kw_only=True, cache_hash=True)
 class Limits:
     """Resource limits for decoding; every field has a safe default.
 
