@@ -85,6 +85,8 @@ __all__ = ["Analysis", "analyze"]
 
 # One per analysed entry: positional (source, message_index, entry_index); model._construct.
 _new_origin = slot_constructor(MetricOrigin)
+# Read per message: a module global, as an enum class attribute is a metaclass lookup.
+_ROLE_NONE = Role.NONE
 
 
 class _WatchedReader:
@@ -259,13 +261,20 @@ class Analysis(Iterator[ServiceMeshMetric]):
             tally.messages += 1
             identifier = item.identifier
             role = item.role
-            if identifier is not None and role is Role.NONE and not noted_role_none:
+            if identifier is not None and role is _ROLE_NONE and not noted_role_none:
                 noted_role_none = True
                 self._note_role_none(item)
             message = item.message
             own_ips = self._own_ips(identifier)
             if message.diagnostics:
                 tally.count_dropped(message.diagnostics)
+            # Whether the message's entries can be analysed at all is the message's to decide.
+            unanalysable: SkipReason | None = None
+            if identifier is None:
+                unanalysable = SkipReason.NO_IDENTIFIER
+            elif role is _ROLE_NONE:
+                unanalysable = SkipReason.ROLE_NONE
+            source, message_index = message.source, message.index
             entries: tuple[LogEntry, ...] = message.entries
             for entry_index, entry in enumerate(entries):
                 tally.entries_in += 1
@@ -275,13 +284,10 @@ class Analysis(Iterator[ServiceMeshMetric]):
                     if skip is not None:
                         tally.skipped[skip] += 1
                         continue
-                if identifier is None:
-                    tally.skipped[SkipReason.NO_IDENTIFIER] += 1
+                if unanalysable is not None:
+                    tally.skipped[unanalysable] += 1
                     continue
-                if role is Role.NONE:
-                    tally.skipped[SkipReason.ROLE_NONE] += 1
-                    continue
-                origin = _new_origin(message.source, message.index, entry_index)
+                origin = _new_origin(source, message_index, entry_index)
                 if direct is not None:
                     outcome = direct.analyze(entry, role=role, own_ips=own_ips, origin=origin)
                 else:

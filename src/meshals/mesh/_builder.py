@@ -123,12 +123,12 @@ class MetricBuilder:
         self._flags = common.response_flags
         tls = common.tls_properties
         if tls is None:  # plaintext entries: nothing to look at
-            self._tls_mode = TlsMode.NONE
+            self._tls_mode = _NO_TLS
             self._peer_identity = self._local_identity = None
         else:
             self._tls_mode, self._peer_identity, self._local_identity = tls_facts(tls)
         if isinstance(entry, TcpEntry):
-            self._protocol = MeshProtocol.TCP
+            self._protocol = _TCP
             self._endpoint = self._request_bytes = self._request_id = self._traceparent = None
             self._response_code = self._response_bytes = self._grpc_status = None
             connection = entry.connection_properties
@@ -166,7 +166,7 @@ class MetricBuilder:
             # SkyWalking reads no grpc-status for the status; an absent code is 200 there.
             if self._response_code is None:
                 self._response_code = SKYWALKING_DEFAULT_RESPONSE_CODE
-        elif protocol is MeshProtocol.GRPC:
+        elif protocol is _GRPC:
             self._grpc_status = grpc_status_of(entry)
 
     def __call__(
@@ -193,7 +193,7 @@ class MetricBuilder:
             response_code,
             grpc_status,
             call_status(protocol, detect_point, response_code, grpc_status, flags),
-            self._tls_mode if tls else TlsMode.NONE,
+            self._tls_mode if tls else _NO_TLS,
             self._peer_identity if tls else None,
             self._local_identity if tls else None,
             flags,  # response_flags
@@ -209,4 +209,8 @@ class MetricBuilder:
 
 
 _new_metric = slot_constructor(ServiceMeshMetric)
+# Enum members as module globals: an enum class attribute is a metaclass lookup (Python 3.11:
+# ten times a global's cost), and these are read for every entry.
+_NO_TLS = TlsMode.NONE
+_TCP, _GRPC = MeshProtocol.TCP, MeshProtocol.GRPC
 _new_timings = slot_constructor(EntryTimings)
