@@ -51,10 +51,9 @@ ROLES: Mapping[str, Role] = {role.value: role for role in Role}
 
 def facts_of(metric: ServiceMeshMetric, table: _Boundaries) -> Facts:
     """A metric's facts, its latency's sketch key taken in ``table``."""
-    start = metric.start_time_ns
-    end = metric.end_time_ns
+    server = metric.detect_point is _SERVER
     kind = (
-        metric.detect_point is _SERVER,
+        server,
         metric.protocol._value_,
         metric.status,
         metric.response_code,
@@ -65,10 +64,23 @@ def facts_of(metric: ServiceMeshMetric, table: _Boundaries) -> Facts:
         metric.peer_identity,
         metric.local_identity,
     )
-    if start is None:
+    # The metric's start_time_ns and end_time_ns, inline (once per metric; two property calls
+    # cost a fifth of the rest): a client's call starts at its first upstream byte.
+    timings = metric.timings
+    logged = timings.start_time_ns
+    if logged is None:
         return kind, None, 0, table, None, None, metric.received_bytes, metric.sent_bytes
-    if end is None:
-        return kind, None, 0, table, start, start, metric.received_bytes, metric.sent_bytes
+    if server:
+        start = logged
+        last = timings.time_to_last_downstream_tx_byte_ns
+    else:
+        start = logged + (timings.time_to_first_upstream_tx_byte_ns or 0)
+        last = timings.time_to_last_upstream_rx_byte_ns
+    if last is None:
+        last = timings.duration_ns
+        if last is None:
+            return kind, None, 0, table, start, start, metric.received_bytes, metric.sent_bytes
+    end = logged + last
     latency = end - start
     return (
         kind,
