@@ -8,6 +8,7 @@ descriptors, ``MESHALS_REQUIRE_ACCEL`` must fail loudly when the extension canno
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -119,3 +120,37 @@ def test_meshals_pure_keeps_the_constructors_pure() -> None:
     )
     result = run(code, MESHALS_PURE="1")
     assert (result.returncode, result.stdout) == (0, "None {} True\n")
+
+
+# Reads every binary recording and analyses it, as meshals runs with the switches given.
+ANALYSE_RECORDINGS = """
+import pickle, sys
+from pathlib import Path
+import meshals
+from meshals.codec import _compiled
+paths = sorted(Path(sys.argv[1]).rglob("*.bin"))
+streams = [list(meshals.read(path).messages()) for path in paths]
+analysis = meshals.analyze(streams, resolver="auto")
+metrics = analysis.metrics()
+summary = meshals.summarize(streams, resolver="auto", window="1m")
+result = (_compiled.EXTENSION is None, [path.name for path in paths], list(metrics),
+          analysis.accounting, summary.topology, summary.red)
+Path(sys.argv[2]).write_bytes(pickle.dumps(result))
+"""
+
+
+def test_the_pure_path_analyses_the_recordings_as_the_extension_does(tmp_path: Path) -> None:
+    # The whole pipeline with MESHALS_PURE=1 (pure decoder and constructors) against the
+    # default, on every binary recording: metrics, accounting, graph and RED statistics.
+    outcomes = []
+    for name, switches in (("pure", {"MESHALS_PURE": "1"}), ("default", {})):
+        out = tmp_path / f"{name}.pickle"
+        arguments = [str(ROOT / "tests" / "fixtures" / "envoy"), str(out)]
+        result = run(f"import sys; sys.argv[1:] = {arguments!r}\n{ANALYSE_RECORDINGS}", **switches)
+        assert result.returncode == 0, result.stderr
+        outcomes.append(pickle.loads(out.read_bytes()))
+    (pure_is_pure, *pure), (default_is_pure, *default) = outcomes
+    assert pure_is_pure
+    assert default_is_pure is (_compiled.EXTENSION is None)
+    assert (len(pure[0]), len(pure[1])) == (32, 230)  # the recordings, and their metrics
+    assert pure == default

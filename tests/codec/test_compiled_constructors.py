@@ -41,7 +41,9 @@ def test_every_constructor_made_is_compiled() -> None:
 
 
 def test_the_constructor_of_a_class_is_made_once() -> None:
-    assert _compiled.slot_constructor(HttpEntry) is _compiled.COMPILED[HttpEntry]
+    made = _compiled.COMPILED[HttpEntry]
+    assert _compiled.slot_constructor(HttpEntry) is made
+    assert _compiled.COMPILED[HttpEntry] is made
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda cls: cls.__qualname__)
