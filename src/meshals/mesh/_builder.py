@@ -209,8 +209,8 @@ class MetricBuilder:
 
 
 _new_metric = slot_constructor(ServiceMeshMetric)
+_new_timings = slot_constructor(EntryTimings)
 # Enum members as module globals: an enum class attribute is a metaclass lookup (Python 3.11:
 # ten times a global's cost), and these are read for every entry.
 _NO_TLS = TlsMode.NONE
 _TCP, _GRPC = MeshProtocol.TCP, MeshProtocol.GRPC
-_new_timings = slot_constructor(EntryTimings)
