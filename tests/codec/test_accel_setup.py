@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import meshals
 from meshals.codec import _compiled
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -43,7 +44,7 @@ def test_the_field_header_names_the_fields_the_decoder_reads() -> None:
 def run(code: str, **environment: str) -> subprocess.CompletedProcess[str]:
     switches = ("MESHALS_PURE", "MESHALS_REQUIRE_ACCEL")
     env = {name: value for name, value in os.environ.items() if name not in switches}
-    env.update(PYTHONPATH=str(ROOT / "src"), **environment)
+    env.update({"PYTHONPATH": str(ROOT / "src"), **environment})
     return subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
     )
@@ -146,7 +147,12 @@ def test_the_pure_path_analyses_the_recordings_as_the_extension_does(tmp_path: P
     for name, switches in (("pure", {"MESHALS_PURE": "1"}), ("default", {})):
         out = tmp_path / f"{name}.pickle"
         arguments = [str(ROOT / "tests" / "fixtures" / "envoy"), str(out)]
-        result = run(f"import sys; sys.argv[1:] = {arguments!r}\n{ANALYSE_RECORDINGS}", **switches)
+        # The meshals this process imports (CI's is installed, with its extension; src/ has none).
+        result = run(
+            f"import sys; sys.argv[1:] = {arguments!r}\n{ANALYSE_RECORDINGS}",
+            PYTHONPATH=str(Path(meshals.__file__).parents[1]),
+            **switches,
+        )
         assert result.returncode == 0, result.stderr
         outcomes.append(pickle.loads(out.read_bytes()))
     (pure_is_pure, *pure), (default_is_pure, *default) = outcomes
