@@ -76,6 +76,7 @@ def test_batches_and_forgetting_cells_change_nothing(
     metrics = analyze(_streams(RECORDINGS["envoy"][0]), resolver="auto").metrics()
     whole = _fold_both(metrics, scope, "1s")
     monkeypatch.setattr(_fold, "_BATCH", batch)
+    monkeypatch.setattr(_fold, "_COMPILED_BATCH", batch)
     monkeypatch.setattr(_fold, "_CELL_LIMIT", cells)
     assert len(metrics) > 7 * 3
     graph, stats = _fold_both(metrics, scope, "1s")

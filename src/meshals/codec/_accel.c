@@ -16,7 +16,8 @@
  *
  * It also makes slot constructors (constructor()): functions that build a model object from
  * one value per field, as meshals.model._construct's generated ones do, for the objects the
- * decoders and the analysis make per entry (see meshals.codec._compiled).
+ * decoders and the analysis make per entry (see meshals.codec._compiled); and summarize's
+ * fold of metrics into cells (tally(), _accel_tally.h; see meshals.aggregate._fold).
  *
  * Safety: every read is checked against the end of its buffer; a length prefix is checked
  * against the bytes that remain before it is used; the walk has a fixed depth (no recursion).
@@ -33,6 +34,7 @@
 #include "_accel_values.h"
 #include "_accel_common.h"
 #include "_accel_entries.h"
+#include "_accel_tally.h"
 
 /* --- the module -------------------------------------------------------------------------- */
 
@@ -269,6 +271,9 @@ static PyMethodDef methods[] = {
     {"constructor", constructor, METH_VARARGS,
      "constructor(cls, slots)\n--\n\n"
      "A function (field_1, field_2, ...) -> cls that writes each field through its slot."},
+    {"tally", tally, METH_O,
+     "tally(spec)\n--\n\n"
+     "summarize's fold, compiled: a function (batch, start, cells) -> index (_accel_tally.h)."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module_def = {
