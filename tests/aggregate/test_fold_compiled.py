@@ -247,9 +247,35 @@ def test_the_recordings_fold_the_same_with_and_without_the_tally(
 ) -> None:
     metrics = _recorded_metrics()
     assert len(metrics) == 249
+    monkeypatch.setattr(_fold, "_BATCH", 7)  # batches of both kinds, and a short last one
+    monkeypatch.setattr(_fold, "_COMPILED_BATCH", 7)
     compiled = _folded(metrics, scope, window)
     monkeypatch.setattr(_fold, "compiled_tally", lambda *_: None)
     assert _folded(metrics, scope, window) == compiled
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize("window", [None, "1s"])
+def test_the_fold_leaves_to_count_only_the_first_metric_of_each_cell(
+    monkeypatch: pytest.MonkeyPatch, scope: str, window: str | None
+) -> None:
+    # The tally is used, with the fold's scope and window: it leaves no other metric.
+    metrics = _recorded_metrics()
+    _boundaries(0.01).index(10**13)  # grown past every latency: no stop to grow it
+    stats = RedAccumulator(scope, window=window)
+    detail = _tally.DETAILS.get(stats.scope, _tally.NO_DETAIL)
+    cells: dict[Any, KindCalls] = {}
+    _counter(cells, _Boundaries(0.01), detail, stats.window_ns)(metrics, 0, len(metrics))
+    counted = []
+    count = _fold._count
+
+    def counting(batch: list[ServiceMeshMetric], start: int, stop: int, **context: Any) -> None:
+        counted.extend(batch[start:stop])
+        count(batch, start, stop, **context)
+
+    monkeypatch.setattr(_fold, "_count", counting)
+    _fold.fold(metrics, TopologyAccumulator(), stats)
+    assert len(counted) == len(cells) < len(metrics)
 
 
 def test_the_tally_counts_the_recordings_itself_once_their_cells_are_made() -> None:
