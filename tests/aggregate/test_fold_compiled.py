@@ -163,7 +163,18 @@ def test_the_tally_counts_a_metric_as_count_does(
     table = _Boundaries(accuracy)  # a table of its own: it starts short, the pure path grows it
     if grown:
         table.index(10**14)
-    key = _key_of(metric, _Boundaries(accuracy), detail, window)
+    _check_against_count(metric, state, table, detail, window)
+
+
+def _check_against_count(
+    metric: ServiceMeshMetric,
+    state: dict[str, Any],
+    table: _Boundaries,
+    detail: int,
+    window: int | None,
+) -> bool:
+    """Whether the tally stopped at the metric; either way, the cell is as _count leaves it."""
+    key = _key_of(metric, _Boundaries(0.5), detail, window)
     fast = {key: _calls(state)}
     stops = _stops(metric, state, table, window)  # judged before _count grows the table
     stopped_at = _made_tally(table, detail, window)([metric], 0, fast)
@@ -175,6 +186,7 @@ def test_the_tally_counts_a_metric_as_count_does(
     _counter(pure, table, detail, window)([metric], 0, 1)
     assert list(fast) == [key]
     assert _state(fast[key]) == _state(pure[key])
+    return stops
 
 
 def _int64(value: object) -> bool:
@@ -385,6 +397,48 @@ def test_the_tally_stops_one_past_the_table() -> None:
     assert tally([within, past], 0, cells) == 1
     (calls,) = cells.values()
     assert calls.latencies == {len(table.upper): 1}
+
+
+_CLIENT_FROM_THE_LIMIT = {"start_time_ns": -INT64 + 5, "duration_ns": None}
+
+
+@pytest.mark.parametrize(
+    ("metric", "changes", "window", "stops"),
+    [
+        # A sum that lands on the largest 64-bit int is counted; one more stops.
+        (_metric(received_bytes=7), {"received": INT64 - 8}, None, False),
+        (_metric(received_bytes=7), {"received": INT64 - 7}, None, True),
+        # A client's start on the smallest 64-bit int is counted; one less stops.
+        (
+            _metric(
+                detect_point=DetectPoint.CLIENT,
+                timings=_CLIENT_FROM_THE_LIMIT | {"time_to_first_upstream_tx_byte_ns": -5},
+            ),
+            {},
+            None,
+            False,
+        ),
+        (
+            _metric(
+                detect_point=DetectPoint.CLIENT,
+                timings=_CLIENT_FROM_THE_LIMIT | {"time_to_first_upstream_tx_byte_ns": -6},
+            ),
+            {},
+            None,
+            True,
+        ),
+        # A window that starts on the smallest 64-bit int is counted; one before it stops.
+        (_metric(timings=_CLIENT_FROM_THE_LIMIT), {}, 2**62, False),
+        (_metric(timings={"start_time_ns": -INT64, "duration_ns": None}), {}, 7, True),
+    ],
+)
+def test_the_tally_counts_up_to_the_64_bit_limits(
+    metric: ServiceMeshMetric, changes: dict[str, Any], window: int | None, stops: bool
+) -> None:
+    state = _state(KindCalls()) | changes
+    table = _Boundaries(0.01)
+    table.index(10**14)  # no stop for the table
+    assert _check_against_count(metric, state, table, 0, window) is stops
 
 
 def test_a_stop_leaves_the_cell_as_it_was() -> None:

@@ -15,6 +15,7 @@
 #ifndef MESHALS__ACCEL_TALLY_H
 #define MESHALS__ACCEL_TALLY_H
 
+#include <limits.h>
 #include <structmember.h> /* PyMemberDef before Python 3.12 */
 #ifndef Py_T_OBJECT_EX
 #define Py_T_OBJECT_EX T_OBJECT_EX /* named so from Python 3.12 */
@@ -59,12 +60,12 @@ typedef struct {
 static const char TALLY_CAPSULE[] = "meshals.codec._accel.Tally";
 
 /* The slot at *offset* of *obj* (NULL when unset). */
-static inline PyObject *slot_at(PyObject *obj, Py_ssize_t offset) {
+static PyObject *slot_at(PyObject *obj, Py_ssize_t offset) {
     return *(PyObject **)((char *)obj + offset);
 }
 
 /* 1 and *out* when *v* is an exact int of 64 bits; 0 for anything else (nothing raised). */
-static inline int exact_i64(PyObject *v, long long *out) {
+static int exact_i64(PyObject *v, long long *out) {
     if (!PyLong_CheckExact(v)) {
         return 0;
     }
@@ -78,8 +79,26 @@ static inline int exact_i64(PyObject *v, long long *out) {
     return 1;
 }
 
+/* a + b and a - b into *out*: 0, or 1 (out untouched) where the result is beyond 64 bits.
+ * Plain C99 (no compiler builtins), as the rest of the extension. */
+static int add_i64(long long a, long long b, long long *out) {
+    if ((b > 0 && a > LLONG_MAX - b) || (b < 0 && a < LLONG_MIN - b)) {
+        return 1;
+    }
+    *out = a + b;
+    return 0;
+}
+
+static int sub_i64(long long a, long long b, long long *out) {
+    if ((b < 0 && a > LLONG_MAX + b) || (b > 0 && a < LLONG_MIN + b)) {
+        return 1;
+    }
+    *out = a - b;
+    return 0;
+}
+
 /* The value of *member* in *pairs*, borrowed; NULL for a member not among them. */
-static inline PyObject *value_of(PyObject *pairs, PyObject *member) {
+static PyObject *value_of(PyObject *pairs, PyObject *member) {
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(pairs); i++) {
         PyObject *pair = PyTuple_GET_ITEM(pairs, i);
         if (PyTuple_GET_ITEM(pair, 0) == member) {
@@ -154,7 +173,7 @@ static int times_of(Tally *s, PyObject *timings, int server, Times *t) {
     if (!server && v[TT_FIRST_UP_TX] != Py_None && !exact_i64(v[TT_FIRST_UP_TX], &first_tx)) {
         return 0;
     }
-    if (__builtin_add_overflow(logged, first_tx, &t->start)) {
+    if (add_i64(logged, first_tx, &t->start)) {
         return 0;
     }
     t->timed_start = 1;
@@ -165,8 +184,8 @@ static int times_of(Tally *s, PyObject *timings, int server, Times *t) {
         t->end = t->start;
         return 1;
     }
-    if (!exact_i64(last_obj, &last) || __builtin_add_overflow(logged, last, &t->end) ||
-        __builtin_sub_overflow(t->end, t->start, &t->latency)) {
+    if (!exact_i64(last_obj, &last) || add_i64(logged, last, &t->end) ||
+        sub_i64(t->end, t->start, &t->latency)) {
         return 0;
     }
     if (t->latency < 0) {
@@ -209,7 +228,7 @@ static PyObject *cell_key(const Tally *s, PyObject *const *m, int server, const 
         if (rest < 0) {
             rest += s->window; /* Python's modulo: the window is positive */
         }
-        if (__builtin_sub_overflow(t->start, rest, &floor)) {
+        if (sub_i64(t->start, rest, &floor)) {
             *stop = 1;
             return NULL;
         }
@@ -233,7 +252,7 @@ static PyObject *cell_key(const Tally *s, PyObject *const *m, int server, const 
 }
 
 /* min or max of an optional count and a value: 1 and *out*; 0 for another type. */
-static inline int extreme(PyObject *current, long long value, int lower, long long *out) {
+static int extreme(PyObject *current, long long value, int lower, long long *out) {
     long long x;
     if (current == Py_None) {
         *out = value;
@@ -247,7 +266,7 @@ static inline int extreme(PyObject *current, long long value, int lower, long lo
 }
 
 /* Write *value* (new; NULL: failed) into the slot at *offset*. */
-static inline int put(PyObject *obj, Py_ssize_t offset, PyObject *value) {
+static int put(PyObject *obj, Py_ssize_t offset, PyObject *value) {
     if (value == NULL) {
         return -1;
     }
@@ -269,20 +288,20 @@ static int count_in(const Tally *s, PyObject *calls, const Times *t) {
             return 0;
         }
     }
-    if (!exact_i64(c[TC_COUNT_], &count) || __builtin_add_overflow(count, 1, &count) ||
+    if (!exact_i64(c[TC_COUNT_], &count) || add_i64(count, 1, &count) ||
         !exact_i64(c[TC_RECEIVED], &received) || !exact_i64(c[TC_SENT], &sent)) {
         return 0;
     }
     int has_received = t->has_received, has_sent = t->has_sent;
-    if ((has_received && __builtin_add_overflow(received, t->received, &received)) ||
-        (has_sent && __builtin_add_overflow(sent, t->sent, &sent))) {
+    if ((has_received && add_i64(received, t->received, &received)) ||
+        (has_sent && add_i64(sent, t->sent, &sent))) {
         return 0;
     }
     if (t->has_latency) {
         latencies = c[TC_LATENCIES];
         if (!PyDict_CheckExact(latencies) || !exact_i64(c[TC_TIMED], &timed) ||
-            __builtin_add_overflow(timed, 1, &timed) || !exact_i64(c[TC_TOTAL], &total) ||
-            __builtin_add_overflow(total, t->latency, &total) ||
+            add_i64(timed, 1, &timed) || !exact_i64(c[TC_TOTAL], &total) ||
+            add_i64(total, t->latency, &total) ||
             !extreme(c[TC_MINIMUM], t->latency, 1, &minimum) ||
             !extreme(c[TC_MAXIMUM], t->latency, 0, &maximum)) {
             return 0;
