@@ -540,6 +540,15 @@ def test_a_spec_must_be_a_tuple() -> None:
         _compiled.EXTENSION.tally([])
 
 
-def test_no_tally_for_a_window_past_64_bits() -> None:
+def test_no_tally_for_a_window_past_64_bits_or_of_another_int_type() -> None:
     assert _tally.compiled_tally(_Boundaries(0.01), 0, INT64) is None
     assert _tally.compiled_tally(_Boundaries(0.01), 0, INT64 - 1) is not None
+    assert _tally.compiled_tally(_Boundaries(0.01), 0, _Int(60)) is None
+
+
+def test_a_window_of_an_int_subclass_folds_as_an_int() -> None:
+    # RedAccumulator takes any int as a window: the fold counts with it, in Python.
+    metrics = _recorded_metrics()
+    graph, stats = TopologyAccumulator(), RedAccumulator("service", window=_Int(10**9))
+    _fold.fold(metrics, graph, stats)
+    assert (graph.result(), stats.result()) == _folded(metrics, "service", "1s")

@@ -97,9 +97,10 @@ def compiled_tally(
 ) -> Callable[[list[ServiceMeshMetric], int, dict[Any, KindCalls]], int] | None:
     """The tally for cells keyed with *detail* and *window*, counting in *table*'s buckets.
 
-    None where the extension is not built or is switched off, or for a window beyond 64 bits.
+    None where the extension is not built or is switched off, or for a window that is not an
+    int of 64 bits (an int subclass may take its modulo its own way).
     """
-    if EXTENSION is None or (window is not None and window >= _INT64):
+    if EXTENSION is None or (window is not None and (type(window) is not int or window >= _INT64)):
         return None
     tally: Callable[[list[ServiceMeshMetric], int, dict[Any, KindCalls]], int]
     tally = EXTENSION.tally(

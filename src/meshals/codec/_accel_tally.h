@@ -251,6 +251,21 @@ static PyObject *cell_key(const Tally *s, PyObject *const *m, int server, const 
     return key;
 }
 
+/* cell_key, with the metric's values held while the key is built: an allocation may start a
+ * garbage collection (Python 3.10, 3.11), whose finalizers run Python code. */
+static PyObject *held_cell_key(const Tally *s, PyObject *const *m, int server, const Times *t,
+                               int *stop) {
+    PyObject *held[TM_COUNT];
+    for (int i = 0; i < TM_COUNT; i++) {
+        held[i] = Py_NewRef(m[i]);
+    }
+    PyObject *key = cell_key(s, held, server, t, stop);
+    for (int i = 0; i < TM_COUNT; i++) {
+        Py_DECREF(held[i]);
+    }
+    return key;
+}
+
 /* min or max of an optional count and a value: 1 and *out*; 0 for another type. */
 static int extreme(PyObject *current, long long value, int lower, long long *out) {
     long long x;
@@ -297,6 +312,11 @@ static int count_in(const Tally *s, PyObject *calls, const Times *t) {
         (has_sent && add_i64(sent, t->sent, &sent))) {
         return 0;
     }
+    /* The cell's values are borrowed: all are read before the lookup below. */
+    if (t->timed_start && (!extreme(c[TC_FIRST], t->start, 1, &first) ||
+                           !extreme(c[TC_LAST], t->end, 0, &last))) {
+        return 0;
+    }
     if (t->has_latency) {
         latencies = c[TC_LATENCIES];
         if (!PyDict_CheckExact(latencies) || !exact_i64(c[TC_TIMED], &timed) ||
@@ -318,11 +338,6 @@ static int count_in(const Tally *s, PyObject *calls, const Times *t) {
             Py_DECREF(key);
             return 0;
         }
-    }
-    if (t->timed_start && (!extreme(c[TC_FIRST], t->start, 1, &first) ||
-                           !extreme(c[TC_LAST], t->end, 0, &last))) {
-        Py_XDECREF(key);
-        return 0;
     }
     /* Everything read and checked: write. */
     int rc = 0;
@@ -380,16 +395,17 @@ static int tally_one(Tally *s, PyObject *metric, PyObject *cells) {
         (t.has_sent && !exact_i64(m[TM_SENT], &t.sent))) {
         return 0;
     }
-    PyObject *key = cell_key(s, m, server, &t, &stop);
+    PyObject *key = held_cell_key(s, m, server, &t, &stop);
     if (key == NULL) {
         return stop ? 0 : -1;
     }
     PyObject *calls = PyDict_GetItemWithError(cells, key); /* borrowed */
+    /* The dict is the caller's: hold the cell while it is counted, before the key goes. */
+    Py_XINCREF(calls);
     Py_DECREF(key);
     if (calls == NULL) {
         return PyErr_Occurred() ? -1 : 0; /* a new cell: Python makes it */
     }
-    Py_INCREF(calls); /* the dict is the caller's: hold the cell while it is counted */
     int rc = count_in(s, calls, &t);
     Py_DECREF(calls);
     return rc;
