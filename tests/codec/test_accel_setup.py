@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import meshals
-from meshals.codec import _compiled
+from meshals.codec import _compiled, _json_load
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TOOLS = ROOT / "tools"
@@ -128,21 +128,25 @@ ANALYSE_RECORDINGS = """
 import pickle, sys
 from pathlib import Path
 import meshals
-from meshals.codec import _compiled
-paths = sorted(Path(sys.argv[1]).rglob("*.bin"))
+from meshals.codec import _compiled, _json_load
+root = Path(sys.argv[1])
+paths = sorted(root.rglob("*.bin")) + sorted(root.rglob("*.jsonl"))
 streams = [list(meshals.read(path).messages()) for path in paths]
 analysis = meshals.analyze(streams, resolver="auto")
 metrics = analysis.metrics()
 summary = meshals.summarize(streams, resolver="auto", window="1m")
-result = (_compiled.EXTENSION is None, [path.name for path in paths], list(metrics),
-          analysis.accounting, summary.topology, summary.red)
+diagnostics = [message.diagnostics for stream in streams for message in stream]
+pure = (_compiled.EXTENSION is None, _json_load._ORJSON_LOADS is None)
+result = (pure, [path.name for path in paths], list(metrics), analysis.accounting,
+          summary.topology, summary.red, diagnostics)
 Path(sys.argv[2]).write_bytes(pickle.dumps(result))
 """
 
 
 def test_the_pure_path_analyses_the_recordings_as_the_extension_does(tmp_path: Path) -> None:
-    # The whole pipeline with MESHALS_PURE=1 (pure decoder and constructors) against the
-    # default, on every binary recording: metrics, accounting, graph and RED statistics.
+    # The whole pipeline with MESHALS_PURE=1 (pure decoders and constructors, json.loads)
+    # against the default, on every binary and JSON recording: metrics, accounting, graph,
+    # RED statistics and diagnostics.
     outcomes = []
     for name, switches in (("pure", {"MESHALS_PURE": "1"}), ("default", {})):
         out = tmp_path / f"{name}.pickle"
@@ -156,7 +160,7 @@ def test_the_pure_path_analyses_the_recordings_as_the_extension_does(tmp_path: P
         assert result.returncode == 0, result.stderr
         outcomes.append(pickle.loads(out.read_bytes()))
     (pure_is_pure, *pure), (default_is_pure, *default) = outcomes
-    assert pure_is_pure
-    assert default_is_pure is (_compiled.EXTENSION is None)
-    assert (len(pure[0]), len(pure[1])) == (32, 230)  # the recordings, and their metrics
+    assert pure_is_pure == (True, True)
+    assert default_is_pure == (_compiled.EXTENSION is None, _json_load._ORJSON_LOADS is None)
+    assert (len(pure[0]), len(pure[1])) == (64, 460)  # the recordings, and their metrics
     assert pure == default

@@ -1,7 +1,8 @@
 """Both binary decoding paths on one input, and an object-for-object comparison of results.
 
 Used by the accelerator's differential tests (``tests/codec/test_accel.py`` and
-``tests/property/test_accel.py``). ``==`` is not enough: an ``IntEnum`` member equals its
+``tests/property/test_accel.py``); :func:`json_paths` does the same for JSON's three paths
+(``tests/codec/test_json_compiled.py``). ``==`` is not enough: an ``IntEnum`` member equals its
 int, and ``AlsMessage`` leaves ``source``, ``index`` and ``diagnostics`` out of equality; so
 :func:`assert_identical` walks both values and compares types as well as values.
 """
@@ -14,9 +15,10 @@ from typing import Any
 
 import attrs
 
-from meshals import AlsMessage, DecodeError, decode_binary
+from meshals import AlsMessage, DecodeError, decode_binary, decode_json
 from meshals.codec import _accelerated
 from meshals.codec._accelerated import pure_path
+from meshals.codec._json_fast import walk_only
 from meshals.codec._limits import DEFAULT_LIMITS, Limits
 
 __all__ = ["assert_identical", "both_paths", "counting_accelerator"]
@@ -76,6 +78,30 @@ def both_paths(
         assert pure[0] == "message"
         assert_identical(pure[1], fast)
     return pure, fast
+
+
+def json_paths(
+    text: str | bytes, *, strict: bool = False, limits: Limits = DEFAULT_LIMITS, index: int = 3
+) -> Outcome:
+    """Decode *text* three ways, assert identical outcomes; the outcome.
+
+    The default (the compiled converter, orjson where installed), the generated converters
+    alone (:func:`pure_path`: json.loads and Python), and the walk alone (also
+    :func:`walk_only`).
+    """
+
+    def decode() -> AlsMessage:
+        return decode_json(text, source="case", index=index, strict=strict, limits=limits)
+
+    default = _outcome(decode)
+    with pure_path():
+        generated = _outcome(decode)
+        with walk_only():
+            walked = _outcome(decode)
+    for other in (generated, walked):
+        assert default[0] == other[0], (default, other)
+        assert_identical(default[1], other[1])
+    return default
 
 
 class counting_accelerator:  # noqa: N801 -- used as a context manager, like a function

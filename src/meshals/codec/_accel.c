@@ -35,6 +35,7 @@
 #include "_accel_common.h"
 #include "_accel_entries.h"
 #include "_accel_tally.h"
+#include "_accel_json.h"
 
 /* --- the module -------------------------------------------------------------------------- */
 
@@ -274,6 +275,15 @@ static PyMethodDef methods[] = {
     {"tally", tally, METH_O,
      "tally(spec)\n--\n\n"
      "summarize's fold, compiled: a function (batch, start, cells) -> index (_accel_tally.h)."},
+    {"json_converter", json_converter, METH_O,
+     "json_converter(spec)\n--\n\n"
+     "A function (raw) -> (entry, members) or None for clean JSON log entries (_accel_json.h)."},
+    {"member_count", (PyCFunction)(void (*)(void))member_count, METH_FASTCALL,
+     "member_count(text, start, end)\n--\n\n"
+     "How many '\":' pairs text[start:end] holds; -1 if a colon follows whitespace."},
+    {"orjson_reads_alike", orjson_reads_alike, METH_O,
+     "orjson_reads_alike(text)\n--\n\n"
+     "Whether orjson reads text as json.loads does: no run of 19 digits, no deep nesting."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module_def = {

@@ -13,8 +13,9 @@ and convert them with the pure path's own functions; whatever they would report 
 answer None too.
 
 The extension is loaded, or not, by :mod:`meshals.codec._compiled` (``MESHALS_PURE=1`` never
-uses it). :func:`pure_path` forces the pure path within a ``with`` block (tests and the fuzz
-targets run both paths with it).
+uses it). :func:`pure_path` forces the pure path within a ``with`` block, of ``decode_json``
+too (its compiled converter, :mod:`meshals.codec._json_compiled`, and orjson); tests and the
+fuzz targets run both paths with it.
 """
 
 from __future__ import annotations
@@ -75,7 +76,10 @@ _PURE: contextvars.ContextVar[bool] = contextvars.ContextVar("meshals_pure", def
 
 @contextlib.contextmanager
 def pure_path() -> Iterator[None]:
-    """Decode with the pure-Python path only, within the ``with`` block (this context only)."""
+    """Decode with the pure-Python path only, within the ``with`` block (this context only).
+
+    Binary and JSON: no compiled decoder or JSON converter, and json.loads rather than orjson.
+    """
     token = _PURE.set(True)
     try:
         yield

@@ -34,8 +34,13 @@ def _switch(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0")
 
 
+def pure_switch() -> bool:
+    """Whether ``MESHALS_PURE`` is set: no compiled code, no optional speed-up (orjson)."""
+    return _switch(PURE_VARIABLE)
+
+
 def _load() -> ModuleType | None:
-    if _switch(PURE_VARIABLE):
+    if pure_switch():
         return None
     try:
         from meshals.codec import _accel  # optional: compiled where a C compiler was found

@@ -1,10 +1,13 @@
 """``decode_json``: the proto3 JSON form of a StreamAccessLogsMessage, straight into the model.
 
-The text becomes a JSON document in :mod:`meshals.codec._json_load`; the document is walked
-by the field tables of :mod:`meshals.codec._json_messages`, one per message type, with the
-machinery of :mod:`meshals.codec._json_walk`, whose :class:`_Context` turns a problem into a
+The text becomes a JSON document in :mod:`meshals.codec._json_load` (by orjson where it is
+installed and reads the text alike); the document is walked by the field tables of
+:mod:`meshals.codec._json_messages`, one per message type, with the machinery of
+:mod:`meshals.codec._json_walk`, whose :class:`_Context` turns a problem into a
 :class:`DecodeError` in strict mode and into a :class:`Diagnostic` (the value skipped)
-otherwise. Leaf values are parsed by :mod:`meshals.codec._json_scalars`.
+otherwise. Leaf values are parsed by :mod:`meshals.codec._json_scalars`. Clean log entries
+take faster converters built from the same tables: compiled (:mod:`meshals.codec._json_compiled`)
+where the extension is, generated Python (:mod:`meshals.codec._json_fast`) otherwise.
 """
 
 from __future__ import annotations
@@ -104,8 +107,11 @@ def _check_is_als_message(document: dict[str, object], context: _Context) -> Non
     it and bury the mistake under "unknown field" notes. ``{}`` stays the empty message that
     proto3 JSON says it is.
     """
-    if not document or any(key in _STREAM_MESSAGE for key in document):
+    if not document:
         return
+    for key in document:
+        if key in _STREAM_MESSAGE:
+            return
     names = [json.dumps(_printable(key)) for key in itertools.islice(document, _MEMBERS_SHOWN)]
     more = ", ..." if len(document) > _MEMBERS_SHOWN else ""
     raise context.error(

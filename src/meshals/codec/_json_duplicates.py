@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 
 from meshals._errors import DiagnosticKind
 
+from ._compiled import EXTENSION
 from ._json_walk import _Context, _join, _printable
 
 __all__: list[str] = []
@@ -34,6 +36,11 @@ def member_count(text: str, start: int, end: int) -> int:
     if _SPACED_COLON.search(text, start, end) is not None:
         return -1
     return text.count('":', start, end)
+
+
+# The same count in one pass of C, where the extension is loaded (a fifth of decode_json's
+# own work on Envoy's messages otherwise).
+counted_members: Callable[[str, int, int], int] = getattr(EXTENSION, "member_count", member_count)
 
 
 class _Recorder:

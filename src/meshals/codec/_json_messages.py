@@ -40,6 +40,20 @@ from meshals.model._als import (
     UnauthorizedReason,
 )
 
+from ._compiled import slot_constructor
+from ._json_compiled import (
+    AddressKind,
+    Attempt,
+    FlagsKind,
+    Kind,
+    MessagesKind,
+    any_map_kind,
+    attempt,
+    compiled_converter,
+    compiled_or,
+    string_map_kind,
+    struct_map_kind,
+)
 from ._json_fast import clean_message, fast_converter, fast_or_walk_message
 from ._json_scalars import (
     UINT32,
@@ -61,6 +75,7 @@ from ._json_walk import (
     _enum,
     _first_member_only,
     _join,
+    _json_name,
     _map_of,
     _message,
     _nested,
@@ -70,6 +85,7 @@ from ._json_walk import (
     _scalar,
     _string_map,
     _struct,
+    _Table,
     _table,
 )
 from ._limits import LimitExceeded, find_too_long
@@ -231,10 +247,11 @@ def _subject_alt_name(raw: object, context: _Context, path: str) -> SubjectAltNa
     return SubjectAltName(**_read(raw, _SUBJECT_ALT_NAME, context, path))
 
 
+_subject_alt_names = _repeated(_subject_alt_name, nested=True)
 _certificate_properties = _message(
     CertificateProperties,
     _table(
-        _nested("subject_alt_name", _repeated(_subject_alt_name, nested=True)),
+        _nested("subject_alt_name", _subject_alt_names),
         _scalar("subject"),
         _scalar("issuer"),
     ),
@@ -271,6 +288,14 @@ _RESPONSE_FLAGS = _table(
 )
 
 
+# The flags of _RESPONSE_FLAGS by lowerCamelCase JSON key (unauthorized_details is no bool).
+_FLAGS_BY_KEY = {
+    _json_name(flag.field_name): flag
+    for flag in ResponseFlag
+    if flag is not ResponseFlag.UNAUTHORIZED_EXTERNAL_SERVICE
+}
+
+
 def _response_flags(
     raw: object, context: _Context, path: str
 ) -> tuple[frozenset[ResponseFlag], UnauthorizedReason | int | None]:
@@ -283,9 +308,13 @@ def _response_flags(
     return frozenset(flags), reason
 
 
+_filter_state_objects = _map_of(_any, nested=True)
+
+_filter_metadata = _map_of(_struct, nested=True)
+_typed_filter_metadata = _map_of(_any, nested=True)
 _METADATA = _table(
-    _nested("filter_metadata", _map_of(_struct, nested=True)),
-    _nested("typed_filter_metadata", _map_of(_any, nested=True)),
+    _nested("filter_metadata", _filter_metadata),
+    _nested("typed_filter_metadata", _typed_filter_metadata),
 )
 
 _COMMON = _table(
@@ -329,7 +358,7 @@ _COMMON = _table(
     _scalar("upstream_transport_failure_reason"),
     _scalar("route_name"),
     _nested("downstream_direct_remote_address", _address),
-    _nested("filter_state_objects", _map_of(_any, nested=True)),
+    _nested("filter_state_objects", _filter_state_objects),
     _nested("custom_tags", _string_map),
     _scalar("duration", parse_duration, attr="duration_ns"),
     _scalar("upstream_request_attempt_count", parse_uint32),
@@ -410,12 +439,30 @@ _TCP_ENTRY = _table(
 # --- the message --------------------------------------------------------------------------------
 
 
-def _entry_list(convert_entry: _Convert) -> _Convert:
-    """The converter for a ``log_entry`` array: a tuple of entries.
+# The converters with a compiled kind of their own, and AccessLogCommon's (no plain _message).
+_COMPILED_KINDS: dict[_Convert, Kind] = {
+    _address: AddressKind(
+        _SOCKET_ADDRESS_CACHE, (SocketAddress, _SOCKET_ADDRESS), _SOCKET_ADDRESS_CACHE_SIZE
+    ),
+    _filter_state_objects: any_map_kind(),
+    _typed_filter_metadata: any_map_kind(),
+    _filter_metadata: struct_map_kind(),
+    _subject_alt_names: MessagesKind(SubjectAltName, _SUBJECT_ALT_NAME, 1),
+    _string_map: string_map_kind(),
+    _response_flags: FlagsKind(_FLAGS_BY_KEY, "unauthorized_reason"),
+}
+_COMPILED_MESSAGES = {_common: (AccessLogCommon, _COMMON)}
 
-    Problems inside ``log_entry[i]`` carry ``entry_index=i``; a bad entry is skipped, and so
-    is one that breaks a per-value limit (nesting depth, string length).
+
+def _entry_list(model: type, table: _Table, compiled: Attempt) -> _Convert:
+    """The converter for a ``log_entry`` array of *model*: a tuple of entries.
+
+    The *compiled* converter takes the whole array if it can, else each entry it can; the
+    generated one, then the walk, the others. Problems inside ``log_entry[i]`` carry
+    ``entry_index=i``; a bad entry is skipped, and so is one that breaks a per-value limit
+    (nesting depth, string length).
     """
+    convert_entry = compiled_or(compiled, fast_or_walk_message(model, table))
 
     def convert_entries(raw: object, context: _Context, path: str) -> tuple[object, ...]:
         if type(raw) is not list:
@@ -425,6 +472,9 @@ def _entry_list(convert_entry: _Convert) -> _Convert:
             raise LimitExceeded(
                 f"{len(raw)} log entries, more than the maximum of {limits.max_entries}"
             )
+        every: tuple[object, ...] | None = compiled(raw, context)
+        if every is not None:
+            return every
         entries = []
         try:
             for position, item in enumerate(raw):
@@ -472,10 +522,20 @@ def _check_strings(value: object, path: str, limit: int) -> None:
 
 
 _identifier = _message(Identifier, _IDENTIFIER)
-_ENTRY_LISTS = {
-    "httpLogs": ("http_logs", _entry_list(fast_or_walk_message(HttpEntry, _HTTP_ENTRY))),
-    "tcpLogs": ("tcp_logs", _entry_list(fast_or_walk_message(TcpEntry, _TCP_ENTRY))),
+# The compiled converters of the entries (None without the extension), and where they may run.
+COMPILED_ENTRIES = {
+    model: compiled_converter(model, table, kinds=_COMPILED_KINDS, messages=_COMPILED_MESSAGES)
+    for model, table in ((HttpEntry, _HTTP_ENTRY), (TcpEntry, _TCP_ENTRY))
 }
+_COMPILED_HTTP = attempt(COMPILED_ENTRIES[HttpEntry])
+_COMPILED_TCP = attempt(COMPILED_ENTRIES[TcpEntry])
+_ENTRY_LISTS = {
+    "httpLogs": ("http_logs", _entry_list(HttpEntry, _HTTP_ENTRY, _COMPILED_HTTP)),
+    "tcpLogs": ("tcp_logs", _entry_list(TcpEntry, _TCP_ENTRY, _COMPILED_TCP)),
+}
+_new_message = slot_constructor(AlsMessage)
+# The usual message, {"httpLogs": {"logEntry": [...]}}: its kind and compiled converter by key.
+_COMPILED_LISTS = {"httpLogs": ("http", _COMPILED_HTTP), "tcpLogs": ("tcp", _COMPILED_TCP)}
 _STREAM_MESSAGE = _table(
     _nested("identifier", _identifier),
     _nested("http_logs", _log_entries(_ENTRY_LISTS["httpLogs"][1])),
@@ -484,6 +544,15 @@ _STREAM_MESSAGE = _table(
 
 
 def _als_message(document: dict[str, object], context: _Context) -> AlsMessage:
+    compiled = _compiled_message(document, context)
+    if compiled is not None:
+        return _new_message(
+            None,
+            *compiled,
+            context.source,
+            context.message_index,
+            context.message_diagnostics(),
+        )
     values = clean_message(document, context, _identifier, _ENTRY_LISTS)
     if values is None:  # anything unusual: the walk, and its oneof check first
         one_list = _first_member_only(document, _LOG_ENTRIES, context, "")
@@ -505,3 +574,27 @@ def _als_message(document: dict[str, object], context: _Context) -> AlsMessage:
         index=context.message_index,
         diagnostics=context.message_diagnostics(),
     )
+
+
+def _compiled_message(
+    document: dict[str, object], context: _Context
+) -> tuple[str, tuple[HttpEntry, ...] | tuple[TcpEntry, ...]] | None:
+    """The kind and entries of a message of one entry list and nothing else, all compiled.
+
+    None for any other message, or where the compiled converter leaves an entry to Python.
+    """
+    if len(document) != 1:
+        return None
+    ((key, logs),) = document.items()
+    found = _COMPILED_LISTS.get(key)
+    if found is None or type(logs) is not dict or len(logs) != 1:
+        return None
+    raw = logs.get("logEntry")
+    if type(raw) is not list or len(raw) > context.limits.max_entries:
+        return None
+    kind, compiled = found
+    entries = compiled(raw, context)
+    if entries is None:
+        return None
+    context.pairs += 2  # the message's member and its entry list's
+    return kind, entries

@@ -311,6 +311,11 @@ def _string_map(raw: object, context: _Context, path: str) -> FrozenMap[str, str
 _STRING_MAP_SLOW = _map_of(parse_string)
 
 
+# The converters made by _enum, with their members by name and by number: the compiled
+# converter (_json_compiled) looks members up in the same tables.
+ENUM_TABLES: dict[_Convert, tuple[dict[str, Any], dict[int, Any]]] = {}
+
+
 def _enum(kind: type[_E], proto_name: str) -> Callable[[object], _E | int]:
     """The converter for an enum field: by name, or by number (unknown numbers kept as int)."""
     by_name = {member.name: member for member in kind}
@@ -326,6 +331,7 @@ def _enum(kind: type[_E], proto_name: str) -> Callable[[object], _E | int]:
         number = parse_integer(raw, INT32)
         return by_number.get(number, number)
 
+    ENUM_TABLES[convert] = (by_name, by_number)
     return convert
 
 
