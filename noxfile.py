@@ -172,15 +172,18 @@ def fuzz(session: nox.Session) -> None:
     install(session, ".", *nox.project.dependency_groups(PYPROJECT, "fuzz"))
     seconds = session.posargs[0] if session.posargs else "60"
     targets = session.run("python", "tools/fuzz.py", "--list", silent=True)
-    # The accelerator's target needs its sanitized build: fuzz_accel below.
+    # The accelerator's targets need its sanitized build: fuzz_accel below.
     for target in str(targets).split():
-        if target != "accel":
+        if not target.startswith("accel"):
             session.run("python", "tools/fuzz.py", "--target", target, "--seconds", seconds)
 
 
 @nox.session(python="3.11", default=False)
 def fuzz_accel(session: nox.Session) -> None:
-    """Fuzz the C accelerator under AddressSanitizer against the pure path: -- SECONDS."""
+    """Fuzz the C accelerator under AddressSanitizer against the pure path: -- SECONDS each.
+
+    Two targets: the binary decoder (accel) and the JSON converter (accel_json).
+    """
     install(session, *nox.project.dependency_groups(PYPROJECT, "fuzz"))
     # meshals itself, the build hook compiling the extension with -fsanitize=address,undefined.
     session.install(
@@ -200,20 +203,22 @@ def fuzz_accel(session: nox.Session) -> None:
         "MESHALS_REQUIRE_ACCEL": "1",
     }
     seconds = session.posargs[0] if session.posargs else "300"
-    session.run(
-        "python",
-        "tools/fuzz.py",
-        "--installed",
-        "--target",
-        "accel",
-        "--seconds",
-        seconds,
-        "--",
-        # The comparisons the extension makes (-fsanitize-coverage=trace-cmp) count as coverage.
-        "-use_value_profile=1",
-        *session.posargs[1:],
-        env=sanitizer_env,
-    )
+    for target in ("accel", "accel_json"):
+        session.run(
+            "python",
+            "tools/fuzz.py",
+            "--installed",
+            "--target",
+            target,
+            "--seconds",
+            seconds,
+            "--",
+            # The comparisons the extension makes (-fsanitize-coverage=trace-cmp) count as
+            # coverage.
+            "-use_value_profile=1",
+            *session.posargs[1:],
+            env=sanitizer_env,
+        )
 
 
 @nox.session(python="3.11", default=False)

@@ -110,13 +110,14 @@ def _fuzz(name: str, seconds: int, extra: list[str]) -> int:
 
 
 # Targets whose input is (mostly) ALS JSON: a dictionary of its field names helps them.
-_JSON_TARGETS = frozenset({"json", "json_oracle", "read", "framers", "analyze"})
+_JSON_TARGETS = frozenset({"json", "json_oracle", "accel_json", "read", "framers", "analyze"})
 # The oracle targets start from the seeds of the decoder they check; the accelerator's from the
-# binary seeds and the messages real Envoys wrote (the encodings it decodes itself).
+# binary (JSON) seeds and the messages real Envoys wrote (the shapes it converts itself).
 _SEEDS_OF = {
     "json_oracle": ("json",),
     "binary_oracle": ("binary",),
     "accel": ("binary", "accel"),
+    "accel_json": ("json", "accel_json"),
 }
 _EXTRA_TOKENS = (
     "@type",

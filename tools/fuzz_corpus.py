@@ -40,6 +40,8 @@ def main() -> int:
         "binary": [encode_binary(message) for message in _messages()],
         # The binary seeds too (tools/fuzz.py), and these: the bytes Envoy wrote, as it wrote them.
         "accel": list(_recorded_frames()),
+        # The JSON seeds too, and messages of each recording real Envoys and Istio proxies wrote.
+        "accel_json": list(_recorded_json()),
         "read": list(_containers()),
         "framers": list(_framer_inputs()),
         "analyze": list(_containers()),
@@ -70,6 +72,12 @@ def _json_messages() -> Iterator[bytes]:
     for path in sorted((FIXTURES / "skywalking").glob("*.msg")):
         yield path.read_bytes()  # comments, trailing text: SkyWalking's quirks
     yield b'{"identifier": {"node": {"id": "sidecar~10.0.0.1~a~ns.svc.cluster.local"}}}'
+
+
+def _recorded_json() -> Iterator[bytes]:
+    for folder in ("envoy", "mx"):
+        for path in sorted((FIXTURES / folder).glob("**/*.jsonl")):
+            yield from _first_lines(path, 2)
 
 
 def _messages() -> Iterator[meshals.AlsMessage]:

@@ -214,6 +214,25 @@ def fuzz_accel(data: bytes) -> None:
             _check_message(value)
 
 
+def fuzz_accel_json(data: bytes) -> None:
+    """decode_json with the compiled converter (and orjson), and on the two Python paths.
+
+    The compiled converter takes the entries Envoy writes and leaves anything else to Python,
+    so the three must give the same message (types, diagnostics, source and index included)
+    or the same DecodeError, strict and lenient, within the default limits or tight ones
+    (as fuzz_accel). The comparison is the tests' own (``tests/property/accel_paths.py``).
+    """
+    if str(_TESTS) not in sys.path:
+        sys.path.append(str(_TESTS))
+    from property.accel_paths import json_paths
+
+    limits = _TIGHT_LIMITS if len(data) % 3 == 0 else Limits()
+    for strict in (False, True):
+        kind, value = json_paths(data, strict=strict, limits=limits)
+        if kind == "message":
+            _check_message(value)
+
+
 def fuzz_json_oracle(data: bytes) -> None:
     """decode_json held to json_format (tools/_oracle.py): same content, or a problem said."""
     from _oracle import check_json
@@ -245,4 +264,5 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "json_oracle": fuzz_json_oracle,
     "binary_oracle": fuzz_binary_oracle,
     "accel": fuzz_accel,
+    "accel_json": fuzz_accel_json,
 }
