@@ -28,6 +28,7 @@ import collections
 import datetime
 import gc
 import hashlib
+import importlib.metadata
 import json
 import math
 import os
@@ -672,6 +673,15 @@ def host_kind() -> str:
     return f"{sys.platform}-{platform.machine()}-{cores()}cpu"
 
 
+def orjson_version() -> str | None:
+    """orjson's version where decode_json uses it (meshals.codec._json_load), else None."""
+    from meshals.codec import _json_load
+
+    if _json_load._ORJSON_LOADS is None:
+        return None
+    return importlib.metadata.version("orjson")
+
+
 def machine(label: str | None) -> dict[str, Any]:
     package = Path(meshals.__file__).resolve().parent
     return {
@@ -683,6 +693,8 @@ def machine(label: str | None) -> dict[str, Any]:
         "protobuf_implementation": api_implementation.Type(),
         # Whether decode_binary used the compiled decoder (meshals.codec._accel).
         "accelerated": ACCELERATED,
+        # The orjson decode_json parses with (the json extra), or None: json.loads alone.
+        "orjson": orjson_version(),
         "meshals": meshals.__version__,
         "git_commit": git_commit(package),
         # The checkout this script is in: what an installed meshals (nox) was built from.
@@ -753,7 +765,7 @@ def print_report(results: dict[str, Any]) -> None:
     print(
         f"\nmeshals {facts['meshals']} ({version}), Python {facts['python']}, "
         f"protobuf {facts['protobuf']} ({facts['protobuf_implementation']}), "
-        f"{facts['cpu_model']}, {facts['cores']} cores"
+        f"orjson {facts.get('orjson') or 'unused'}, {facts['cpu_model']}, {facts['cores']} cores"
     )
     run = results["in_memory"]
     print(

@@ -133,7 +133,7 @@ def test_the_recorded_entries_are_compiled_but_seven() -> None:
         ("envoy/rbac", True): 84,  # and filter metadata
         ("envoy/reconnect", True): 40,
         ("mx", True): 15,  # peer metadata as StringValue, Struct and BytesValue Anys
-        ("mx", False): 1,  # a Struct of peer metadata with numbers in it
+        ("mx", False): 1,  # a path that is not ASCII
         ("golden/inputs", False): 6,  # made to hold every kind of value
     }
 
