@@ -768,17 +768,33 @@ def test_deep_nesting_is_found(depth: int, noise: list[str]) -> None:
     assert EXTENSION.orjson_reads_alike(text) is (_depth(text) <= 200)
 
 
-def test_nesting_orjson_reads_and_json_loads_does_not_takes_json_loads() -> None:
-    # orjson reads 1,024 levels; json.loads fewer (its recursion limit): a DecodeError.
+@pytest.mark.skipif(_json_load._ORJSON_LOADS is None, reason="orjson is not installed")
+def test_nesting_json_loads_may_refuse_takes_json_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    # orjson reads 1,024 levels; json.loads as many as the interpreter's recursion limit lets
+    # it (on 3.10 and 3.11 fewer than 1,000): such a text is json.loads's alone.
+    asked: list[str] = []
+    real = _json_load._ORJSON_LOADS
+    assert real is not None
+
+    def counting(text: str) -> object:
+        asked.append(text)
+        return real(text)
+
+    monkeypatch.setattr(_json_load, "_ORJSON_LOADS", counting)
     depth = 1000
+    deep_list = "[" * depth + "]" * depth
+    # (Compared by kind: comparing two such documents would itself recurse too deeply.)
+    assert _loaded(_json_load.loads, deep_list)[0] == _loaded(json.loads, deep_list)[0]
     deep = '{"b":' * depth + "1" + "}" * depth
     text = (
         '{"httpLogs":{"logEntry":[{"commonProperties":{"metadata":{"filterMetadata":{"a":'
         + deep
         + "}}}}]}}"
     )
-    assert json_paths(text) == json_paths(text, limits=Limits(max_nesting_depth=2000))
-    assert json_paths(text)[0] == "error"
+    json_paths(text)  # an error where json.loads refuses it, else the entry skipped
+    assert asked == []
+    assert _json_load.loads("[" * 200 + "]" * 200) == _loaded(json.loads, "[" * 200 + "]" * 200)[1]
+    assert asked == ["[" * 200 + "]" * 200]
 
 
 def _same_json(left: object, right: object) -> None:
