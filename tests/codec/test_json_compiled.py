@@ -768,10 +768,8 @@ def test_deep_nesting_is_found(depth: int, noise: list[str]) -> None:
     assert EXTENSION.orjson_reads_alike(text) is (_depth(text) <= 200)
 
 
-@pytest.mark.skipif(_json_load._ORJSON_LOADS is None, reason="orjson is not installed")
-def test_nesting_json_loads_may_refuse_takes_json_loads(monkeypatch: pytest.MonkeyPatch) -> None:
-    # orjson reads 1,024 levels; json.loads as many as the interpreter's recursion limit lets
-    # it (on 3.10 and 3.11 fewer than 1,000): such a text is json.loads's alone.
+def _orjson_asked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The texts orjson is asked to parse from here on, in order."""
     asked: list[str] = []
     real = _json_load._ORJSON_LOADS
     assert real is not None
@@ -781,6 +779,14 @@ def test_nesting_json_loads_may_refuse_takes_json_loads(monkeypatch: pytest.Monk
         return real(text)
 
     monkeypatch.setattr(_json_load, "_ORJSON_LOADS", counting)
+    return asked
+
+
+@pytest.mark.skipif(_json_load._ORJSON_LOADS is None, reason="orjson is not installed")
+def test_nesting_json_loads_may_refuse_takes_json_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    # orjson reads 1,024 levels; json.loads as many as the interpreter's recursion limit lets
+    # it (on 3.10 and 3.11 fewer than 1,000): such a text is json.loads's alone.
+    asked = _orjson_asked(monkeypatch)
     depth = 1000
     deep_list = "[" * depth + "]" * depth
     # (Compared by kind: comparing two such documents would itself recurse too deeply.)
@@ -859,15 +865,7 @@ def test_orjson_reads_what_json_loads_reads(
 
 @pytest.mark.skipif(_json_load._ORJSON_LOADS is None, reason="orjson is not installed")
 def test_orjson_is_not_asked_about_long_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
-    asked: list[str] = []
-    real = _json_load._ORJSON_LOADS
-    assert real is not None
-
-    def counting(text: str) -> object:
-        asked.append(text)
-        return real(text)
-
-    monkeypatch.setattr(_json_load, "_ORJSON_LOADS", counting)
+    asked = _orjson_asked(monkeypatch)
     assert _json_load.loads("[18446744073709551616]") == [2**64]
     assert _json_load.loads("[-1844674407370955161]") == [-(2**64 // 10)]
     assert _json_load.loads("[922337203685477580]") == [2**63 // 10]  # 18 digits
