@@ -12,7 +12,9 @@
  * metadata, TLS properties, filter state objects, custom tags, pipe and internal addresses)
  * are handed as bytes to Python callbacks that parse them with protobuf and the pure path's
  * converters, so their meaning cannot drift. Field numbers and wire types come from
- * _accel_fields.h, generated from the descriptors (tools/gen_accel_fields.py).
+ * _accel_fields.h, generated from the descriptors (tools/gen_accel_fields.py). What recurs
+ * from entry to entry (short strings, small ints, addresses, the callbacks' answers) is made
+ * once and shared, kept in fixed tables by the bytes it was made of (_accel_values.h).
  *
  * It also makes slot constructors (constructor()): functions that build a model object from
  * one value per field, as meshals.model._construct's generated ones do, for the objects the
@@ -39,23 +41,29 @@
 
 /* --- the module -------------------------------------------------------------------------- */
 
-static PyObject *decode(PyObject *module, PyObject *args) {
+/* decode(data, source, index, max_entries, max_string_length, context), its arguments
+ * checked by hand: PyArg_ParseTuple's format parsing costs as much as a small entry. */
+static PyObject *decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     Py_buffer buffer;
-    PyObject *source, *index, *context, *max_entries_obj, *max_string_obj;
     (void)module;
     if (!G.ready) {
         PyErr_SetString(PyExc_RuntimeError, "meshals.codec._accel.init() was not called");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "y*UOO!O!O:decode", &buffer, &source, &index, &PyLong_Type,
-                          &max_entries_obj, &PyLong_Type, &max_string_obj, &context)) {
+    if (nargs != 6) {
+        PyErr_Format(PyExc_TypeError, "decode() takes 6 positional arguments but %zd were given",
+                     nargs);
+        return NULL;
+    }
+    PyObject *source = args[1], *index = args[2], *context = args[5];
+    if (!PyUnicode_Check(source) || !PyLong_Check(args[3]) || !PyLong_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "decode(data, str, index, int, int, context)");
         return NULL;
     }
     /* OverflowError for a negative limit, which "K" would have wrapped to "unlimited". */
-    unsigned long long max_entries = PyLong_AsUnsignedLongLong(max_entries_obj);
-    unsigned long long max_string = PyLong_AsUnsignedLongLong(max_string_obj);
-    if (PyErr_Occurred()) {
-        PyBuffer_Release(&buffer);
+    unsigned long long max_entries = PyLong_AsUnsignedLongLong(args[3]);
+    unsigned long long max_string = PyLong_AsUnsignedLongLong(args[4]);
+    if (PyErr_Occurred() || PyObject_GetBuffer(args[0], &buffer, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
     Call call = {max_entries, max_string, context};
@@ -118,11 +126,7 @@ static PyObject *construct(PyObject *spec, PyObject *const *args, Py_ssize_t nar
         return NULL;
     }
     for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *slot = PyTuple_GET_ITEM(spec, i + 1);
-        if (Py_TYPE(slot)->tp_descr_set(slot, obj, args[i]) < 0) {
-            Py_DECREF(obj);
-            return NULL;
-        }
+        put_slot(obj, PyTuple_GET_ITEM(spec, i + 1), args[i]);
     }
     return obj;
 }
@@ -149,9 +153,7 @@ static PyObject *constructor(PyObject *module, PyObject *args) {
     PyTuple_SET_ITEM(spec, 0, Py_NewRef(cls));
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *slot = PyTuple_GET_ITEM(slots, i);
-        if (Py_TYPE(slot) != &PyMemberDescr_Type ||
-            !PyType_IsSubtype((PyTypeObject *)cls, PyDescr_TYPE(slot))) {
-            PyErr_Format(PyExc_TypeError, "%R is no slot descriptor of %R", slot, cls);
+        if (writable_slot((PyTypeObject *)cls, slot) < 0) {
             Py_DECREF(spec);
             return NULL;
         }
@@ -182,9 +184,7 @@ static int take_model(Model *m, PyObject *spec) {
                          m->label, i, name, m->names[i]);
             return -1;
         }
-        if (Py_TYPE(slot)->tp_descr_set == NULL) {
-            PyErr_Format(PyExc_TypeError, "%s.%s: %R is no slot descriptor", m->label,
-                         m->names[i], slot);
+        if (writable_slot((PyTypeObject *)cls, slot) < 0) {
             return -1;
         }
     }
@@ -205,19 +205,25 @@ static PyObject *init(PyObject *module, PyObject *args, PyObject *kwargs) {
     static char *keywords[] = {
         "models",          "http_versions",   "request_methods", "access_log_types",
         "socket_protocols", "unauthorized_reasons", "response_flags", "empty_str_map",
-        "empty_any_map",   "str_map",         "identifier",      "common_extra",
+        "empty_any_map",   "frozen_map",      "identifier",      "common_extra",
         "address",         NULL};
     PyObject *models, *http_versions, *request_methods, *access_log_types, *socket_protocols;
-    PyObject *unauthorized_reasons, *flags, *empty_str_map, *empty_any_map, *builder;
+    PyObject *unauthorized_reasons, *flags, *empty_str_map, *empty_any_map;
+    PyObject *map_cls, *map_data, *map_hash;
     PyObject *identifier_cb, *common_cb, *address_cb;
     (void)module;
     G.ready = 0; /* until every part below is in place: decode() refuses a half-set state */
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwargs, "$O!O!O!O!O!O!O!OOOOOO:init", keywords, &PyTuple_Type, &models,
+            args, kwargs, "$O!O!O!O!O!O!O!OO(O!OO)OOO:init", keywords, &PyTuple_Type, &models,
             &PyTuple_Type, &http_versions, &PyTuple_Type, &request_methods, &PyTuple_Type,
             &access_log_types, &PyTuple_Type, &socket_protocols, &PyTuple_Type,
             &unauthorized_reasons, &PyTuple_Type, &flags, &empty_str_map, &empty_any_map,
-            &builder, &identifier_cb, &common_cb, &address_cb)) {
+            &PyType_Type, &map_cls, &map_data, &map_hash, &identifier_cb, &common_cb,
+            &address_cb)) {
+        return NULL;
+    }
+    if (writable_slot((PyTypeObject *)map_cls, map_data) < 0 ||
+        writable_slot((PyTypeObject *)map_cls, map_hash) < 0) {
         return NULL;
     }
     Model *order[] = {&MESSAGE, &HTTP, &TCP, &CONNECTION, &SOCKET, &REQUEST, &RESPONSE, &COMMON};
@@ -243,13 +249,14 @@ static PyObject *init(PyObject *module, PyObject *args, PyObject *kwargs) {
     take(&G.response_flags, flags);
     take(&G.empty_str_map, empty_str_map);
     take(&G.empty_any_map, empty_any_map);
-    take(&G.str_map, builder);
+    take(&G.map_cls, map_cls);
+    take(&G.map_data, map_data);
+    take(&G.map_hash, map_hash);
     take(&G.identifier_cb, identifier_cb);
     take(&G.common_cb, common_cb);
     take(&G.address_cb, address_cb);
     /* Each constant is made once; after a failure a later init() makes what is missing. */
-    if ((G.address_cache == NULL && (G.address_cache = PyDict_New()) == NULL) ||
-        (G.no_flags == NULL && (G.no_flags = PyFrozenSet_New(NULL)) == NULL) ||
+    if ((G.no_flags == NULL && (G.no_flags = PyFrozenSet_New(NULL)) == NULL) ||
         (G.empty_str == NULL && (G.empty_str = PyUnicode_FromStringAndSize("", 0)) == NULL) ||
         (G.empty_tuple == NULL && (G.empty_tuple = PyTuple_New(0)) == NULL) ||
         (G.zero == NULL && (G.zero = PyLong_FromLong(0)) == NULL) ||
@@ -258,13 +265,15 @@ static PyObject *init(PyObject *module, PyObject *args, PyObject *kwargs) {
         (G.kind_tcp == NULL && (G.kind_tcp = PyUnicode_InternFromString("tcp")) == NULL)) {
         return NULL;
     }
-    PyDict_Clear(G.address_cache); /* its values may be the previous classes' */
+    /* The kept values may be the previous classes' or callbacks'. */
+    kept_clear(address_cache, ADDRESS_CACHE_SLOTS);
+    kept_clear(extra_cache, EXTRA_CACHE_SLOTS);
     G.ready = 1;
     Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
-    {"decode", decode, METH_VARARGS,
+    {"decode", (PyCFunction)(void (*)(void))decode, METH_FASTCALL,
      "decode(data, source, index, max_entries, max_string_length, context)\n--\n\n"
      "The AlsMessage *data* holds, or None when the pure decoder must decide."},
     {"init", (PyCFunction)(void (*)(void))init, METH_VARARGS | METH_KEYWORDS,

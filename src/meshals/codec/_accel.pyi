@@ -27,7 +27,7 @@ def init(
     response_flags: tuple[Any, ...],
     empty_str_map: object,
     empty_any_map: object,
-    str_map: Callable[[dict[str, str]], object],
+    frozen_map: tuple[type, Any, Any],
     identifier: Callable[[Any, bytes], tuple[object] | None],
     common_extra: Callable[[Any, bytes], tuple[object, object, object, object] | None],
     address: Callable[[Any, bytes], tuple[object] | None],

@@ -81,6 +81,43 @@ static int extra_add(Extra *extra, const Field *f, const uint8_t *end) {
     return OK;
 }
 
+/* The extra fields recur too (Istio's peer metadata and TLS facts are the same on every
+ * entry between two workloads): the callback's answers, by the bytes and the context they
+ * were asked with (the context holds the limits), in a slot chosen by a hash of the bytes.
+ * Only answers are kept, and only for parts up to MAX_CACHED_EXTRA bytes, so memory stays
+ * bounded; the callback keeps a cache of its own behind this one. */
+#define EXTRA_CACHE_SLOTS 256 /* a power of two */
+#define MAX_CACHED_EXTRA 4096
+static Kept extra_cache[EXTRA_CACHE_SLOTS];
+
+/* The callback's answer for *extra* (a new reference), or NULL with *rc* NOT_MINE or ERR. */
+static PyObject *extra_answer(const Call *call, const Extra *extra, int *rc) {
+    Kept *slot = NULL;
+    if (extra->length <= MAX_CACHED_EXTRA) {
+        slot = kept_slot(extra_cache, EXTRA_CACHE_SLOTS, extra->data, extra->length);
+        PyObject *kept = kept_value(slot, call->context, extra->data, extra->length);
+        if (kept != NULL) {
+            *rc = OK;
+            return Py_NewRef(kept);
+        }
+    }
+    PyObject *data = PyBytes_FromStringAndSize(extra->data, (Py_ssize_t)extra->length);
+    if (data == NULL) {
+        *rc = ERR;
+        return NULL;
+    }
+    PyObject *answer = call_back_with(call, G.common_cb, data, rc);
+    if (answer != NULL && expect_tuple(answer, 4) != OK) {
+        Py_CLEAR(answer);
+        *rc = ERR;
+    }
+    if (answer != NULL && slot != NULL) {
+        keep(slot, call->context, data, answer);
+    }
+    Py_DECREF(data);
+    return answer;
+}
+
 /* tls_properties, metadata, filter_state_objects and custom_tags, by the callback. */
 static int common_extra(const Call *call, const Extra *extra, PyObject **v) {
     int rc;
@@ -94,13 +131,9 @@ static int common_extra(const Call *call, const Extra *extra, PyObject **v) {
     if (extra->length > call->max_string) {
         return NOT_MINE;
     }
-    PyObject *answer = call_back(call, G.common_cb, extra->data, extra->length, &rc);
+    PyObject *answer = extra_answer(call, extra, &rc);
     if (answer == NULL) {
         return rc;
-    }
-    if (expect_tuple(answer, 4) != OK) {
-        Py_DECREF(answer);
-        return ERR;
     }
     v[C_TLS] = Py_NewRef(PyTuple_GET_ITEM(answer, 0));
     v[C_METADATA] = Py_NewRef(PyTuple_GET_ITEM(answer, 1));
@@ -125,6 +158,11 @@ static int common(const Call *call, const Field *f, PyObject **out) {
     case PB_COMMON_##NAME:                                                                         \
         ONCE(NAME);                                                                                \
         CHECK(make_str(call, &g, &v[SLOT]));                                                       \
+        break;
+#define UNIQUE_STRING(NAME, SLOT)                                                                  \
+    case PB_COMMON_##NAME:                                                                         \
+        ONCE(NAME);                                                                                \
+        CHECK(make_unique_str(call, &g, &v[SLOT]));                                                \
         break;
 #define ADDRESS(NAME, SLOT)                                                                        \
     case PB_COMMON_##NAME:                                                                         \
@@ -174,7 +212,7 @@ static int common(const Call *call, const Field *f, PyObject **out) {
             CHECK(make_u32(g.value, &v[C_ATTEMPTS]));
             break;
             STRING(CONNECTION_TERMINATION_DETAILS, C_TERMINATION)
-            STRING(STREAM_ID, C_STREAM_ID)
+            UNIQUE_STRING(STREAM_ID, C_STREAM_ID)
         case PB_COMMON_INTERMEDIATE_LOG_ENTRY:
             ONCE(INTERMEDIATE_LOG_ENTRY);
             CHECK(make_bool(g.value, &v[C_INTERMEDIATE]));
@@ -200,6 +238,7 @@ static int common(const Call *call, const Field *f, PyObject **out) {
             CHECK(NOT_MINE);
 #undef ONCE
 #undef STRING
+#undef UNIQUE_STRING
 #undef ADDRESS
 #undef TIME
 #undef U64

@@ -42,7 +42,10 @@ static int request(const Call *call, const Field *f, PyObject **out) {
             STRING(USER_AGENT, Q_USER_AGENT)
             STRING(REFERER, Q_REFERER)
             STRING(FORWARDED_FOR, Q_FORWARDED_FOR)
-            STRING(REQUEST_ID, Q_REQUEST_ID)
+        case PB_REQUEST_REQUEST_ID: /* unique to the entry: not shared */
+            ONCE(REQUEST_ID);
+            CHECK(make_unique_str(call, &g, &v[Q_REQUEST_ID]));
+            break;
             STRING(ORIGINAL_PATH, Q_ORIGINAL_PATH)
             U64(REQUEST_HEADERS_BYTES, Q_HEADERS_BYTES)
             U64(REQUEST_BODY_BYTES, Q_BODY_BYTES)
@@ -247,25 +250,24 @@ static int entries(const Call *call, const Field *f, int http, PyObject **out) {
         }
     }
     r.p = f->body;
-    PyObject *list = PyList_New(0);
-    if (list == NULL) {
+    PyObject *tuple = PyTuple_New((Py_ssize_t)count); /* unset items: NULL, which the
+                                                        * collector and release skip */
+    if (tuple == NULL) {
         return ERR;
     }
-    while (r.p < r.end) {
+    for (Py_ssize_t i = 0; r.p < r.end; i++) {
         CHECK(read_field(&r, &g));
         if (g.number != (http ? PB_HTTP_ENTRIES_LOG_ENTRY : PB_TCP_ENTRIES_LOG_ENTRY) ||
             g.wire_type != (http ? PB_HTTP_ENTRIES_LOG_ENTRY_WT : PB_TCP_ENTRIES_LOG_ENTRY_WT)) {
             CHECK(NOT_MINE);
         }
         CHECK(http ? http_entry(call, &g, &entry) : tcp_entry(call, &g, &entry));
-        CHECK(PyList_Append(list, entry) < 0 ? ERR : OK);
-        Py_CLEAR(entry);
+        PyTuple_SET_ITEM(tuple, i, entry);
+        entry = NULL;
     }
-    *out = PyList_AsTuple(list);
-    rc = *out == NULL ? ERR : OK;
+    *out = Py_NewRef(tuple);
 done:
-    Py_XDECREF(entry);
-    Py_DECREF(list);
+    Py_DECREF(tuple);
     return rc;
 }
 

@@ -319,12 +319,12 @@ static int j_address(const JConverter *c, PyObject *v, PyObject *extra, Py_ssize
 /* A FrozenMap of *data* (taken over; released on failure). */
 static int frozen_map(const JConverter *c, PyObject *data, PyObject **out) {
     PyObject *map = c->map_cls->tp_alloc(c->map_cls, 0);
-    if (map == NULL || Py_TYPE(c->map_data)->tp_descr_set(c->map_data, map, data) < 0 ||
-        Py_TYPE(c->map_hash)->tp_descr_set(c->map_hash, map, Py_None) < 0) {
-        Py_XDECREF(map);
+    if (map == NULL) {
         Py_DECREF(data);
         return ERR;
     }
+    put_slot(map, c->map_data, data);
+    put_slot(map, c->map_hash, Py_None);
     Py_DECREF(data);
     *out = map;
     return OK;
@@ -688,11 +688,7 @@ static int j_model(const JConverter *c, Py_ssize_t index, PyObject *raw, Py_ssiz
         CHECK(ERR);
     }
     for (Py_ssize_t i = 0; i < count; i++) {
-        PyObject *slot = PyTuple_GET_ITEM(m->slots, i);
-        if (Py_TYPE(slot)->tp_descr_set(slot, obj, v[i]) < 0) {
-            Py_DECREF(obj);
-            CHECK(ERR);
-        }
+        put_slot(obj, PyTuple_GET_ITEM(m->slots, i), v[i]);
     }
     *out = obj;
     *members += read;
@@ -924,14 +920,6 @@ static void json_converter_free(PyObject *capsule) {
 }
 
 /* A slot descriptor of *cls*, or -1. */
-static int slot_of(PyObject *cls, PyObject *slot) {
-    if (Py_TYPE(slot) != &PyMemberDescr_Type ||
-        !PyType_IsSubtype((PyTypeObject *)cls, PyDescr_TYPE(slot))) {
-        PyErr_Format(PyExc_TypeError, "%R is no slot descriptor of %R", slot, cls);
-        return -1;
-    }
-    return 0;
-}
 
 /* Items [first, first + n) of *extra*, a tuple of *size* items, as ints into *out*: 1, or 0
  * where *extra* is no such tuple (-1 on an error, such as an int past Py_ssize_t). */
@@ -1032,7 +1020,7 @@ static int json_model(JModel *m, PyObject *part, Py_ssize_t index, Py_ssize_t co
         return -1;
     }
     for (Py_ssize_t i = 0; i < size; i++) {
-        if (slot_of(cls, PyTuple_GET_ITEM(slots, i)) < 0) {
+        if (writable_slot((PyTypeObject *)cls, PyTuple_GET_ITEM(slots, i)) < 0) {
             return -1;
         }
     }
@@ -1067,7 +1055,8 @@ static PyObject *json_converter(PyObject *module, PyObject *spec) {
         PyErr_Format(PyExc_ValueError, "json_converter: a struct depth of %d", struct_depth);
         return NULL;
     }
-    if (slot_of(map_cls, map_data) < 0 || slot_of(map_cls, map_hash) < 0) {
+    if (writable_slot((PyTypeObject *)map_cls, map_data) < 0 ||
+        writable_slot((PyTypeObject *)map_cls, map_hash) < 0) {
         return NULL;
     }
     Py_ssize_t count = PyTuple_GET_SIZE(models);

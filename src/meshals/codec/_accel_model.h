@@ -96,8 +96,8 @@ static struct {
     PyObject *unauthorized_reasons, *response_flags;
     PyObject *empty_str_map, *empty_any_map, *no_flags, *empty_str, *empty_tuple;
     PyObject *zero, *float_zero, *kind_http, *kind_tcp;
-    PyObject *str_map, *identifier_cb, *common_cb, *address_cb;
-    PyObject *address_cache;
+    PyObject *map_cls, *map_data, *map_hash; /* FrozenMap, the slots of its dict and hash */
+    PyObject *identifier_cb, *common_cb, *address_cb;
 } G;
 
 /* One decode() call's parameters. */
@@ -107,19 +107,47 @@ typedef struct {
     PyObject *context; /* passed to the callbacks as their first argument */
 } Call;
 
+/* --- writing slots ----------------------------------------------------------------------- */
+
+#ifndef Py_T_OBJECT_EX /* before 3.12, the member types are structmember.h's */
+#include <structmember.h>
+#define Py_T_OBJECT_EX T_OBJECT_EX
+#define Py_READONLY READONLY
+#endif
+
+/* 0 if *slot* is one the builders write straight into: a writable object member
+ * (T_OBJECT_EX, what __slots__ makes) of *cls* or a base of it; else -1 with TypeError. */
+static int writable_slot(PyTypeObject *cls, PyObject *slot) {
+    if (Py_TYPE(slot) != &PyMemberDescr_Type || !PyType_IsSubtype(cls, PyDescr_TYPE(slot))) {
+        PyErr_Format(PyExc_TypeError, "%R is no slot descriptor of %R", slot, cls);
+        return -1;
+    }
+    const PyMemberDef *member = ((PyMemberDescrObject *)slot)->d_member;
+    if (member->type != Py_T_OBJECT_EX || (member->flags & Py_READONLY) != 0) {
+        PyErr_Format(PyExc_TypeError, "%R is no writable object slot", slot);
+        return -1;
+    }
+    return 0;
+}
+
+/* Write *value* (borrowed) into *obj*'s slot: what the descriptor's __set__ does for a slot
+ * writable_slot() accepted, without the checks that call made once and the calls between. */
+static void put_slot(PyObject *obj, PyObject *slot, PyObject *value) {
+    PyObject **field = (PyObject **)((char *)obj + ((PyMemberDescrObject *)slot)->d_member->offset);
+    PyObject *old = *field;
+    *field = Py_NewRef(value);
+    Py_XDECREF(old);
+}
+
 /* Build an instance of *m* from one value per field (borrowed; all set), as
- * model._construct's constructors do: allocate, then write each slot through its descriptor. */
+ * model._construct's constructors do: allocate, then write each slot. */
 static PyObject *build(const Model *m, PyObject *const *values) {
     PyObject *obj = m->cls->tp_alloc(m->cls, 0);
     if (obj == NULL) {
         return NULL;
     }
     for (Py_ssize_t i = 0; i < m->count; i++) {
-        PyObject *slot = m->slots[i];
-        if (Py_TYPE(slot)->tp_descr_set(slot, obj, values[i]) < 0) {
-            Py_DECREF(obj);
-            return NULL;
-        }
+        put_slot(obj, m->slots[i], values[i]);
     }
     return obj;
 }

@@ -5,15 +5,92 @@
 #ifndef MESHALS__ACCEL_VALUES_H
 #define MESHALS__ACCEL_VALUES_H
 
+/* --- repeated bytes ---------------------------------------------------------------------- */
+
+/* A hash of *length* bytes for the direct-mapped caches below (not Python's hash: cheaper,
+ * and a collision costs only a comparison). */
+static uint64_t bytes_hash(const void *bytes, size_t length) {
+    const uint8_t *p = bytes;
+    const uint64_t k = 0xff51afd7ed558ccdULL;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ length, word;
+    for (; length >= 8; p += 8, length -= 8) {
+        memcpy(&word, p, 8);
+        h = (h ^ word) * k;
+        h ^= h >> 32;
+    }
+    word = 0;
+    memcpy(&word, p, length);
+    h = (h ^ word) * k;
+    return h ^ (h >> 29);
+}
+
+/* Values kept by the bytes they were made of (and the context they were made with, or NULL),
+ * one per slot, a slot chosen by a hash of the bytes: a newer value takes an older one's
+ * place, so a table's memory is bounded by its slots and the size of the bytes it keeps. */
+typedef struct {
+    PyObject *context, *data, *value; /* data and value both set, or both NULL */
+} Kept;
+
+static Kept *kept_slot(Kept *table, size_t slots, const void *bytes, size_t length) {
+    return &table[bytes_hash(bytes, length) & (slots - 1)];
+}
+
+/* The value *slot* keeps for these bytes and context (borrowed), or NULL. */
+static PyObject *kept_value(const Kept *slot, PyObject *context, const void *bytes,
+                            size_t length) {
+    if (slot->value != NULL && slot->context == context &&
+        PyBytes_GET_SIZE(slot->data) == (Py_ssize_t)length &&
+        memcmp(PyBytes_AS_STRING(slot->data), bytes, length) == 0) {
+        return slot->value;
+    }
+    return NULL;
+}
+
+/* Keep *value* for *data* (a bytes object) and *context* (or NULL) in *slot*. */
+static void keep(Kept *slot, PyObject *context, PyObject *data, PyObject *value) {
+    Py_XSETREF(slot->context, Py_XNewRef(context));
+    Py_XSETREF(slot->data, Py_NewRef(data));
+    Py_XSETREF(slot->value, Py_NewRef(value));
+}
+
+static void kept_clear(Kept *table, size_t slots) {
+    for (size_t i = 0; i < slots; i++) {
+        Py_CLEAR(table[i].context);
+        Py_CLEAR(table[i].data);
+        Py_CLEAR(table[i].value);
+    }
+}
+
+/* The short strings of a stream recur entry after entry (clusters, routes, authorities,
+ * paths, user agents, header names): each is made once and shared, in a slot chosen by a hash
+ * of its bytes, a newer string taking an older one's place. Strings are immutable, so sharing
+ * changes no value (and Python hashes each once). Only ASCII ones are kept, so that a kept
+ * string's characters are its UTF-8 bytes. */
+#define STR_CACHE_SLOTS 2048 /* a power of two */
+#define MAX_SHARED_STR 64
+static PyObject *str_cache[STR_CACHE_SLOTS];
+
 /* --- scalars ----------------------------------------------------------------------------- */
 
-static int make_str(const Call *call, const Field *f, PyObject **out) {
+/* A string field; *shared*: through the cache (not for values unique to an entry, such as
+ * request ids, which would only push the recurring ones out). */
+static int make_text(const Call *call, const Field *f, int shared, PyObject **out) {
     if (f->length > call->max_string) {
         return NOT_MINE; /* bytes bound characters: the pure path decides */
     }
     if (f->length == 0) {
         *out = Py_NewRef(G.empty_str);
         return OK;
+    }
+    PyObject **slot = NULL;
+    if (shared && f->length <= MAX_SHARED_STR) {
+        slot = &str_cache[bytes_hash(f->body, f->length) & (STR_CACHE_SLOTS - 1)];
+        PyObject *kept = *slot;
+        if (kept != NULL && PyUnicode_GET_LENGTH(kept) == (Py_ssize_t)f->length &&
+            memcmp(PyUnicode_DATA(kept), f->body, f->length) == 0) {
+            *out = Py_NewRef(kept);
+            return OK;
+        }
     }
     PyObject *text = PyUnicode_DecodeUTF8((const char *)f->body, (Py_ssize_t)f->length, NULL);
     if (text == NULL) {
@@ -23,11 +100,35 @@ static int make_str(const Call *call, const Field *f, PyObject **out) {
         }
         return ERR;
     }
+    if (slot != NULL && PyUnicode_IS_ASCII(text)) {
+        Py_XSETREF(*slot, Py_NewRef(text));
+    }
     *out = text;
     return OK;
 }
 
+static int make_str(const Call *call, const Field *f, PyObject **out) {
+    return make_text(call, f, 1, out);
+}
+
+static int make_unique_str(const Call *call, const Field *f, PyObject **out) {
+    return make_text(call, f, 0, out);
+}
+
+/* Small counts recur too (header and body sizes, wire bytes): ints below this are made
+ * once, on first use, and shared, as CPython shares those below 257. */
+#define SHARED_INTS 4096
+static PyObject *int_cache[SHARED_INTS];
+
 static int make_u64(uint64_t value, PyObject **out) {
+    if (value < SHARED_INTS) {
+        PyObject **kept = &int_cache[value];
+        if (*kept == NULL && (*kept = PyLong_FromUnsignedLongLong(value)) == NULL) {
+            return ERR;
+        }
+        *out = Py_NewRef(*kept);
+        return OK;
+    }
     *out = PyLong_FromUnsignedLongLong(value);
     return *out == NULL ? ERR : OK;
 }
@@ -116,16 +217,9 @@ static int make_wrapped_u32(const Field *f, PyObject **out) {
 
 /* --- callbacks --------------------------------------------------------------------------- */
 
-/* Call *callback*(context, body bytes); its answer, or NULL with *rc* NOT_MINE (None) or ERR. */
-static PyObject *call_back(const Call *call, PyObject *callback, const char *body, size_t length,
-                           int *rc) {
-    PyObject *data = PyBytes_FromStringAndSize(body, (Py_ssize_t)length);
-    if (data == NULL) {
-        *rc = ERR;
-        return NULL;
-    }
+/* Call *callback*(context, data); its answer, or NULL with *rc* NOT_MINE (None) or ERR. */
+static PyObject *call_back_with(const Call *call, PyObject *callback, PyObject *data, int *rc) {
     PyObject *answer = PyObject_CallFunctionObjArgs(callback, call->context, data, NULL);
-    Py_DECREF(data);
     if (answer == NULL) {
         *rc = ERR;
         return NULL;
@@ -136,6 +230,19 @@ static PyObject *call_back(const Call *call, PyObject *callback, const char *bod
         return NULL;
     }
     *rc = OK;
+    return answer;
+}
+
+/* Call *callback*(context, body bytes), as call_back_with. */
+static PyObject *call_back(const Call *call, PyObject *callback, const char *body, size_t length,
+                           int *rc) {
+    PyObject *data = PyBytes_FromStringAndSize(body, (Py_ssize_t)length);
+    if (data == NULL) {
+        *rc = ERR;
+        return NULL;
+    }
+    PyObject *answer = call_back_with(call, callback, data, rc);
+    Py_DECREF(data);
     return answer;
 }
 
@@ -247,32 +354,35 @@ static int address_uncached(const Call *call, const Field *f, PyObject **out) {
     return call_for_one(call, G.address_cb, f, out);
 }
 
-/* An Address: the same bytes give the same (immutable) value, so each is made once. */
+/* An Address: the same bytes give the same (immutable) value, so each is made once. Only
+ * short ones are kept: a slot count alone would let large ones fill memory. */
+#define ADDRESS_CACHE_SLOTS 4096 /* a power of two */
+#define MAX_CACHED_ADDRESS 256
+static Kept address_cache[ADDRESS_CACHE_SLOTS];
+
 static int address(const Call *call, const Field *f, PyObject **out) {
     if (f->length > call->max_string) {
         return NOT_MINE; /* checked before the cache, which any limits share */
     }
-    PyObject *key = PyBytes_FromStringAndSize((const char *)f->body, (Py_ssize_t)f->length);
-    if (key == NULL) {
-        return ERR;
-    }
-    PyObject *cached = PyDict_GetItemWithError(G.address_cache, key);
-    if (cached != NULL) {
-        *out = Py_NewRef(cached);
-        Py_DECREF(key);
-        return OK;
-    }
-    int rc = PyErr_Occurred() ? ERR : address_uncached(call, f, out);
-    if (rc == OK && f->length <= MAX_CACHED_ADDRESS) {
-        if (PyDict_GET_SIZE(G.address_cache) >= CACHE_SIZE) {
-            PyDict_Clear(G.address_cache);
+    Kept *slot = NULL;
+    if (f->length <= MAX_CACHED_ADDRESS) {
+        slot = kept_slot(address_cache, ADDRESS_CACHE_SLOTS, f->body, f->length);
+        PyObject *kept = kept_value(slot, NULL, f->body, f->length);
+        if (kept != NULL) {
+            *out = Py_NewRef(kept);
+            return OK;
         }
-        if (PyDict_SetItem(G.address_cache, key, *out) < 0) {
+    }
+    int rc = address_uncached(call, f, out);
+    if (rc == OK && slot != NULL) {
+        PyObject *data = PyBytes_FromStringAndSize((const char *)f->body, (Py_ssize_t)f->length);
+        if (data == NULL) {
             Py_CLEAR(*out);
-            rc = ERR;
+            return ERR;
         }
+        keep(slot, NULL, data, *out);
+        Py_DECREF(data);
     }
-    Py_DECREF(key);
     return rc;
 }
 
@@ -310,13 +420,70 @@ done:
     return rc;
 }
 
-/* The FrozenMap of *dict* (keys sorted, by the builder), or the shared empty one. */
+/* *dict* with its keys (strings) in sorted order, as the pure path orders a map (a new
+ * reference; *dict* itself when its keys come sorted, as they usually do). */
+static PyObject *sorted_dict(PyObject *dict) {
+    PyObject *key, *value, *previous = NULL;
+    Py_ssize_t position = 0;
+    int in_order = 1;
+    while (in_order && PyDict_Next(dict, &position, &key, &value)) {
+        if (previous != NULL) {
+            int less = PyObject_RichCompareBool(key, previous, Py_LT);
+            if (less < 0) {
+                return NULL;
+            }
+            in_order = !less;
+        }
+        previous = key;
+    }
+    if (in_order) {
+        return Py_NewRef(dict);
+    }
+    PyObject *keys = PyDict_Keys(dict), *sorted = NULL;
+    if (keys == NULL || PyList_Sort(keys) < 0 || (sorted = PyDict_New()) == NULL) {
+        Py_XDECREF(keys);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++) {
+        key = PyList_GET_ITEM(keys, i);
+        value = PyDict_GetItemWithError(dict, key); /* borrowed; present */
+        if (value == NULL || PyDict_SetItem(sorted, key, value) < 0) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_RuntimeError, "a map key vanished while sorting");
+            }
+            Py_DECREF(keys);
+            Py_DECREF(sorted);
+            return NULL;
+        }
+    }
+    Py_DECREF(keys);
+    return sorted;
+}
+
+/* A FrozenMap of *dict* (its own dict, no hash yet), as its __init__ makes one. */
+static PyObject *new_frozen_map(PyObject *dict) {
+    PyTypeObject *cls = (PyTypeObject *)G.map_cls;
+    PyObject *map = cls->tp_alloc(cls, 0);
+    if (map != NULL) {
+        put_slot(map, G.map_data, dict);
+        put_slot(map, G.map_hash, Py_None);
+    }
+    return map;
+}
+
+/* The FrozenMap of *dict* (keys sorted, so every run gives the same order, as the pure
+ * path's), or the shared empty one. */
 static int str_map(PyObject *dict, PyObject **out) {
     if (dict == NULL) {
         *out = Py_NewRef(G.empty_str_map);
         return OK;
     }
-    *out = PyObject_CallOneArg(G.str_map, dict);
+    PyObject *sorted = sorted_dict(dict);
+    if (sorted == NULL) {
+        return ERR;
+    }
+    *out = new_frozen_map(sorted);
+    Py_DECREF(sorted);
     return *out == NULL ? ERR : OK;
 }
 

@@ -50,10 +50,6 @@
 #define MAX_DURATION_S 315576000000LL
 /* Nanoseconds are computed in 64 bits: beyond this many seconds (year 2255) the pure path. */
 #define MAX_NS_SECONDS 9000000000LL
-/* Values cached by their serialized bytes, at most this many, all forgotten when full. */
-#define CACHE_SIZE 4096
-/* Only addresses this short are cached: a count bound alone would let large ones fill memory. */
-#define MAX_CACHED_ADDRESS 256
 /* protobuf's parsers refuse a tag longer than 5 bytes (a 32-bit key). */
 #define MAX_TAG_SIZE 5
 

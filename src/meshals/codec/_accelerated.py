@@ -87,6 +87,25 @@ def pure_path() -> Iterator[None]:
         _PURE.reset(token)
 
 
+_Bounds = tuple[int, int, Context]
+
+# The last Limits decoded with and what the extension takes for it: one Limits usually
+# serves a whole run, and checking that it is the same object costs less than hashing it.
+_last_bounds: tuple[Limits | None, _Bounds | None] = (None, None)
+
+
+def _bounds(limits: Limits) -> _Bounds | None:
+    """The entry and string limits and the context for *limits*; None: the pure path."""
+    global _last_bounds  # noqa: PLW0603 -- a one-entry cache, replaced whole
+    bounds = (
+        None
+        if limits.max_nesting_depth > _SAFE_NESTING_DEPTH
+        else (limits.max_entries, limits.max_string_length, _context(limits))
+    )
+    _last_bounds = (limits, bounds)
+    return bounds
+
+
 def decode_accelerated(
     data: bytes, source: str, index: int | None, limits: Limits
 ) -> AlsMessage | None:
@@ -95,15 +114,15 @@ def decode_accelerated(
     An exception from the extension is a bug, never an answer about *data*: it propagates
     (a MemoryError included).
     """
-    if (
-        _ACCEL is None
-        or _PURE.get()
-        or type(source) is not str
-        or limits.max_nesting_depth > _SAFE_NESTING_DEPTH
-    ):
+    if _ACCEL is None or _PURE.get() or type(source) is not str:
         return None
+    last = _last_bounds  # read once: another thread may replace it
+    bounds = last[1] if limits is last[0] else _bounds(limits)
+    if bounds is None:
+        return None
+    max_entries, max_string_length, context = bounds
     message: AlsMessage | None = _ACCEL.decode(
-        data, source, index, limits.max_entries, limits.max_string_length, _context(limits)
+        data, source, index, max_entries, max_string_length, context
     )
     return message
 
@@ -221,11 +240,6 @@ def _members(enum_type: Any) -> tuple[Any, ...]:
     return tuple(numbers.get(number) for number in range(max(numbers) + 1))
 
 
-def _sorted_map(items: dict[str, str]) -> FrozenMap[str, str]:
-    # As _convert_values._str_map: keys sorted, so every run gives the same order.
-    return FrozenMap(dict(sorted(items.items())))
-
-
 def _model(cls: type) -> tuple[type, tuple[str, ...], tuple[Any, ...]]:
     names, descriptors = slot_fields(cls)
     return cls, names, descriptors
@@ -260,7 +274,9 @@ def _init(module: ModuleType) -> None:
         response_flags=_flags_by_field(),
         empty_str_map=_EMPTY_STR_MAP,
         empty_any_map=_EMPTY_ANY_MAP,
-        str_map=_sorted_map,
+        # Built as its __init__ does: its own dict (keys sorted, as _convert_values._str_map
+        # orders them), its hash not computed yet.
+        frozen_map=(FrozenMap, FrozenMap.__dict__["_data"], FrozenMap.__dict__["_hash"]),
         identifier=_identifier,
         common_extra=_common_extra,
         address=_address,

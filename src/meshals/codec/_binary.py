@@ -102,13 +102,13 @@ def decode_binary(
     >>> len(broken.tcp_entries), broken.diagnostics[0].reason
     (1, 'entry skipped: the data ends inside the varint of field 1 at byte offset 7')
     """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise DecodeError(
-            f"expected bytes, bytearray or memoryview, got {type(data).__name__}",
-            source=source,
-            message_index=index,
-        )
-    if not isinstance(data, bytes):
+    if type(data) is not bytes:  # the usual case first: one check
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise DecodeError(
+                f"expected bytes, bytearray or memoryview, got {type(data).__name__}",
+                source=source,
+                message_index=index,
+            )
         data = bytes(data)  # also makes len() count bytes for a memoryview of wider items
     if len(data) > limits.max_message_size:
         raise DecodeError(
