@@ -129,7 +129,8 @@ class Stream(Iterator[StreamMessage]):
         """
         if not isinstance(message, AlsMessage):
             raise StreamError(f"a stream must hold AlsMessage values, not {message!r:.60}")
-        self._identify(message)
+        if message.identifier is not None or not self._started:  # else nothing changes
+            self._identify(message)
         return _new_stream_message(message, self._identifier, self._role, self.index)
 
     def _identify(self, message: AlsMessage) -> None:
