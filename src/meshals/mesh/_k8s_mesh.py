@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from meshals.model._als import AccessLogCommon, AccessLogType, LogEntry
+from meshals.model._als import AccessLogCommon, AccessLogType, LogEntry, SocketAddress
 from meshals.model._clusters import (
     ClusterDirection,
     SpecialCluster,
@@ -204,13 +204,18 @@ class EntryAnalyzer:
         caller = caller_ip_port(common, sockets_only=skywalking)
         if caller is None:
             return SkipReason.NO_SOURCE_ADDRESS
+        # address_key() inlined for socket addresses, nearly every address: two calls less.
+        local = common.downstream_local_address
+        upstream = common.upstream_remote_address
         key = (
             role._value_,  # the member's hash is Python code, its value's is not
             own_ips,
             common.upstream_cluster,
-            address_key(common.downstream_local_address),
+            (local.address, local.port) if type(local) is SocketAddress else address_key(local),
             caller[0],
-            address_key(common.upstream_remote_address),
+            (upstream.address, upstream.port)
+            if type(upstream) is SocketAddress
+            else address_key(upstream),
         )
         placement = self._placements.get(key)
         if placement is None:
