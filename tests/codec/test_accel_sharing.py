@@ -8,6 +8,7 @@ the pure path gives. Skipped where the extension is not built.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -186,24 +187,30 @@ def test_the_same_extra_parts_under_other_limits_are_asked_again() -> None:
         both_paths(data, limits=tight)
 
 
-@pytest.fixture
-def extra_calls() -> Iterator[list[bytes]]:
-    """The parts the callback for extra fields is asked about, while the test runs."""
-    asked: list[bytes] = []
-    real = _accelerated._common_extra
+@contextlib.contextmanager
+def asked(callback: str) -> Iterator[list[bytes]]:
+    """The parts the Python *callback* of the extension is asked about within the block."""
+    parts: list[bytes] = []
+    real = getattr(_accelerated, callback)
 
     def counting(context: Any, data: bytes) -> Any:
-        asked.append(data)
+        parts.append(data)
         return real(context, data)
 
     assert _ACCEL is not None
-    _accelerated._common_extra = counting
+    setattr(_accelerated, callback, counting)
     _accelerated._init(_ACCEL)  # hands the extension the callbacks anew, its tables emptied
     try:
-        yield asked
+        yield parts
     finally:
-        _accelerated._common_extra = real
+        setattr(_accelerated, callback, real)
         _accelerated._init(_ACCEL)
+
+
+@pytest.fixture
+def extra_calls() -> Iterator[list[bytes]]:
+    with asked("_common_extra") as parts:
+        yield parts
 
 
 # The part handed to the callback is custom_tags' field: 10 bytes more than the tag's value,
@@ -222,6 +229,41 @@ def test_a_part_left_to_the_pure_path_is_asked_again(extra_calls: list[bytes]) -
     assert decode_accelerated(data, "case", None, DEFAULT_LIMITS) is None
     assert decode_accelerated(data, "case", None, DEFAULT_LIMITS) is None
     assert len(extra_calls) == 2
+
+
+def identified(node_id: str, metadata_value: str = "") -> bytes:
+    pb = PB2StreamAccessLogsMessage()
+    pb.identifier.node.id = node_id
+    if metadata_value:
+        pb.identifier.node.metadata.update({"NAME": metadata_value})
+    pb.tcp_logs.log_entry.add()
+    return pb.SerializeToString()
+
+
+def test_an_identifier_is_converted_once_per_bytes_and_limits() -> None:
+    data = identified("sidecar~10.0.0.1~a.default~default.svc.cluster.local", "a" * 100)
+    other = identified("sidecar~10.0.0.2~b.default~default.svc.cluster.local", "b" * 100)
+    with asked("_identifier") as parts:
+        first, second, third = decoded(data), decoded(data), decoded(other)
+        assert len(parts) == 2
+        assert second.identifier is first.identifier
+        nodes = [message.identifier and message.identifier.node for message in (first, third)]
+        assert [node and node.id for node in nodes] == [
+            "sidecar~10.0.0.1~a.default~default.svc.cluster.local",
+            "sidecar~10.0.0.2~b.default~default.svc.cluster.local",
+        ]
+        decoded(data, Limits(max_string_length=10_000))  # another context: asked again
+        assert len(parts) == 3
+    both_paths(data)
+
+
+@pytest.mark.parametrize(("size", "asked_times"), [(30_000, 1), (40_000, 2)])
+def test_only_identifiers_up_to_32_kib_are_kept(size: int, asked_times: int) -> None:
+    data = identified("router~10.0.0.1~gw.istio-system~istio-system.svc.cluster.local", "m" * size)
+    with asked("_identifier") as parts:
+        first, second = decoded(data), decoded(data)
+        assert len(parts) == asked_times
+    assert_identical(first, second)
 
 
 def test_limits_asked_in_turn_each_get_their_own_answer() -> None:

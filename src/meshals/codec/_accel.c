@@ -41,6 +41,13 @@
 
 /* --- the module -------------------------------------------------------------------------- */
 
+/* The identifiers' converted values: the first message of every stream carries its Envoy's
+ * identifier, the same bytes for all the streams of one Envoy. Only parts up to
+ * MAX_CACHED_IDENTIFIER bytes are kept (Istio's node metadata is a few kilobytes). */
+#define IDENTIFIER_CACHE_SLOTS 64 /* a power of two */
+#define MAX_CACHED_IDENTIFIER 32768
+static Kept identifier_cache[IDENTIFIER_CACHE_SLOTS];
+
 /* decode(data, source, index, max_entries, max_string_length, context), its arguments
  * checked by hand: PyArg_ParseTuple's format parsing costs as much as a small entry. */
 static PyObject *decode(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
@@ -78,7 +85,8 @@ static PyObject *decode(PyObject *module, PyObject *const *args, Py_ssize_t narg
         switch (g.number) {
         case PB_STREAM_IDENTIFIER:
             CHECK(once(&seen, &g, PB_STREAM_IDENTIFIER_WT));
-            CHECK(call_for_one(&call, G.identifier_cb, &g, &v[M_IDENTIFIER]));
+            CHECK(call_for_one(&call, identifier_cache, IDENTIFIER_CACHE_SLOTS,
+                               MAX_CACHED_IDENTIFIER, G.identifier_cb, &g, &v[M_IDENTIFIER]));
             break;
         case PB_STREAM_HTTP_LOGS: /* oneof log_entries: one member, once */
         case PB_STREAM_TCP_LOGS: {
@@ -268,6 +276,7 @@ static PyObject *init(PyObject *module, PyObject *args, PyObject *kwargs) {
     /* The kept values may be the previous classes' or callbacks'. */
     kept_clear(address_cache, ADDRESS_CACHE_SLOTS);
     kept_clear(extra_cache, EXTRA_CACHE_SLOTS);
+    kept_clear(identifier_cache, IDENTIFIER_CACHE_SLOTS);
     G.ready = 1;
     Py_RETURN_NONE;
 }

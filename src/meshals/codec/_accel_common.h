@@ -90,34 +90,6 @@ static int extra_add(Extra *extra, const Field *f, const uint8_t *end) {
 #define MAX_CACHED_EXTRA 4096
 static Kept extra_cache[EXTRA_CACHE_SLOTS];
 
-/* The callback's answer for *extra* (a new reference), or NULL with *rc* NOT_MINE or ERR. */
-static PyObject *extra_answer(const Call *call, const Extra *extra, int *rc) {
-    Kept *slot = NULL;
-    if (extra->length <= MAX_CACHED_EXTRA) {
-        slot = kept_slot(extra_cache, EXTRA_CACHE_SLOTS, extra->data, extra->length);
-        PyObject *kept = kept_value(slot, call->context, extra->data, extra->length);
-        if (kept != NULL) {
-            *rc = OK;
-            return Py_NewRef(kept);
-        }
-    }
-    PyObject *data = PyBytes_FromStringAndSize(extra->data, (Py_ssize_t)extra->length);
-    if (data == NULL) {
-        *rc = ERR;
-        return NULL;
-    }
-    PyObject *answer = call_back_with(call, G.common_cb, data, rc);
-    if (answer != NULL && expect_tuple(answer, 4) != OK) {
-        Py_CLEAR(answer);
-        *rc = ERR;
-    }
-    if (answer != NULL && slot != NULL) {
-        keep(slot, call->context, data, answer);
-    }
-    Py_DECREF(data);
-    return answer;
-}
-
 /* tls_properties, metadata, filter_state_objects and custom_tags, by the callback. */
 static int common_extra(const Call *call, const Extra *extra, PyObject **v) {
     int rc;
@@ -131,7 +103,8 @@ static int common_extra(const Call *call, const Extra *extra, PyObject **v) {
     if (extra->length > call->max_string) {
         return NOT_MINE;
     }
-    PyObject *answer = extra_answer(call, extra, &rc);
+    PyObject *answer = kept_answer(call, extra_cache, EXTRA_CACHE_SLOTS, MAX_CACHED_EXTRA,
+                                   G.common_cb, extra->data, extra->length, 4, &rc);
     if (answer == NULL) {
         return rc;
     }

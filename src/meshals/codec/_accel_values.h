@@ -233,19 +233,6 @@ static PyObject *call_back_with(const Call *call, PyObject *callback, PyObject *
     return answer;
 }
 
-/* Call *callback*(context, body bytes), as call_back_with. */
-static PyObject *call_back(const Call *call, PyObject *callback, const char *body, size_t length,
-                           int *rc) {
-    PyObject *data = PyBytes_FromStringAndSize(body, (Py_ssize_t)length);
-    if (data == NULL) {
-        *rc = ERR;
-        return NULL;
-    }
-    PyObject *answer = call_back_with(call, callback, data, rc);
-    Py_DECREF(data);
-    return answer;
-}
-
 /* A callback's answer that must be a tuple of *size*; else a bug in the Python side. */
 static int expect_tuple(PyObject *answer, Py_ssize_t size) {
     if (!PyTuple_CheckExact(answer) || PyTuple_GET_SIZE(answer) != size) {
@@ -256,19 +243,50 @@ static int expect_tuple(PyObject *answer, Py_ssize_t size) {
     return OK;
 }
 
-/* Pass the callback's (value,) to *out*. */
-static int call_for_one(const Call *call, PyObject *callback, const Field *f, PyObject **out) {
+/* The callback's answer, a tuple of *size*, for the *length* bytes at *body*: asked once per
+ * bytes and context (the context holds the limits) while a slot of *table* (if not NULL)
+ * keeps it, for parts up to *max_kept* bytes; only answers are kept, never a None. A new
+ * reference, or NULL with *rc* NOT_MINE or ERR. */
+static PyObject *kept_answer(const Call *call, Kept *table, size_t slots, size_t max_kept,
+                             PyObject *callback, const char *body, size_t length,
+                             Py_ssize_t size, int *rc) {
+    Kept *slot = NULL;
+    if (table != NULL && length <= max_kept) {
+        slot = kept_slot(table, slots, body, length);
+        PyObject *kept = kept_value(slot, call->context, body, length);
+        if (kept != NULL) {
+            *rc = OK;
+            return Py_NewRef(kept);
+        }
+    }
+    PyObject *data = PyBytes_FromStringAndSize(body, (Py_ssize_t)length);
+    if (data == NULL) {
+        *rc = ERR;
+        return NULL;
+    }
+    PyObject *answer = call_back_with(call, callback, data, rc);
+    if (answer != NULL && expect_tuple(answer, size) != OK) {
+        Py_CLEAR(answer);
+        *rc = ERR;
+    }
+    if (answer != NULL && slot != NULL) {
+        keep(slot, call->context, data, answer);
+    }
+    Py_DECREF(data);
+    return answer;
+}
+
+/* Pass the callback's (value,) to *out*, asked through *table* if there is one. */
+static int call_for_one(const Call *call, Kept *table, size_t slots, size_t max_kept,
+                        PyObject *callback, const Field *f, PyObject **out) {
     int rc;
     if (f->length > call->max_string) {
         return NOT_MINE;
     }
-    PyObject *answer = call_back(call, callback, (const char *)f->body, f->length, &rc);
+    PyObject *answer = kept_answer(call, table, slots, max_kept, callback,
+                                   (const char *)f->body, f->length, 1, &rc);
     if (answer == NULL) {
         return rc;
-    }
-    if (expect_tuple(answer, 1) != OK) {
-        Py_DECREF(answer);
-        return ERR;
     }
     *out = Py_NewRef(PyTuple_GET_ITEM(answer, 0));
     Py_DECREF(answer);
@@ -351,7 +369,7 @@ static int address_uncached(const Call *call, const Field *f, PyObject **out) {
         member.wire_type == PB_ADDRESS_SOCKET_ADDRESS_WT) {
         return socket_address(call, &member, out);
     }
-    return call_for_one(call, G.address_cb, f, out);
+    return call_for_one(call, NULL, 0, 0, G.address_cb, f, out); /* kept by address() */
 }
 
 /* An Address: the same bytes give the same (immutable) value, so each is made once. Only
