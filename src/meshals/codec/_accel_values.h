@@ -46,18 +46,26 @@ static PyObject *kept_value(const Kept *slot, PyObject *context, const void *byt
     return NULL;
 }
 
-/* Keep *value* for *data* (a bytes object) and *context* (or NULL) in *slot*. */
+/* Keep *value* for *data* (a bytes object) and *context* (or NULL) in *slot*. The slot is
+ * whole before the old values are released: a release may run Python code (a weakref's
+ * callback) that decodes again. */
 static void keep(Kept *slot, PyObject *context, PyObject *data, PyObject *value) {
-    Py_XSETREF(slot->context, Py_XNewRef(context));
-    Py_XSETREF(slot->data, Py_NewRef(data));
-    Py_XSETREF(slot->value, Py_NewRef(value));
+    Kept old = *slot;
+    slot->context = Py_XNewRef(context);
+    slot->data = Py_NewRef(data);
+    slot->value = Py_NewRef(value);
+    Py_XDECREF(old.value);
+    Py_XDECREF(old.data);
+    Py_XDECREF(old.context);
 }
 
 static void kept_clear(Kept *table, size_t slots) {
     for (size_t i = 0; i < slots; i++) {
-        Py_CLEAR(table[i].context);
-        Py_CLEAR(table[i].data);
-        Py_CLEAR(table[i].value);
+        Kept old = table[i];
+        table[i].value = table[i].data = table[i].context = NULL; /* as keep(): whole first */
+        Py_XDECREF(old.value);
+        Py_XDECREF(old.data);
+        Py_XDECREF(old.context);
     }
 }
 
