@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
+import attrs
 import pytest
 
+import meshals
 from meshals import HttpEntry, HttpRequest, HttpResponse
 from meshals._values import FrozenMap
+from meshals.codec._accelerated import pure_path
 from meshals.mesh._status import grpc_status_of, protocol_of
 from meshals.model import HttpVersion, RequestMethod
+from meshals.model._als import _EMPTY_MAP
 from meshals.model._metrics import MeshProtocol
 
 GRPC, HTTP = MeshProtocol.GRPC, MeshProtocol.HTTP
 GRPC_PATH = "/bookinfo.ratings.v1.Ratings/GetRating"
+ENVOY_FIXTURES = Path(__file__).parents[1] / "fixtures" / "envoy"
 
 
 def _entry(
@@ -87,3 +95,51 @@ def test_header_names_in_any_case(
 )
 def test_grpc_path_shape(path: str, protocol: MeshProtocol) -> None:
     assert protocol_of(_entry(path)) is protocol
+
+
+def _shared_empty_maps(entry: HttpEntry) -> HttpEntry:
+    """*entry* with each empty header map replaced by the model's shared one, as decoded."""
+    request, response = entry.request, entry.response
+    assert request is not None
+    assert response is not None
+    return attrs.evolve(
+        entry,
+        request=attrs.evolve(request, request_headers=request.request_headers or _EMPTY_MAP),
+        response=attrs.evolve(
+            response,
+            response_headers=response.response_headers or _EMPTY_MAP,
+            response_trailers=response.response_trailers or _EMPTY_MAP,
+        ),
+    )
+
+
+def _header_maps(entry: HttpEntry) -> tuple[FrozenMap[str, str], ...]:
+    request, response = entry.request, entry.response
+    assert request is not None
+    assert response is not None
+    return request.request_headers, response.response_headers, response.response_trailers
+
+
+@pytest.mark.parametrize(("entry", "protocol", "grpc_status"), HEADER_CASES)
+def test_the_shared_empty_map_reads_as_any_empty_map(
+    entry: HttpEntry, protocol: MeshProtocol, grpc_status: int | None
+) -> None:
+    # The rules skip the shared empty map without asking it (most entries log no header): the
+    # same answers as for maps of their own, empty or not.
+    shared = _shared_empty_maps(entry)
+    assert any(headers is _EMPTY_MAP for headers in _header_maps(shared))
+    assert (protocol_of(shared), grpc_status_of(shared)) == (protocol, grpc_status)
+
+
+@pytest.mark.parametrize("pure", [False, True])
+def test_decoded_entries_share_the_empty_map(pure: bool) -> None:
+    # What makes the shortcut pay: every decoder gives an unlogged header map as the shared one.
+    paths = sorted(ENVOY_FIXTURES.glob("*.bin")) + sorted(ENVOY_FIXTURES.glob("*.jsonl"))
+    empty: list[FrozenMap[str, str]] = []
+    with pure_path() if pure else contextlib.nullcontext():
+        for path in paths:
+            for message in meshals.read(path).messages():
+                for entry in message.http_entries:
+                    empty.extend(headers for headers in _header_maps(entry) if not headers)
+    assert len(empty) == 194
+    assert all(headers is _EMPTY_MAP for headers in empty)

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from attrs import fields
 from google.protobuf import descriptor_pb2, json_format
 from google.protobuf.message import Message
 
 from meshals import EncodeError, read
 from meshals._pb import common_pb2, service_mesh_pb2
 from meshals.mesh._analysis import analyze
-from meshals.mesh._builder import entry_timings
 from meshals.model import ResponseFlag
 from meshals.model._metrics import (
     DetectPoint,
@@ -180,7 +180,10 @@ def _timings(fixture: str) -> EntryTimings:
     messages = list(read(FIXTURES / fixture).messages())
     common = messages[0].entries[0].common_properties
     assert common is not None
-    return entry_timings(common)
+    # The entry's own times, field by field (EntryTimings' fields are named as the entry's).
+    return EntryTimings(
+        **{field.name: getattr(common, field.name) for field in fields(EntryTimings)}
+    )
 
 
 def _hand_metric(

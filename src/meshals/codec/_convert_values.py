@@ -25,6 +25,7 @@ from google.protobuf import (
 from meshals._errors import DiagnosticKind, map_entry_path
 from meshals._values import AnyValue, FrozenMap, JsonValue
 from meshals.model._als import (
+    _EMPTY_MAP,
     Address,
     EnvoyInternalAddress,
     Metadata,
@@ -58,7 +59,8 @@ _MAX_TIMESTAMP_S = 253_402_300_799
 # google.protobuf.Duration: +-10,000 years, nanos with the sign of seconds.
 _MAX_DURATION_S = 315_576_000_000
 
-_EMPTY_STR_MAP: FrozenMap[str, str] = FrozenMap()
+# The model's own empty map, the fields' default: the analysis tells an unlogged header map by it.
+_EMPTY_STR_MAP: FrozenMap[str, str] = _EMPTY_MAP
 _EMPTY_STRUCT: FrozenMap[str, JsonValue] = FrozenMap()
 _EMPTY_ANY_MAP: FrozenMap[str, AnyValue] = FrozenMap()
 _EMPTY_STRUCT_MAP: FrozenMap[str, FrozenMap[str, JsonValue]] = FrozenMap()

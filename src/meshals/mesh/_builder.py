@@ -31,32 +31,16 @@ from meshals.model._role import Role
 from meshals.model._service import ServiceMetaInfo
 
 from ._semantics import SKYWALKING, SKYWALKING_DEFAULT_RESPONSE_CODE, Semantics, skywalking_protocol
-from ._status import _header, call_status, grpc_status_of, protocol_of
+from ._status import _NO_HEADERS, _header, call_status, grpc_status_of, protocol_of
 from ._tls import tls_facts
 
 __all__: list[str] = []
 
-# Every HTTP entry names its method: an enum member's .name is Python code, a dict is not.
-_METHOD_NAMES: dict[RequestMethod, str] = {method: method.name for method in RequestMethod}
-
 
 def method_name(method: RequestMethod | int) -> str:
     """The method's name (``GET``), or the number of a method this schema does not know."""
-    return _METHOD_NAMES[method] if isinstance(method, RequestMethod) else str(method)
-
-
-def entry_timings(common: AccessLogCommon) -> EntryTimings:
-    """The raw times of one entry's common properties, as its metrics carry them."""
-    # Every analysed entry makes one: positional, in the field order (model._construct).
-    return _new_timings(
-        common.start_time_ns,
-        common.time_to_first_upstream_tx_byte_ns,
-        common.time_to_first_upstream_rx_byte_ns,
-        common.time_to_last_upstream_rx_byte_ns,
-        common.time_to_first_downstream_tx_byte_ns,
-        common.time_to_last_downstream_tx_byte_ns,
-        common.duration_ns,
-    )
+    # _name_, not .name (a property) nor a dict keyed by member (an enum's hash is Python code).
+    return method._name_ if type(method) is RequestMethod else str(method)
 
 
 class MetricBuilder:
@@ -119,7 +103,16 @@ class MetricBuilder:
         self._analyzer = analyzer
         self._role = role
         self._origin = origin
-        self._timings = entry_timings(common)
+        # Every analysed entry makes one: positional, in the field order (model._construct).
+        self._timings = _new_timings(
+            common.start_time_ns,
+            common.time_to_first_upstream_tx_byte_ns,
+            common.time_to_first_upstream_rx_byte_ns,
+            common.time_to_last_upstream_rx_byte_ns,
+            common.time_to_first_downstream_tx_byte_ns,
+            common.time_to_last_downstream_tx_byte_ns,
+            common.duration_ns,
+        )
         self._flags = common.response_flags
         tls = common.tls_properties
         if tls is None:  # plaintext entries: nothing to look at
@@ -151,10 +144,14 @@ class MetricBuilder:
             path = request.path
             if strip_query:
                 path = path.partition("?")[0]
-            self._endpoint = f"{method_name(request.request_method)}:{path}"
+            method = request.request_method
+            # method_name(), inline: _name_, not .name (a property).
+            name = method._name_ if type(method) is RequestMethod else str(method)
+            self._endpoint = f"{name}:{path}"
             self._request_bytes = request.request_body_bytes
             self._request_id = request.request_id or None
-            self._traceparent = _header(request.request_headers, "traceparent")
+            headers = request.request_headers
+            self._traceparent = None if headers is _NO_HEADERS else _header(headers, "traceparent")
         response = entry.response
         if response is None:
             self._response_code = self._response_bytes = None

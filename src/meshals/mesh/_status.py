@@ -28,7 +28,7 @@ import re
 from collections.abc import Mapping
 
 from meshals._values import FrozenMap
-from meshals.model._als import HttpEntry, HttpVersion, RequestMethod, ResponseFlag
+from meshals.model._als import _EMPTY_MAP, HttpEntry, HttpVersion, RequestMethod, ResponseFlag
 from meshals.model._metrics import DetectPoint, MeshProtocol
 
 __all__ = ["protocol_of", "status_of"]
@@ -39,6 +39,7 @@ _HTTP, _GRPC, _TCP = MeshProtocol.HTTP, MeshProtocol.GRPC, MeshProtocol.TCP
 _SERVER = DetectPoint.SERVER
 _HTTP2 = HttpVersion.HTTP2
 _POST = RequestMethod.POST
+_NO_HEADERS = _EMPTY_MAP  # what the decoders give for a header map not logged
 
 #: Flags that mean a TCP connection failed: no upstream was reached or the attempt was refused.
 TCP_FAILURE_FLAGS: frozenset[ResponseFlag] = frozenset(
@@ -126,10 +127,21 @@ def protocol_of(entry: HttpEntry) -> MeshProtocol:
     <MeshProtocol.GRPC: 'gRPC'>
     """
     request = entry.request
-    content_type = None if request is None else _header(request.request_headers, "content-type")
-    if content_type is not None and content_type.strip().lower().startswith("application/grpc"):
-        return _GRPC
-    if _has_grpc_status(entry):
+    content_type = None
+    # Most entries log no header: their maps are the model's shared empty one, nothing to ask.
+    if request is not None and request.request_headers is not _NO_HEADERS:
+        content_type = _header(request.request_headers, "content-type")
+        if content_type is not None and content_type.strip().lower().startswith("application/grpc"):
+            return _GRPC
+    response = entry.response
+    if (
+        response is not None
+        and (
+            response.response_trailers is not _NO_HEADERS
+            or response.response_headers is not _NO_HEADERS
+        )
+        and _has_grpc_status(entry)
+    ):
         return _GRPC
     if content_type is not None or request is None:
         return _HTTP
