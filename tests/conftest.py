@@ -191,6 +191,11 @@ def count_in_range(
 
 #: The bundled example's resolver file: names the pods of the Envoy recordings.
 BOOKINFO_RESOLVER = Path(__file__).parents[1] / "src/meshals/examples/bookinfo/resolver.json"
+# What the graph commands say on stderr when Graphviz' dot is missing and their own layout drew.
+GRAPHVIZ_FALLBACK_NOTE = (
+    "meshals: note: Graphviz' dot is not installed, so meshals' own layout drew the picture"
+    " (for Graphviz': apt-get install graphviz, brew install graphviz)"
+)
 
 
 def spiffe_id(service: str) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import GRAPHVIZ_FALLBACK_NOTE
 
 from meshals import cli
 
@@ -175,10 +176,7 @@ def test_without_graphviz_auto_draws_with_meshals_own_layout(
     monkeypatch.setattr(shutil, "which", lambda name: None)
     status, out, err = diff(capsys, "--format", "svg")
     assert (status, out) == (0, builtin)
-    assert err == SUMMARY + (
-        "meshals: note: Graphviz' dot is not installed, so meshals' own layout drew the picture"
-        " (for Graphviz': apt-get install graphviz, brew install graphviz)\n"
-    )
+    assert err == f"{SUMMARY}{GRAPHVIZ_FALLBACK_NOTE}\n"
 
 
 def test_an_unchanged_capture(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import GRAPHVIZ_FALLBACK_NOTE
 
 from meshals import cli, examples
 
@@ -16,10 +17,7 @@ ENVOY = FIXTURES / "envoy"
 CAPTURES = sorted(ENVOY.glob("*.bin"))
 RESOLVER = FIXTURES / "resolvers" / "skywalking-mock.json"
 SVG = "{http://www.w3.org/2000/svg}"
-FALLBACK = (
-    "meshals: note: Graphviz' dot is not installed, so meshals' own layout drew the picture"
-    " (for Graphviz': apt-get install graphviz, brew install graphviz)"
-)
+FALLBACK = GRAPHVIZ_FALLBACK_NOTE
 SUMMARY = "meshals: 6 files: 40 entries, 40 analyzed, 0 skipped, 45 metrics"
 SERVICES = [
     "UNKNOWN",
