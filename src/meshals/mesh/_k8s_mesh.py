@@ -56,7 +56,7 @@ from meshals.model._clusters import (
     parse_istio_cluster,
     special_cluster_of,
 )
-from meshals.model._metrics import DetectPoint, MetricOrigin, ServiceMeshMetric
+from meshals.model._metrics import K8S_MESH, DetectPoint, MetricOrigin, ServiceMeshMetric
 from meshals.model._role import Role
 from meshals.model._service import UNKNOWN, ServiceMetaInfo
 from meshals.resolve._ports import reads_ports
@@ -72,7 +72,7 @@ from ._addresses import (
     is_own_ip,
     new_endpoint,
 )
-from ._builder import MetricBuilder
+from ._builder import build_metric, metric_parts
 from ._semantics import SKYWALKING, SKYWALKING_NO_SOURCE, Semantics
 
 __all__: list[str] = []
@@ -222,19 +222,19 @@ class EntryAnalyzer:
             placement = self._placement(key)
         if isinstance(placement, SkipReason):
             return placement
-        build = MetricBuilder(
-            entry, common, role, origin, self._strip_query, semantics=self._semantics
+        parts = metric_parts(
+            entry, common, role, origin, self._strip_query, analyzer=K8S_MESH, skywalking=skywalking
         )
         detect_point, source, destination, tls = placement[0]
         if source is None:
             source = self._caller(caller)
-        first = build(detect_point, source, destination, tls=tls)
+        first = build_metric(parts, detect_point, source, destination, tls)
         if len(placement) == 1:
             return (first,)
         detect_point, source, destination, tls = placement[1]
         if source is None:  # pragma: no cover - a second metric never starts at the caller
             source = self._caller(caller)
-        return first, build(detect_point, source, destination, tls=tls)
+        return first, build_metric(parts, detect_point, source, destination, tls)
 
     def _caller(self, caller: tuple[str, int | None]) -> ServiceMetaInfo:
         found = self._resolver.resolve(*caller)

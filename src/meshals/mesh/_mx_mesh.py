@@ -44,6 +44,7 @@ text after the last placeholder        dropped                  kept
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import attrs
@@ -58,7 +59,7 @@ from meshals.resolve._templates import MISSING_VALUE
 
 from ._accounting import SkipReason
 from ._addresses import endpoint_of
-from ._builder import MetricBuilder
+from ._builder import build_metric, metric_parts
 from ._k8s_mesh import EndpointQuery, is_intermediate
 from ._peers import Peer, PeerProblem, PeerSide, node_metadata, peers_of, skywalking_peers
 from ._semantics import SKYWALKING, Semantics
@@ -176,16 +177,13 @@ class MxMeshAnalyzer:
 
     def _builder(
         self, entry: LogEntry, common: AccessLogCommon, role: Role, origin: MetricOrigin
-    ) -> MetricBuilder:
-        return MetricBuilder(
-            entry,
-            common,
-            role,
-            origin,
-            self._strip_query,
-            analyzer=MX_MESH,
-            semantics=self._semantics,
+    ) -> functools.partial[ServiceMeshMetric]:
+        """build_metric with what the metrics of *entry* share: one per decision."""
+        skywalking = self._semantics == SKYWALKING
+        parts = metric_parts(
+            entry, common, role, origin, self._strip_query, analyzer=MX_MESH, skywalking=skywalking
         )
+        return functools.partial(build_metric, parts)
 
     def _skywalking(
         self,
