@@ -87,6 +87,8 @@ __all__ = ["Analysis", "analyze"]
 _new_origin = slot_constructor(MetricOrigin)
 # Read per message: a module global, as an enum class attribute is a metaclass lookup.
 _ROLE_NONE = Role.NONE
+# No identifier yet: what a stream's own-IP memo starts from (None is an identifier's absence).
+_UNSEEN = object()
 
 
 class _WatchedReader:
@@ -212,14 +214,11 @@ class Analysis(Iterator[ServiceMeshMetric]):
             if isinstance(first, L4Connection):
                 yield from self._run_l4(itertools.chain((first,), items))
                 continue
-            stream = Stream(
-                itertools.chain((first,), items),
-                role_rule=role_rule,
-                reidentify=reidentify,
-                index=index,
-            )
+            # The loop hands the stream its messages (Stream.take): a call the interpreter runs
+            # inline, where iterating a Stream goes through the C API once a message.
+            stream = Stream((), role_rule=role_rule, reidentify=reidentify, index=index)
             self._streams.append(stream)
-            yield from self._run_stream(stream)
+            yield from self._run_stream(stream, itertools.chain((first,), items))
 
     def _run_l4(self, records: Iterable[object]) -> Generator[ServiceMeshMetric, None, None]:
         tally = self._tally
@@ -249,7 +248,9 @@ class Analysis(Iterator[ServiceMeshMetric]):
                 tally.metrics_out += 1
                 yield metric
 
-    def _run_stream(self, stream: Stream) -> Generator[ServiceMeshMetric, None, None]:
+    def _run_stream(
+        self, stream: Stream, messages: Iterable[object]
+    ) -> Generator[ServiceMeshMetric, None, None]:
         # One loop over the stream's entries: a generator per message, an entry context and a
         # chain step per entry would cost more than the usual entry's analysis itself.
         tally = self._tally
@@ -257,7 +258,12 @@ class Analysis(Iterator[ServiceMeshMetric]):
         # The usual chain, k8s-mesh alone: its analyzer's answer is the chain's.
         direct = self._chain.only_k8s_mesh()
         noted_role_none = False
-        for item in stream:
+        take = stream.take
+        # The identifier whose own IPs are own_ips: a stream's messages share one.
+        known: object = _UNSEEN
+        own_ips: tuple[str, ...] = ()
+        for record in messages:
+            item = take(record)
             tally.messages += 1
             identifier = item.identifier
             role = item.role
@@ -265,7 +271,9 @@ class Analysis(Iterator[ServiceMeshMetric]):
                 noted_role_none = True
                 self._note_role_none(item)
             message = item.message
-            own_ips = self._own_ips(identifier)
+            if identifier is not known:
+                own_ips = self._own_ips(identifier)
+                known = identifier
             if message.diagnostics:
                 tally.count_dropped(message.diagnostics)
             # Whether the message's entries can be analysed at all is the message's to decide.
