@@ -27,6 +27,7 @@ from meshals._values import FrozenMap
 from meshals.mesh._accounting import Accounting, SkipReason
 from meshals.mesh._addresses import Endpoint, endpoint_of, node_ips
 from meshals.mesh._analysis import analyze
+from meshals.mesh._builder import method_name
 from meshals.mesh._k8s_mesh import is_intermediate
 from meshals.mesh._roles import default_role_rule, fixed_role
 from meshals.mesh._status import TCP_FAILURE_FLAGS, grpc_status_of, protocol_of, status_of
@@ -905,6 +906,19 @@ def test_endpoint_method(request_: HttpRequest | None, endpoint: str | None) -> 
     assert [(metric.request_bytes, metric.response_bytes) for metric in metrics] == [
         (request_bytes, None)
     ]
+
+
+@pytest.mark.parametrize(
+    ("method", "name"),
+    [
+        (RequestMethod.METHOD_UNSPECIFIED, "METHOD_UNSPECIFIED"),
+        (RequestMethod.PATCH, "PATCH"),
+        (42, "42"),
+    ],
+)
+def test_method_name(method: RequestMethod | int, name: str) -> None:
+    # What the endpoints above spell inline, for the policies' request facts.
+    assert method_name(method) == name
 
 
 @pytest.mark.parametrize(

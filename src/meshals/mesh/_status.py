@@ -28,7 +28,14 @@ import re
 from collections.abc import Mapping
 
 from meshals._values import FrozenMap
-from meshals.model._als import _EMPTY_MAP, HttpEntry, HttpVersion, RequestMethod, ResponseFlag
+from meshals.model._als import (
+    _EMPTY_MAP,
+    HttpEntry,
+    HttpResponse,
+    HttpVersion,
+    RequestMethod,
+    ResponseFlag,
+)
 from meshals.model._metrics import DetectPoint, MeshProtocol
 
 __all__ = ["protocol_of", "status_of"]
@@ -102,10 +109,7 @@ def grpc_status_of(entry: HttpEntry) -> int | None:
     return None
 
 
-def _has_grpc_status(entry: HttpEntry) -> bool:
-    response = entry.response
-    if response is None:
-        return False
+def _has_grpc_status(response: HttpResponse) -> bool:
     return (
         _header(response.response_trailers, "grpc-status") is not None
         or _header(response.response_headers, "grpc-status") is not None
@@ -140,7 +144,7 @@ def protocol_of(entry: HttpEntry) -> MeshProtocol:
             response.response_trailers is not _NO_HEADERS
             or response.response_headers is not _NO_HEADERS
         )
-        and _has_grpc_status(entry)
+        and _has_grpc_status(response)
     ):
         return _GRPC
     if content_type is not None or request is None:
