@@ -308,3 +308,33 @@ def test_the_decoder_reads_any_buffer() -> None:
         message = _ACCEL.decode(buffer, "case", None, 10, 10, context)
         assert message is not None
         assert_identical(message, decoded(data))
+
+
+UNAUTHORIZED_DETAILS = 13  # ResponseFlags' one message field: the others are bools
+
+
+def flags_message(numbers: tuple[int, ...]) -> bytes:
+    """A TCP message whose entry raises the response flags of these field numbers."""
+    flags = b"".join(
+        length_delimited(number, b"") if number == UNAUTHORIZED_DETAILS else varint_field(number, 1)
+        for number in numbers
+    )
+    return common_message(length_delimited(16, flags))  # response_flags
+
+
+# More sets of flags than the table's 64 slots, in and out of field order.
+FLAG_NUMBERS = [(1,), (2,), (1, 2), (2, 1), (4, 8, 16), (28,), *((n, n + 1) for n in range(1, 28))]
+FLAG_NUMBERS += [tuple(range(1, n + 1)) for n in range(3, 29)] + [(27, 3, 9), (9, 27, 3)]
+
+
+def test_a_set_of_flags_is_shared_and_equal_to_the_pure_paths() -> None:
+    for numbers in FLAG_NUMBERS * 2:
+        _, fast = both_paths(flags_message(numbers))  # identical values, in any field order
+        assert fast is not None
+    first = common_of(flags_message((9, 27, 3))).response_flags
+    again = common_of(flags_message((3, 9, 27))).response_flags
+    assert again is first
+    assert len(first) == 3
+    with_details = common_of(flags_message((UNAUTHORIZED_DETAILS, 2))).response_flags
+    assert len(with_details) == 2
+    assert with_details is common_of(flags_message((2, UNAUTHORIZED_DETAILS))).response_flags

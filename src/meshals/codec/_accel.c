@@ -277,6 +277,7 @@ static PyObject *init(PyObject *module, PyObject *args, PyObject *kwargs) {
     kept_clear(address_cache, ADDRESS_CACHE_SLOTS);
     kept_clear(extra_cache, EXTRA_CACHE_SLOTS);
     kept_clear(identifier_cache, IDENTIFIER_CACHE_SLOTS);
+    flag_sets_clear();
     G.ready = 1;
     Py_RETURN_NONE;
 }

@@ -7,12 +7,55 @@
 
 /* --- common properties ------------------------------------------------------------------- */
 
+/* The few sets of flags a stream's entries raise recur: each is made once, by the field
+ * numbers in it, and shared (as the empty one is) in a slot chosen by those numbers. */
+#define FLAG_SETS 64 /* a power of two */
+static struct {
+    uint64_t numbers; /* the flags' field numbers, a bit each */
+    PyObject *set;    /* NULL in an empty slot */
+} flag_sets[FLAG_SETS];
+
+static void flag_sets_clear(void) {
+    for (int i = 0; i < FLAG_SETS; i++) {
+        PyObject *old = flag_sets[i].set;
+        flag_sets[i].set = NULL; /* empty first, as kept_clear */
+        Py_XDECREF(old);
+    }
+}
+
+/* The frozenset of the flags whose field numbers are the bits of *numbers* (not 0). */
+static int flag_set(uint64_t numbers, PyObject **out) {
+    uint64_t h = numbers * 0x9E3779B97F4A7C15u;
+    size_t slot = (size_t)(h >> 58) & (FLAG_SETS - 1);
+    if (flag_sets[slot].set != NULL && flag_sets[slot].numbers == numbers) {
+        *out = Py_NewRef(flag_sets[slot].set);
+        return OK;
+    }
+    PyObject *set = PyFrozenSet_New(NULL);
+    if (set == NULL) {
+        return ERR;
+    }
+    /* In field order, as the pure path lists them; filled before anyone else sees it. */
+    for (int number = 1; number <= PB_FLAGS_MAX_FIELD; number++) {
+        if ((numbers >> number & 1) &&
+            PySet_Add(set, PyTuple_GET_ITEM(G.response_flags, number)) < 0) {
+            Py_DECREF(set);
+            return ERR;
+        }
+    }
+    PyObject *old = flag_sets[slot].set;
+    flag_sets[slot].numbers = numbers;
+    flag_sets[slot].set = Py_NewRef(set);
+    Py_XDECREF(old);
+    *out = set;
+    return OK;
+}
+
 static int response_flags(const Call *call, const Field *f, PyObject **flags,
                           PyObject **reason) {
     Reader r = {f->body, f->body + f->length};
     Field g;
-    uint64_t seen = 0;
-    PyObject *set = NULL;
+    uint64_t seen = 0, raised = 0;
     int rc = OK;
     (void)call;
     while (r.p < r.end) {
@@ -46,15 +89,14 @@ static int response_flags(const Call *call, const Field *f, PyObject **flags,
                 continue;
             }
         }
-        if (set == NULL && (set = PyFrozenSet_New(NULL)) == NULL) {
-            CHECK(ERR);
-        }
-        /* Filled before anyone else sees it, as frozenset(list) fills its new set. */
-        CHECK(PySet_Add(set, flag) < 0 ? ERR : OK);
+        raised |= (uint64_t)1 << g.number;
     }
-    *flags = set != NULL ? Py_NewRef(set) : Py_NewRef(G.no_flags);
+    if (raised == 0) {
+        *flags = Py_NewRef(G.no_flags);
+    } else {
+        CHECK(flag_set(raised, flags));
+    }
 done:
-    Py_XDECREF(set);
     return rc;
 }
 
