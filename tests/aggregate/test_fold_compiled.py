@@ -552,3 +552,61 @@ def test_a_window_of_an_int_subclass_folds_as_an_int() -> None:
     graph, stats = TopologyAccumulator(), RedAccumulator("service", window=_Int(10**9))
     _fold.fold(metrics, graph, stats)
     assert (graph.result(), stats.result()) == _folded(metrics, "service", "1s")
+
+
+@pytest.mark.parametrize("limit", [1, 3, 20])
+@pytest.mark.parametrize("scope", SCOPES)
+def test_the_recordings_fold_the_same_when_the_cells_are_forgotten_often(
+    monkeypatch: pytest.MonkeyPatch, limit: int, scope: str
+) -> None:
+    # Python adds the cells to the accumulators and clears them when they reach the limit:
+    # the tally's recent cells must never count into a cell cleared so.
+    metrics = _recorded_metrics() * 2
+    monkeypatch.setattr(_fold, "_CELL_LIMIT", limit)
+    compiled = _folded(metrics, scope, "1s")
+    monkeypatch.setattr(_fold, "compiled_tally", lambda *_: None)
+    assert _folded(metrics, scope, "1s") == compiled
+
+
+def test_the_tally_finds_a_cell_again_by_the_objects_of_its_key() -> None:
+    # A metric made of the same objects as one counted before falls in the same cell; one
+    # equal but made of other objects is found by its key. Both count there.
+    table = _boundaries(0.01)
+    cells: dict[Any, KindCalls] = {}
+    first = _metric()
+    _counter(cells, table, _tally.NO_DETAIL, None)([first], 0, 1)
+    tally = _made_tally(table, _tally.NO_DETAIL, None)
+    same_objects = attrs.evolve(first, timings=EntryTimings(start_time_ns=7, duration_ns=3))
+    equal_values = attrs.evolve(
+        same_objects, response_flags=frozenset(), source=attrs.evolve(first.source)
+    )
+    assert equal_values.source is not first.source
+    batch = [first, same_objects, equal_values, same_objects]
+    assert tally(batch, 0, cells) == len(batch)
+    (calls,) = cells.values()
+    assert (calls.count, calls.first, calls.last) == (5, 7, 10**18 + 5_000)
+
+
+def test_the_tally_forgets_its_cells_when_python_changes_them() -> None:
+    # Another dict, or the same dict with other cells (the tally itself never adds one):
+    # the cell is looked up again, not taken from what the tally saw before.
+    table = _boundaries(0.01)
+    metric = _metric()
+    tally = _made_tally(table, _tally.NO_DETAIL, None)
+    cells: dict[Any, KindCalls] = {}
+    _counter(cells, table, _tally.NO_DETAIL, None)([metric], 0, 1)
+    assert tally([metric], 0, cells) == 1
+    (old,) = cells.values()
+    other: dict[Any, KindCalls] = {}
+    _counter(other, table, _tally.NO_DETAIL, None)([metric], 0, 1)
+    assert tally([metric], 0, other) == 1
+    (new,) = other.values()
+    assert (old.count, new.count) == (2, 2)
+    # The same dict: counted in, then a stop, where Python clears it and makes the cell anew
+    # (as many cells as before).
+    assert tally([metric, _metric(status=False)], 0, cells) == 1
+    cells.clear()
+    _counter(cells, table, _tally.NO_DETAIL, None)([metric], 0, 1)
+    (fresh,) = cells.values()
+    assert tally([metric], 0, cells) == 1
+    assert (old.count, fresh.count) == (3, 2)

@@ -44,6 +44,21 @@ static const char *const TC_NAMES[] = {"count",   "timed",    "latencies", "tota
  * the endpoint (the RED scope's). */
 enum { DETAIL_NONE, DETAIL_INSTANCE, DETAIL_ENDPOINT };
 
+/* Cells found lately, by the identity of the objects their key was made of: a metric made of
+ * the same objects (the analysis shares its resolver's answers, the decoder its strings and
+ * small ints) falls in the same cell, found without making, hashing and looking up its key.
+ * A slot holds its objects, so none of them can be freed and its address reused. */
+enum { RK_SOURCE, RK_DESTINATION, RK_DETAIL, RK_PROTOCOL, RK_STATUS, RK_RESPONSE_CODE,
+       RK_GRPC_STATUS, RK_RESPONSE_FLAGS, RK_TLS_MODE, RK_ROLE, RK_PEER_IDENTITY,
+       RK_LOCAL_IDENTITY, RK_COUNT };
+#define RECENT_CELLS 256 /* a power of two */
+typedef struct {
+    PyObject *parts[RK_COUNT]; /* held; all NULL in an empty slot */
+    PyObject *calls;           /* the cell (held); NULL in an empty slot */
+    int server, windowed;
+    long long window_start;
+} Recent;
+
 typedef struct {
     PyObject *spec; /* holds every object below */
     PyTypeObject *metric_cls, *timings_cls, *info_cls, *calls_cls;
@@ -55,6 +70,11 @@ typedef struct {
     Py_ssize_t count, listed;              /* how many; the list's length when read */
     int detail, windowed;
     long long window;
+    /* The cells dict the recent cells are of (held), and its size then: the tally only reads
+     * it, so another dict or size means Python changed the cells, and they are forgotten. */
+    PyObject *recent_of;
+    Py_ssize_t recent_size;
+    Recent recent[RECENT_CELLS];
 } Tally;
 
 static const char TALLY_CAPSULE[] = "meshals.codec._accel.Tally";
@@ -199,7 +219,7 @@ static int times_of(Tally *s, PyObject *timings, int server, Times *t) {
 }
 
 /* The cell's key, new; NULL with *stop* set when Python must decide, NULL alone on error. */
-static PyObject *cell_key(const Tally *s, PyObject *const *m, int server, const Times *t,
+static PyObject *cell_key(const Tally *s, PyObject *const *m, int server, const long long *start,
                           int *stop) {
     PyObject *protocol = value_of(s->protocols, m[TM_PROTOCOL]);
     PyObject *tls = value_of(s->tls_modes, m[TM_TLS_MODE]);
@@ -223,18 +243,8 @@ static PyObject *cell_key(const Tally *s, PyObject *const *m, int server, const 
         detail = m[TM_ENDPOINT];
     }
     *stop = 0;
-    if (s->windowed && t->timed_start) {
-        long long rest = t->start % s->window, floor;
-        if (rest < 0) {
-            rest += s->window; /* Python's modulo: the window is positive */
-        }
-        if (sub_i64(t->start, rest, &floor)) {
-            *stop = 1;
-            return NULL;
-        }
-        if ((window = PyLong_FromLongLong(floor)) == NULL) {
-            return NULL;
-        }
+    if (start != NULL && (window = PyLong_FromLongLong(*start)) == NULL) {
+        return NULL;
     }
     PyObject *kind = PyTuple_Pack(10, server ? Py_True : Py_False, protocol, m[TM_STATUS],
                                   m[TM_RESPONSE_CODE], m[TM_GRPC_STATUS], m[TM_RESPONSE_FLAGS],
@@ -253,13 +263,13 @@ static PyObject *cell_key(const Tally *s, PyObject *const *m, int server, const 
 
 /* cell_key, with the metric's values held while the key is built: an allocation may start a
  * garbage collection (Python 3.10, 3.11), whose finalizers run Python code. */
-static PyObject *held_cell_key(const Tally *s, PyObject *const *m, int server, const Times *t,
-                               int *stop) {
+static PyObject *held_cell_key(const Tally *s, PyObject *const *m, int server,
+                               const long long *start, int *stop) {
     PyObject *held[TM_COUNT];
     for (int i = 0; i < TM_COUNT; i++) {
         held[i] = Py_NewRef(m[i]);
     }
-    PyObject *key = cell_key(s, held, server, t, stop);
+    PyObject *key = cell_key(s, held, server, start, stop);
     for (int i = 0; i < TM_COUNT; i++) {
         Py_DECREF(held[i]);
     }
@@ -369,6 +379,60 @@ static int count_in(const Tally *s, PyObject *calls, const Times *t) {
     return 1;
 }
 
+/* Empty every slot of the recent cells (each filled whole before this releases it). */
+static void recent_forget(Tally *s) {
+    for (int i = 0; i < RECENT_CELLS; i++) {
+        Recent *r = &s->recent[i];
+        PyObject *held[RK_COUNT + 1];
+        memcpy(held, r->parts, sizeof r->parts);
+        held[RK_COUNT] = r->calls;
+        memset(r->parts, 0, sizeof r->parts);
+        r->calls = NULL;
+        for (int k = 0; k <= RK_COUNT; k++) {
+            Py_XDECREF(held[k]);
+        }
+    }
+    Py_CLEAR(s->recent_of);
+}
+
+/* The slot of a key made of *parts*, *server* and the window's *start* (NULL: none). */
+static Recent *recent_slot(Tally *s, PyObject *const *parts, int server,
+                           const long long *start) {
+    size_t h = (size_t)server;
+    for (int k = 0; k < RK_COUNT; k++) {
+        h = h * 1000003u ^ ((size_t)parts[k] >> 4);
+    }
+    if (start != NULL) {
+        h = h * 1000003u ^ (size_t)*start;
+    }
+    return &s->recent[(h ^ (h >> 17)) & (RECENT_CELLS - 1)];
+}
+
+static int recent_matches(const Recent *r, PyObject *const *parts, int server,
+                          const long long *start) {
+    return r->calls != NULL && r->server == server && r->windowed == (start != NULL) &&
+           (start == NULL || r->window_start == *start) &&
+           memcmp(r->parts, parts, sizeof r->parts) == 0;
+}
+
+/* Keep *calls* as the cell of *parts*: the slot is filled whole before its old objects go. */
+static void recent_keep(Recent *r, PyObject *const *parts, int server, const long long *start,
+                        PyObject *calls) {
+    PyObject *held[RK_COUNT + 1];
+    memcpy(held, r->parts, sizeof r->parts);
+    held[RK_COUNT] = r->calls;
+    for (int k = 0; k < RK_COUNT; k++) {
+        r->parts[k] = Py_NewRef(parts[k]);
+    }
+    r->calls = Py_NewRef(calls);
+    r->server = server;
+    r->windowed = start != NULL;
+    r->window_start = start == NULL ? 0 : *start;
+    for (int k = 0; k <= RK_COUNT; k++) {
+        Py_XDECREF(held[k]);
+    }
+}
+
 /* Count one metric: 1 done, 0 Python must decide, -1 error. */
 static int tally_one(Tally *s, PyObject *metric, PyObject *cells) {
     PyObject *m[TM_COUNT];
@@ -395,16 +459,57 @@ static int tally_one(Tally *s, PyObject *metric, PyObject *cells) {
         (t.has_sent && !exact_i64(m[TM_SENT], &t.sent))) {
         return 0;
     }
-    PyObject *key = held_cell_key(s, m, server, &t, &stop);
-    if (key == NULL) {
-        return stop ? 0 : -1;
+    long long window_start, *start = NULL;
+    if (s->windowed && t.timed_start) {
+        long long rest = t.start % s->window;
+        if (rest < 0) {
+            rest += s->window; /* Python's modulo: the window is positive */
+        }
+        if (sub_i64(t.start, rest, &window_start)) {
+            return 0;
+        }
+        start = &window_start;
     }
-    PyObject *calls = PyDict_GetItemWithError(cells, key); /* borrowed */
-    /* The dict is the caller's: hold the cell while it is counted, before the key goes. */
-    Py_XINCREF(calls);
-    Py_DECREF(key);
-    if (calls == NULL) {
-        return PyErr_Occurred() ? -1 : 0; /* a new cell: Python makes it */
+    if (s->recent_of != cells || PyDict_GET_SIZE(cells) != s->recent_size) {
+        recent_forget(s);
+        s->recent_of = Py_NewRef(cells);
+        s->recent_size = PyDict_GET_SIZE(cells);
+    }
+    /* In RK_ order: everything cell_key reads (the destination's instance is the
+     * destination's; the endpoint is the detail only in the endpoint scope). */
+    PyObject *parts[RK_COUNT] = {m[TM_SOURCE],
+                                 m[TM_DESTINATION],
+                                 s->detail == DETAIL_ENDPOINT ? m[TM_ENDPOINT] : Py_None,
+                                 m[TM_PROTOCOL],
+                                 m[TM_STATUS],
+                                 m[TM_RESPONSE_CODE],
+                                 m[TM_GRPC_STATUS],
+                                 m[TM_RESPONSE_FLAGS],
+                                 m[TM_TLS_MODE],
+                                 m[TM_ROLE],
+                                 m[TM_PEER_IDENTITY],
+                                 m[TM_LOCAL_IDENTITY]};
+    Recent *recent = recent_slot(s, parts, server, start);
+    PyObject *calls;
+    if (recent_matches(recent, parts, server, start)) {
+        calls = Py_NewRef(recent->calls);
+    } else {
+        PyObject *key = held_cell_key(s, m, server, start, &stop);
+        if (key == NULL) {
+            return stop ? 0 : -1;
+        }
+        calls = PyDict_GetItemWithError(cells, key); /* borrowed */
+        /* The dict is the caller's: hold the cell while it is counted, before the key goes. */
+        Py_XINCREF(calls);
+        Py_DECREF(key);
+        if (calls == NULL) {
+            return PyErr_Occurred() ? -1 : 0; /* a new cell: Python makes it */
+        }
+        /* The lookup may have run Python code (a first hash of the flags): keep the cell only
+         * while the dict is the one the recent cells are of. */
+        if (s->recent_of == cells && PyDict_GET_SIZE(cells) == s->recent_size) {
+            recent_keep(recent, parts, server, start, calls);
+        }
     }
     int rc = count_in(s, calls, &t);
     Py_DECREF(calls);
@@ -440,6 +545,7 @@ static PyObject *tally_run(PyObject *capsule, PyObject *const *args, Py_ssize_t 
             return NULL;
         }
         if (rc == 0) {
+            recent_forget(s); /* Python counts this one: it may make or clear cells */
             break;
         }
     }
@@ -454,6 +560,7 @@ static PyMethodDef tally_def = {
 static void tally_free(PyObject *capsule) {
     Tally *s = PyCapsule_GetPointer(capsule, TALLY_CAPSULE);
     if (s != NULL) {
+        recent_forget(s);
         Py_XDECREF(s->spec);
         PyMem_Free(s->bounds);
         PyMem_Free(s);
