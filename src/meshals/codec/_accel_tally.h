@@ -494,21 +494,33 @@ static int tally_one(Tally *s, PyObject *metric, PyObject *cells) {
     if (recent_matches(recent, parts, server, start)) {
         calls = Py_NewRef(recent->calls);
     } else {
+        /* The parts are held until kept: making the key may start a garbage collection, and
+         * the lookup may hash the flags in Python, code that could free what they point to. */
+        for (int k = 0; k < RK_COUNT; k++) {
+            Py_INCREF(parts[k]);
+        }
         PyObject *key = held_cell_key(s, m, server, start, &stop);
-        if (key == NULL) {
-            return stop ? 0 : -1;
+        int answer = key == NULL ? (stop ? 0 : -1) : 1;
+        calls = NULL;
+        if (key != NULL) {
+            calls = PyDict_GetItemWithError(cells, key); /* borrowed */
+            /* The dict is the caller's: hold the cell while it is counted, before the key
+             * goes. */
+            Py_XINCREF(calls);
+            Py_DECREF(key);
+            if (calls == NULL) {
+                answer = PyErr_Occurred() ? -1 : 0; /* a new cell: Python makes it */
+            }
         }
-        calls = PyDict_GetItemWithError(cells, key); /* borrowed */
-        /* The dict is the caller's: hold the cell while it is counted, before the key goes. */
-        Py_XINCREF(calls);
-        Py_DECREF(key);
-        if (calls == NULL) {
-            return PyErr_Occurred() ? -1 : 0; /* a new cell: Python makes it */
-        }
-        /* The lookup may have run Python code (a first hash of the flags): keep the cell only
-         * while the dict is the one the recent cells are of. */
-        if (s->recent_of == cells && PyDict_GET_SIZE(cells) == s->recent_size) {
+        /* Kept only while the dict is the one the recent cells are of. */
+        if (calls != NULL && s->recent_of == cells && PyDict_GET_SIZE(cells) == s->recent_size) {
             recent_keep(recent, parts, server, start, calls);
+        }
+        for (int k = 0; k < RK_COUNT; k++) {
+            Py_DECREF(parts[k]);
+        }
+        if (calls == NULL) {
+            return answer;
         }
     }
     int rc = count_in(s, calls, &t);
