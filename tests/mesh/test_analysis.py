@@ -917,7 +917,7 @@ def test_endpoint_method(request_: HttpRequest | None, endpoint: str | None) -> 
     ],
 )
 def test_method_name(method: RequestMethod | int, name: str) -> None:
-    # What the endpoints above spell inline, for the policies' request facts.
+    # The name the endpoints above and the policies' request facts spell a method by.
     assert method_name(method) == name
 
 

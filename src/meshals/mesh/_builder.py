@@ -119,10 +119,7 @@ def metric_parts(
             path = request.path
             if strip_query:
                 path = path.partition("?")[0]
-            method = request.request_method
-            # method_name(), inline: _name_, not .name (a property).
-            name = method._name_ if type(method) is RequestMethod else str(method)
-            endpoint = f"{name}:{path}"
+            endpoint = f"{method_name(request.request_method)}:{path}"
             request_bytes = request.request_body_bytes
             request_id = request.request_id or None
             headers = request.request_headers
